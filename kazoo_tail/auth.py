@@ -1,0 +1,212 @@
+"""Getting a valid Crossbar token: from --token, the cache, a refresh, or a fresh login.
+
+``requests`` (through ``crossbar``) is imported only when a network round trip is really needed,
+so a tail with a valid cached token starts without paying for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kazoo_tail.config import CachedToken, ConfigStore
+from kazoo_tail.errors import AuthError, register_secret
+from kazoo_tail.tokens import token_claims, token_expiry
+
+if TYPE_CHECKING:
+    from kazoo_tail.crossbar import Crossbar, LoginResult
+
+# Renew a token this long before its exp, so that a reconnect never presents a dead one.
+RENEW_MARGIN_SECONDS = 120.0
+
+
+@dataclass
+class Credentials:
+    url: str | None = None
+    username: str | None = None
+    account_name: str | None = None
+    realm: str | None = None
+    phone_number: str | None = None
+    api_key: str | None = None
+    api_key_hash: str | None = None
+    token: str | None = None
+    # Called only when a login is needed, so nobody is prompted while a cached token is good.
+    password: Callable[[], str | None] | None = None
+
+    def cache_key(self) -> str | None:
+        if not self.url:
+            return None
+        server = self.url.rstrip("/").removesuffix("/v2")
+        if self.api_key or self.api_key_hash:
+            return f"{server} api-key:{self.api_key_hash or api_key_hash(self.api_key or '')}"
+        if self.username:
+            account = self.phone_number or self.realm or self.account_name or ""
+            return f"{server} {account.lower()} {self.username.lower()}"
+        return None
+
+
+def api_key_hash(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+class TokenProvider:
+    """Hands out a token that is valid now, renewing it as quietly as possible."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        store: ConfigStore | None,
+        *,
+        verify: bool | str = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.credentials = credentials
+        self.store = store
+        self.verify = verify
+        self.clock = clock
+        self._current: CachedToken | None = None
+        self._lock = threading.Lock()
+        self._crossbar: Crossbar | None = None
+        self._refresher: threading.Thread | None = None
+        register_secret(credentials.token)
+        register_secret(credentials.api_key)
+
+    # -- public -----------------------------------------------------------------------------
+
+    def __call__(self, *, refresh: bool = False) -> str:
+        return self.current(refresh=refresh).token
+
+    def current(self, *, refresh: bool = False) -> CachedToken:
+        """A usable token; ``refresh`` means the server just rejected the one we had."""
+        with self._lock:
+            return self._current_locked(rejected=refresh)
+
+    def login(self) -> CachedToken:
+        """Log in afresh with the credentials at hand and cache the result."""
+        with self._lock:
+            token = self._login()
+            if token is None:
+                raise AuthError("no credentials to log in with: give a username or an API key")
+            return token
+
+    def keep_fresh(self) -> None:
+        """Renew in the background when the token nears expiry, while it can still be renewed.
+
+        A long tail may need a new token only at its next reconnect, hours from now, when the
+        old one can no longer be refreshed and no password may be at hand.
+        """
+        token = self._current
+        if token is None or self.credentials.token or self._is_fresh(token):
+            return
+        if self._refresher is not None and self._refresher.is_alive():
+            return
+        self._refresher = threading.Thread(target=self._refresh_quietly, daemon=True)
+        self._refresher.start()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self.current()
+        except Exception:  # noqa: BLE001 - the next reconnect reports any real problem
+            pass
+
+    def _current_locked(self, *, rejected: bool) -> CachedToken:
+        if self.credentials.token:
+            if rejected:
+                raise AuthError("the server rejected the token given with --token")
+            return self._explicit_token(self.credentials.token)
+
+        cached = self._current or self._load_cached()
+        if cached is not None and not rejected and self._is_fresh(cached):
+            self._current = cached
+            return cached
+        if cached is not None and self.credentials.url and not self._is_expired(cached):
+            try:
+                return self._remember(self._crossbar_client().refresh(cached.token), cached)
+            except AuthError:
+                pass  # e.g. the password was changed: a fresh login may still work
+        token = self._login()
+        if token is not None:
+            return token
+        if cached is not None:
+            raise AuthError(
+                "the cached token has expired or was rejected and no password is at hand: "
+                "run 'kazoo-tail login' or set KAZOO_PASSWORD"
+            )
+        raise AuthError(
+            "not logged in: run 'kazoo-tail login', or pass --username, --api-key or --token"
+        )
+
+    def _login(self) -> CachedToken | None:
+        creds = self.credentials
+        if not creds.url:
+            return None
+        if creds.api_key:
+            return self._remember(self._crossbar_client().api_auth(creds.api_key))
+        if creds.username:
+            password = creds.password() if creds.password else None
+            if not password:
+                return None
+            result = self._crossbar_client().user_auth(
+                creds.username,
+                password,
+                account_name=creds.account_name,
+                realm=creds.realm,
+                phone_number=creds.phone_number,
+            )
+            return self._remember(result)
+        return None
+
+    def _remember(self, result: LoginResult, previous: CachedToken | None = None) -> CachedToken:
+        token = CachedToken(
+            token=result.token,
+            account_id=result.account_id,
+            owner_id=result.owner_id or (previous.owner_id if previous else None),
+            account_name=result.account_name or (previous.account_name if previous else None),
+            ws_url=result.ws_url or (previous.ws_url if previous else None),
+            expires_at=result.expires_at,
+        )
+        self._current = token
+        key = self.credentials.cache_key()
+        if self.store is not None and key is not None:
+            self.store.save_token(key, token)
+        return token
+
+    def _load_cached(self) -> CachedToken | None:
+        key = self.credentials.cache_key()
+        if self.store is None or key is None:
+            return None
+        cached = self.store.token(key)
+        if cached is not None:
+            register_secret(cached.token)
+        return cached
+
+    def _explicit_token(self, token: str) -> CachedToken:
+        claims = token_claims(token)
+        account_id = claims.get("account_id")
+        owner_id = claims.get("owner_id")
+        return CachedToken(
+            token=token,
+            account_id=account_id if isinstance(account_id, str) else "",
+            owner_id=owner_id if isinstance(owner_id, str) else None,
+            expires_at=token_expiry(token),
+        )
+
+    def _crossbar_client(self) -> Crossbar:
+        if self._crossbar is None:
+            from kazoo_tail.crossbar import Crossbar
+
+            assert self.credentials.url is not None
+            self._crossbar = Crossbar(self.credentials.url, verify=self.verify)
+        return self._crossbar
+
+    def _is_fresh(self, token: CachedToken) -> bool:
+        return token.expires_at is None or token.expires_at - self.clock() > RENEW_MARGIN_SECONDS
+
+    def _is_expired(self, token: CachedToken) -> bool:
+        return token.expires_at is not None and token.expires_at <= self.clock() + 5

@@ -1,0 +1,191 @@
+"""The config directory: named profiles (no secrets) and the token cache.
+
+Both files are JSON, written atomically and created with mode 0600 in a 0700 directory. The
+token cache is refused when other users could read it. Nothing here knows about click: the CLI
+resolves the directory and passes it in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from kazoo_tail.errors import ConfigError
+
+PROFILES_FILE = "profiles.json"
+TOKENS_FILE = "tokens.json"
+
+
+@dataclass
+class Profile:
+    """Where and as whom to log in. Never holds a password, API key or token."""
+
+    url: str | None = None
+    ws_url: str | None = None
+    account_name: str | None = None
+    realm: str | None = None
+    phone_number: str | None = None
+    username: str | None = None
+    # A short hash naming the API key a token was cached for; the key itself is never stored.
+    api_key_hash: str | None = None
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Profile:
+        if not isinstance(raw, dict):
+            raise ValueError("a profile must be an object")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known and isinstance(v, str)})
+
+
+@dataclass
+class CachedToken:
+    token: str
+    account_id: str
+    owner_id: str | None = None
+    account_name: str | None = None
+    ws_url: str | None = None
+    expires_at: float | None = None
+
+    @classmethod
+    def from_json(cls, raw: Any) -> CachedToken:
+        if not isinstance(raw, dict) or not isinstance(raw.get("token"), str):
+            raise ValueError("a cached token must be an object with a token")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+class ConfigStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @property
+    def profiles_path(self) -> Path:
+        return self.directory / PROFILES_FILE
+
+    @property
+    def tokens_path(self) -> Path:
+        return self.directory / TOKENS_FILE
+
+    # -- profiles ---------------------------------------------------------------------------
+
+    def profiles(self) -> dict[str, Profile]:
+        raw = self._read(self.profiles_path, check_private=False)
+        try:
+            return {name: Profile.from_json(value) for name, value in raw.items()}
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"config file {self.profiles_path} is malformed: {exc}") from None
+
+    def profile(self, name: str) -> Profile | None:
+        return self.profiles().get(name)
+
+    def save_profile(self, name: str, profile: Profile) -> None:
+        with self._update(self.profiles_path, check_private=False) as raw:
+            raw[name] = {k: v for k, v in asdict(profile).items() if v is not None}
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def token(self, key: str) -> CachedToken | None:
+        raw = self._read(self.tokens_path, check_private=True)
+        entry = raw.get(key)
+        if entry is None:
+            return None
+        try:
+            return CachedToken.from_json(entry)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"token cache {self.tokens_path} is malformed: {exc}") from None
+
+    def save_token(self, key: str, token: CachedToken) -> None:
+        with self._update(self.tokens_path, check_private=True) as raw:
+            raw[key] = {k: v for k, v in asdict(token).items() if v is not None}
+
+    def forget_tokens(self, key_prefix: str = "") -> int:
+        """Forget cached tokens whose key starts with the prefix; a corrupt cache is removed."""
+        path = self.tokens_path
+        if not path.exists():
+            return 0
+        try:
+            raw = self._read(path, check_private=False)
+        except ConfigError:
+            path.unlink()
+            return 1
+        doomed = [key for key in raw if key.startswith(key_prefix)]
+        if len(doomed) == len(raw):
+            path.unlink()
+            return len(doomed)
+        for key in doomed:
+            del raw[key]
+        self._write(path, raw)
+        return len(doomed)
+
+    # -- file plumbing ----------------------------------------------------------------------
+
+    def _read(self, path: Path, *, check_private: bool) -> dict[str, Any]:
+        try:
+            with open(path, "rb") as handle:
+                if check_private:
+                    mode = os.fstat(handle.fileno()).st_mode
+                    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                        raise ConfigError(
+                            f"refusing to use {path}: other users can read it "
+                            f"(run: chmod 600 {path})"
+                        )
+                text = handle.read()
+        except FileNotFoundError:
+            return {}
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a directory") from None
+        except PermissionError:
+            raise ConfigError(f"cannot read config file {path}: permission denied") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError):
+            raise ConfigError(
+                f"config file {path} is corrupt (not valid JSON); delete it or fix it"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} is corrupt (expected a JSON object)")
+        return data
+
+    @contextmanager
+    def _update(self, path: Path, *, check_private: bool) -> Iterator[dict[str, Any]]:
+        raw = self._read(path, check_private=check_private)
+        yield raw
+        self._write(path, raw)
+
+    def _ensure_directory(self) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create config directory {self.directory}: {exc.strerror}"
+            ) from None
+
+    def _write(self, path: Path, data: dict[str, Any]) -> None:
+        """Write via a 0600 temp file in the same directory, then rename over the target."""
+        self._ensure_directory()
+        payload = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+        try:
+            # mkstemp creates the file with mode 0600, so it is never readable by others.
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=self.directory)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write to config directory {self.directory}: {exc.strerror}"
+            ) from None
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, path)
+        except OSError as exc:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise ConfigError(f"cannot write config file {path}: {exc.strerror}") from None

@@ -1,0 +1,215 @@
+"""Crossbar (Kazoo's REST API): log in, refresh a token, and simple authenticated GETs.
+
+Every failure becomes an ``AuthError`` (the server said no to these credentials) or a
+``ConnectError`` (we could not get a usable answer), each with one sentence for the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from kazoo_tail.errors import AuthError, ConnectError, register_secret
+from kazoo_tail.tokens import token_expiry
+
+
+@dataclass
+class LoginResult:
+    token: str
+    account_id: str
+    owner_id: str | None
+    account_name: str | None
+    ws_url: str | None
+    expires_at: float | None
+
+
+def credentials_hash(username: str, password: str, method: str = "md5") -> str:
+    """Kazoo's user_auth credentials: md5 (or sha1) hex of ``lowercase(username):password``."""
+    material = f"{username.lower()}:{password}".encode()
+    digest = hashlib.md5(material) if method == "md5" else hashlib.sha1(material)
+    return digest.hexdigest()
+
+
+class Crossbar:
+    def __init__(self, base_url: str, *, verify: bool | str = True, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        if self.base_url.endswith("/v2"):
+            self.base_url = self.base_url[: -len("/v2")]
+        self.timeout = timeout
+        self.http = requests.Session()
+        self.http.verify = verify
+        self.http.headers["User-Agent"] = "kazoo-tail"
+
+    # -- logins -----------------------------------------------------------------------------
+
+    def user_auth(
+        self,
+        username: str,
+        password: str,
+        *,
+        account_name: str | None = None,
+        realm: str | None = None,
+        phone_number: str | None = None,
+    ) -> LoginResult:
+        register_secret(password)
+        data: dict[str, Any] = {
+            "credentials": credentials_hash(username, password),
+            "method": "md5",
+        }
+        if phone_number:
+            data["phone_number"] = phone_number
+        elif realm:
+            data["account_realm"] = realm
+        elif account_name:
+            data["account_name"] = account_name
+        else:
+            raise AuthError(
+                "cannot log in without an account: pass --account-name, --realm or --phone-number"
+            )
+        who = f"user {username!r} of account {phone_number or realm or account_name!r}"
+        return self._login("user_auth", {"data": data}, who=who)
+
+    def api_auth(self, api_key: str) -> LoginResult:
+        register_secret(api_key)
+        return self._login("api_auth", {"data": {"api_key": api_key}}, who="the API key")
+
+    def refresh(self, token: str) -> LoginResult:
+        body = {"action": "refresh_token", "data": {}}
+        return self._login("auth", body, who="the cached token", token=token)
+
+    def _login(
+        self, path: str, body: dict[str, Any], *, who: str, token: str | None = None
+    ) -> LoginResult:
+        status, envelope = self._request("PUT", path, body=body, token=token)
+        if status in (401, 403, 404):
+            detail = _error_detail(envelope)
+            raise AuthError(f"Crossbar refused to log in {who}: {detail}")
+        if status == 400:
+            raise AuthError(f"Crossbar rejected the login request: {_error_detail(envelope)}")
+        self._raise_for_status(status, envelope, path)
+        new_token = envelope.get("auth_token")
+        data = envelope.get("data")
+        if not isinstance(new_token, str) or not new_token or not isinstance(data, dict):
+            raise ConnectError(f"{self.base_url} answered the login without an auth token")
+        register_secret(new_token)
+        account_id = data.get("account_id")
+        if not isinstance(account_id, str):
+            raise ConnectError(f"{self.base_url} answered the login without an account id")
+        return LoginResult(
+            token=new_token,
+            account_id=account_id,
+            owner_id=_str_or_none(data.get("owner_id")),
+            account_name=_str_or_none(data.get("account_name")),
+            ws_url=_advertised_ws_url(data),
+            expires_at=token_expiry(new_token),
+        )
+
+    # -- other resources --------------------------------------------------------------------
+
+    def get(self, path: str, *, token: str | None = None) -> Any:
+        """GET /v2/<path> and return the envelope's ``data``."""
+        status, envelope = self._request("GET", path, token=token)
+        if status in (401, 403):
+            raise AuthError(f"Crossbar refused GET /v2/{path}: {_error_detail(envelope)}")
+        self._raise_for_status(status, envelope, path)
+        return envelope.get("data")
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _request(
+        self, method: str, path: str, *, body: Any = None, token: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        url = f"{self.base_url}/v2/{path}"
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["X-Auth-Token"] = token
+        try:
+            response = self.http.request(
+                method, url, json=body, headers=headers, timeout=self.timeout
+            )
+        except requests.exceptions.SSLError as exc:
+            raise ConnectError(
+                f"TLS verification failed for {self.base_url} ({_ssl_reason(exc)}); "
+                "pass --ca-bundle with the server's CA, or --insecure"
+            ) from None
+        except requests.exceptions.Timeout:
+            raise ConnectError(f"Crossbar at {self.base_url} did not answer in time") from None
+        except requests.exceptions.ConnectionError as exc:
+            raise ConnectError(
+                f"cannot connect to Crossbar at {self.base_url}: {_connection_reason(exc)}"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise ConnectError(f"request to {url} failed: {type(exc).__name__}") from None
+        try:
+            envelope = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            envelope = None
+        if not isinstance(envelope, dict):
+            kind = response.headers.get("Content-Type", "unknown content").split(";")[0]
+            if response.status_code == 429:
+                raise ConnectError(f"Crossbar at {self.base_url} is rate limiting us (HTTP 429)")
+            raise ConnectError(
+                f"{url} does not look like Crossbar: HTTP {response.status_code} with {kind}, "
+                "not a JSON envelope (check --url)"
+            )
+        return response.status_code, envelope
+
+    def _raise_for_status(self, status: int, envelope: dict[str, Any], path: str) -> None:
+        if status == 429:
+            raise ConnectError(f"Crossbar at {self.base_url} is rate limiting us (HTTP 429)")
+        if status >= 400:
+            raise ConnectError(
+                f"Crossbar answered HTTP {status} to /v2/{path}: {_error_detail(envelope)}"
+            )
+
+
+def _error_detail(envelope: dict[str, Any]) -> str:
+    message = envelope.get("message")
+    data = envelope.get("data")
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    if isinstance(data, dict) and data:
+        return f"{message}: {json.dumps(data, sort_keys=True)[:200]}"
+    if isinstance(message, str) and message:
+        return message.replace("_", " ")
+    return "no reason given"
+
+
+def _advertised_ws_url(data: dict[str, Any]) -> str | None:
+    url: Any = data
+    for key in ("ui_config", "api", "kazoo_websocket", "url"):
+        url = url.get(key) if isinstance(url, dict) else None
+    return url if isinstance(url, str) and url else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _ssl_reason(exc: Exception) -> str:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        marker = "certificate verify failed:"
+        if marker in text:
+            return text.split(marker, 1)[1].split("(")[0].strip(" )'\"")
+        return "certificate verify failed"
+    return "TLS handshake failed"
+
+
+def _connection_reason(exc: Exception) -> str:
+    text = str(exc)
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "unknown host name"
+    if "Temporary failure in name resolution" in text or "NameResolutionError" in text:
+        return "host name could not be resolved"
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text:
+        return "connection timed out"
+    if "Connection reset" in text:
+        return "connection reset"
+    return "connection failed"

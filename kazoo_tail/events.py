@@ -1,0 +1,107 @@
+"""What a blackhole session produces: events from the server and notices about the link."""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+# data.event_category -> binding module, for events whose subscribed_key says nothing useful.
+_CATEGORY_KIND = {
+    "call_event": "call",
+    "configuration": "object",
+    "fax": "fax",
+    "conference": "conference",
+}
+
+
+@dataclass(slots=True)
+class Event:
+    """One ``action: event`` frame. ``raw`` is the frame exactly as it came off the wire."""
+
+    raw: bytes
+    envelope: dict[str, Any]
+    received_at: float
+
+    @property
+    def name(self) -> str | None:
+        value = self.envelope.get("name")
+        return value if isinstance(value, str) else None
+
+    @property
+    def routing_key(self) -> str:
+        value = self.envelope.get("routing_key")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def subscribed_key(self) -> str:
+        value = self.envelope.get("subscribed_key")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        value = self.envelope.get("data")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def kind(self) -> str:
+        """The binding module the event belongs to: call, object, fax, conference, or other."""
+        module = self.subscribed_key.split(".", 1)[0]
+        if module in ("call", "object", "fax", "conference", "presence"):
+            return module
+        category = self.data.get("event_category")
+        return _CATEGORY_KIND.get(category, "other") if isinstance(category, str) else "other"
+
+    def dedupe_key(self) -> tuple[str, str] | None:
+        """Overlapping bindings deliver one event once per binding; these two fields name it."""
+        msg_id = self.data.get("msg_id")
+        if not isinstance(msg_id, str | int) or not self.routing_key:
+            return None
+        return (self.routing_key, str(msg_id))
+
+
+class Deduplicator:
+    """Remembers the last ``capacity`` event keys, so memory stays bounded on long runs."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def is_duplicate(self, event: Event) -> bool:
+        key = event.dedupe_key()
+        if key is None:
+            return False
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        if len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        return False
+
+
+class NoticeKind(enum.Enum):
+    CONNECTED = "connected"
+    SUBSCRIBED = "subscribed"
+    DISCONNECTED = "disconnected"
+    RECONNECTED = "reconnected"
+    BAD_FRAME = "bad-frame"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something about the connection worth telling the user (on stderr, never stdout)."""
+
+    kind: NoticeKind
+    message: str
+    gap_seconds: float | None = field(default=None)
+
+
+class Idle:
+    """Yielded when nothing arrived for a moment, so the consumer can check its clocks."""
+
+    __slots__ = ()
+
+
+IDLE = Idle()

@@ -1,0 +1,85 @@
+"""Talking to the user's terminal safely: escaping server text, status lines on stderr,
+and noticing that the reader of stdout has gone away.
+
+Stdlib only, so that JSON mode never pays for importing rich.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from typing import IO
+
+# C0 controls, DEL, C1 controls, and the Unicode line separators and bidi overrides that can
+# reorder or hide text on a terminal.
+_UNSAFE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]
+_UNSAFE += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPES = {code: (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for code in _UNSAFE}
+
+
+def sanitize(text: str) -> str:
+    """Show control characters as visible escapes, e.g. ESC as ``\\x1b``."""
+    return text.translate(_ESCAPES)
+
+
+class StatusWriter:
+    """``kazoo-tail: ...`` lines on stderr, dimmed or coloured when stderr is a terminal."""
+
+    _STYLES = {"info": "\x1b[2m", "warning": "\x1b[33m", "error": "\x1b[1;31m"}
+
+    def __init__(self, stream: IO[str] | None = None, *, colour: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if colour is None:
+            colour = _isatty(self.stream) and "NO_COLOR" not in os.environ
+        self.colour = colour
+        self.quiet = False
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self._write("info", message)
+
+    def warning(self, message: str) -> None:
+        self._write("warning", f"warning: {message}")
+
+    def error(self, message: str) -> None:
+        self._write("error", f"error: {message}")
+
+    def _write(self, level: str, message: str) -> None:
+        text = f"kazoo-tail: {sanitize(message)}"
+        if self.colour:
+            text = f"{self._STYLES[level]}{text}\x1b[0m"
+        try:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # stderr is gone too; nothing sensible left to do
+
+
+class ReaderWatch:
+    """Tells whether the reader of a pipe has gone away, without writing to it.
+
+    Linux reports POLLERR on a pipe's write end once its read end is closed, so a tail with
+    no events flowing still ends promptly when ``| head`` has had enough.
+    """
+
+    def __init__(self, stream: IO[str] | IO[bytes]) -> None:
+        self._poll: select.poll | None = None
+        try:
+            fd = stream.fileno()
+        except (OSError, ValueError, AttributeError):
+            return
+        self._poll = select.poll()
+        self._poll.register(fd, 0)
+
+    def reader_gone(self) -> bool:
+        if self._poll is None:
+            return False
+        return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in self._poll.poll(0))
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
