@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any, NoReturn, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
 from kazoo_tail import __version__
 from kazoo_tail.errors import ExitCode, KazooTailError, UsageError, redact
@@ -37,11 +38,20 @@ class DefaultGroup(click.Group):
     default_command = "tail"
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (
-            args[0] not in self.commands and args[0] not in ("-h", "--help", "--version")
-        ):
+        # While completing the first word, stay at the group so that command names complete too.
+        completing_first_word = ctx.resilient_parsing and not args
+        explicit = bool(args) and args[0] in (*self.commands, "-h", "--help", "--version")
+        if not completing_first_word and not explicit:
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        items = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            tail = self.commands[self.default_command]
+            with tail.make_context(ctx.info_name, [], parent=ctx, resilient_parsing=True) as sub:
+                items += tail.shell_complete(sub, incomplete)
+        return items
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # The default command's options are what most users look for, so show them here.
@@ -229,7 +239,7 @@ def tail_options(function: F) -> F:
             click.option(
                 "--no-dedupe",
                 is_flag=True,
-                help="Show an event once per matching binding, not once.",
+                help="Print an event once per matching binding instead of once.",
             ),
         ],
         function,

@@ -1,0 +1,159 @@
+"""Fixtures: an isolated environment, the project's Kazoo simulator on 127.0.0.1, and a way to
+run the installed ``kazoo-tail`` command the way a user does."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from kazoo_tail.simulator import Simulator
+
+SAMPLES = Path(__file__).parent / "samples"
+BIN = Path(sys.executable).parent / "kazoo-tail"
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No developer's real config, credentials or colour settings leak into a test."""
+    for name in list(os.environ):
+        if name.startswith(("KAZOO_", "REQUESTS_CA", "SSL_CERT", "WEBSOCKET_CLIENT")):
+            monkeypatch.delenv(name)
+    for name in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE"):
+        monkeypatch.delenv(name, raising=False)
+    config_dir = tmp_path / "config"
+    monkeypatch.setenv("KAZOO_TAIL_CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("COLUMNS", "200")
+    return config_dir
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    """A quiet simulator: no background traffic, so tests publish exactly what they check."""
+    from kazoo_tail.simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig(event_rate=0, early_events=False, seed=7)) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def busy_sim() -> Iterator[Simulator]:
+    from kazoo_tail.simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig(event_rate=200, seed=11)) as simulator:
+        yield simulator
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines()]
+
+
+def kazoo_tail_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+def run(*args: str, timeout: float = 20, input: str | None = None, **env: str) -> Result:
+    """Run the installed kazoo-tail command and wait for it."""
+    completed = subprocess.run(
+        [str(BIN), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input if input is not None else "",
+        env=kazoo_tail_env(**env),
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+class Running:
+    """A kazoo-tail process started in the background, with stderr read as it comes."""
+
+    def __init__(self, *args: str, **env: str) -> None:
+        self.process = subprocess.Popen(
+            [str(BIN), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=kazoo_tail_env(**env),
+        )
+        self.stderr_lines: list[str] = []
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr_lines.append(line)
+
+    def wait_for_stderr(self, text: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.stderr_lines):
+                return
+            if self.process.poll() is not None:
+                self._reader.join(1)
+                if any(text in line for line in self.stderr_lines):
+                    return
+                raise AssertionError(f"exited {self.process.returncode}: {self.stderr}")
+            time.sleep(0.02)
+        raise AssertionError(f"no {text!r} on stderr within {timeout}s: {self.stderr}")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.stderr_lines)
+
+    def finish(self, timeout: float = 20) -> Result:
+        stdout, _ = self.process.communicate(timeout=timeout)
+        self._reader.join(2)
+        return Result(self.process.returncode, stdout, self.stderr)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def background() -> Iterator[type[Running]]:
+    started: list[Running] = []
+
+    class Tracked(Running):
+        def __init__(self, *args: str, **env: str) -> None:
+            super().__init__(*args, **env)
+            started.append(self)
+
+    yield Tracked
+    for process in started:
+        process.kill()
+
+
+def login_args(simulator: Simulator) -> list[str]:
+    return ["--url", simulator.crossbar_url, "--account-name", "demo", "--username", "demo"]
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
