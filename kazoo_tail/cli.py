@@ -323,6 +323,7 @@ def demo(event_rate: float, seed: int | None, **options: Any) -> None:
             options["bindings"] = ("call.*.*", "object.*.*", "fax.status.*")
         request = _tail_request_base(options, TokenProvider(credentials, store=None))
         request.crossbar_url = simulator.crossbar_url
+        request.ws_url = simulator.blackhole_url
         code = run_tail(request, status)
     sys.exit(code)
 

@@ -47,7 +47,8 @@ def sim() -> Iterator[Simulator]:
     """A quiet simulator: no background traffic, so tests publish exactly what they check."""
     from kazoo_tail.simulator import Simulator, SimulatorConfig
 
-    with Simulator(SimulatorConfig(event_rate=0, early_events=False, seed=7)) as simulator:
+    config = SimulatorConfig(event_rate=0, early_events=False, advertise_ws_url=True, seed=7)
+    with Simulator(config) as simulator:
         yield simulator
 
 
@@ -55,7 +56,8 @@ def sim() -> Iterator[Simulator]:
 def busy_sim() -> Iterator[Simulator]:
     from kazoo_tail.simulator import Simulator, SimulatorConfig
 
-    with Simulator(SimulatorConfig(event_rate=200, seed=11)) as simulator:
+    config = SimulatorConfig(event_rate=200, advertise_ws_url=True, seed=11)
+    with Simulator(config) as simulator:
         yield simulator
 
 

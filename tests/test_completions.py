@@ -1,0 +1,71 @@
+"""The committed completion scripts are exactly what the installed program generates, they pass
+their shell's syntax check, and they complete real candidates."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import BIN
+
+COMPLETIONS = Path(__file__).parent.parent / "completions"
+SCRIPTS = {"bash": "kazoo-tail.bash", "zsh": "_kazoo-tail", "fish": "kazoo-tail.fish"}
+
+
+def generate(shell: str) -> str:
+    env = {**os.environ, "_KAZOO_TAIL_COMPLETE": f"{shell}_source"}
+    return subprocess.run([str(BIN)], env=env, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("shell", sorted(SCRIPTS))
+def test_committed_script_is_what_the_program_generates(shell: str) -> None:
+    committed = (COMPLETIONS / SCRIPTS[shell]).read_text()
+    assert committed == generate(shell), (
+        f"completions/{SCRIPTS[shell]} is stale; regenerate it with "
+        f"_KAZOO_TAIL_COMPLETE={shell}_source kazoo-tail > completions/{SCRIPTS[shell]}"
+    )
+
+
+@pytest.mark.parametrize("shell", sorted(SCRIPTS))
+def test_script_passes_its_shells_syntax_check(shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed (CI installs it)")
+    check = subprocess.run([shell, "-n", str(COMPLETIONS / SCRIPTS[shell])], capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def complete(words: str, cword: int) -> list[str]:
+    env = {
+        **os.environ,
+        "_KAZOO_TAIL_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(cword),
+    }
+    out = subprocess.run([str(BIN)], env=env, capture_output=True, text=True, check=True).stdout
+    return [line.split(",", 1)[1] for line in out.splitlines()]
+
+
+def test_options_and_commands_complete() -> None:
+    assert complete("kazoo-tail --bi", 1) == ["--binding"]
+    assert set(complete("kazoo-tail lo", 1)) == {"login", "logout"}
+    assert complete("kazoo-tail -b x -o ", 4) == ["pretty", "json"]
+    assert "--event-rate" in complete("kazoo-tail demo --ev", 2)
+
+
+def test_bash_script_completes_when_sourced() -> None:
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    script = f"""
+source {COMPLETIONS / SCRIPTS['bash']}
+COMP_WORDS=(kazoo-tail --bin); COMP_CWORD=1
+_kazoo_tail_completion kazoo-tail
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    env = {**os.environ, "PATH": f"{BIN.parent}:{os.environ['PATH']}"}
+    out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["--binding"], out.stderr
