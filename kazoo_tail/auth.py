@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from kazoo_tail.config import CachedToken, ConfigStore
 from kazoo_tail.errors import AuthError, register_secret
-from kazoo_tail.tokens import token_claims, token_expiry
+from kazoo_tail.tokens import token_claims
 
 if TYPE_CHECKING:
     from kazoo_tail.crossbar import Crossbar, LoginResult
@@ -169,7 +169,6 @@ class TokenProvider:
             owner_id=result.owner_id or (previous.owner_id if previous else None),
             account_name=result.account_name or (previous.account_name if previous else None),
             ws_url=result.ws_url or (previous.ws_url if previous else None),
-            expires_at=result.expires_at,
         )
         self._current = token
         key = self.credentials.cache_key()
@@ -194,7 +193,6 @@ class TokenProvider:
             token=token,
             account_id=account_id if isinstance(account_id, str) else "",
             owner_id=owner_id if isinstance(owner_id, str) else None,
-            expires_at=token_expiry(token),
         )
 
     def _crossbar_client(self) -> Crossbar:

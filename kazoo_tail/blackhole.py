@@ -22,6 +22,7 @@ import websocket
 
 from kazoo_tail.errors import AuthError, ConnectError, SubscribeError, redact
 from kazoo_tail.events import IDLE, Deduplicator, Event, Idle, Notice, NoticeKind
+from kazoo_tail.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameError, FrameReader
 from kazoo_tail.protocol import BadFrame, Reply, parse_frame, subscribe_message
 
 # How many subscribes may await their reply at once: blackhole's per-socket bucket holds 100.
@@ -30,6 +31,8 @@ SUBSCRIBE_WINDOW = 20
 TOKEN_ERRORS = ("failed to authenticate token", "authentication token required")
 RATE_LIMIT_ERROR = "rate limiting threshold hit"
 BAD_FRAME_REPORT_INTERVAL = 10.0
+# One recv() takes everything the kernel has buffered, up to this much, for many frames at once.
+RECV_SIZE = 256 * 1024
 
 
 class TokenSource(Protocol):
@@ -90,6 +93,7 @@ class BlackholeSession:
         self._ws: websocket.WebSocket | None = None
         self._dedupe = Deduplicator() if settings.dedupe else None
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_cap)
+        self._reader = FrameReader()
         self._last_heard = time.time()
         self._bad_frames_unreported = 0
         self._bad_frame_reported_at = float("-inf")
@@ -152,9 +156,10 @@ class BlackholeSession:
         if ws is None:
             return
         try:
-            ws.close(status=websocket.STATUS_NORMAL, timeout=0.5)
+            ws.send_close(websocket.STATUS_NORMAL)
         except Exception:  # noqa: BLE001 - the link may already be gone; nothing to report
-            ws.shutdown()  # type: ignore[no-untyped-call]
+            pass
+        ws.shutdown()  # type: ignore[no-untyped-call]
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -199,6 +204,7 @@ class BlackholeSession:
         except (OSError, websocket.WebSocketException) as exc:
             return self._retry_or_fail(_describe(exc), fatal)
         ws.settimeout(self.settings.idle_tick)
+        self._reader = FrameReader()
         self._last_heard = time.time()
         return ws
 
@@ -298,30 +304,39 @@ class BlackholeSession:
                 yield item
 
     def _receive(self, ws: websocket.WebSocket) -> Event | Reply | Notice | Idle | None:
-        """One frame, decoded; IDLE when nothing arrived within a tick."""
+        """One message, decoded; IDLE when nothing arrived within a tick."""
         try:
-            opcode, frame = ws.recv_data_frame(True)
-        except websocket.WebSocketTimeoutException:
+            message = self._reader.next()
+            while message is None:
+                data = ws.sock.recv(RECV_SIZE)  # type: ignore[union-attr]
+                if not data:
+                    raise LinkLost("the connection was closed without a close frame")
+                self._reader.feed(data)
+                message = self._reader.next()
+        except TimeoutError:
             return IDLE
-        except websocket.WebSocketConnectionClosedException:
-            raise LinkLost("the connection was closed without a close frame") from None
-        except (OSError, websocket.WebSocketException) as exc:
+        except FrameError as exc:
+            raise LinkLost(f"the server sent {exc}") from None
+        except OSError as exc:
             raise LinkLost(_describe(exc)) from None
+        opcode, payload = message
         now = time.time()
         self._last_heard = now
-        if opcode == websocket.ABNF.OPCODE_TEXT:
+        if opcode == OP_TEXT:
             try:
-                item = parse_frame(frame.data, now)
+                item = parse_frame(payload, now)
             except BadFrame as exc:
                 return self._bad_frame(str(exc))
             if isinstance(item, Event) and self._dedupe is not None:
                 if self._dedupe.is_duplicate(item):
                     return None
             return item
-        if opcode == websocket.ABNF.OPCODE_BINARY:
+        if opcode == OP_BINARY:
             return self._bad_frame("a binary frame")
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            raise LinkLost(f"the server closed the connection{_close_code(frame.data)}")
+        if opcode == OP_CLOSE:
+            raise LinkLost(f"the server closed the connection{_close_code(payload)}")
+        if opcode == OP_PING:
+            self._pong(ws, payload)
         return None  # ping or pong: proof of life, nothing to show
 
     def _bad_frame(self, reason: str) -> Notice | None:
@@ -345,6 +360,12 @@ class BlackholeSession:
         except (OSError, websocket.WebSocketException) as exc:
             raise LinkLost(_describe(exc)) from None
 
+    def _pong(self, ws: websocket.WebSocket, payload: bytes) -> None:
+        try:
+            ws.pong(payload)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise LinkLost(_describe(exc)) from None
+
     def _ping(self, ws: websocket.WebSocket) -> None:
         try:
             ws.ping()
@@ -361,6 +382,8 @@ class BlackholeSession:
 
     def data_waiting(self) -> bool:
         """Whether another frame is already buffered, so a flush can wait for it."""
+        if self._reader.has_data():
+            return True
         ws = self._ws
         if ws is None or ws.sock is None:
             return False

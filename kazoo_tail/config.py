@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kazoo_tail.errors import ConfigError
+from kazoo_tail.tokens import token_expiry
 
 PROFILES_FILE = "profiles.json"
 TOKENS_FILE = "tokens.json"
@@ -51,7 +52,10 @@ class CachedToken:
     owner_id: str | None = None
     account_name: str | None = None
     ws_url: str | None = None
-    expires_at: float | None = None
+
+    @property
+    def expires_at(self) -> float | None:
+        return token_expiry(self.token)
 
     @classmethod
     def from_json(cls, raw: Any) -> CachedToken:

@@ -14,7 +14,6 @@ from typing import Any
 import requests
 
 from kazoo_tail.errors import AuthError, ConnectError, register_secret
-from kazoo_tail.tokens import token_expiry
 
 
 @dataclass
@@ -24,7 +23,6 @@ class LoginResult:
     owner_id: str | None
     account_name: str | None
     ws_url: str | None
-    expires_at: float | None
 
 
 def credentials_hash(username: str, password: str, method: str = "md5") -> str:
@@ -40,8 +38,8 @@ class Crossbar:
         if self.base_url.endswith("/v2"):
             self.base_url = self.base_url[: -len("/v2")]
         self.timeout = timeout
+        self.verify = verify
         self.http = requests.Session()
-        self.http.verify = verify
         self.http.headers["User-Agent"] = "kazoo-tail"
 
     # -- logins -----------------------------------------------------------------------------
@@ -105,7 +103,6 @@ class Crossbar:
             owner_id=_str_or_none(data.get("owner_id")),
             account_name=_str_or_none(data.get("account_name")),
             ws_url=_advertised_ws_url(data),
-            expires_at=token_expiry(new_token),
         )
 
     # -- other resources --------------------------------------------------------------------
@@ -128,8 +125,10 @@ class Crossbar:
         if token:
             headers["X-Auth-Token"] = token
         try:
+            # verify is passed per request: on the session, REQUESTS_CA_BUNDLE or
+            # CURL_CA_BUNDLE in the environment would silently override --ca-bundle.
             response = self.http.request(
-                method, url, json=body, headers=headers, timeout=self.timeout
+                method, url, json=body, headers=headers, timeout=self.timeout, verify=self.verify
             )
         except requests.exceptions.SSLError as exc:
             raise ConnectError(

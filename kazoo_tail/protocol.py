@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from kazoo_tail.errors import UsageError
 from kazoo_tail.events import Event
 
@@ -55,15 +57,11 @@ def subscribe_message(request_id: str, token: str, account_id: str, binding: str
 def parse_frame(payload: bytes, received_at: float) -> Event | Reply | None:
     """An event, a reply, or None for a well-formed frame of an action we do not know."""
     try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadFrame("a text frame that is not valid UTF-8") from None
-    try:
-        envelope = json.loads(text)
-    except RecursionError:
-        raise BadFrame("a frame nested too deeply to parse") from None
-    except ValueError:
-        raise BadFrame("a frame that is not JSON") from None
+        # orjson validates UTF-8 and parses about three times faster than json, which is
+        # most of the cost of an event; json's leniency (huge integers, NaN) is the fallback.
+        envelope = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        envelope = _parse_leniently(payload)
     if not isinstance(envelope, dict):
         raise BadFrame(f"a JSON {type(envelope).__name__} instead of an object")
     action = envelope.get("action")
@@ -77,6 +75,19 @@ def parse_frame(payload: bytes, received_at: float) -> Event | Reply | None:
             data=envelope.get("data"),
         )
     return None
+
+
+def _parse_leniently(payload: bytes) -> Any:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadFrame("a text frame that is not valid UTF-8") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadFrame("a frame nested too deeply to parse") from None
+    except ValueError:
+        raise BadFrame("a frame that is not JSON") from None
 
 
 def check_binding(binding: str) -> None:

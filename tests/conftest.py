@@ -32,7 +32,7 @@ def sample(name: str) -> dict[str, Any]:
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No developer's real config, credentials or colour settings leak into a test."""
     for name in list(os.environ):
-        if name.startswith(("KAZOO_", "REQUESTS_CA", "SSL_CERT", "WEBSOCKET_CLIENT")):
+        if name.startswith(("KAZOO_", "REQUESTS_CA", "CURL_CA", "SSL_CERT", "WEBSOCKET_CLIENT")):
             monkeypatch.delenv(name)
     for name in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE"):
         monkeypatch.delenv(name, raising=False)
@@ -136,7 +136,7 @@ class Running:
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait()
+        self.process.communicate()
 
 
 @pytest.fixture

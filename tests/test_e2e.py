@@ -1,4 +1,5 @@
-"""End to end: the installed kazoo-tail against the simulator, over real sockets, as a user runs it."""
+"""End to end: the installed kazoo-tail against the simulator, over real sockets, as a user
+runs it."""
 
 from __future__ import annotations
 
@@ -126,13 +127,17 @@ def test_login_caches_a_private_token_and_later_tails_reuse_it(
     tokens = isolated_env / "tokens.json"
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
     assert stat.S_IMODE(isolated_env.stat().st_mode) == 0o700
+    second = run("login", "--profile", "admin", "--url", sim.crossbar_url, "--account-name",
+                 "demo", "--username", "Admin@Demo.Test", KAZOO_PASSWORD="S3cret!")
+    assert second.returncode == 0, second.stderr
     saved = (isolated_env / "profiles.json").read_text() + tokens.read_text()
-    assert DEMO.password not in saved
+    assert "S3cret!" not in saved and "password" not in saved
+    assert sim.stats.user_auth == 2
     for _ in range(2):
         result = run("-b", "call.*.*", "--duration", "0.3")
         assert result.returncode == 0, result.stderr
         assert "subscribed to call.*.*" in result.stderr
-    assert sim.stats.user_auth == 1  # no second login
+    assert sim.stats.user_auth == 2  # no further login
 
 
 def test_a_token_near_expiry_is_refreshed_without_a_password(
@@ -194,7 +199,6 @@ def _replace_cached_token(config_dir: Path, token: str) -> None:
     cache = json.loads(path.read_text())
     for entry in cache.values():
         entry["token"] = token
-        entry.pop("expires_at", None)
     path.write_text(json.dumps(cache))
 
 
@@ -356,6 +360,7 @@ def tls_sim(tmp_path: Path) -> Iterator[tuple[Simulator, Path]]:
     cert.configure_cert(context)
     ca_path = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_path))
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "unrelated-ca.pem"))
     config = SimulatorConfig(event_rate=50, ssl_context=context, advertise_ws_url=True)
     with Simulator(config) as simulator:
         yield simulator, ca_path
@@ -365,8 +370,10 @@ def test_tls_with_a_private_ca_through_ca_bundle(tls_sim: tuple[Simulator, Path]
     simulator, ca_path = tls_sim
     assert simulator.crossbar_url.startswith("https://")
     assert simulator.blackhole_url.startswith("wss://")
+    # An unrelated CA in the environment must not override an explicit --ca-bundle.
+    unrelated = str(ca_path.parent / "unrelated-ca.pem")
     ok = run(*login_args(simulator), "--ca-bundle", str(ca_path), "-b", "call.*.*", "--count",
-             "2", **PASSWORD)
+             "2", REQUESTS_CA_BUNDLE=unrelated, CURL_CA_BUNDLE=unrelated, **PASSWORD)
     assert ok.returncode == 0, ok.stderr
     assert len(ok.json_lines()) == 2 and "wss://" in ok.stderr
     untrusted = run(*login_args(simulator), "-b", "call.*.*", "--count", "1", **PASSWORD)

@@ -175,12 +175,12 @@ def test_cache_keys_separate_servers_accounts_and_users() -> None:
 
 def test_config_store_writes_private_files_atomically(tmp_path: Path) -> None:
     store = ConfigStore(tmp_path / "cfg")
-    store.save_token("k", CachedToken(token="t", account_id="a", expires_at=5.0))
+    store.save_token("k", CachedToken(token="t", account_id="a"))
     store.save_profile("default", Profile(url="http://k:8000", username="demo"))
     assert stat.S_IMODE(os.stat(tmp_path / "cfg").st_mode) == 0o700
     for name in ("tokens.json", "profiles.json"):
         assert stat.S_IMODE(os.stat(tmp_path / "cfg" / name).st_mode) == 0o600
-    assert store.token("k") == CachedToken(token="t", account_id="a", expires_at=5.0)
+    assert store.token("k") == CachedToken(token="t", account_id="a")
     assert store.profile("default") == Profile(url="http://k:8000", username="demo")
     assert [p.name for p in (tmp_path / "cfg").iterdir() if p.name.startswith(".")] == []
     assert store.forget_tokens("k") == 1 and store.token("k") is None

@@ -1,0 +1,152 @@
+"""A blackhole-shaped websocket server that only exists to be faster than any client.
+
+It speaks just enough of the protocol for a benchmark: the HTTP upgrade, subscribe replies with
+the request's ``request_id``, then a stream of pre-encoded event frames written in large
+batches, either as fast as the socket takes them or at a fixed rate. It is not the simulator:
+the simulator is exact, this one is quick.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+SAMPLE = Path(__file__).parent.parent / "tests" / "samples" / "05_event_call_channel_create.json"
+
+
+def frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", 0x80 | opcode, length)
+    elif length < 65536:
+        header = struct.pack("!BBH", 0x80 | opcode, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 127, length)
+    return header + payload
+
+
+MSG_ID_PLACEHOLDER = "#" * 16
+
+
+def event_templates(variants: int = 97, size: int = 1500) -> list[tuple[bytes, bytes]]:
+    """Call events of about ``size`` bytes, split around a fixed-width msg_id, so that every
+    frame sent can carry a unique msg_id (nothing is de-duplicated) at the cost of a join."""
+    envelope: dict[str, Any] = json.loads(SAMPLE.read_text())
+    envelope["data"]["msg_id"] = MSG_ID_PLACEHOLDER
+    base = json.dumps(envelope, separators=(",", ":"))
+    pad = max(0, size - len(base) - 40)
+    templates = []
+    for n in range(variants):
+        envelope["data"]["call_id"] = f"call-{n:04d}"
+        envelope["data"]["custom_sip_headers"] = {"x_pad": "p" * pad}
+        text = json.dumps(envelope, separators=(",", ":")).encode()
+        before, after = text.split(MSG_ID_PLACEHOLDER.encode())
+        header = frame(b"x" * len(text))[: -len(text)]
+        templates.append((header + before, after))
+    return templates
+
+
+class FastServer:
+    def __init__(self, total: int, rate: float | None = None) -> None:
+        self.total = total
+        self.rate = rate
+        self.templates = event_templates()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"ws://127.0.0.1:{self.port}"
+        self.sent_at: list[float] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def start(self) -> FastServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.listener.close()
+
+    def _serve(self) -> None:
+        try:
+            while True:
+                conn, _ = self.listener.accept()
+                threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+        except OSError:
+            return
+
+    def _connection(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = conn.makefile("rb")
+        try:
+            self._handshake(conn, reader)
+            self._answer_subscribe(conn, reader)
+            if self.rate is None:
+                self._blast(conn)
+            else:
+                self._paced(conn)
+            conn.sendall(frame(struct.pack("!H", 1000), 0x8))
+            time.sleep(0.5)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _handshake(self, conn: socket.socket, reader: Any) -> None:
+        key = b""
+        while True:
+            line = reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"sec-websocket-key":
+                key = value.strip()
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+
+    def _answer_subscribe(self, conn: socket.socket, reader: Any) -> None:
+        head = reader.read(2)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", reader.read(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", reader.read(8))[0]
+        mask = reader.read(4)
+        masked = reader.read(length)
+        message = json.loads(bytes(b ^ mask[i % 4] for i, b in enumerate(masked)))
+        reply = {
+            "action": "reply",
+            "request_id": message["request_id"],
+            "status": "success",
+            "data": {"subscribed": [message["data"]["binding"]]},
+        }
+        conn.sendall(frame(json.dumps(reply).encode()))
+
+    def frame_bytes(self, n: int) -> bytes:
+        before, after = self.templates[n % len(self.templates)]
+        return before + b"%016d" % n + after
+
+    def _blast(self, conn: socket.socket) -> None:
+        batch = 64
+        for start in range(0, self.total, batch):
+            end = min(start + batch, self.total)
+            conn.sendall(b"".join(self.frame_bytes(n) for n in range(start, end)))
+
+    def _paced(self, conn: socket.socket) -> None:
+        assert self.rate is not None
+        interval = 1.0 / self.rate
+        next_at = time.perf_counter()
+        for n in range(self.total):
+            while (now := time.perf_counter()) < next_at:
+                time.sleep(min(next_at - now, 0.001))
+            self.sent_at.append(time.time())
+            conn.sendall(self.frame_bytes(n))
+            next_at += interval

@@ -1,0 +1,221 @@
+"""Never silently stop: faults injected through the simulator, over real sockets, with the
+backoff shrunk by configuration so the suite stays fast."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+
+from .conftest import BIN, Running, kazoo_tail_env, login_args, run
+
+FAST = {
+    "KAZOO_PASSWORD": DEMO.password,
+    "KAZOO_TAIL_BACKOFF_INITIAL": "0.05",
+    "KAZOO_TAIL_BACKOFF_CAP": "0.2",
+    "KAZOO_TAIL_PING_TIMEOUT": "1",
+}
+
+
+def start(background: type[Running], simulator: Simulator, *args: str, **env: str) -> Running:
+    process = background(*login_args(simulator), "-b", "call.*.*", *args, **{**FAST, **env})
+    process.wait_for_stderr("subscribed to")
+    return process
+
+
+def publish(simulator: Simulator, msg_id: str) -> None:
+    simulator.publish(
+        f"call.{DEMO.account_id}.CHANNEL_CREATE.c-{msg_id}",
+        "CHANNEL_CREATE",
+        {"call_id": f"c-{msg_id}", "msg_id": msg_id, "account_id": DEMO.account_id},
+    )
+
+
+def wait_until(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def resubscribed(process: Running, times: int = 2) -> bool:
+    return sum("subscribed to" in line for line in process.stderr_lines) >= times
+
+
+@pytest.mark.parametrize("fault", ["close-1001", "close-1011", "drop"])
+def test_reconnects_resubscribes_and_reports_the_gap(
+    sim: Simulator, background: type[Running], fault: str
+) -> None:
+    process = start(background, sim, "--count", "2")
+    publish(sim, "before")
+    time.sleep(0.3)  # let "before" reach the client before the link goes
+    if fault == "drop":
+        sim.drop_connections()
+    else:
+        sim.close_connections(code=int(fault.split("-")[1]))
+    wait_until(lambda: resubscribed(process))
+    publish(sim, "after")
+    result = process.finish()
+    assert result.returncode == 0, result.stderr
+    assert [e["data"]["msg_id"] for e in result.json_lines()] == ["before", "after"]
+    assert "reconnecting in" in result.stderr
+    assert "may have been missed" in result.stderr and "gap of" in result.stderr
+
+
+def test_a_server_restart_with_new_keys_renews_the_token(background: type[Running]) -> None:
+    first = Simulator(SimulatorConfig(event_rate=0, early_events=False)).start()
+    ports = (urlsplit(first.crossbar_url).port or 0, urlsplit(first.blackhole_url).port or 0)
+    crossbar_url, blackhole_url = first.crossbar_url, first.blackhole_url
+    process = background(
+        "--url", crossbar_url, "--ws-url", blackhole_url, "--account-name", "demo",
+        "--username", "demo", "-b", "call.*.*", "--count", "1", **FAST,
+    )
+    process.wait_for_stderr("subscribed to")
+    first.stop()
+    time.sleep(0.3)
+    config = SimulatorConfig(
+        event_rate=0, early_events=False, crossbar_port=ports[0], blackhole_port=ports[1]
+    )
+    with Simulator(config) as second:
+        wait_until(lambda: resubscribed(process))
+        publish(second, "after-restart")
+        result = process.finish()
+        assert second.stats.user_auth == 1  # the old token was refused and renewed
+    assert result.returncode == 0, result.stderr
+    assert result.json_lines()[0]["data"]["msg_id"] == "after-restart"
+
+
+def test_a_dead_link_is_noticed_by_pings(sim: Simulator, background: type[Running]) -> None:
+    process = start(background, sim, "--ping-interval", "0.3", "--count", "1")
+    sim.set_stalled(True)
+    process.wait_for_stderr("no answer to a ping", timeout=10)
+    sim.set_stalled(False)
+    sim.drop_connections()  # the stalled socket is gone for good; a fresh one must work
+    wait_until(lambda: resubscribed(process))
+    publish(sim, "alive")
+    result = process.finish()
+    assert result.returncode == 0, result.stderr
+
+
+def test_pings_keep_an_idle_socket_open() -> None:
+    config = SimulatorConfig(event_rate=0, early_events=False, idle_timeout=1.0,
+                             advertise_ws_url=True)
+    with Simulator(config) as simulator:
+        result = run(*login_args(simulator), "-b", "call.*.*", "--ping-interval", "0.3",
+                     "--duration", "3", **FAST)
+        assert result.returncode == 0, result.stderr
+        assert "lost" not in result.stderr
+        assert simulator.stats.connections == 1 and simulator.stats.ws_pings >= 5
+
+
+def test_an_idle_close_is_survived() -> None:
+    config = SimulatorConfig(event_rate=0, early_events=False, idle_timeout=0.5,
+                             advertise_ws_url=True)
+    with Simulator(config) as simulator:
+        result = run(*login_args(simulator), "-b", "call.*.*", "--ping-interval", "60",
+                     "--duration", "2.5", **FAST)
+        assert result.returncode == 0, result.stderr
+        assert "code 1000" in result.stderr and "may have been missed" in result.stderr
+        assert simulator.stats.connections >= 2
+
+
+def test_429_on_upgrade_backs_off_and_retries(sim: Simulator, background: type[Running]) -> None:
+    process = start(background, sim, "--count", "1")
+    sim.reject_upgrades(429, 3)
+    sim.close_connections(code=1001)
+    wait_until(lambda: resubscribed(process))
+    assert "HTTP 429" in process.stderr
+    publish(sim, "x")
+    assert process.finish().returncode == 0
+    assert sim.stats.rejected_upgrades == 3
+
+
+def test_no_reconnect_and_max_reconnect_time_exit_4(
+    sim: Simulator, background: type[Running]
+) -> None:
+    once = start(background, sim, "--no-reconnect")
+    sim.close_connections(code=1001)
+    result = once.finish()
+    assert result.returncode == 4 and "lost the connection" in result.stderr
+    bounded = start(background, sim, "--max-reconnect-time", "1")
+    sim.reject_upgrades(503, 1000)
+    sim.close_connections(code=1001)
+    result = bounded.finish()
+    assert result.returncode == 4 and "gave up reconnecting" in result.stderr
+
+
+def test_garbage_frames_are_reported_once_and_the_tail_goes_on(
+    sim: Simulator, background: type[Running]
+) -> None:
+    process = start(background, sim, "--count", "1")
+    for payload in ["not json", "[1,2,3]", "\"string\"", b"\x00\x01binary", "{" * 5000]:
+        sim.send_raw(payload)
+    sim.send_raw(json.dumps({"action": "event", "name": 42, "data": [1], "routing_key": None}))
+    big = "x" * 3_000_000
+    publish_big = {"call_id": "big", "msg_id": "big", "caller_id_name": big}
+    sim.publish(f"call.{DEMO.account_id}.CHANNEL_CREATE.big", "CHANNEL_CREATE", publish_big)
+    result = process.finish()
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])  # the odd-but-valid event was printed first
+    reports = [line for line in result.stderr.splitlines() if "ignored" in line]
+    assert len(reports) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
+    with subprocess.Popen(
+        [str(BIN), *login_args(busy_sim), "-b", "call.*.*", "--count", "300"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=kazoo_tail_env(**FAST),
+    ) as process:
+        assert process.stdout is not None
+        time.sleep(1.5)  # nobody reads: the pipe fills and the tail blocks on write
+        lines = process.stdout.read().splitlines()
+        process.wait(10)
+    assert process.returncode == 0 and len(lines) == 300
+    assert all(json.loads(line)["action"] == "event" for line in lines)
+
+
+# -- clean endings ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def streaming(busy_sim: Simulator, background: type[Running]) -> Iterator[Running]:
+    yield start(background, busy_sim)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_close_cleanly(streaming: Running, sig: signal.Signals, code: int) -> None:
+    time.sleep(0.3)
+    streaming.process.send_signal(sig)
+    result = streaming.finish()
+    assert result.returncode == code
+    assert "Traceback" not in result.stderr and "error" not in result.stderr
+    for line in result.stdout.splitlines():
+        json.loads(line)  # nothing half-written
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_head_ends_the_tail_at_once_with_exit_0(sim: Simulator, busy_sim: Simulator,
+                                                 quiet: bool) -> None:
+    simulator = sim if quiet else busy_sim
+    args = " ".join(f"'{a}'" for a in login_args(simulator))
+    started = time.monotonic()
+    pipeline = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{BIN} {args} -b 'call.*.*' | head -c 1 >/dev/null"],
+        capture_output=True, text=True, timeout=20, env=kazoo_tail_env(**FAST),
+    ) if not quiet else subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{BIN} {args} -b 'call.*.*' | (sleep 1; exit 0)"],
+        capture_output=True, text=True, timeout=20, env=kazoo_tail_env(**FAST),
+    )
+    assert pipeline.returncode == 0, pipeline.stderr
+    assert "Traceback" not in pipeline.stderr and "Broken pipe" not in pipeline.stderr
+    assert time.monotonic() - started < 6
