@@ -34,8 +34,9 @@ def test_committed_script_is_what_the_program_generates(shell: str) -> None:
 def test_script_passes_its_shells_syntax_check(shell: str) -> None:
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed (CI installs it)")
-    check = subprocess.run([shell, "-n", str(COMPLETIONS / SCRIPTS[shell])], capture_output=True,
-                           text=True)
+    check = subprocess.run(
+        [shell, "-n", str(COMPLETIONS / SCRIPTS[shell])], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stderr
 
 
@@ -61,7 +62,7 @@ def test_bash_script_completes_when_sourced() -> None:
     if shutil.which("bash") is None:
         pytest.skip("bash is not installed")
     script = f"""
-source {COMPLETIONS / SCRIPTS['bash']}
+source {COMPLETIONS / SCRIPTS["bash"]}
 COMP_WORDS=(kazoo-tail --bin); COMP_CWORD=1
 _kazoo_tail_completion kazoo-tail
 printf '%s\\n' "${{COMPREPLY[@]}}"

@@ -127,8 +127,18 @@ def test_login_caches_a_private_token_and_later_tails_reuse_it(
     tokens = isolated_env / "tokens.json"
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
     assert stat.S_IMODE(isolated_env.stat().st_mode) == 0o700
-    second = run("login", "--profile", "admin", "--url", sim.crossbar_url, "--account-name",
-                 "demo", "--username", "Admin@Demo.Test", KAZOO_PASSWORD="S3cret!")
+    second = run(
+        "login",
+        "--profile",
+        "admin",
+        "--url",
+        sim.crossbar_url,
+        "--account-name",
+        "demo",
+        "--username",
+        "Admin@Demo.Test",
+        KAZOO_PASSWORD="S3cret!",
+    )
     assert second.returncode == 0, second.stderr
     saved = (isolated_env / "profiles.json").read_text() + tokens.read_text()
     assert "S3cret!" not in saved and "password" not in saved
@@ -208,8 +218,9 @@ def _replace_cached_token(config_dir: Path, token: str) -> None:
 def test_json_output_is_pure_and_every_line_parses_with_jq(
     busy_sim: Simulator,
 ) -> None:
-    result = run(*login_args(busy_sim), "-b", "call.*.*", "-b", "object.*.*", "--count", "30",
-                 **PASSWORD)
+    result = run(
+        *login_args(busy_sim), "-b", "call.*.*", "-b", "object.*.*", "--count", "30", **PASSWORD
+    )
     assert result.returncode == 0, result.stderr
     events = result.json_lines()
     assert len(events) == 30
@@ -218,20 +229,30 @@ def test_json_output_is_pure_and_every_line_parses_with_jq(
         assert set(event) >= {"subscribed_key", "subscription_key", "routing_key", "data"}
     assert "subscribed to call.*.*, object.*.* for account" in result.stderr
     if have("jq"):
-        jq = subprocess.run(["jq", "-c", "."], input=result.stdout, capture_output=True,
-                            text=True, check=True)
+        jq = subprocess.run(
+            ["jq", "-c", "."], input=result.stdout, capture_output=True, text=True, check=True
+        )
         assert len(jq.stdout.splitlines()) == 30
 
 
 def test_pretty_output_to_a_pipe_has_no_colour_unless_asked(busy_sim: Simulator) -> None:
-    plain = run(*login_args(busy_sim), "-b", "call.*.*", "-o", "pretty", "--count", "5",
-                **PASSWORD)
+    plain = run(*login_args(busy_sim), "-b", "call.*.*", "-o", "pretty", "--count", "5", **PASSWORD)
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
     assert len(lines) == 5 and "\x1b" not in plain.stdout
     assert all("CHANNEL_" in line and " call " in line for line in lines)
-    coloured = run(*login_args(busy_sim), "-b", "call.*.*", "-o", "pretty", "--color",
-                   "always", "--count", "2", **PASSWORD)
+    coloured = run(
+        *login_args(busy_sim),
+        "-b",
+        "call.*.*",
+        "-o",
+        "pretty",
+        "--color",
+        "always",
+        "--count",
+        "2",
+        **PASSWORD,
+    )
     assert "\x1b[" in coloured.stdout
 
 
@@ -242,7 +263,9 @@ def test_overlapping_bindings_print_each_event_once(
     process = tail_published(background, sim, *args, samples=3, **PASSWORD)
     result = process.finish()
     assert [e["name"] for e in result.json_lines()] == [
-        "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_DESTROY"
+        "CHANNEL_CREATE",
+        "CHANNEL_ANSWER",
+        "CHANNEL_DESTROY",
     ]
     every = tail_published(background, sim, *args, "--no-dedupe", samples=1, **PASSWORD)
     assert len(every.finish().json_lines()) == 2
@@ -269,8 +292,18 @@ def test_hostile_event_text_never_reaches_the_terminal_raw(
     sim: Simulator, background: type[Running]
 ) -> None:
     hostile = "\x1b]0;pwned\x07[bold red]x[/] \x9b2J"
-    process = background(*login_args(sim), "-b", "call.*.*", "-o", "pretty", "--color",
-                         "always", "--count", "1", **PASSWORD)
+    process = background(
+        *login_args(sim),
+        "-b",
+        "call.*.*",
+        "-o",
+        "pretty",
+        "--color",
+        "always",
+        "--count",
+        "1",
+        **PASSWORD,
+    )
     process.wait_for_stderr("subscribed to")
     publish_sample(sim, "05_event_call_channel_create.json", caller_id_name=hostile)
     result = process.finish()
@@ -290,15 +323,17 @@ def test_a_rejected_binding_stops_before_any_event_with_exit_5(sim: Simulator) -
 
 
 def test_an_account_outside_the_token_tree_is_exit_5(sim: Simulator) -> None:
-    result = run(*login_args(sim), "-b", "call.*.*", "--account-id", DEMO.other_account_id,
-                 **PASSWORD)
+    result = run(
+        *login_args(sim), "-b", "call.*.*", "--account-id", DEMO.other_account_id, **PASSWORD
+    )
     assert result.returncode == 5 and "unauthorized account id" in result.stderr
 
 
 def test_a_sub_account_can_be_tailed(sim: Simulator) -> None:
     sub = DEMO.sub_account_ids[0]
-    result = run(*login_args(sim), "-b", "call.*.*", "--account-id", sub, "--duration", "0.3",
-                 **PASSWORD)
+    result = run(
+        *login_args(sim), "-b", "call.*.*", "--account-id", sub, "--duration", "0.3", **PASSWORD
+    )
     assert result.returncode == 0, result.stderr
     assert f"for account {sub}" in result.stderr
 
@@ -310,8 +345,17 @@ def test_an_impossible_binding_is_a_usage_error_with_a_suggestion(sim: Simulator
 
 
 def test_nothing_listening_is_exit_4(sim: Simulator) -> None:
-    result = run("--url", "http://127.0.0.1:9", "--account-name", "demo", "--username", "demo",
-                 "-b", "call.*.*", **PASSWORD)
+    result = run(
+        "--url",
+        "http://127.0.0.1:9",
+        "--account-name",
+        "demo",
+        "--username",
+        "demo",
+        "-b",
+        "call.*.*",
+        **PASSWORD,
+    )
     assert result.returncode == 4 and "connection refused" in result.stderr
     ws = run("--ws-url", "ws://127.0.0.1:9", "--token", sim.mint_token(), "-b", "call.*.*")
     assert ws.returncode == 4 and "connection refused" in ws.stderr
@@ -340,8 +384,17 @@ def html_server() -> Iterator[str]:
 
 
 def test_a_url_that_is_not_crossbar_is_one_sentence(html_server: str) -> None:
-    result = run("--url", html_server, "--account-name", "demo", "--username", "demo", "-b",
-                 "call.*.*", **PASSWORD)
+    result = run(
+        "--url",
+        html_server,
+        "--account-name",
+        "demo",
+        "--username",
+        "demo",
+        "-b",
+        "call.*.*",
+        **PASSWORD,
+    )
     assert result.returncode == 4
     assert "does not look like Crossbar" in result.stderr and result.stderr.count("\n") == 1
 
@@ -372,15 +425,26 @@ def test_tls_with_a_private_ca_through_ca_bundle(tls_sim: tuple[Simulator, Path]
     assert simulator.blackhole_url.startswith("wss://")
     # An unrelated CA in the environment must not override an explicit --ca-bundle.
     unrelated = str(ca_path.parent / "unrelated-ca.pem")
-    ok = run(*login_args(simulator), "--ca-bundle", str(ca_path), "-b", "call.*.*", "--count",
-             "2", REQUESTS_CA_BUNDLE=unrelated, CURL_CA_BUNDLE=unrelated, **PASSWORD)
+    ok = run(
+        *login_args(simulator),
+        "--ca-bundle",
+        str(ca_path),
+        "-b",
+        "call.*.*",
+        "--count",
+        "2",
+        REQUESTS_CA_BUNDLE=unrelated,
+        CURL_CA_BUNDLE=unrelated,
+        **PASSWORD,
+    )
     assert ok.returncode == 0, ok.stderr
     assert len(ok.json_lines()) == 2 and "wss://" in ok.stderr
     untrusted = run(*login_args(simulator), "-b", "call.*.*", "--count", "1", **PASSWORD)
     assert untrusted.returncode == 4 and "--ca-bundle" in untrusted.stderr
     assert untrusted.stderr.count("\n") == 1
-    insecure = run(*login_args(simulator), "--insecure", "-b", "call.*.*", "--count", "1",
-                   **PASSWORD)
+    insecure = run(
+        *login_args(simulator), "--insecure", "-b", "call.*.*", "--count", "1", **PASSWORD
+    )
     assert insecure.returncode == 0 and "not verified" in insecure.stderr
 
 
@@ -403,8 +467,12 @@ def test_demo_needs_no_server(isolated_env: Path) -> None:
 
 
 def test_python_dash_m_and_help() -> None:
-    result = subprocess.run([str(BIN.parent / "python"), "-m", "kazoo_tail", "--help"],
-                            capture_output=True, text=True, timeout=20)
+    result = subprocess.run(
+        [str(BIN.parent / "python"), "-m", "kazoo_tail", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert result.returncode == 0 and "--binding" in result.stdout
     assert "login" in result.stdout and "demo" in result.stdout
 
@@ -417,7 +485,15 @@ def test_usage_errors_are_exit_2() -> None:
 
 def test_debug_traces_never_show_secrets(sim: Simulator) -> None:
     token = sim.mint_token()
-    result = run("--debug", "--ws-url", "ws://127.0.0.1:9", "--token", token, "-b", "call.*.*",
-                 KAZOO_PASSWORD="pw-should-not-show")
+    result = run(
+        "--debug",
+        "--ws-url",
+        "ws://127.0.0.1:9",
+        "--token",
+        token,
+        "-b",
+        "call.*.*",
+        KAZOO_PASSWORD="pw-should-not-show",
+    )
     assert token not in result.stderr + result.stdout
     assert os.environ.get("KAZOO_PASSWORD") is None

@@ -32,7 +32,9 @@ def haproxy_wss(tmp_path: Path) -> Iterator[tuple[Simulator, str, Path]]:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     pem = tmp_path / "haproxy.pem"
-    pem.write_bytes(cert.private_key_pem.bytes() + b"".join(c.bytes() for c in cert.cert_chain_pems))
+    pem.write_bytes(
+        cert.private_key_pem.bytes() + b"".join(c.bytes() for c in cert.cert_chain_pems)
+    )
     ca_path = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_path))
     with Simulator(SimulatorConfig(event_rate=50, seed=5)) as simulator:
@@ -56,8 +58,11 @@ backend blackhole
     server bh1 127.0.0.1:{backend}
 """
         )
-        proxy = subprocess.Popen(["haproxy", "-f", str(config), "-db"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proxy = subprocess.Popen(
+            ["haproxy", "-f", str(config), "-db"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
@@ -74,10 +79,28 @@ backend blackhole
 
 def test_wss_through_haproxy(haproxy_wss: tuple[Simulator, str, Path]) -> None:
     simulator, wss_url, ca_path = haproxy_wss
-    result = run(*login_args(simulator), "--ws-url", wss_url, "--ca-bundle", str(ca_path),
-                 "-b", "call.*.*", "--count", "5", KAZOO_PASSWORD=DEMO.password)
+    result = run(
+        *login_args(simulator),
+        "--ws-url",
+        wss_url,
+        "--ca-bundle",
+        str(ca_path),
+        "-b",
+        "call.*.*",
+        "--count",
+        "5",
+        KAZOO_PASSWORD=DEMO.password,
+    )
     assert result.returncode == 0, result.stderr
     assert len(result.json_lines()) == 5 and f"on {wss_url}" in result.stderr
-    untrusted = run(*login_args(simulator), "--ws-url", wss_url, "-b", "call.*.*",
-                    "--count", "1", KAZOO_PASSWORD=DEMO.password)
+    untrusted = run(
+        *login_args(simulator),
+        "--ws-url",
+        wss_url,
+        "-b",
+        "call.*.*",
+        "--count",
+        "1",
+        KAZOO_PASSWORD=DEMO.password,
+    )
     assert untrusted.returncode == 4 and "TLS verification failed" in untrusted.stderr

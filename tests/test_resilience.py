@@ -76,8 +76,19 @@ def test_a_server_restart_with_new_keys_renews_the_token(background: type[Runnin
     ports = (urlsplit(first.crossbar_url).port or 0, urlsplit(first.blackhole_url).port or 0)
     crossbar_url, blackhole_url = first.crossbar_url, first.blackhole_url
     process = background(
-        "--url", crossbar_url, "--ws-url", blackhole_url, "--account-name", "demo",
-        "--username", "demo", "-b", "call.*.*", "--count", "1", **FAST,
+        "--url",
+        crossbar_url,
+        "--ws-url",
+        blackhole_url,
+        "--account-name",
+        "demo",
+        "--username",
+        "demo",
+        "-b",
+        "call.*.*",
+        "--count",
+        "1",
+        **FAST,
     )
     process.wait_for_stderr("subscribed to")
     first.stop()
@@ -107,22 +118,40 @@ def test_a_dead_link_is_noticed_by_pings(sim: Simulator, background: type[Runnin
 
 
 def test_pings_keep_an_idle_socket_open() -> None:
-    config = SimulatorConfig(event_rate=0, early_events=False, idle_timeout=1.0,
-                             advertise_ws_url=True)
+    config = SimulatorConfig(
+        event_rate=0, early_events=False, idle_timeout=1.0, advertise_ws_url=True
+    )
     with Simulator(config) as simulator:
-        result = run(*login_args(simulator), "-b", "call.*.*", "--ping-interval", "0.3",
-                     "--duration", "3", **FAST)
+        result = run(
+            *login_args(simulator),
+            "-b",
+            "call.*.*",
+            "--ping-interval",
+            "0.3",
+            "--duration",
+            "3",
+            **FAST,
+        )
         assert result.returncode == 0, result.stderr
         assert "lost" not in result.stderr
         assert simulator.stats.connections == 1 and simulator.stats.ws_pings >= 5
 
 
 def test_an_idle_close_is_survived() -> None:
-    config = SimulatorConfig(event_rate=0, early_events=False, idle_timeout=0.5,
-                             advertise_ws_url=True)
+    config = SimulatorConfig(
+        event_rate=0, early_events=False, idle_timeout=0.5, advertise_ws_url=True
+    )
     with Simulator(config) as simulator:
-        result = run(*login_args(simulator), "-b", "call.*.*", "--ping-interval", "60",
-                     "--duration", "2.5", **FAST)
+        result = run(
+            *login_args(simulator),
+            "-b",
+            "call.*.*",
+            "--ping-interval",
+            "60",
+            "--duration",
+            "2.5",
+            **FAST,
+        )
         assert result.returncode == 0, result.stderr
         assert "code 1000" in result.stderr and "may have been missed" in result.stderr
         assert simulator.stats.connections >= 2
@@ -157,7 +186,7 @@ def test_garbage_frames_are_reported_once_and_the_tail_goes_on(
     sim: Simulator, background: type[Running]
 ) -> None:
     process = start(background, sim, "--count", "1")
-    for payload in ["not json", "[1,2,3]", "\"string\"", b"\x00\x01binary", "{" * 5000]:
+    for payload in ["not json", "[1,2,3]", '"string"', b"\x00\x01binary", "{" * 5000]:
         sim.send_raw(payload)
     sim.send_raw(json.dumps({"action": "event", "name": 42, "data": [1], "routing_key": None}))
     big = "x" * 3_000_000
@@ -174,7 +203,9 @@ def test_garbage_frames_are_reported_once_and_the_tail_goes_on(
 def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
     with subprocess.Popen(
         [str(BIN), *login_args(busy_sim), "-b", "call.*.*", "--count", "300"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=kazoo_tail_env(**FAST),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=kazoo_tail_env(**FAST),
     ) as process:
         assert process.stdout is not None
         time.sleep(1.5)  # nobody reads: the pipe fills and the tail blocks on write
@@ -204,17 +235,28 @@ def test_signals_close_cleanly(streaming: Running, sig: signal.Signals, code: in
 
 
 @pytest.mark.parametrize("quiet", [False, True])
-def test_head_ends_the_tail_at_once_with_exit_0(sim: Simulator, busy_sim: Simulator,
-                                                 quiet: bool) -> None:
+def test_head_ends_the_tail_at_once_with_exit_0(
+    sim: Simulator, busy_sim: Simulator, quiet: bool
+) -> None:
     simulator = sim if quiet else busy_sim
     args = " ".join(f"'{a}'" for a in login_args(simulator))
     started = time.monotonic()
-    pipeline = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", f"{BIN} {args} -b 'call.*.*' | head -c 1 >/dev/null"],
-        capture_output=True, text=True, timeout=20, env=kazoo_tail_env(**FAST),
-    ) if not quiet else subprocess.run(
-        ["bash", "-o", "pipefail", "-c", f"{BIN} {args} -b 'call.*.*' | (sleep 1; exit 0)"],
-        capture_output=True, text=True, timeout=20, env=kazoo_tail_env(**FAST),
+    pipeline = (
+        subprocess.run(
+            ["bash", "-o", "pipefail", "-c", f"{BIN} {args} -b 'call.*.*' | head -c 1 >/dev/null"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env=kazoo_tail_env(**FAST),
+        )
+        if not quiet
+        else subprocess.run(
+            ["bash", "-o", "pipefail", "-c", f"{BIN} {args} -b 'call.*.*' | (sleep 1; exit 0)"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env=kazoo_tail_env(**FAST),
+        )
     )
     assert pipeline.returncode == 0, pipeline.stderr
     assert "Traceback" not in pipeline.stderr and "Broken pipe" not in pipeline.stderr

@@ -80,13 +80,19 @@ def gregorian(unix: float) -> int:
 class TrafficFactory:
     """Builds events; deterministic for a given seed (apart from wall-clock stamps)."""
 
-    def __init__(self, directory: Directory, seed: int | None = None) -> None:
+    def __init__(self, directory: Directory, root_account_id: str, seed: int | None = None) -> None:
         self.directory = directory
+        self.root_account_id = root_account_id
         self.rng = random.Random(seed)
         self._lock = threading.RLock()
         self._seq = itertools.count()
         self._last_us = 0
-        self.accounts = [a for a in directory.accounts.values() if self._is_served(a)]
+        # Traffic covers one account tree: what a token for its root may subscribe to.
+        self.accounts = [
+            a
+            for a in directory.accounts.values()
+            if directory.is_in_hierarchy(root_account_id, a.id)
+        ]
         self.extensions: dict[str, list[Extension]] = {}
         self.docs: dict[str, list[tuple[str, str, int]]] = {}
         self.conferences: dict[str, list[str]] = {}
@@ -108,18 +114,15 @@ class TrafficFactory:
             self.docs[account.id] = []
             self.conferences[account.id] = [self._hex(), self._hex()]
 
-    def _is_served(self, account: Account) -> bool:
-        # Traffic covers the demo tree only: what a demo token may subscribe to.
-        root = next(iter(self.directory.accounts))
-        return self.directory.is_in_hierarchy(root, account.id)
-
     # -- small helpers -------------------------------------------------------------
 
     def _hex(self, length: int = 32) -> str:
         return "".join(self.rng.choice("0123456789abcdef") for _ in range(length))
 
     def _alnum(self, length: int) -> str:
-        return "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(length))
+        return "".join(
+            self.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(length)
+        )
 
     def _uuid(self) -> str:
         h = self._hex()
@@ -164,7 +167,9 @@ class TrafficFactory:
     ) -> dict[str, Any]:
         caller_number, caller_name = caller
         callee_number, callee_name = callee
-        sip_peer = f"{ext.sip_user}@{account.realm}" if from_device else f"{caller_number}@{SWITCH_IP}"
+        sip_peer = (
+            f"{ext.sip_user}@{account.realm}" if from_device else f"{caller_number}@{SWITCH_IP}"
+        )
         ccv: dict[str, Any] = {
             "account_id": account.id,
             "account_name": account.name,
@@ -302,9 +307,7 @@ class TrafficFactory:
             events.append(self._call_event(account, b_leg, "CHANNEL_ANSWER", answer_at))
             events.append(self._call_event(account, a_leg, "CHANNEL_ANSWER", answer_at + 0.02))
             events.append(
-                self._call_event(
-                    account, a_leg, "CHANNEL_BRIDGE", answer_at + 0.05, bridge_id=a_id
-                )
+                self._call_event(account, a_leg, "CHANNEL_BRIDGE", answer_at + 0.05, bridge_id=a_id)
             )
             if talk > 4 and rng.random() < 0.15:
                 hold_at = answer_at + talk / 3

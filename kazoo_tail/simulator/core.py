@@ -1,0 +1,277 @@
+"""The Simulator facade: wires the Crossbar and blackhole servers, traffic and fault hooks."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field, fields
+from types import TracebackType
+from typing import Any
+
+from .accounts import DEMO, Directory, TokenAuthority
+from .blackhole_server import BlackholeServer
+from .crossbar_server import CrossbarApp, CrossbarServer
+from .traffic import Event, TrafficFactory, TrafficThread
+
+
+@dataclass
+class SimulatorConfig:
+    host: str = "127.0.0.1"
+    crossbar_port: int = 0
+    blackhole_port: int = 0
+    # Server-side context; when set, both servers speak TLS (https and wss).
+    ssl_context: ssl.SSLContext | None = None
+    token_ttl: float = 3600.0
+    # Close 1000 after this long without bytes from the client (pings count).
+    idle_timeout: float = 3600.0
+    # Generated events per second across the demo accounts; 0 = only explicit publish().
+    event_rate: float = 5.0
+    seed: int | None = None
+    # On a successful subscribe, send one matching event before the reply, as Kazoo may.
+    early_events: bool = True
+    # Put data.ui_config.api.kazoo_websocket.url into auth replies.
+    advertise_ws_url: bool = False
+    # Plain HTTP 429 on upgrade when this many sockets from one IP are open.
+    max_connections_per_ip: int | None = None
+    # bh_ping loaded: {"action":"ping"} answers {"response":"pong"}.
+    ping_module: bool = False
+    # Per-socket bucket: burst 100, refill 10/s.
+    rate_limit: bool = True
+    # 4.3 drops outbound frames (replies too) beyond this many queued per socket; None = never.
+    max_queued_messages: int | None = None
+
+
+@dataclass
+class Stats:
+    """Counters of what clients did; read them from tests to assert on client behaviour."""
+
+    user_auth: int = 0
+    api_auth: int = 0
+    refresh: int = 0
+    token_auth: int = 0
+    websockets_catalog: int = 0
+    connections: int = 0
+    subscribes: int = 0
+    unsubscribes: int = 0
+    pings: int = 0
+    ws_pings: int = 0
+    rejected_upgrades: int = 0
+    events_published: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def incr(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_lock"}
+
+    def __getitem__(self, name: str) -> int:
+        return self.as_dict()[name]
+
+
+def _format_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+class Simulator:
+    """A fake Kazoo (Crossbar + blackhole) on loopback, for tests and demos."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.stats = Stats()
+        self.directory = Directory.demo()
+        self.tokens = TokenAuthority(self.config.token_ttl)
+        self.traffic = TrafficFactory(self.directory, DEMO.account_id, self.config.seed)
+        self._blackhole: BlackholeServer | None = None
+        self._crossbar: CrossbarServer | None = None
+        self._traffic_thread: TrafficThread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> Simulator:
+        cfg = self.config
+        blackhole = BlackholeServer(
+            host=cfg.host,
+            port=cfg.blackhole_port,
+            ssl_context=cfg.ssl_context,
+            tokens=self.tokens,
+            directory=self.directory,
+            traffic=self.traffic,
+            count=self.stats.incr,
+            idle_timeout=cfg.idle_timeout,
+            early_events=cfg.early_events,
+            ping_module=cfg.ping_module,
+            rate_limit=cfg.rate_limit,
+            max_connections_per_ip=cfg.max_connections_per_ip,
+            max_queued_messages=cfg.max_queued_messages,
+        )
+        blackhole.start()
+        self._blackhole = blackhole
+        app = CrossbarApp(
+            self.tokens,
+            self.directory,
+            blackhole,
+            self.stats.incr,
+            websocket_url=lambda: self.blackhole_url if cfg.advertise_ws_url else None,
+            api_url=lambda: self.crossbar_url,
+        )
+        try:
+            crossbar = CrossbarServer(cfg.host, cfg.crossbar_port, cfg.ssl_context, app)
+        except BaseException:
+            blackhole.stop()
+            self._blackhole = None
+            raise
+        crossbar.start()
+        self._crossbar = crossbar
+        self._traffic_thread = TrafficThread(self.traffic, cfg.event_rate, self._publish_event)
+        self._traffic_thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._traffic_thread is not None:
+            self._traffic_thread.stop()
+            self._traffic_thread = None
+        if self._crossbar is not None:
+            self._crossbar.stop()
+            self._crossbar = None
+        if self._blackhole is not None:
+            self._blackhole.stop()
+            self._blackhole = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def blackhole(self) -> BlackholeServer:
+        if self._blackhole is None:
+            raise RuntimeError("simulator is not running")
+        return self._blackhole
+
+    @property
+    def crossbar_url(self) -> str:
+        """Base URL without /v2, e.g. http://127.0.0.1:8000."""
+        if self._crossbar is None:
+            raise RuntimeError("simulator is not running")
+        scheme = "https" if self.config.ssl_context else "http"
+        return f"{scheme}://{_format_host(self.config.host)}:{self._crossbar.port}"
+
+    @property
+    def blackhole_url(self) -> str:
+        scheme = "wss" if self.config.ssl_context else "ws"
+        return f"{scheme}://{_format_host(self.config.host)}:{self.blackhole.port}"
+
+    # -- events --------------------------------------------------------------------
+
+    def _publish_event(self, event: Event) -> int:
+        self.stats.incr("events_published")
+        if self._blackhole is None:
+            return 0
+        return self._blackhole.publish(event)
+
+    def publish(self, routing_key: str, name: str | None, data: dict[str, Any]) -> int:
+        """Deliver one event to every matching subscription; returns frames queued."""
+        return self._publish_event(Event(routing_key, name, data))
+
+    def publish_event(self, event: Event) -> int:
+        return self._publish_event(event)
+
+    def publish_call(
+        self,
+        account_id: str = DEMO.account_id,
+        *,
+        answered: bool = True,
+        hangup_cause: str | None = None,
+        talk_seconds: float | None = None,
+        call_id: str | None = None,
+    ) -> list[Event]:
+        """Publish every event of one two-leg call at once (time-ordered); returns them."""
+        scheduled = self.traffic.call(
+            account_id,
+            start=time.time(),
+            answered=answered,
+            hangup_cause=hangup_cause,
+            talk_seconds=talk_seconds,
+            call_id=call_id,
+        )
+        events = [item.event for item in scheduled]
+        for event in events:
+            self._publish_event(event)
+        return events
+
+    def publish_object(
+        self,
+        account_id: str = DEMO.account_id,
+        action: str = "doc_created",
+        doc_type: str = "user",
+        doc_id: str | None = None,
+    ) -> Event:
+        event = self.traffic.object_change(account_id, action, doc_type, doc_id)
+        self._publish_event(event)
+        return event
+
+    def publish_fax(self, account_id: str = DEMO.account_id, pages: int = 2) -> list[Event]:
+        events = [item.event for item in self.traffic.fax(account_id, pages=pages)]
+        for event in events:
+            self._publish_event(event)
+        return events
+
+    def publish_conference(
+        self,
+        account_id: str = DEMO.account_id,
+        event: str = "add-member",
+        conference_id: str | None = None,
+        call_id: str | None = None,
+    ) -> Event:
+        built = self.traffic.conference_event(account_id, event, conference_id, call_id)
+        self._publish_event(built)
+        return built
+
+    # -- faults and inspection -----------------------------------------------------
+
+    def send_raw(self, payload: str | bytes) -> None:
+        """Send this exact frame (text if str, binary if bytes) to every open socket."""
+        self.blackhole.send_raw(payload)
+
+    def close_connections(self, code: int = 1001, reason: str = "") -> None:
+        self.blackhole.close_connections(code, reason)
+
+    def drop_connections(self) -> None:
+        """Abort every websocket's TCP connection without a close frame."""
+        self.blackhole.drop_connections()
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every token issued so far, like a password change."""
+        self.tokens.revoke_all()
+
+    def mint_token(
+        self,
+        account_id: str = DEMO.account_id,
+        owner_id: str | None = DEMO.owner_id,
+        exp: float | None = None,
+        method: str = "cb_user_auth",
+    ) -> str:
+        """A token as Crossbar would issue it; ``exp`` is absolute Unix time (past = expired)."""
+        return self.tokens.mint(account_id, owner_id, method, exp)
+
+    def reject_upgrades(self, status: int, count: int) -> None:
+        """The next ``count`` websocket upgrades get plain HTTP ``status`` with an empty body."""
+        self.blackhole.reject_upgrades(status, count)
+
+    def set_stalled(self, stalled: bool) -> None:
+        """Hung node: stop reading from (so no pongs) and writing to every socket."""
+        self.blackhole.set_stalled(stalled)
+
+    def sockets(self) -> list[dict[str, Any]]:
+        """Authenticated live sockets, shaped like GET /v2/accounts/{id}/websockets items."""
+        return self.blackhole.sockets()
