@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -91,7 +91,8 @@ def run(*args: str, timeout: float = 20, input: str | None = None, **env: str) -
 
 
 class Running:
-    """A kazoo-tail process started in the background, with stderr read as it comes."""
+    """A kazoo-tail process started in the background; its stdout and stderr are read as they
+    come, each by one thread (so nothing is lost between two readers of a pipe)."""
 
     def __init__(self, *args: str, **env: str) -> None:
         self.process = subprocess.Popen(
@@ -102,14 +103,24 @@ class Running:
             text=True,
             env=kazoo_tail_env(**env),
         )
+        self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._readers = [
+            threading.Thread(target=self._drain, args=(pipe, lines), daemon=True)
+            for pipe, lines in (
+                (self.process.stdout, self.stdout_lines),
+                (self.process.stderr, self.stderr_lines),
+            )
+        ]
+        for reader in self._readers:
+            reader.start()
 
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr_lines.append(line)
+    @staticmethod
+    def _drain(pipe: IO[str], lines: list[str]) -> None:
+        for line in pipe:
+            lines.append(line)
+        pipe.close()
 
     def wait_for_stderr(self, text: str, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
@@ -117,7 +128,7 @@ class Running:
             if any(text in line for line in self.stderr_lines):
                 return
             if self.process.poll() is not None:
-                self._reader.join(1)
+                self._readers[1].join(1)
                 if any(text in line for line in self.stderr_lines):
                     return
                 raise AssertionError(f"exited {self.process.returncode}: {self.stderr}")
@@ -129,14 +140,17 @@ class Running:
         return "".join(self.stderr_lines)
 
     def finish(self, timeout: float = 20) -> Result:
-        stdout, _ = self.process.communicate(timeout=timeout)
-        self._reader.join(2)
-        return Result(self.process.returncode, stdout, self.stderr)
+        self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return Result(self.process.returncode, "".join(self.stdout_lines), self.stderr)
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-        self.process.communicate()
+            self.process.wait()
+        for reader in self._readers:
+            reader.join(5)
 
 
 @pytest.fixture
