@@ -49,6 +49,10 @@ class Credentials:
         return None
 
 
+class PasswordNeeded(AuthError):
+    """A login needs a password and none is at hand."""
+
+
 def api_key_hash(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
@@ -110,10 +114,15 @@ class TokenProvider:
     # -- internals --------------------------------------------------------------------------
 
     def _refresh_quietly(self) -> None:
-        try:
-            self.current()
-        except Exception:  # noqa: BLE001 - the next reconnect reports any real problem
-            pass
+        """Refresh only: a background thread must never prompt for a password."""
+        with self._lock:
+            token = self._current
+            if token is None or self._is_fresh(token) or self._is_expired(token):
+                return
+            try:
+                self._remember(self._crossbar_client().refresh(token.token), token)
+            except Exception:  # noqa: BLE001 - the next reconnect reports any real problem
+                pass
 
     def _current_locked(self, *, rejected: bool) -> CachedToken:
         if self.credentials.token:
@@ -130,7 +139,12 @@ class TokenProvider:
                 return self._remember(self._crossbar_client().refresh(cached.token), cached)
             except AuthError:
                 pass  # e.g. the password was changed: a fresh login may still work
-        token = self._login()
+        try:
+            token = self._login()
+        except PasswordNeeded:
+            if cached is None:
+                raise
+            token = None
         if token is not None:
             return token
         if cached is not None:
@@ -151,7 +165,10 @@ class TokenProvider:
         if creds.username:
             password = creds.password() if creds.password else None
             if not password:
-                return None
+                raise PasswordNeeded(
+                    f"no password for user {creds.username!r}: set KAZOO_PASSWORD, use "
+                    "--password-stdin, or run in a terminal to be asked"
+                )
             result = self._crossbar_client().user_auth(
                 creds.username,
                 password,

@@ -141,6 +141,8 @@ class Crossbar:
             raise ConnectError(
                 f"cannot connect to Crossbar at {self.base_url}: {_connection_reason(exc)}"
             ) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+            raise ConnectError(f"Crossbar at {self.base_url} sent a truncated response") from None
         except requests.exceptions.RequestException as exc:
             raise ConnectError(f"request to {url} failed: {type(exc).__name__}") from None
         try:

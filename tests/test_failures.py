@@ -1,0 +1,173 @@
+"""Every failure is one sentence on stderr with its documented exit code, and no secret."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+
+from .conftest import Running, login_args, run
+
+PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
+LOGIN = ["--account-name", "demo", "--username", "demo", "-b", "call.*.*"]
+
+
+def one_sentence(stderr: str) -> bool:
+    return stderr.count("\n") == 1 and stderr.startswith("kazoo-tail: error: ")
+
+
+@pytest.fixture
+def fake_crossbar() -> Iterator[Callable[[int, str, bytes, bool], str]]:
+    """An HTTP server that answers every request with one canned response."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(status: int, content_type: str, body: bytes, truncate: bool) -> str:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body) + (100 if truncate else 0)))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = True
+
+            do_PUT = do_GET = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "expected"),
+    [
+        (404, "text/html", b"<html>Not Found</html>", "does not look like Crossbar"),
+        (200, "application/json", b'{"data": {"auth_to', "does not look like Crossbar"),
+        (429, "text/plain", b"", "rate limiting"),
+        (
+            429,
+            "application/json",
+            b'{"status":"error","error":"429","message":"too many"}',
+            "rate limiting",
+        ),
+        (503, "application/json", b'{"status":"error","error":"503","message":"down"}', "HTTP 503"),
+    ],
+)
+def test_broken_or_unhappy_crossbar(
+    fake_crossbar: Callable[[int, str, bytes, bool], str],
+    status: int,
+    content_type: str,
+    body: bytes,
+    expected: str,
+) -> None:
+    url = fake_crossbar(status, content_type, body, False)
+    result = run("--url", url, *LOGIN, **PASSWORD)
+    assert result.returncode == 4, result.stderr
+    assert one_sentence(result.stderr) and expected in result.stderr
+
+
+def test_a_truncated_response(fake_crossbar: Callable[[int, str, bytes, bool], str]) -> None:
+    url = fake_crossbar(200, "application/json", b'{"auth_token": "x", "data": {', True)
+    result = run("--url", url, *LOGIN, **PASSWORD)
+    assert result.returncode == 4 and one_sentence(result.stderr)
+    assert "truncated" in result.stderr
+
+
+def test_unknown_host_is_exit_4() -> None:
+    result = run("--url", "http://kazoo.invalid:8000", *LOGIN, **PASSWORD)
+    assert result.returncode == 4 and one_sentence(result.stderr)
+    assert "host name" in result.stderr
+
+
+def test_missing_password_says_how_to_give_one(sim: Simulator) -> None:
+    result = run(*login_args(sim), "-b", "call.*.*")
+    assert result.returncode == 3 and one_sentence(result.stderr)
+    assert "KAZOO_PASSWORD" in result.stderr
+
+
+def test_unwritable_config_directory(sim: Simulator, tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("")
+        config_dir = blocker / "kazoo-tail"  # cannot be created, even by root
+    else:
+        config_dir = tmp_path / "locked" / "kazoo-tail"
+        config_dir.parent.mkdir(mode=0o500)
+    result = run(*login_args(sim), "-b", "call.*.*", "--config-dir", str(config_dir), **PASSWORD)
+    assert result.returncode == 1 and one_sentence(result.stderr)
+    assert str(config_dir) in result.stderr
+
+
+def test_a_token_cache_others_can_read_is_refused(sim: Simulator, isolated_env: Path) -> None:
+    assert run("login", *login_args(sim), **PASSWORD).returncode == 0
+    (isolated_env / "tokens.json").chmod(0o644)
+    result = run("-b", "call.*.*", "--duration", "0.2")
+    assert result.returncode == 1 and one_sentence(result.stderr)
+    assert "chmod 600" in result.stderr
+
+
+def test_a_rejected_token_is_never_echoed(sim: Simulator) -> None:
+    token = sim.mint_token()
+    sim.revoke_tokens()
+    result = run("--ws-url", sim.blackhole_url, "--token", token, "-b", "call.*.*", "--debug")
+    assert result.returncode == 3 and token not in result.stderr
+    assert "rejected" in result.stderr
+
+
+def test_the_server_echo_of_a_bad_token_is_redacted(sim: Simulator) -> None:
+    token = sim.mint_token()
+    sim.revoke_tokens()
+    result = run("--ws-url", sim.blackhole_url, "--token", token, "-b", "call.*.*")
+    assert token not in result.stdout + result.stderr
+    assert token.split(".")[1] not in result.stderr
+
+
+def test_insecure_warns(sim: Simulator) -> None:
+    result = run(*login_args(sim), "--insecure", "-b", "call.*.*", "--duration", "0.2", **PASSWORD)
+    assert result.returncode == 0 and "not verified" in result.stderr
+
+
+def test_an_expired_token_at_reconnect_time_is_renewed(background: type[Running]) -> None:
+    config = SimulatorConfig(event_rate=0, early_events=False, token_ttl=2, advertise_ws_url=True)
+    with Simulator(config) as simulator:
+        process = background(
+            *login_args(simulator),
+            "-b",
+            "call.*.*",
+            "--count",
+            "1",
+            KAZOO_TAIL_BACKOFF_INITIAL="0.05",
+            **PASSWORD,
+        )
+        process.wait_for_stderr("subscribed to")
+        time.sleep(2.5)  # the token is dead now; the open socket does not care
+        simulator.close_connections(code=1001)
+        deadline = time.monotonic() + 10
+        while sum("subscribed to" in line for line in process.stderr_lines) < 2:
+            assert time.monotonic() < deadline, process.stderr
+            time.sleep(0.05)
+        simulator.publish(
+            f"call.{DEMO.account_id}.CHANNEL_CREATE.x",
+            "CHANNEL_CREATE",
+            {"call_id": "x", "msg_id": "after-renewal"},
+        )
+        result = process.finish()
+        assert result.returncode == 0, result.stderr
+        assert simulator.stats.user_auth + simulator.stats.refresh >= 2
