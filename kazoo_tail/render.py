@@ -2,8 +2,8 @@
 
 Everything in an event is untrusted. JSON lines are written exactly as received when that is
 safe (plain ASCII, one line) and re-encoded with every control character escaped otherwise.
-Pretty lines pass each server string through ``sanitize`` and hand rich ``Text`` objects, never
-markup, so neither escape sequences nor ``[bold]`` in event text can drive the terminal.
+Pretty lines pass each server string through ``sanitize`` and never go through markup, so
+neither escape sequences nor ``[bold]`` in event text can drive the terminal.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import time
 import zlib
 from typing import IO, Any
 
-from rich.console import Console
+from rich.console import COLOR_SYSTEMS, Console
+from rich.style import Style
 from rich.text import Text
 
 from kazoo_tail.events import Event
@@ -85,22 +86,69 @@ def _party(data: dict[str, Any], prefix: str) -> str:
     return number or "?"
 
 
+class Line:
+    """The pieces of one output line, each with a rich style name ("" for none)."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[str, str]] = []
+
+    def append(self, text: str, style: str = "") -> None:
+        self.pieces.append((text, style))
+
+    @property
+    def plain(self) -> str:
+        return "".join(text for text, _ in self.pieces)
+
+    def to_text(self) -> Text:
+        return Text.assemble(*((text, style) if style else text for text, style in self.pieces))
+
+
 class PrettyRenderer:
-    """One line per event: time, event name, and what matters for its kind."""
+    """One line per event: time, event name, and what matters for its kind.
+
+    rich decides whether and how to colour (terminal detection, NO_COLOR, the colour system)
+    and turns each style into escape codes, once. The line itself is joined here: it never
+    wraps, and rich's general layout engine would cost more than everything else per event.
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        system = console.color_system  # None when not colouring (no terminal, --color never)
+        self._system = COLOR_SYSTEMS.get(system) if system else None
+        self._codes: dict[str, tuple[str, str]] = {}
 
     def render(self, event: Event) -> None:
-        self.console.print(self.format(event), soft_wrap=True, highlight=False, markup=False)
+        pieces = self.line(event).pieces
+        if self._system is None:
+            text = "".join(piece for piece, _ in pieces)
+        else:
+            text = "".join(self._paint(piece, style) for piece, style in pieces)
+        self.console.file.write(text + "\n")
 
     def flush(self) -> None:
         self.console.file.flush()
 
     def format(self, event: Event) -> Text:
+        return self.line(event).to_text()
+
+    def _paint(self, text: str, style: str) -> str:
+        if not style:
+            return text
+        codes = self._codes.get(style)
+        if codes is None:
+            parsed = Style.parse(style)
+            if self.console.no_color:
+                parsed = parsed.without_color
+            before, _, after = parsed.render("\x00", color_system=self._system).partition("\x00")
+            codes = self._codes[style] = (before, after)
+        return codes[0] + text + codes[1]
+
+    def line(self, event: Event) -> Line:
         data = event.data
         name = sanitize(event.name or str(data.get("event_name") or "?"))
-        line = Text()
+        line = Line()
         line.append(time.strftime("%H:%M:%S", time.localtime(event.received_at)), "dim")
         line.append(f".{int(event.received_at * 1000) % 1000:03d} ", "dim")
         kind = event.kind
@@ -116,7 +164,7 @@ class PrettyRenderer:
             self._other(line, name, event)
         return line
 
-    def _call(self, line: Text, name: str, data: dict[str, Any]) -> None:
+    def _call(self, line: Line, name: str, data: dict[str, Any]) -> None:
         line.append(f"{name:<16}", _NAME_STYLES.get(name, "bold"))
         direction = _field(data, "call_direction")
         line.append(f" {direction:<8} ")
@@ -134,7 +182,7 @@ class PrettyRenderer:
             if talk:
                 line.append(f" talk {talk}s", "dim")
 
-    def _object(self, line: Text, name: str, data: dict[str, Any]) -> None:
+    def _object(self, line: Line, name: str, data: dict[str, Any]) -> None:
         line.append(f"{name:<16}", _NAME_STYLES.get(name, "bold"))
         line.append(f" {_field(data, 'type') or '?':<8} ", "bold")
         line.append(_field(data, "id") or "?")
@@ -144,7 +192,7 @@ class PrettyRenderer:
         if account:
             line.append(f"  account {account}", "dim")
 
-    def _fax(self, line: Text, name: str, data: dict[str, Any]) -> None:
+    def _fax(self, line: Line, name: str, data: dict[str, Any]) -> None:
         line.append(f"fax {name:<12}", "bold magenta")
         line.append(f" {_field(data, 'direction') or '':<8} ")
         line.append(_field(data, "status") or _field(data, "fax_state") or "?")
@@ -154,7 +202,7 @@ class PrettyRenderer:
         line.append("  job ", "dim")
         line.append(_field(data, "job_id") or "?")
 
-    def _conference(self, line: Text, name: str, data: dict[str, Any]) -> None:
+    def _conference(self, line: Line, name: str, data: dict[str, Any]) -> None:
         what = _field(data, "event") or name
         line.append(f"conf {what:<11}", "bold blue")
         line.append(" conference ", "dim")
@@ -166,7 +214,7 @@ class PrettyRenderer:
         if caller != "?":
             line.append(f"  {caller}")
 
-    def _other(self, line: Text, name: str, event: Event) -> None:
+    def _other(self, line: Line, name: str, event: Event) -> None:
         line.append(f"{name:<16}", "bold")
         line.append(f" {sanitize(event.routing_key)} ", "dim")
         summary = json.dumps(event.data, separators=(",", ":"), sort_keys=True)

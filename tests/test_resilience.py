@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -218,13 +217,11 @@ def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
 # -- clean endings ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def streaming(busy_sim: Simulator, background: type[Running]) -> Iterator[Running]:
-    yield start(background, busy_sim)
-
-
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signals_close_cleanly(streaming: Running, sig: signal.Signals, code: int) -> None:
+def test_signals_close_cleanly(
+    busy_sim: Simulator, background: type[Running], sig: signal.Signals, code: int
+) -> None:
+    streaming = start(background, busy_sim)
     time.sleep(0.3)
     streaming.process.send_signal(sig)
     result = streaming.finish()
@@ -232,6 +229,7 @@ def test_signals_close_cleanly(streaming: Running, sig: signal.Signals, code: in
     assert "Traceback" not in result.stderr and "error" not in result.stderr
     for line in result.stdout.splitlines():
         json.loads(line)  # nothing half-written
+    wait_until(lambda: busy_sim.client_close_codes == [1000])
 
 
 @pytest.mark.parametrize("quiet", [False, True])

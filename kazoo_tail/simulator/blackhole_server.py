@@ -432,6 +432,8 @@ class BlackholeServer:
         self._lock = threading.Lock()
         self._sessions: dict[_Connection, Session] = {}
         self._rejections: list[int] = []
+        # Close codes the clients sent, in order: tests check that a tail says goodbye (1000).
+        self.client_close_codes: list[int] = []
         self._server: Server | None = None
         self._connection_class: type[_Connection] = _Connection
         self._thread: threading.Thread | None = None
@@ -546,8 +548,11 @@ class BlackholeServer:
             session.run()
         finally:
             session.stop_writer()
+            received = conn.protocol.close_rcvd
             with self._lock:
                 self._sessions.pop(conn, None)
+                if received is not None:
+                    self.client_close_codes.append(received.code)
 
     def count_action(self, action: str) -> None:
         names = {"subscribe": "subscribes", "unsubscribe": "unsubscribes", "ping": "pings"}

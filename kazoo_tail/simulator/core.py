@@ -272,6 +272,11 @@ class Simulator:
         """Hung node: stop reading from (so no pongs) and writing to every socket."""
         self.blackhole.set_stalled(stalled)
 
+    @property
+    def client_close_codes(self) -> list[int]:
+        """The close codes clients sent when they said goodbye, oldest first."""
+        return list(self.blackhole.client_close_codes)
+
     def sockets(self) -> list[dict[str, Any]]:
         """Authenticated live sockets, shaped like GET /v2/accounts/{id}/websockets items."""
         return self.blackhole.sockets()
