@@ -869,6 +869,8 @@ def test_traffic_is_deterministic_with_a_seed() -> None:
 
 def test_send_raw_close_and_drop(sim: Simulator) -> None:
     with ws_open(sim) as ws:
+        # One round trip first: the server registers a socket just after the handshake.
+        call(ws, {"action": "noop", "request_id": "ready"})
         sim.send_raw("this is not json")
         sim.send_raw(b"\x00\x01")
         assert ws.recv(timeout=2) == "this is not json"
