@@ -63,6 +63,7 @@ class FastServer:
         self.port = self.listener.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}"
         self.sent_at: list[float] = []
+        self.subscribed_at: list[float] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def start(self) -> FastServer:
@@ -121,6 +122,7 @@ class FastServer:
             length = struct.unpack("!Q", reader.read(8))[0]
         mask = reader.read(4)
         masked = reader.read(length)
+        self.subscribed_at.append(time.time())
         message = json.loads(bytes(b ^ mask[i % 4] for i, b in enumerate(masked)))
         reply = {
             "action": "reply",

@@ -7,20 +7,19 @@ runs this program, so requests, websocket-client and rich load only when a comma
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import traceback
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from click.shell_completion import CompletionItem
 
 from kazoo_tail import __version__
 from kazoo_tail.errors import ExitCode, KazooTailError, UsageError, redact
 from kazoo_tail.terminal import StatusWriter
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 F = TypeVar("F", bound=Callable[..., Any])
 APP_NAME = "kazoo-tail"
@@ -279,6 +278,7 @@ def tail_command(**options: Any) -> None:
     """Subscribe to bindings and print events (the default command)."""
     from kazoo_tail.tail import run_tail
 
+    _end_on_sigterm()
     status = StatusWriter()
     store = _store(options["config_dir"])
     profile = _profile(store, options["profile"])
@@ -308,6 +308,7 @@ def demo(event_rate: float, seed: int | None, **options: Any) -> None:
     from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
     from kazoo_tail.tail import run_tail
 
+    _end_on_sigterm()
     status = StatusWriter()
     with Simulator(SimulatorConfig(event_rate=event_rate, seed=seed)) as simulator:
         status.info(
@@ -450,6 +451,8 @@ def simulator(
 
 
 def _store(config_dir: str | None) -> Any:
+    from pathlib import Path
+
     from kazoo_tail.config import ConfigStore
 
     return ConfigStore(Path(config_dir) if config_dir else Path(click.get_app_dir(APP_NAME)))
@@ -573,12 +576,19 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
+def _end_on_sigterm() -> None:
+    """Let SIGTERM unwind like Ctrl-C, so a tail closes its socket (only where it matters:
+    importing signal costs every TAB press a few milliseconds)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; every ending goes through here and gets its documented exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("KAZOO_TAIL_DEBUG"))
     status = StatusWriter()
-    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         result = cli.main(args=args, prog_name=APP_NAME, standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
@@ -602,6 +612,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         code = ExitCode.OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one sentence, no trace
         if debug:
+            import traceback
+
             sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         status.error(
             f"unexpected {type(exc).__name__}: {redact(str(exc))[:300]}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -175,6 +174,8 @@ class ConfigStore:
 
     def _write(self, path: Path, data: dict[str, Any]) -> None:
         """Write via a 0600 temp file in the same directory, then rename over the target."""
+        import tempfile  # only writers pay for it (it pulls in shutil, random, bz2, lzma)
+
         self._ensure_directory()
         payload = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
         try:

@@ -7,7 +7,6 @@ Stdlib only, so that JSON mode never pays for importing rich.
 from __future__ import annotations
 
 import os
-import select
 import sys
 from typing import IO
 
@@ -64,7 +63,10 @@ class ReaderWatch:
     """
 
     def __init__(self, stream: IO[str] | IO[bytes]) -> None:
+        import select
+
         self._poll: select.poll | None = None
+        self._hang_up = select.POLLERR | select.POLLHUP
         try:
             fd = stream.fileno()
         except (OSError, ValueError, AttributeError):
@@ -75,7 +77,7 @@ class ReaderWatch:
     def reader_gone(self) -> bool:
         if self._poll is None:
             return False
-        return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in self._poll.poll(0))
+        return any(mask & self._hang_up for _, mask in self._poll.poll(0))
 
 
 def _isatty(stream: IO[str]) -> bool:

@@ -1,0 +1,382 @@
+"""kazoo-tail's benchmarks: every figure is measured beside its baseline in the same run.
+
+    .venv/bin/python bench/run.py            # all of them, about three minutes
+    .venv/bin/python bench/run.py --quick    # fewer events and rounds, for a smoke test
+
+Each line prints min / median / max over the rounds and the ratio of the medians to the
+baseline. The producers run as separate processes writing to a pipe that this process drains,
+the way jq would; the server is bench/fastserver.py, which out-runs every client (checked
+first, and printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import compileall
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+
+from bench.fastserver import FastServer  # noqa: E402
+
+BIN = Path(sys.executable).parent
+KAZOO_TAIL = str(BIN / "kazoo-tail")
+PYTHON = sys.executable
+BASELINE = str(Path(__file__).parent / "baseline.py")
+ACCOUNT = "4b8c6fec4b2597882c0390202d195419"
+
+
+def fake_token(exp: float) -> str:
+    """A JWT-shaped token; the fast server never checks it, kazoo-tail only reads its claims."""
+
+    def part(obj: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    claims = {"account_id": ACCOUNT, "exp": int(exp), "iss": "kazoo"}
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.sig"
+
+
+TOKEN = fake_token(time.time() + 86400)
+
+
+def kazoo_tail_cmd(url: str, count: int, *extra: str) -> list[str]:
+    return [
+        KAZOO_TAIL,
+        "--ws-url",
+        url,
+        "--token",
+        TOKEN,
+        "-b",
+        "call.*.*",
+        "--count",
+        str(count),
+        *extra,
+    ]
+
+
+# -- measuring a producer ---------------------------------------------------------------------
+
+
+class Drain:
+    """Start a producer with stdout on a pipe; read it to the end, timing each line's arrival."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.pid = 0
+        self.argv = argv
+        self.env = {**os.environ, **(env or {})}
+
+    def run(
+        self, keep_times: bool = False, on_line: Callable[[int], None] | None = None
+    ) -> tuple[int, float, list[float]]:
+        process = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env
+        )
+        self.pid = process.pid
+        assert process.stdout is not None
+        fd = process.stdout.fileno()
+        lines, first, times = 0, 0.0, []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            now = time.time()
+            if not chunk:
+                break
+            if not first:
+                first = now
+            new = chunk.count(b"\n")
+            if keep_times:
+                times.extend([now] * new)
+            lines += new
+            if on_line is not None:
+                on_line(lines)
+        end = time.time()
+        process.wait()
+        process.stdout.close()
+        return lines, end - first, times
+
+
+def rate(argv: list[str], count: int) -> float:
+    lines, elapsed, _ = Drain(argv).run()
+    assert lines >= count, f"{argv[0]} printed {lines} of {count} lines"
+    return count / elapsed
+
+
+def summary(values: list[float]) -> tuple[float, float, float]:
+    return min(values), statistics.median(values), max(values)
+
+
+def report(
+    label: str,
+    values: list[float],
+    unit: str,
+    baseline: list[float] | None = None,
+    higher_is_better: bool = True,
+) -> float | None:
+    low, mid, high = summary(values)
+    line = f"  {label:<52} min {low:>10,.1f}  median {mid:>10,.1f}  max {high:>10,.1f} {unit}"
+    ratio = None
+    if baseline is not None:
+        ratio = mid / statistics.median(baseline)
+        line += f"   {ratio:.2f}x baseline"
+    print(line, flush=True)
+    return ratio
+
+
+# -- the benchmarks ---------------------------------------------------------------------------
+
+
+def server_speed(count: int) -> None:
+    """The server must out-run every client: measure it with a reader that only counts bytes."""
+    import socket
+
+    values = []
+    for _ in range(3):
+        server = FastServer(count).start()
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        subscribe = json.dumps(
+            {
+                "action": "subscribe",
+                "request_id": "r",
+                "auth_token": "t",
+                "data": {"account_id": "a", "binding": "call.*.*"},
+            }
+        ).encode()
+        header = bytes([0x81, 0x80 | 126]) + len(subscribe).to_bytes(2, "big") + b"\0\0\0\0"
+        sock.sendall(header + subscribe)
+        received, started = 0, time.perf_counter()
+        expected = count * 1800
+        while received < expected:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+        values.append(count / (time.perf_counter() - started))
+        sock.close()
+        server.stop()
+    report("fast server alone (events/s it can send)", values, "ev/s")
+
+
+def json_throughput(count: int, rounds: int) -> None:
+    print(f"\nJSON mode throughput ({count:,} events of ~1.8 KB to a drained pipe)", flush=True)
+    baseline, ours, piped = [], [], []
+    for _ in range(rounds):
+        server = FastServer(count).start()
+        baseline.append(rate([PYTHON, BASELINE, "raw", server.url, str(count)], count))
+        server.stop()
+        server = FastServer(count).start()
+        ours.append(rate(kazoo_tail_cmd(server.url, count, "--json"), count))
+        server.stop()
+        if shutil.which("jq"):
+            server = FastServer(count).start()
+            jq_cmd = (
+                f"{PYTHON} {BASELINE} raw {server.url} {count} | jq -c 'select(.action==\"event\")'"
+            )
+            piped.append(rate(["bash", "-c", jq_cmd], count))
+            server.stop()
+    report("baseline: bare websocket-client loop, frames unparsed", baseline, "ev/s")
+    report("kazoo-tail --json (parsed, de-duplicated)", ours, "ev/s", baseline)
+    if piped:
+        report("raw websocket loop | jq -c 'select(...)'", piped, "ev/s", baseline)
+        print(
+            f"  kazoo-tail vs the jq pipeline: "
+            f"{statistics.median(ours) / statistics.median(piped):.2f}x"
+        )
+
+
+def pretty_throughput(count: int, rounds: int) -> None:
+    print(f"\nPretty mode throughput ({count:,} events, colours forced on, to a file)", flush=True)
+    baseline, ours = [], []
+    env = {"TERM": "xterm-256color", "COLUMNS": "160"}
+    for _ in range(rounds):
+        for argv, values in (
+            ([PYTHON, BASELINE, "rich"], baseline),
+            ([KAZOO_TAIL, "-o", "pretty", "--color", "always"], ours),
+        ):
+            server = FastServer(count).start()
+            if argv[0] == KAZOO_TAIL:
+                cmd = kazoo_tail_cmd(server.url, count, *argv[1:])
+            else:
+                cmd = [*argv, server.url, str(count)]
+            with tempfile.TemporaryFile() as out:
+                started = time.perf_counter()
+                subprocess.run(
+                    cmd,
+                    stdout=out,
+                    stderr=subprocess.DEVNULL,
+                    check=True,
+                    env={**os.environ, **env},
+                )
+                elapsed = time.perf_counter() - started
+                out.seek(0)
+                lines = out.read().count(b"\n")
+            assert lines >= count, f"{cmd[0]} printed {lines} of {count}"
+            values.append(count / elapsed)
+            server.stop()
+    report("baseline: websocket-client + rich Text per line", baseline, "ev/s")
+    report("kazoo-tail -o pretty --color always", ours, "ev/s", baseline)
+
+
+def latency(events: int, rounds: int) -> None:
+    print(
+        f"\nLatency at 100 events/s ({events} events; arrival in a reader process minus the "
+        "server's send time)",
+        flush=True,
+    )
+    results: dict[str, list[float]] = {"bare": [], "json": [], "pretty": []}
+    for _ in range(rounds):
+        for name in results:
+            server = FastServer(events, rate=100).start()
+            if name == "bare":
+                argv = [PYTHON, BASELINE, "raw-flush", server.url, str(events)]
+            elif name == "json":
+                argv = kazoo_tail_cmd(server.url, events, "--json")
+            else:
+                argv = kazoo_tail_cmd(server.url, events, "-o", "pretty", "--color", "always")
+            _, _, arrivals = Drain(argv).run(keep_times=True)
+            server.stop()
+            delays = sorted((a - s) * 1000 for a, s in zip(arrivals, server.sent_at, strict=False))
+            results[name].append(delays[int(len(delays) * 0.99) - 1])
+    report(
+        "baseline: bare loop flushing every event, p99",
+        results["bare"],
+        "ms",
+        higher_is_better=False,
+    )
+    bare = statistics.median(results["bare"])
+    for name, target in (("json", 2.0), ("pretty", 5.0)):
+        report(f"kazoo-tail {name} mode, p99", results[name], "ms", results["bare"])
+        above = statistics.median(results[name]) - bare
+        print(f"    p99 above the baseline: {above:+.2f} ms (target < {target:.0f} ms)")
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None, runs: int = 10) -> list[float]:
+    values = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+        values.append((time.perf_counter() - started) * 1000)
+    return values
+
+
+def startup(runs: int) -> None:
+    print(f"\nStart-up ({runs} runs each, wall time)", flush=True)
+    click_only = timed([PYTHON, "-c", "import click"], runs=runs)
+    report("baseline: python -c 'import click'", click_only, "ms")
+    report("kazoo-tail --help", timed([KAZOO_TAIL, "--help"], runs=runs), "ms", click_only)
+    complete_env = {
+        "_KAZOO_TAIL_COMPLETE": "bash_complete",
+        "COMP_WORDS": "kazoo-tail --bi",
+        "COMP_CWORD": "1",
+    }
+    report(
+        "a completion request (kazoo-tail --bi<TAB>)",
+        timed([KAZOO_TAIL], complete_env, runs=runs),
+        "ms",
+        click_only,
+    )
+
+    with_ws = timed([PYTHON, "-c", "import click, websocket"], runs=runs)
+    report("baseline: python -c 'import click, websocket'", with_ws, "ms")
+    config = Path(tempfile.mkdtemp())
+    (config / "profiles.json").write_text(
+        json.dumps(
+            {"default": {"url": "http://127.0.0.1:9", "account_name": "demo", "username": "demo"}}
+        )
+    )
+    tokens = config / "tokens.json"
+    tokens.write_text(
+        json.dumps({"http://127.0.0.1:9 demo demo": {"token": TOKEN, "account_id": ACCOUNT}})
+    )
+    tokens.chmod(0o600)
+    config.chmod(0o700)
+    values = []
+    for _ in range(runs):
+        server = FastServer(1).start()
+        started = time.time()
+        subprocess.run(
+            [KAZOO_TAIL, "--ws-url", server.url, "-b", "call.*.*", "--count", "1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+            env={**os.environ, "KAZOO_TAIL_CONFIG_DIR": str(config)},
+        )
+        assert server.subscribed_at, "no subscribe frame arrived"
+        values.append((server.subscribed_at[0] - started) * 1000)
+        server.stop()
+    report("kazoo-tail with a cached token: start to first subscribe", values, "ms", with_ws)
+
+
+def memory(count: int) -> None:
+    print(f"\nMemory (kazoo-tail --json over {count:,} events)", flush=True)
+    server = FastServer(count).start()
+    samples: dict[str, int] = {}
+    drain = Drain(kazoo_tail_cmd(server.url, count, "--json"))
+
+    def rss(field: str) -> int:
+        with open(f"/proc/{drain.pid}/status") as status:
+            for line in status:
+                if line.startswith(field):
+                    return int(line.split()[1])
+        return 0
+
+    marks = {count // 10: "at 10%", count - count // 100: "at 99%"}
+
+    def on_line(lines: int) -> None:
+        for mark, label in list(marks.items()):
+            if lines >= mark:
+                samples[label] = rss("VmRSS:")
+                samples["peak"] = rss("VmHWM:")
+                del marks[mark]
+
+    drain.run(on_line=on_line)
+    server.stop()
+    mb = {k: v / 1024 for k, v in samples.items()}
+    print(
+        f"  RSS at {count // 10:,} events: {mb['at 10%']:.1f} MB; at "
+        f"{count - count // 100:,}: {mb['at 99%']:.1f} MB "
+        f"(growth {mb['at 99%'] - mb['at 10%']:+.1f} MB); peak {mb['peak']:.1f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer events and rounds")
+    args = parser.parse_args()
+    quick = args.quick
+    # An installed wheel ships compiled bytecode; an editable checkout may not have it (and
+    # PYTHONDONTWRITEBYTECODE keeps Python from caching it), which would time the compiler.
+    compileall.compile_dir(str(Path(__file__).parent.parent / "kazoo_tail"), quiet=1)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {platform.platform()}"
+    )
+    server_speed(20_000 if quick else 200_000)
+    json_throughput(20_000 if quick else 200_000, 1 if quick else 3)
+    pretty_throughput(5_000 if quick else 50_000, 1 if quick else 3)
+    latency(100 if quick else 500, 1 if quick else 3)
+    startup(3 if quick else 10)
+    memory(100_000 if quick else 1_000_000)
+
+
+if __name__ == "__main__":
+    main()
