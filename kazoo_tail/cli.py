@@ -169,6 +169,15 @@ def login_options(function: F) -> F:
     )
 
 
+def token_option(function: F) -> F:
+    return click.option(
+        "--token",
+        envvar="KAZOO_AUTH_TOKEN",
+        metavar="TOKEN",
+        help="Use this Crossbar auth token instead of logging in [env: KAZOO_AUTH_TOKEN].",
+    )(function)
+
+
 def tail_options(function: F) -> F:
     """What to subscribe to and how to show it; shared by 'tail' and 'demo'."""
     return _apply(
@@ -267,12 +276,7 @@ def cli() -> None:
 @cli.command("tail", context_settings=CONTEXT_SETTINGS)
 @tail_options
 @login_options
-@click.option(
-    "--token",
-    envvar="KAZOO_AUTH_TOKEN",
-    metavar="TOKEN",
-    help="Use this Crossbar auth token instead of logging in [env: KAZOO_AUTH_TOKEN].",
-)
+@token_option
 @server_options
 def tail_command(**options: Any) -> None:
     """Subscribe to bindings and print events (the default command)."""
@@ -415,6 +419,63 @@ def logout(profile: str | None, everything: bool, config_dir: str | None) -> Non
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "-b",
+    "--binding",
+    "bindings",
+    multiple=True,
+    metavar="BINDING",
+    help="Also check that these bindings can be subscribed. Repeatable.",
+)
+@click.option(
+    "--account-id",
+    "account_ids",
+    multiple=True,
+    metavar="ID",
+    help="Account to check [default: the token's account].",
+)
+@login_options
+@token_option
+@server_options
+def doctor(**options: Any) -> None:
+    """Check, step by step, why events do or do not arrive.
+
+    Crossbar reachable, login, token time left, blackhole reachable (ws or wss, TLS),
+    a subscribe round trip, a ping round trip, and which bindings the account can use:
+    one line each, with the time it took. The exit code says whether all passed.
+    """
+    from kazoo_tail.doctor import run_doctor
+
+    request = _request_for_command(options)
+    sys.exit(run_doctor(request, sys.stdout))
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--account-id",
+    "account_ids",
+    multiple=True,
+    metavar="ID",
+    help="Account whose sockets to list [default: the token's account].",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["pretty", "json"]),
+    help="pretty lines or JSON lines [default: pretty on a terminal, else json].",
+)
+@login_options
+@token_option
+@server_options
+def sockets(**options: Any) -> None:
+    """List the account's live blackhole sockets and their bindings."""
+    from kazoo_tail.doctor import list_sockets
+
+    request = _request_for_command(options)
+    sys.exit(list_sockets(request, sys.stdout))
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--crossbar-port", type=int, default=8000, show_default=True)
 @click.option("--blackhole-port", type=int, default=5555, show_default=True)
@@ -531,6 +592,27 @@ def _tail_request(options: dict[str, Any], store: Any, profile: Any) -> Any:
     request.ws_url = options.get("ws_url") or (profile.ws_url if profile is not None else None)
     request.verify = _verify(options)
     return request
+
+
+def _request_for_command(options: dict[str, Any]) -> Any:
+    """A TailRequest for commands that share tail's connection options but not all of its
+    output options (doctor, sockets)."""
+    defaults: dict[str, Any] = {
+        "bindings": (),
+        "account_ids": (),
+        "json_flag": False,
+        "output": None,
+        "colour": "auto",
+        "count": None,
+        "duration": None,
+        "ping_interval": 30.0,
+        "no_reconnect": True,
+        "max_reconnect_time": None,
+        "no_dedupe": False,
+    }
+    options = {**defaults, **options}
+    store = _store(options["config_dir"])
+    return _tail_request(options, store, _profile(store, options["profile"]))
 
 
 def _tail_request_base(options: dict[str, Any], provider: Any) -> Any:
