@@ -212,6 +212,14 @@ class TokenProvider:
             owner_id=owner_id if isinstance(owner_id, str) else None,
         )
 
+    def crossbar(self) -> Crossbar:
+        """A Crossbar client for this server, sharing the provider's TLS settings."""
+        if not self.credentials.url:
+            from kazoo_tail.errors import UsageError
+
+            raise UsageError("this needs Crossbar: pass --url (or set KAZOO_URL)")
+        return self._crossbar_client()
+
     def _crossbar_client(self) -> Crossbar:
         if self._crossbar is None:
             from kazoo_tail.crossbar import Crossbar

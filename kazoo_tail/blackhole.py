@@ -14,7 +14,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,9 +87,16 @@ class Backoff:
 
 
 class BlackholeSession:
-    def __init__(self, settings: SessionSettings, token_source: TokenSource) -> None:
+    def __init__(
+        self,
+        settings: SessionSettings,
+        token_source: TokenSource,
+        on_frame: Callable[[int, bytes, float], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.token_source = token_source
+        # Sees every text and binary frame as received (for --record), before any decoding.
+        self.on_frame = on_frame
         self._ws: websocket.WebSocket | None = None
         self._dedupe = Deduplicator() if settings.dedupe else None
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_cap)
@@ -322,6 +329,8 @@ class BlackholeSession:
         opcode, payload = message
         now = time.time()
         self._last_heard = now
+        if self.on_frame is not None and opcode in (OP_TEXT, OP_BINARY):
+            self.on_frame(opcode, payload, now)
         if opcode == OP_TEXT:
             try:
                 item = parse_frame(payload, now)

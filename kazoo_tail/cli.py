@@ -178,28 +178,10 @@ def token_option(function: F) -> F:
     )(function)
 
 
-def tail_options(function: F) -> F:
-    """What to subscribe to and how to show it; shared by 'tail' and 'demo'."""
+def show_options(function: F) -> F:
+    """Which events to show and how; shared by 'tail', 'demo' and 'replay'."""
     return _apply(
         [
-            click.option(
-                "-b",
-                "--binding",
-                "bindings",
-                multiple=True,
-                metavar="BINDING",
-                help="Blackhole binding, e.g. 'call.CHANNEL_CREATE.*' or "
-                "'object.doc_created.user'. Repeatable.",
-            ),
-            click.option(
-                "--account-id",
-                "account_ids",
-                multiple=True,
-                metavar="ID",
-                envvar="KAZOO_ACCOUNT_ID",
-                help="Account to subscribe for. Repeatable [env: KAZOO_ACCOUNT_ID; "
-                "default: the token's account].",
-            ),
             click.option(
                 "-o",
                 "--output",
@@ -217,13 +199,102 @@ def tail_options(function: F) -> F:
                 help="Colour in pretty output (NO_COLOR is honoured in auto).",
             ),
             click.option(
-                "--count", type=click.IntRange(min=1), metavar="N", help="Exit after N events."
+                "--match",
+                "matches",
+                multiple=True,
+                metavar="PATH=GLOB",
+                help="Only events whose field matches, e.g. "
+                "data.caller_id_number='1555*'. Repeatable; all must hold.",
+            ),
+            click.option(
+                "--exclude",
+                "excludes",
+                multiple=True,
+                metavar="PATH=GLOB",
+                help="Drop events whose field matches. Repeatable.",
+            ),
+            click.option("--grep", metavar="REGEX", help="Only events whose JSON text matches."),
+            click.option(
+                "--call-id",
+                "call_ids",
+                multiple=True,
+                metavar="ID",
+                help="Only this call, all its legs (follows other_leg_call_id).",
+            ),
+            click.option(
+                "--fields",
+                metavar="PATHS",
+                help="Print only these fields, e.g. name,data.call_id: "
+                "tab-separated in pretty mode, a reduced object in JSON.",
+            ),
+            click.option(
+                "--calls",
+                is_flag=True,
+                help="Pretty mode: group each call's events under its first line, "
+                "with ring and talk time on hangup.",
+            ),
+            click.option(
+                "--count",
+                type=click.IntRange(min=1),
+                metavar="N",
+                help="Exit after N events (that pass the filters).",
             ),
             click.option(
                 "--duration",
                 type=click.FloatRange(min=0),
                 metavar="SECONDS",
                 help="Exit after this many seconds.",
+            ),
+            click.option(
+                "--summary",
+                is_flag=True,
+                help="On exit, print events per name and binding, uptime and gaps to stderr.",
+            ),
+            click.option(
+                "--no-dedupe",
+                is_flag=True,
+                help="Print an event once per matching binding instead of once.",
+            ),
+        ],
+        function,
+    )
+
+
+def tail_options(function: F) -> F:
+    """What to subscribe to and how to stay connected; shared by 'tail' and 'demo'."""
+    return _apply(
+        [
+            click.option(
+                "-b",
+                "--binding",
+                "bindings",
+                multiple=True,
+                metavar="BINDING",
+                shell_complete=_complete_binding,
+                help="Blackhole binding, e.g. 'call.CHANNEL_CREATE.*' or "
+                "'object.doc_created.user'. Repeatable.",
+            ),
+            click.option(
+                "--account-id",
+                "account_ids",
+                multiple=True,
+                metavar="ID",
+                envvar="KAZOO_ACCOUNT_ID",
+                help="Account to subscribe for. Repeatable [env: KAZOO_ACCOUNT_ID; "
+                "default: the token's account].",
+            ),
+            click.option(
+                "--descendants",
+                is_flag=True,
+                help="Also subscribe for every descendant of the account(s).",
+            ),
+            show_options,
+            click.option(
+                "--record",
+                type=click.Path(dir_okay=False),
+                metavar="FILE",
+                help="Append every frame received, with its time, to FILE "
+                "(JSON lines; see 'replay').",
             ),
             click.option(
                 "--ping-interval",
@@ -244,14 +315,24 @@ def tail_options(function: F) -> F:
                 metavar="SECONDS",
                 help="Give up (code 4) after being disconnected this long.",
             ),
-            click.option(
-                "--no-dedupe",
-                is_flag=True,
-                help="Print an event once per matching binding instead of once.",
-            ),
         ],
         function,
     )
+
+
+def _complete_binding(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Bindings from the built-in catalogue, and the server's as 'bindings' last saw it."""
+    from click.shell_completion import CompletionItem
+
+    from kazoo_tail import catalog
+
+    forms = catalog.concrete_forms()
+    cached = _store(os.environ.get("KAZOO_TAIL_CONFIG_DIR")).cached_catalogue()
+    if cached:
+        forms += [form for form in catalog.concrete_forms(cached) if form not in forms]
+    return [CompletionItem(form) for form in forms if form.startswith(incomplete)]
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -416,6 +497,75 @@ def logout(profile: str | None, everything: bool, config_dir: str | None) -> Non
         key = _credentials({}, saved, store_tokens=True).cache_key() if saved else None
         forgotten = store.forget_tokens(key) if key else 0
     status.info(f"forgot {forgotten} cached token{'s' if forgotten != 1 else ''}")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("recording", type=click.Path(exists=True, dir_okay=False))
+@click.option("--realtime", is_flag=True, help="Replay at the recorded pace instead of at once.")
+@show_options
+@click.option("--debug", is_flag=True, envvar="KAZOO_TAIL_DEBUG", help="Show tracebacks.")
+def replay(recording: str, realtime: bool, **options: Any) -> None:
+    """Show a recording made with --record, through the same filters and output as a tail.
+
+    The output is what the live tail printed (or would have, with other options), so a
+    recording is the thing to attach to a bug report.
+    """
+    from pathlib import Path
+
+    from kazoo_tail.tail import run_replay
+
+    status = StatusWriter()
+    sys.exit(run_replay(Path(recording), _show_options(options), status, realtime=realtime))
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["pretty", "json"]),
+    help="One binding per line, or the catalogue as one JSON object.",
+)
+@server_options
+def bindings(output: str | None, **options: Any) -> None:
+    """List the bindings the server offers (GET /v2/websockets, no login needed).
+
+    Without a server, or when it lists none, the built-in catalogue of Kazoo 4.3 is shown.
+    The server's list is remembered for shell completion of --binding.
+    """
+    import json
+
+    from kazoo_tail import catalog
+
+    status = StatusWriter()
+    store = _store(options["config_dir"])
+    profile = _profile(store, options["profile"])
+    url = options["url"] or (profile.url if profile is not None else None)
+    offered: dict[str, list[str]] = {}
+    if url:
+        from kazoo_tail.crossbar import Crossbar
+
+        data = Crossbar(url, verify=_verify(options)).get("websockets")
+        if isinstance(data, dict):
+            offered = {
+                k: [t for t in v if isinstance(t, str)]
+                for k, v in data.items()
+                if isinstance(v, list)
+            }
+    if offered:
+        store.save_catalogue(offered)
+    else:
+        status.info(
+            "the server lists no bindings; showing the built-in catalogue"
+            if url
+            else "no server given; showing the built-in catalogue (Kazoo 4.3)"
+        )
+        offered = catalog.builtin_catalogue()
+    if output == "json" or (output is None and not sys.stdout.isatty()):
+        click.echo(json.dumps(offered, sort_keys=True))
+        return
+    for module in sorted(offered):
+        for template in offered[module]:
+            click.echo(template)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -600,6 +750,8 @@ def _request_for_command(options: dict[str, Any]) -> Any:
     defaults: dict[str, Any] = {
         "bindings": (),
         "account_ids": (),
+        "descendants": False,
+        "record": None,
         "json_flag": False,
         "output": None,
         "colour": "auto",
@@ -609,34 +761,61 @@ def _request_for_command(options: dict[str, Any]) -> Any:
         "no_reconnect": True,
         "max_reconnect_time": None,
         "no_dedupe": False,
+        "matches": (),
+        "excludes": (),
+        "grep": None,
+        "call_ids": (),
+        "fields": None,
+        "calls": False,
+        "summary": False,
     }
     options = {**defaults, **options}
     store = _store(options["config_dir"])
     return _tail_request(options, store, _profile(store, options["profile"]))
 
 
-def _tail_request_base(options: dict[str, Any], provider: Any) -> Any:
-    from kazoo_tail.tail import OutputMode, TailRequest
+def _show_options(options: dict[str, Any]) -> Any:
+    from kazoo_tail.filters import parse_fields
+    from kazoo_tail.tail import OutputMode, OutputOptions
 
     chosen = "json" if options.get("json_flag") else options.get("output")
     output: OutputMode = "json"
     if chosen == "pretty" or (chosen is None and sys.stdout.isatty()):
         output = "pretty"
-    return TailRequest(
-        provider=provider,
-        bindings=list(options["bindings"]),
-        account_ids=list(options["account_ids"]),
+    return OutputOptions(
         output=output,
         colour=options["colour"],
         count=options["count"],
         duration=options["duration"],
+        dedupe=not options["no_dedupe"],
+        matches=list(options["matches"]),
+        excludes=list(options["excludes"]),
+        grep=options["grep"],
+        call_ids=list(options["call_ids"]),
+        fields=parse_fields(options["fields"]) if options["fields"] else [],
+        calls=options["calls"],
+        summary=options["summary"],
+    )
+
+
+def _tail_request_base(options: dict[str, Any], provider: Any) -> Any:
+    from pathlib import Path
+
+    from kazoo_tail.tail import TailRequest
+
+    return TailRequest(
+        provider=provider,
+        bindings=list(options["bindings"]),
+        account_ids=list(options["account_ids"]),
+        descendants=options["descendants"],
+        record=Path(options["record"]) if options["record"] else None,
         ping_interval=options["ping_interval"],
         ping_timeout=_env_float("KAZOO_TAIL_PING_TIMEOUT", 10.0),
         reconnect=not options["no_reconnect"],
         max_reconnect_time=options["max_reconnect_time"],
-        dedupe=not options["no_dedupe"],
         backoff_initial=_env_float("KAZOO_TAIL_BACKOFF_INITIAL", 0.5),
         backoff_cap=_env_float("KAZOO_TAIL_BACKOFF_CAP", 30.0),
+        show=_show_options(options),
     )
 
 

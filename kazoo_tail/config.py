@@ -21,6 +21,7 @@ from kazoo_tail.tokens import token_expiry
 
 PROFILES_FILE = "profiles.json"
 TOKENS_FILE = "tokens.json"
+CATALOGUE_FILE = "catalogue.json"
 
 
 @dataclass
@@ -126,6 +127,21 @@ class ConfigStore:
             del raw[key]
         self._write(path, raw)
         return len(doomed)
+
+    # -- the server's binding catalogue, for shell completion --------------------------------
+
+    def cached_catalogue(self) -> dict[str, list[str]]:
+        """What 'kazoo-tail bindings' last fetched; never an error (completion must not fail)."""
+        try:
+            raw = self._read(self.directory / CATALOGUE_FILE, check_private=False)
+        except ConfigError:
+            return {}
+        return {
+            k: [t for t in v if isinstance(t, str)] for k, v in raw.items() if isinstance(v, list)
+        }
+
+    def save_catalogue(self, catalogue: dict[str, list[str]]) -> None:
+        self._write(self.directory / CATALOGUE_FILE, dict(catalogue))
 
     # -- file plumbing ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from kazoo_tail import catalog
 from kazoo_tail.errors import UsageError
 from kazoo_tail.events import Event
 
@@ -112,6 +113,11 @@ def check_binding(binding: str) -> None:
         raise UsageError(
             f"binding {binding!r} is not a blackhole binding; did you mean {suggestion!r}?"
         )
+    reason = catalog.problem(binding)
+    if reason is not None:
+        closest = catalog.nearest(binding)
+        hint = f"; did you mean {closest!r}?" if closest else ""
+        raise UsageError(f"binding {binding!r} cannot exist: {reason}{hint}")
 
 
 def suggest_binding(binding: str) -> str | None:

@@ -1,23 +1,17 @@
-"""Turning events into output: JSON lines for programs, one rich line per event for people.
+"""Output for programs: JSON lines, and the reduced forms --fields asks for.
 
 Everything in an event is untrusted. JSON lines are written exactly as received when that is
 safe (plain ASCII, one line) and re-encoded with every control character escaped otherwise.
-Pretty lines pass each server string through ``sanitize`` and never go through markup, so
-neither escape sequences nor ``[bold]`` in event text can drive the terminal.
+Stdlib only, so that JSON mode never pays for importing rich.
 """
 
 from __future__ import annotations
 
 import json
-import time
-import zlib
-from typing import IO, Any
-
-from rich.console import COLOR_SYSTEMS, Console
-from rich.style import Style
-from rich.text import Text
+from typing import IO
 
 from kazoo_tail.events import Event
+from kazoo_tail.filters import field_values, select_fields
 from kazoo_tail.terminal import sanitize
 
 
@@ -39,189 +33,31 @@ class JsonLinesRenderer:
         self.stream.flush()
 
 
-# Colours that read well on dark and light backgrounds; a call keeps its colour all along.
-_CALL_COLOURS = (
-    "cyan",
-    "magenta",
-    "green",
-    "yellow",
-    "blue",
-    "bright_cyan",
-    "bright_magenta",
-    "bright_green",
-    "bright_yellow",
-    "bright_blue",
-    "dark_orange",
-    "orchid",
-)
-_NAME_STYLES = {
-    "CHANNEL_CREATE": "bold green",
-    "CHANNEL_ANSWER": "bold cyan",
-    "CHANNEL_BRIDGE": "bold blue",
-    "CHANNEL_DESTROY": "bold red",
-    "doc_created": "bold green",
-    "doc_edited": "bold yellow",
-    "doc_deleted": "bold red",
-}
-_GOOD_HANGUPS = {"NORMAL_CLEARING", "ORIGINATOR_CANCEL", "SUCCESS"}
+class FieldsJsonRenderer:
+    """--fields in JSON mode: the event reduced to the chosen paths, one object per line."""
 
-
-def call_colour(call_id: str) -> str:
-    """A colour chosen by the call id, the same on every run (crc32, not salted hash())."""
-    return _CALL_COLOURS[zlib.crc32(call_id.encode()) % len(_CALL_COLOURS)]
-
-
-def _field(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if value is None or isinstance(value, dict | list):
-        return ""
-    return sanitize(str(value))
-
-
-def _party(data: dict[str, Any], prefix: str) -> str:
-    number = _field(data, f"{prefix}_id_number")
-    name = _field(data, f"{prefix}_id_name")
-    if name and name != number:
-        return f'{number} "{name}"' if number else f'"{name}"'
-    return number or "?"
-
-
-class Line:
-    """The pieces of one output line, each with a rich style name ("" for none)."""
-
-    __slots__ = ("pieces",)
-
-    def __init__(self) -> None:
-        self.pieces: list[tuple[str, str]] = []
-
-    def append(self, text: str, style: str = "") -> None:
-        self.pieces.append((text, style))
-
-    @property
-    def plain(self) -> str:
-        return "".join(text for text, _ in self.pieces)
-
-    def to_text(self) -> Text:
-        return Text.assemble(*((text, style) if style else text for text, style in self.pieces))
-
-
-class PrettyRenderer:
-    """One line per event: time, event name, and what matters for its kind.
-
-    rich decides whether and how to colour (terminal detection, NO_COLOR, the colour system)
-    and turns each style into escape codes, once. The line itself is joined here: it never
-    wraps, and rich's general layout engine would cost more than everything else per event.
-    """
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        system = console.color_system  # None when not colouring (no terminal, --color never)
-        self._system = COLOR_SYSTEMS.get(system) if system else None
-        self._codes: dict[str, tuple[str, str]] = {}
+    def __init__(self, stream: IO[bytes], paths: list[str]) -> None:
+        self.stream = stream
+        self.paths = paths
 
     def render(self, event: Event) -> None:
-        pieces = self.line(event).pieces
-        if self._system is None:
-            text = "".join(piece for piece, _ in pieces)
-        else:
-            text = "".join(self._paint(piece, style) for piece, style in pieces)
-        self.console.file.write(text + "\n")
+        reduced = select_fields(event.envelope, self.paths)
+        self.stream.write(json.dumps(reduced, separators=(",", ":")).encode() + b"\n")
 
     def flush(self) -> None:
-        self.console.file.flush()
-
-    def format(self, event: Event) -> Text:
-        return self.line(event).to_text()
-
-    def _paint(self, text: str, style: str) -> str:
-        if not style:
-            return text
-        codes = self._codes.get(style)
-        if codes is None:
-            parsed = Style.parse(style)
-            if self.console.no_color:
-                parsed = parsed.without_color
-            before, _, after = parsed.render("\x00", color_system=self._system).partition("\x00")
-            codes = self._codes[style] = (before, after)
-        return codes[0] + text + codes[1]
-
-    def line(self, event: Event) -> Line:
-        data = event.data
-        name = sanitize(event.name or str(data.get("event_name") or "?"))
-        line = Line()
-        line.append(time.strftime("%H:%M:%S", time.localtime(event.received_at)), "dim")
-        line.append(f".{int(event.received_at * 1000) % 1000:03d} ", "dim")
-        kind = event.kind
-        if kind == "call":
-            self._call(line, name, data)
-        elif kind == "object":
-            self._object(line, name, data)
-        elif kind == "fax":
-            self._fax(line, name, data)
-        elif kind == "conference":
-            self._conference(line, name, data)
-        else:
-            self._other(line, name, event)
-        return line
-
-    def _call(self, line: Line, name: str, data: dict[str, Any]) -> None:
-        line.append(f"{name:<16}", _NAME_STYLES.get(name, "bold"))
-        direction = _field(data, "call_direction")
-        line.append(f" {direction:<8} ")
-        line.append(_party(data, "caller"))
-        line.append(" -> ", "dim")
-        line.append(_party(data, "callee") if data.get("callee_id_number") else _callee(data))
-        call_id = _field(data, "call_id")
-        line.append("  call ", "dim")
-        line.append(call_id or "?", call_colour(call_id) if call_id else "")
-        if name == "CHANNEL_DESTROY":
-            cause = _field(data, "hangup_cause")
-            line.append("  ")
-            line.append(cause or "no cause", "green" if cause in _GOOD_HANGUPS else "bold red")
-            talk = _field(data, "billing_seconds")
-            if talk:
-                line.append(f" talk {talk}s", "dim")
-
-    def _object(self, line: Line, name: str, data: dict[str, Any]) -> None:
-        line.append(f"{name:<16}", _NAME_STYLES.get(name, "bold"))
-        line.append(f" {_field(data, 'type') or '?':<8} ", "bold")
-        line.append(_field(data, "id") or "?")
-        if data.get("is_soft_deleted") is True:
-            line.append("  (soft delete)", "dim")
-        account = _field(data, "account_id")
-        if account:
-            line.append(f"  account {account}", "dim")
-
-    def _fax(self, line: Line, name: str, data: dict[str, Any]) -> None:
-        line.append(f"fax {name:<12}", "bold magenta")
-        line.append(f" {_field(data, 'direction') or '':<8} ")
-        line.append(_field(data, "status") or _field(data, "fax_state") or "?")
-        state = _field(data, "fax_state")
-        if state:
-            line.append(f"  state {state}", "dim")
-        line.append("  job ", "dim")
-        line.append(_field(data, "job_id") or "?")
-
-    def _conference(self, line: Line, name: str, data: dict[str, Any]) -> None:
-        what = _field(data, "event") or name
-        line.append(f"conf {what:<11}", "bold blue")
-        line.append(" conference ", "dim")
-        line.append(_field(data, "conference_id") or "?")
-        participant = _field(data, "participant_id")
-        if participant:
-            line.append(f"  participant {participant}", "dim")
-        caller = _party(data, "caller")
-        if caller != "?":
-            line.append(f"  {caller}")
-
-    def _other(self, line: Line, name: str, event: Event) -> None:
-        line.append(f"{name:<16}", "bold")
-        line.append(f" {sanitize(event.routing_key)} ", "dim")
-        summary = json.dumps(event.data, separators=(",", ":"), sort_keys=True)
-        line.append(sanitize(summary[:300] + ("…" if len(summary) > 300 else "")))
+        self.stream.flush()
 
 
-def _callee(data: dict[str, Any]) -> str:
-    """Before answer, Kazoo has no callee id yet; the dialled request says where it goes."""
-    request = _field(data, "request") or _field(data, "to")
-    return request.split("@", 1)[0] if request else "?"
+class FieldsTsvRenderer:
+    """--fields in pretty mode: the chosen values, tab-separated, control characters escaped."""
+
+    def __init__(self, stream: IO[bytes], paths: list[str]) -> None:
+        self.stream = stream
+        self.paths = paths
+
+    def render(self, event: Event) -> None:
+        values = (sanitize(v) for v in field_values(event.envelope, self.paths))
+        self.stream.write(("\t".join(values) + "\n").encode())
+
+    def flush(self) -> None:
+        self.stream.flush()

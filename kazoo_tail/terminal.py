@@ -38,6 +38,10 @@ class StatusWriter:
         if not self.quiet:
             self._write("info", message)
 
+    def report(self, message: str) -> None:
+        """Shown even when quiet: the user asked for it (e.g. --summary)."""
+        self._write("info", message)
+
     def warning(self, message: str) -> None:
         self._write("warning", f"warning: {message}")
 

@@ -316,10 +316,18 @@ def test_hostile_event_text_never_reaches_the_terminal_raw(
 
 
 def test_a_rejected_binding_stops_before_any_event_with_exit_5(sim: Simulator) -> None:
-    result = run(*login_args(sim), "-b", "call.*.*", "-b", "call.FOO.*", **PASSWORD)
+    # A module this cluster has not loaded: only the server can say no.
+    result = run(*login_args(sim), "-b", "call.*.*", "-b", "qubicle.*.*", **PASSWORD)
     assert result.returncode == 5
     assert result.stdout == ""
-    assert "call.FOO.*" in result.stderr and "event FOO not supported" in result.stderr
+    assert "qubicle.*.*" in result.stderr
+    assert "no available subscriptions to requested binding" in result.stderr
+
+
+def test_a_binding_the_catalogue_rules_out_is_refused_before_connecting(sim: Simulator) -> None:
+    result = run(*login_args(sim), "-b", "call.CHANNEL_CREAT.*", **PASSWORD)
+    assert result.returncode == 2 and "did you mean 'call.CHANNEL_CREATE.*'" in result.stderr
+    assert sim.stats.user_auth == 0
 
 
 def test_an_account_outside_the_token_tree_is_exit_5(sim: Simulator) -> None:

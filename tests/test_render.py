@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from kazoo_tail.events import Event
+from kazoo_tail.pretty import PrettyRenderer, call_colour
 from kazoo_tail.protocol import BadFrame, parse_frame
-from kazoo_tail.render import JsonLinesRenderer, PrettyRenderer, call_colour
+from kazoo_tail.render import JsonLinesRenderer
 
 from .conftest import SAMPLES, sample
 

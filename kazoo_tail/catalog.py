@@ -1,0 +1,113 @@
+"""What blackhole can be subscribed to: the built-in catalogue of blackhole-protocol.md §4,
+checks of a binding against it, and the concrete forms offered to shell completion.
+
+The checks mirror the server's own validators for the modules Kazoo ships (call, object, fax,
+conference); a binding for any other module goes to the server untouched, since an operator
+may load modules we do not know.
+"""
+
+from __future__ import annotations
+
+CALL_EVENTS = (
+    "CHANNEL_CREATE",
+    "CHANNEL_ANSWER",
+    "CHANNEL_DESTROY",
+    "CHANNEL_HOLD",
+    "CHANNEL_UNHOLD",
+    "CHANNEL_BRIDGE",
+    "PARK_PARKED",
+    "PARK_RETRIEVED",
+    "PARK_ABANDONED",
+)
+OBJECT_ACTIONS = ("doc_created", "doc_edited", "doc_deleted")
+OBJECT_TYPES = (
+    "account",
+    "callflow",
+    "device",
+    "faxbox",
+    "media",
+    "user",
+    "vmbox",
+    "fax",
+    "mailbox_message",
+    "call_recording",
+)
+CONFERENCE_EVENTS = (
+    "conference-create",
+    "conference-destroy",
+    "lock",
+    "unlock",
+    "add-member",
+    "del-member",
+    "stop-talking",
+    "start-talking",
+    "mute-member",
+    "unmute-member",
+    "deaf-member",
+    "undeaf-member",
+)
+
+
+def builtin_catalogue() -> dict[str, list[str]]:
+    """The templates GET /v2/websockets lists on a 4.3 cluster, by module."""
+    return {
+        "call": [f"call.{event}.{{CALL_ID}}" for event in CALL_EVENTS],
+        "fax": ["fax.status.{FAX_ID}", "fax.object.{ACTION}"],
+        "object": [f"object.{a}.{t}" for a in OBJECT_ACTIONS for t in OBJECT_TYPES],
+        "conference": [
+            "conference.command.{CONFERENCE_ID}",
+            *[f"conference.event.{{CONFERENCE_ID}}.*.{e}" for e in CONFERENCE_EVENTS],
+            "conference.event.{CONFERENCE_ID}.*",
+        ],
+    }
+
+
+def concrete_forms(catalogue: dict[str, list[str]] | None = None) -> list[str]:
+    """Ready-to-use bindings: wildcards for every id, plus the module-wide wildcards."""
+    forms: list[str] = ["call.*.*", "object.*.*", "fax.status.*", "fax.object.*"]
+    forms += [f"object.{a}.*" for a in OBJECT_ACTIONS]
+    forms += [f"object.*.{t}" for t in OBJECT_TYPES]
+    for templates in (catalogue or builtin_catalogue()).values():
+        for template in templates:
+            if not isinstance(template, str) or "{CONFERENCE_ID}" in template:
+                continue  # a conference needs a real id; there is no wildcard form
+            form = template
+            for placeholder in ("{CALL_ID}", "{FAX_ID}", "{ACTION}", "{USER}"):
+                form = form.replace(placeholder, "*")
+            if form not in forms:
+                forms.append(form)
+    return forms
+
+
+def problem(binding: str) -> str | None:
+    """Why blackhole would refuse this binding, or None when it may be valid."""
+    module, _, rest = binding.partition(".")
+    keys = rest.split(".") if rest else []
+    if module == "call":
+        if len(keys) != 2:
+            return "a call binding is call.<EVENT>.<CALL_ID>"
+        if keys[0] != "*" and keys[0] not in CALL_EVENTS:
+            return f"event {keys[0]} is not a call event"
+    elif module == "object":
+        if len(keys) != 2:
+            return "an object binding is object.<ACTION>.<TYPE>"
+        if keys[0] != "*" and keys[0] not in OBJECT_ACTIONS:
+            return f"{keys[0]} is not a document action ({', '.join(OBJECT_ACTIONS)})"
+        if keys[1] != "*" and keys[1] not in OBJECT_TYPES:
+            return f"{keys[1]} is not a document type blackhole publishes"
+    elif module == "fax":
+        if len(keys) != 2 or keys[0] not in ("status", "object"):
+            return "a fax binding is fax.status.<FAX_ID> or fax.object.<ACTION>"
+    elif module == "conference":
+        if len(keys) < 2 or keys[0] not in ("command", "event") or keys[1] == "*":
+            return "a conference binding needs a conference id: conference.event.<ID>.*"
+    return None
+
+
+def nearest(binding: str, forms: list[str] | None = None) -> str | None:
+    """The valid form closest to a mistyped binding."""
+    import difflib
+
+    candidates = forms or concrete_forms()
+    matches = difflib.get_close_matches(binding, candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None

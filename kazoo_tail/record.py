@@ -1,0 +1,73 @@
+"""--record and replay: every frame received, with its receive time, as JSON lines.
+
+A recording is what a bug report attaches and what the project's rendering tests replay.
+Lines look like ``{"received_at": 1764291600.123456, "text": "<the frame>"}``; a binary frame,
+or text that is not valid UTF-8, is kept as base64 under ``"bytes"`` with its ``"opcode"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from kazoo_tail.errors import ConfigError, UsageError, redact
+from kazoo_tail.frames import OP_TEXT
+
+
+class Recorder:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            # Events carry phone numbers and names: the file is private, like the token cache.
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the recording {path}: {exc.strerror}") from None
+        self.file = os.fdopen(fd, "ab")
+
+    def frame(self, opcode: int, payload: bytes, received_at: float) -> None:
+        entry: dict[str, object] = {"received_at": round(received_at, 6)}
+        try:
+            text = payload.decode("utf-8") if opcode == OP_TEXT else None
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            # Replies may echo our token ("failed to authenticate token ..."); events cannot.
+            entry["text"] = redact(text) if '"reply"' in text[:40] else text
+        else:
+            entry["opcode"] = opcode
+            entry["bytes"] = base64.b64encode(payload).decode()
+        self.file.write(orjson.dumps(entry) + b"\n")
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def read_recording(path: Path) -> Iterator[tuple[float, int, bytes]]:
+    """(received_at, opcode, payload) for every line; a file that is not a recording is a
+    one-sentence error naming the line."""
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise UsageError(f"cannot read the recording {path}: {exc.strerror}") from None
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = orjson.loads(line)
+                received_at = float(entry["received_at"])
+                if "text" in entry:
+                    yield received_at, OP_TEXT, str(entry["text"]).encode()
+                else:
+                    yield received_at, int(entry["opcode"]), base64.b64decode(entry["bytes"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                raise UsageError(
+                    f"{path} line {number} is not a kazoo-tail recording line"
+                ) from None
