@@ -214,12 +214,18 @@ def _callee(data: dict[str, Any]) -> str:
 GREGORIAN_TO_UNIX = 62167219200
 
 
-def event_time(event: Event) -> float:
-    """When the event happened, by Kazoo's clock when it says, else when we received it."""
+def kazoo_time(event: Event) -> float | None:
+    """When the event happened by Kazoo's clock (whole seconds), if the event says."""
     stamp = event.data.get("timestamp")
     if isinstance(stamp, int | float) and not isinstance(stamp, bool) and stamp > 6e10:
         return float(stamp) - GREGORIAN_TO_UNIX
-    return event.received_at
+    return None
+
+
+def event_time(event: Event) -> float:
+    """When the event happened, by Kazoo's clock when it says, else when we received it."""
+    stamp = kazoo_time(event)
+    return event.received_at if stamp is None else stamp
 
 
 def clock(unix: float, millis: bool = True) -> str:
@@ -274,7 +280,8 @@ class TimelineRenderer:
             group.answered = when
         line = Line()
         line.append("  │ ", group.colour)
-        line.append(clock(when), "dim")
+        # Kazoo stamps whole seconds; milliseconds are shown only when we measured them.
+        line.append(clock(when, millis=kazoo_time(event) is None), "dim")
         line.append(f" {name:<16}", _NAME_STYLES.get(name, "bold"))
         line.append(f" leg {call_id}", "dim")
         if name == "CHANNEL_DESTROY":

@@ -1,0 +1,236 @@
+"""Debugging power, end to end on real event streams from the simulator: filters, fields, call
+timelines, record and replay, summary, the binding catalogue and its completion, descendants."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+from kazoo_tail.simulator import DEMO, Simulator
+
+from .conftest import BIN, Result, Running, login_args, run
+
+PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def tail_calls(
+    background: type[Running], sim: Simulator, *args: str, calls: int = 3, **env: str
+) -> tuple[Result, list[list[object]]]:
+    """Tail while the simulator places `calls` whole two-leg calls; returns what was printed."""
+    process = background(
+        *login_args(sim), "-b", "call.*.*", "--duration", "2", *args, **{**PASSWORD, **env}
+    )
+    process.wait_for_stderr("subscribed to")
+    placed = [
+        sim.publish_call(hangup_cause="NORMAL_CLEARING" if n else "USER_BUSY", answered=bool(n))
+        for n in range(calls)
+    ]
+    return process.finish(), placed  # type: ignore[return-value]
+
+
+def test_match_exclude_and_count_on_a_real_stream(busy_sim: Simulator) -> None:
+    result = run(
+        *login_args(busy_sim),
+        "-b",
+        "call.*.*",
+        "-b",
+        "object.*.*",
+        "--match",
+        "name=CHANNEL_*",
+        "--match",
+        "data.call_direction=inbound",
+        "--exclude",
+        "name=CHANNEL_DESTROY",
+        "--count",
+        "15",
+        **PASSWORD,
+    )
+    assert result.returncode == 0, result.stderr
+    events = result.json_lines()
+    assert len(events) == 15  # --count counts only what passes
+    for event in events:
+        assert event["name"].startswith("CHANNEL_") and event["name"] != "CHANNEL_DESTROY"
+        assert event["data"]["call_direction"] == "inbound"
+
+
+def test_grep_searches_the_event_text(busy_sim: Simulator) -> None:
+    result = run(
+        *login_args(busy_sim),
+        "-b",
+        "object.*.*",
+        "--grep",
+        '"type":"(user|device)"',
+        "--count",
+        "5",
+        **PASSWORD,
+    )
+    assert result.returncode == 0, result.stderr
+    assert {e["data"]["type"] for e in result.json_lines()} <= {"user", "device"}
+
+
+def test_call_id_follows_every_leg_of_one_call(sim: Simulator, background: type[Running]) -> None:
+    process = background(
+        *login_args(sim), "-b", "call.*.*", "--duration", "2", "--call-id", "the-call", **PASSWORD
+    )
+    process.wait_for_stderr("subscribed to")
+    sim.publish_call(call_id="other-call")
+    placed = sim.publish_call(call_id="the-call")
+    result = process.finish()
+    legs = {e.data["call_id"] for e in placed}
+    assert len(legs) == 2  # the A leg and the bridged B leg
+    shown = result.json_lines()
+    assert {e["data"]["call_id"] for e in shown} == legs
+    assert len(shown) == len(placed)
+
+
+def test_fields_give_tsv_in_pretty_mode_and_reduced_json(
+    sim: Simulator, background: type[Running]
+) -> None:
+    fields = "name,data.call_id,data.hangup_cause"
+    pretty, placed = tail_calls(background, sim, "-o", "pretty", "--fields", fields, calls=1)
+    rows = [line.split("\t") for line in pretty.stdout.splitlines()]
+    assert [r[0] for r in rows] == [e.name for e in placed[0]]  # type: ignore[attr-defined]
+    assert all(len(r) == 3 for r in rows) and rows[-1][2] == "USER_BUSY"
+    as_json, _ = tail_calls(background, sim, "--fields", fields, calls=1)
+    objects = as_json.json_lines()
+    assert set(objects[0]) == {"name", "data"} and set(objects[0]["data"]) == {"call_id"}
+    assert objects[-1]["data"]["hangup_cause"] == "USER_BUSY"
+
+
+def test_call_timelines_group_legs_and_show_ring_and_talk_time(
+    sim: Simulator, background: type[Running]
+) -> None:
+    result, placed = tail_calls(background, sim, "-o", "pretty", "--calls", calls=2)
+    lines = result.stdout.splitlines()
+    headers = [line for line in lines if line.startswith("┌ call ")]
+    assert len(headers) == 2  # one per call, both legs under it
+    assert sum(line.startswith("  │ ") for line in lines) == sum(len(c) for c in placed)
+    destroys = [line for line in lines if "CHANNEL_DESTROY" in line]
+    assert all(re.search(r"ring \d+s talk \d+s", line) for line in destroys)
+    assert any("USER_BUSY" in line for line in destroys)
+    assert any("NORMAL_CLEARING" in line for line in destroys)
+    assert re.search(r"created \d\d:\d\d:\d\d", headers[0])
+
+
+def test_calls_needs_pretty_output(sim: Simulator) -> None:
+    result = run(*login_args(sim), "-b", "call.*.*", "--calls", "--json", **PASSWORD)
+    assert result.returncode == 2 and "--calls" in result.stderr
+
+
+def test_a_replayed_recording_prints_what_the_live_tail_printed(
+    busy_sim: Simulator, tmp_path: Path
+) -> None:
+    recording = tmp_path / "incident.jsonl"
+    args = ["-b", "call.*.*", "-b", "call.CHANNEL_CREATE.*", "--count", "40"]
+    live = run(*login_args(busy_sim), *args, "--record", str(recording), **PASSWORD)
+    assert live.returncode == 0, live.stderr
+    assert stat.S_IMODE(os.stat(recording).st_mode) == 0o600
+    lines = recording.read_text().splitlines()
+    assert all({"received_at", "text"} <= set(json.loads(line)) for line in lines)
+    assert any('"action":"reply"' in json.loads(line)["text"] for line in lines)
+    replayed = run("replay", str(recording), "--count", "40")
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == live.stdout
+    pretty_live = run("replay", str(recording), "-o", "pretty", "--color", "never")
+    assert len(pretty_live.stdout.splitlines()) >= 40
+
+
+def test_replay_filters_and_realtime(tmp_path: Path) -> None:
+    recording = tmp_path / "r.jsonl"
+    frames = [
+        {
+            "action": "event",
+            "name": "CHANNEL_CREATE",
+            "routing_key": "call.a.CHANNEL_CREATE.1",
+            "subscribed_key": "call.*.*",
+            "data": {"call_id": "1", "msg_id": "m1"},
+        },
+        {
+            "action": "event",
+            "name": "CHANNEL_DESTROY",
+            "routing_key": "call.a.CHANNEL_DESTROY.1",
+            "subscribed_key": "call.*.*",
+            "data": {"call_id": "1", "msg_id": "m2"},
+        },
+    ]
+    recording.write_text(
+        "".join(
+            json.dumps({"received_at": 1000.0 + n * 0.4, "text": json.dumps(f)}) + "\n"
+            for n, f in enumerate(frames)
+        )
+        + json.dumps({"received_at": 1001.0, "opcode": 2, "bytes": "AAE="})
+        + "\n"
+    )
+    only_destroy = run("replay", str(recording), "--match", "name=*DESTROY")
+    assert [e["name"] for e in only_destroy.json_lines()] == ["CHANNEL_DESTROY"]
+    assert "skipped 1 frame" in only_destroy.stderr
+    timed = subprocess.run(
+        [str(BIN), "replay", str(recording), "--realtime"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert timed.returncode == 0 and len(timed.stdout.splitlines()) == 2
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("this is not a recording\n")
+    result = run("replay", str(broken))
+    assert result.returncode == 2 and "line 1" in result.stderr
+
+
+def test_summary_counts_events_per_name_and_binding(
+    sim: Simulator, background: type[Running]
+) -> None:
+    result, placed = tail_calls(background, sim, "--summary", calls=2)
+    total = sum(len(c) for c in placed)
+    assert f"summary: {total} events in" in result.stderr
+    assert re.search(r"\d+\s+CHANNEL_CREATE\s+call\.\*\.\*", result.stderr)
+    assert "0 gaps" in result.stderr
+
+
+def test_bindings_lists_the_servers_catalogue_and_feeds_completion(
+    sim: Simulator, isolated_env: Path
+) -> None:
+    listed = run("bindings", "--url", sim.crossbar_url, "-o", "pretty")
+    assert listed.returncode == 0, listed.stderr
+    assert "call.CHANNEL_CREATE.{CALL_ID}" in listed.stdout.splitlines()
+    assert "object.doc_created.user" in listed.stdout.splitlines()
+    as_json = json.loads(run("bindings", "--url", sim.crossbar_url).stdout)
+    assert set(as_json) >= {"call", "object", "fax", "conference"}
+    builtin = run("bindings")
+    assert builtin.returncode == 0 and "built-in catalogue" in builtin.stderr
+    env = {
+        **os.environ,
+        "_KAZOO_TAIL_COMPLETE": "bash_complete",
+        "COMP_WORDS": "kazoo-tail -b object.doc_created.",
+        "COMP_CWORD": "2",
+    }
+    out = subprocess.run([str(BIN)], env=env, capture_output=True, text=True).stdout
+    offered = [line.split(",", 1)[1] for line in out.splitlines()]
+    assert "object.doc_created.user" in offered and "object.doc_created.*" in offered
+    assert all(o.startswith("object.doc_created.") for o in offered)
+
+
+def test_descendants_are_subscribed_on_the_same_socket(sim: Simulator) -> None:
+    result = run(
+        *login_args(sim), "-b", "call.*.*", "--descendants", "--duration", "0.3", **PASSWORD
+    )
+    assert result.returncode == 0, result.stderr
+    for account in (DEMO.account_id, *DEMO.sub_account_ids):
+        assert account in result.stderr
+    assert sim.stats.connections == 1 and sim.stats.subscribes == 1 + len(DEMO.sub_account_ids)
+
+
+def test_pretty_timestamps_are_local_time() -> None:
+    from kazoo_tail.events import Event
+    from kazoo_tail.pretty import GREGORIAN_TO_UNIX, clock, event_time
+
+    event = Event(b"", {"data": {"timestamp": 63769746600}}, 5.0)
+    assert event_time(event) == 63769746600 - GREGORIAN_TO_UNIX
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", clock(event_time(event)))
+    assert event_time(Event(b"", {"data": {}}, 5.0)) == 5.0
+    assert ANSI.sub("", "x") == "x"
