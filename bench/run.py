@@ -173,7 +173,9 @@ def server_speed(count: int) -> None:
 
 def json_throughput(count: int, rounds: int) -> None:
     print(f"\nJSON mode throughput ({count:,} events of ~1.8 KB to a drained pipe)", flush=True)
-    baseline, ours, piped = [], [], []
+    baseline: list[float] = []
+    ours: list[float] = []
+    piped: list[float] = []
     for _ in range(rounds):
         server = FastServer(count).start()
         baseline.append(rate([PYTHON, BASELINE, "raw", server.url, str(count)], count))
@@ -200,7 +202,8 @@ def json_throughput(count: int, rounds: int) -> None:
 
 def pretty_throughput(count: int, rounds: int) -> None:
     print(f"\nPretty mode throughput ({count:,} events, colours forced on, to a file)", flush=True)
-    baseline, ours = [], []
+    baseline: list[float] = []
+    ours: list[float] = []
     env = {"TERM": "xterm-256color", "COLUMNS": "160"}
     for _ in range(rounds):
         for argv, values in (
@@ -264,39 +267,59 @@ def latency(events: int, rounds: int) -> None:
         print(f"    p99 above the baseline: {above:+.2f} ms (target < {target:.0f} ms)")
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None, runs: int = 10) -> list[float]:
-    values = []
+def wall_ms(argv: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    return (time.perf_counter() - started) * 1000
+
+
+def timed_pair(
+    baseline: list[str], ours: list[str], env: dict[str, str] | None = None, runs: int = 10
+) -> tuple[list[float], list[float]]:
+    """Wall times of two commands, run alternately so that machine noise hits both alike."""
+    base, mine = [], []
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(
-            argv,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
-        values.append((time.perf_counter() - started) * 1000)
-    return values
+        base.append(wall_ms(baseline))
+        mine.append(wall_ms(ours, env))
+    return base, mine
+
+
+def first_subscribe_ms(config: Path) -> float:
+    """From spawning kazoo-tail (cached token) to its subscribe frame reaching the server."""
+    server = FastServer(1).start()
+    started = time.time()
+    subprocess.run(
+        [KAZOO_TAIL, "--ws-url", server.url, "-b", "call.*.*", "--count", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+        env={**os.environ, "KAZOO_TAIL_CONFIG_DIR": str(config)},
+    )
+    server.stop()
+    assert server.subscribed_at, "no subscribe frame arrived"
+    return (server.subscribed_at[0] - started) * 1000
 
 
 def startup(runs: int) -> None:
-    print(f"\nStart-up ({runs} runs each, wall time)", flush=True)
-    click_only = timed([PYTHON, "-c", "import click"], runs=runs)
-    report("baseline: python -c 'import click'", click_only, "ms")
-    report("kazoo-tail --help", timed([KAZOO_TAIL, "--help"], runs=runs), "ms", click_only)
+    print(f"\nStart-up ({runs} runs each, alternating with the baseline; wall time)", flush=True)
+    import_click = [PYTHON, "-c", "import click"]
+    base, ours = timed_pair(import_click, [KAZOO_TAIL, "--help"], runs=runs)
+    report("baseline: python -c 'import click'", base, "ms")
+    report("kazoo-tail --help", ours, "ms", base)
     complete_env = {
         "_KAZOO_TAIL_COMPLETE": "bash_complete",
         "COMP_WORDS": "kazoo-tail --bi",
         "COMP_CWORD": "1",
     }
-    report(
-        "a completion request (kazoo-tail --bi<TAB>)",
-        timed([KAZOO_TAIL], complete_env, runs=runs),
-        "ms",
-        click_only,
-    )
+    base, ours = timed_pair(import_click, [KAZOO_TAIL], complete_env, runs=runs)
+    report("baseline: python -c 'import click'", base, "ms")
+    report("a completion request (kazoo-tail --bi<TAB>)", ours, "ms", base)
 
-    with_ws = timed([PYTHON, "-c", "import click, websocket"], runs=runs)
-    report("baseline: python -c 'import click, websocket'", with_ws, "ms")
     config = Path(tempfile.mkdtemp())
     (config / "profiles.json").write_text(
         json.dumps(
@@ -309,20 +332,13 @@ def startup(runs: int) -> None:
     )
     tokens.chmod(0o600)
     config.chmod(0o700)
-    values = []
+    with_ws, values = [], []
     for _ in range(runs):
-        server = FastServer(1).start()
-        started = time.time()
-        subprocess.run(
-            [KAZOO_TAIL, "--ws-url", server.url, "-b", "call.*.*", "--count", "1"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=True,
-            env={**os.environ, "KAZOO_TAIL_CONFIG_DIR": str(config)},
-        )
-        assert server.subscribed_at, "no subscribe frame arrived"
-        values.append((server.subscribed_at[0] - started) * 1000)
-        server.stop()
+        with_ws += timed_pair(
+            [PYTHON, "-c", "import click, websocket"], [PYTHON, "-c", ""], runs=1
+        )[0]
+        values.append(first_subscribe_ms(config))
+    report("baseline: python -c 'import click, websocket'", with_ws, "ms")
     report("kazoo-tail with a cached token: start to first subscribe", values, "ms", with_ws)
 
 
@@ -374,7 +390,7 @@ def main() -> None:
     json_throughput(20_000 if quick else 200_000, 1 if quick else 3)
     pretty_throughput(5_000 if quick else 50_000, 1 if quick else 3)
     latency(100 if quick else 500, 1 if quick else 3)
-    startup(3 if quick else 10)
+    startup(3 if quick else 15)
     memory(100_000 if quick else 1_000_000)
 
 
