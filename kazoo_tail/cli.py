@@ -21,6 +21,10 @@ from kazoo_tail.terminal import StatusWriter
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
+    from kazoo_tail.auth import Credentials, TokenProvider
+    from kazoo_tail.config import ConfigStore, Profile
+    from kazoo_tail.tail import OutputOptions, TailRequest
+
 F = TypeVar("F", bound=Callable[..., Any])
 APP_NAME = "kazoo-tail"
 DEFAULT_PROFILE = "default"
@@ -449,7 +453,7 @@ def login(save_as: str | None, **options: Any) -> None:
             options["account_name"] = ask("Account name", saved.account_name)
         options["username"] = options["username"] or ask("Username", saved.username)
     options["url"] = url
-    credentials = _credentials(options, Profile(), store_tokens=True)
+    credentials = _credentials(options, Profile())
     if (
         credentials.api_key is None
         and not os.environ.get("KAZOO_PASSWORD")
@@ -494,7 +498,7 @@ def logout(profile: str | None, everything: bool, config_dir: str | None) -> Non
         forgotten = store.forget_tokens()
     else:
         saved = _profile(store, profile)
-        key = _credentials({}, saved, store_tokens=True).cache_key() if saved else None
+        key = _credentials({}, saved).cache_key() if saved else None
         forgotten = store.forget_tokens(key) if key else 0
     status.info(f"forgot {forgotten} cached token{'s' if forgotten != 1 else ''}")
 
@@ -661,7 +665,7 @@ def simulator(
 # -- turning options into a request -----------------------------------------------------------
 
 
-def _store(config_dir: str | None) -> Any:
+def _store(config_dir: str | None) -> ConfigStore:
     from pathlib import Path
 
     from kazoo_tail.config import ConfigStore
@@ -669,7 +673,7 @@ def _store(config_dir: str | None) -> Any:
     return ConfigStore(Path(config_dir) if config_dir else Path(click.get_app_dir(APP_NAME)))
 
 
-def _profile(store: Any, name: str | None) -> Any:
+def _profile(store: ConfigStore, name: str | None) -> Profile | None:
     profile = store.profile(name or DEFAULT_PROFILE)
     if profile is None and name:
         raise UsageError(
@@ -679,30 +683,31 @@ def _profile(store: Any, name: str | None) -> Any:
     return profile
 
 
-def _credentials(options: dict[str, Any], profile: Any, *, store_tokens: bool) -> Any:
+LOGIN_KEYS = ("username", "account_name", "realm", "phone_number", "api_key")
+
+
+def _credentials(options: dict[str, Any], profile: Profile | None) -> Credentials:
     from kazoo_tail.auth import Credentials
 
-    def pick(key: str) -> Any:
-        value = options.get(key)
-        return value if value else getattr(profile, key, None) if profile is not None else None
+    # The profile's login is used only when the command line names none of its own, so that
+    # `--username other` is never paired with the profile's account.
+    saved = None if any(options.get(key) for key in LOGIN_KEYS) else profile
 
-    explicit_account = any(options.get(k) for k in ("account_name", "realm", "phone_number"))
-    same_login = not explicit_account and not options.get("username") and not options.get("api_key")
-    url = pick("url")
-    credentials = Credentials(
-        url=url,
-        username=options.get("username") or (profile.username if profile and same_login else None),
-        account_name=options.get("account_name")
-        or (profile.account_name if profile and same_login else None),
-        realm=options.get("realm") or (profile.realm if profile and same_login else None),
-        phone_number=options.get("phone_number")
-        or (profile.phone_number if profile and same_login else None),
+    def choose(key: str) -> str | None:
+        value: str | None = options.get(key) or (getattr(saved, key) if saved else None)
+        return value
+
+    return Credentials(
+        url=options.get("url") or (profile.url if profile is not None else None),
+        username=choose("username"),
+        account_name=choose("account_name"),
+        realm=choose("realm"),
+        phone_number=choose("phone_number"),
         api_key=options.get("api_key"),
-        api_key_hash=profile.api_key_hash if profile and same_login else None,
+        api_key_hash=saved.api_key_hash if saved is not None else None,
         token=options.get("token"),
         password=_password_source(bool(options.get("password_stdin"))),
     )
-    return credentials
 
 
 def _password_source(from_stdin: bool) -> Callable[[], str | None]:
@@ -727,10 +732,12 @@ def _verify(options: dict[str, Any]) -> bool | str:
     return str(options["ca_bundle"]) if options.get("ca_bundle") else True
 
 
-def _tail_request(options: dict[str, Any], store: Any, profile: Any) -> Any:
+def _tail_request(
+    options: dict[str, Any], store: ConfigStore, profile: Profile | None
+) -> TailRequest:
     from kazoo_tail.auth import TokenProvider
 
-    credentials = _credentials(options, profile, store_tokens=True)
+    credentials = _credentials(options, profile)
     if not credentials.url and not (credentials.token and options.get("ws_url")):
         raise UsageError(
             "no Kazoo server given: pass --url (or set KAZOO_URL), run 'kazoo-tail login', "
@@ -744,7 +751,7 @@ def _tail_request(options: dict[str, Any], store: Any, profile: Any) -> Any:
     return request
 
 
-def _request_for_command(options: dict[str, Any]) -> Any:
+def _request_for_command(options: dict[str, Any]) -> TailRequest:
     """A TailRequest for commands that share tail's connection options but not all of its
     output options (doctor, sockets)."""
     defaults: dict[str, Any] = {
@@ -774,7 +781,7 @@ def _request_for_command(options: dict[str, Any]) -> Any:
     return _tail_request(options, store, _profile(store, options["profile"]))
 
 
-def _show_options(options: dict[str, Any]) -> Any:
+def _show_options(options: dict[str, Any]) -> OutputOptions:
     from kazoo_tail.filters import parse_fields
     from kazoo_tail.tail import OutputMode, OutputOptions
 
@@ -798,7 +805,7 @@ def _show_options(options: dict[str, Any]) -> Any:
     )
 
 
-def _tail_request_base(options: dict[str, Any], provider: Any) -> Any:
+def _tail_request_base(options: dict[str, Any], provider: TokenProvider) -> TailRequest:
     from pathlib import Path
 
     from kazoo_tail.tail import TailRequest
