@@ -252,7 +252,10 @@ class BlackholeSession:
                     token = self.token_source(refresh=True)
                     queue.insert(0, subscription)
                 elif error.startswith(TOKEN_ERRORS):
-                    raise AuthError(f"blackhole rejected our token: {redact(error)}")
+                    raise AuthError(
+                        f"blackhole at {self.settings.url} rejected a fresh token from Crossbar "
+                        f"({redact(error)}); are the two URLs the same cluster?"
+                    )
                 elif error.startswith(RATE_LIMIT_ERROR):
                     self._sleep(1.0)
                     queue.insert(0, subscription)

@@ -658,6 +658,8 @@ def simulator(
             idle_timeout=idle_timeout,
             token_ttl=token_ttl,
             seed=seed,
+            # Tell clients where the websocket is, as a cluster with blackhole.url set does.
+            advertise_ws_url=True,
         )
     )
 
