@@ -209,7 +209,7 @@ class BlackholeSession:
         except (TimeoutError, websocket.WebSocketTimeoutException):
             return self._retry_or_fail("timed out while connecting", fatal)
         except (OSError, websocket.WebSocketException) as exc:
-            return self._retry_or_fail(_describe(exc), fatal)
+            return self._retry_or_fail(describe_error(exc), fatal)
         ws.settimeout(self.settings.idle_tick)
         self._reader = FrameReader()
         self._last_heard = time.time()
@@ -328,7 +328,7 @@ class BlackholeSession:
         except FrameError as exc:
             raise LinkLost(f"the server sent {exc}") from None
         except OSError as exc:
-            raise LinkLost(_describe(exc)) from None
+            raise LinkLost(describe_error(exc)) from None
         opcode, payload = message
         now = time.time()
         self._last_heard = now
@@ -346,7 +346,7 @@ class BlackholeSession:
         if opcode == OP_BINARY:
             return self._bad_frame("a binary frame")
         if opcode == OP_CLOSE:
-            raise LinkLost(f"the server closed the connection{_close_code(payload)}")
+            raise LinkLost(f"the server closed the connection{describe_close(payload)}")
         if opcode == OP_PING:
             self._pong(ws, payload)
         return None  # ping or pong: proof of life, nothing to show
@@ -370,19 +370,19 @@ class BlackholeSession:
         try:
             ws.send(message)
         except (OSError, websocket.WebSocketException) as exc:
-            raise LinkLost(_describe(exc)) from None
+            raise LinkLost(describe_error(exc)) from None
 
     def _pong(self, ws: websocket.WebSocket, payload: bytes) -> None:
         try:
             ws.pong(payload)
         except (OSError, websocket.WebSocketException) as exc:
-            raise LinkLost(_describe(exc)) from None
+            raise LinkLost(describe_error(exc)) from None
 
     def _ping(self, ws: websocket.WebSocket) -> None:
         try:
             ws.ping()
         except (OSError, websocket.WebSocketException) as exc:
-            raise LinkLost(_describe(exc)) from None
+            raise LinkLost(describe_error(exc)) from None
 
     def _drop(self) -> None:
         ws, self._ws = self._ws, None
@@ -409,7 +409,7 @@ class BlackholeSession:
         return bool(readable)
 
 
-def _close_code(payload: bytes) -> str:
+def describe_close(payload: bytes) -> str:
     if len(payload) >= 2:
         code = int.from_bytes(payload[:2], "big")
         reason = payload[2:].decode("utf-8", "replace")
@@ -417,7 +417,7 @@ def _close_code(payload: bytes) -> str:
     return " (no close code)"
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ConnectionResetError):
         return "connection reset by the server"
     if isinstance(exc, BrokenPipeError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 
 from kazoo_tail.errors import AuthError, ConnectError, register_secret
 
@@ -39,6 +40,9 @@ class Crossbar:
             self.base_url = self.base_url[: -len("/v2")]
         self.timeout = timeout
         self.verify = verify
+        if verify is False:
+            # The user asked for it and was warned once; urllib3 would repeat it every request.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.http = requests.Session()
         self.http.headers["User-Agent"] = "kazoo-tail"
 
@@ -109,11 +113,15 @@ class Crossbar:
 
     def get(self, path: str, *, token: str | None = None) -> Any:
         """GET /v2/<path> and return the envelope's ``data``."""
+        return self.get_envelope(path, token=token).get("data")
+
+    def get_envelope(self, path: str, *, token: str | None = None) -> dict[str, Any]:
+        """GET /v2/<path> and return the whole envelope (``version``, ``node``, ``data``...)."""
         status, envelope = self._request("GET", path, token=token)
         if status in (401, 403):
             raise AuthError(f"Crossbar refused GET /v2/{path}: {_error_detail(envelope)}")
         self._raise_for_status(status, envelope, path)
-        return envelope.get("data")
+        return envelope
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -68,8 +68,13 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a password, API key or token so that ``redact`` removes it from any text."""
-    if value and len(value) >= 4:
+    """Remember a password, API key or token so that ``redact`` removes it from any text.
+
+    Very short values are left out: they would blank ordinary words (a password "demo" would
+    hide the account "demo"), and a password is never put in a message anyway, only its hash
+    is sent; tokens and API keys, which could be, are long.
+    """
+    if value and len(value) >= 8:
         _secrets.add(value)
 
 

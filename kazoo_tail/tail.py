@@ -72,10 +72,6 @@ class TailRequest:
     record: Path | None = None
     show: OutputOptions = field(default_factory=OutputOptions)
 
-    @property
-    def output(self) -> OutputMode:
-        return self.show.output
-
 
 class Pipeline:
     """Filter, render and count events: the part a live tail and a replay have in common."""
