@@ -112,6 +112,11 @@ class Pipeline:
         self.renderer.flush()
 
     def finish(self) -> None:
+        """Always runs, errors included, so that nothing already rendered is lost."""
+        try:
+            self.renderer.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the reader left; there is no one to lose anything for
         if self.summary is not None:
             for line in self.summary.lines():
                 self.status.report(line)

@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -166,3 +167,13 @@ def test_any_frame_parses_or_is_reported_as_bad(frame: bytes) -> None:
         parse_frame(frame, 0)
     except BadFrame as exc:
         assert str(exc)
+
+
+def test_no_color_keeps_bold_but_drops_colours(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, color_system="truecolor", width=200)
+    PrettyRenderer(console).render(event_of(sample("07_event_call_channel_destroy.json")))
+    output = buffer.getvalue()
+    assert "\x1b[1m" in output  # bold survives
+    assert not re.search(r"\x1b\[[0-9;]*3[0-9]", output)  # no foreground colours
