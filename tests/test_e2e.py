@@ -3,12 +3,10 @@ runs it."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import stat
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -367,44 +365,6 @@ def test_nothing_listening_is_exit_4(sim: Simulator) -> None:
     assert result.returncode == 4 and "connection refused" in result.stderr
     ws = run("--ws-url", "ws://127.0.0.1:9", "--token", sim.mint_token(), "-b", "call.*.*")
     assert ws.returncode == 4 and "connection refused" in ws.stderr
-
-
-@pytest.fixture
-def html_server() -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:
-            body = b"<html><body>It works!</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_a_url_that_is_not_crossbar_is_one_sentence(html_server: str) -> None:
-    result = run(
-        "--url",
-        html_server,
-        "--account-name",
-        "demo",
-        "--username",
-        "demo",
-        "-b",
-        "call.*.*",
-        **PASSWORD,
-    )
-    assert result.returncode == 4
-    assert "does not look like Crossbar" in result.stderr and result.stderr.count("\n") == 1
 
 
 # -- TLS ---------------------------------------------------------------------------------------
