@@ -234,3 +234,27 @@ def test_pretty_timestamps_are_local_time() -> None:
     assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", clock(event_time(event)))
     assert event_time(Event(b"", {"data": {}}, 5.0)) == 5.0
     assert ANSI.sub("", "x") == "x"
+
+
+RECORDINGS = Path(__file__).parent / "recordings"
+
+
+def test_rendering_of_the_spec_samples_is_unchanged() -> None:
+    """Replaying a recording of the spec's sample events gives exactly the reviewed output.
+
+    After an intended change of format, regenerate with
+    TZ=UTC kazoo-tail replay tests/recordings/samples.jsonl -o pretty --color never [--calls]
+    """
+    recording = str(RECORDINGS / "samples.jsonl")
+    for extra, golden in (([], "samples.pretty.txt"), (["--calls"], "samples.calls.txt")):
+        result = run("replay", recording, "-o", "pretty", "--color", "never", *extra, TZ="UTC")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == (RECORDINGS / golden).read_text()
+    as_json = run("replay", recording, "--json").json_lines()
+    assert [event["name"] for event in as_json] == [
+        "CHANNEL_CREATE",
+        "CHANNEL_ANSWER",
+        "CHANNEL_DESTROY",
+        "doc_created",
+        "status",
+    ]
