@@ -31,6 +31,8 @@ SUBSCRIBE_WINDOW = 20
 TOKEN_ERRORS = ("failed to authenticate token", "authentication token required")
 RATE_LIMIT_ERROR = "rate limiting threshold hit"
 BAD_FRAME_REPORT_INTERVAL = 10.0
+# Events that arrive before the subscribe replies are held back, up to this many.
+EARLY_EVENTS_HELD = 1000
 # One recv() takes everything the kernel has buffered, up to this much, for many frames at once.
 RECV_SIZE = 256 * 1024
 
@@ -152,7 +154,7 @@ class BlackholeSession:
                         NoticeKind.DISCONNECTED,
                         f"connection to {settings.url} lost ({exc}); reconnecting in {delay:.1f}s",
                     )
-                    self._sleep(delay)
+                    yield from self._wait(delay)
         finally:
             self.close()
 
@@ -188,7 +190,8 @@ class BlackholeSession:
                 "pass --ca-bundle with the server's CA, or --insecure"
             ) from None
         except ssl.SSLError as exc:
-            raise ConnectError(f"TLS handshake with {url} failed ({exc.reason})") from None
+            # A proxy restarting mid-handshake looks like this; a bad certificate does not.
+            return self._retry_or_fail(f"TLS handshake failed ({exc.reason})", fatal)
         except websocket.WebSocketBadStatusException as exc:
             status = exc.status_code
             if status == 429 or status >= 500:
@@ -223,33 +226,38 @@ class BlackholeSession:
     # -- subscribing ------------------------------------------------------------------------
 
     def _subscribe_all(self, ws: websocket.WebSocket) -> Iterator[Event | Notice | Idle]:
-        token = self.token_source()
+        """Subscribe everything; events that come first are held back until every reply is
+        in, so that a rejected binding stops the tail before anything is printed."""
+        token = self._token()
         queue = list(self.settings.subscriptions)
-        pending: dict[str, Subscription] = {}
-        token_retried = False
+        pending: dict[str, tuple[Subscription, str]] = {}
+        renewed = False
+        early: list[Event | Notice] = []
         deadline = time.monotonic() + self.settings.reply_timeout
         while queue or pending:
             while queue and len(pending) < SUBSCRIBE_WINDOW:
                 subscription = queue.pop(0)
                 request_id = uuid.uuid4().hex
-                pending[request_id] = subscription
+                pending[request_id] = (subscription, token)
                 message = subscribe_message(
                     request_id, token, subscription.account_id, subscription.binding
                 )
                 self._send(ws, message)
             item = self._receive(ws)
             if isinstance(item, Reply):
-                subscription_or_none = pending.pop(item.request_id, None)
-                if subscription_or_none is None:
+                sent = pending.pop(item.request_id, None)
+                if sent is None:
                     continue
-                subscription = subscription_or_none
+                subscription, sent_with = sent
                 deadline = time.monotonic() + self.settings.reply_timeout
                 if item.ok:
                     continue
                 error = item.errors[0]
-                if error.startswith(TOKEN_ERRORS) and not token_retried:
-                    token_retried = True
-                    token = self.token_source(refresh=True)
+                if error.startswith(TOKEN_ERRORS) and sent_with != token:
+                    queue.insert(0, subscription)  # sent before the renewal; try again
+                elif error.startswith(TOKEN_ERRORS) and not renewed:
+                    renewed = True
+                    token = self._token(refresh=True)
                     queue.insert(0, subscription)
                 elif error.startswith(TOKEN_ERRORS):
                     raise AuthError(
@@ -271,8 +279,19 @@ class BlackholeSession:
                     )
                 yield item
             elif item is not None:
-                yield item
+                early.append(item)
+                if len(early) >= EARLY_EVENTS_HELD:
+                    yield from early  # a flood before the replies: show it rather than hold it
+                    early.clear()
         yield Notice(NoticeKind.SUBSCRIBED, self._subscribed_summary())
+        yield from early
+
+    def _token(self, *, refresh: bool = False) -> str:
+        """A token for (re)subscribing; Crossbar being down now is a reason to retry later."""
+        try:
+            return self.token_source(refresh=refresh)
+        except ConnectError as exc:
+            raise LinkLost(f"could not renew the token: {exc}") from None
 
     def _subscribed_summary(self) -> str:
         by_account: dict[str, list[str]] = {}
@@ -391,6 +410,13 @@ class BlackholeSession:
 
     def _sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+    def _wait(self, seconds: float) -> Iterator[Idle]:
+        """Sleep in ticks, so the consumer can still notice its deadline or a closed stdout."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            time.sleep(min(left, self.settings.idle_tick))
+            yield IDLE
 
     def data_waiting(self) -> bool:
         """Whether another frame is already buffered, so a flush can wait for it."""

@@ -62,6 +62,22 @@ def builtin_catalogue() -> dict[str, list[str]]:
     }
 
 
+def clean(raw: object) -> dict[str, list[str]]:
+    """A server's catalogue, keeping only what looks like a binding: it is shown on the
+    terminal and offered by shell completion, so no control character or space may pass."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(module): [t for t in templates if isinstance(t, str) and _printable(t)]
+        for module, templates in raw.items()
+        if isinstance(templates, list) and _printable(str(module))
+    }
+
+
+def _printable(text: str) -> bool:
+    return text.isprintable() and " " not in text and 0 < len(text) < 200
+
+
 def concrete_forms(catalogue: dict[str, list[str]] | None = None) -> list[str]:
     """Ready-to-use bindings: wildcards for every id, plus the module-wide wildcards."""
     forms: list[str] = ["call.*.*", "object.*.*", "fax.status.*", "fax.object.*"]

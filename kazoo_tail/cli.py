@@ -16,7 +16,7 @@ import click
 
 from kazoo_tail import __version__
 from kazoo_tail.errors import ExitCode, KazooTailError, UsageError, redact
-from kazoo_tail.terminal import StatusWriter
+from kazoo_tail.terminal import StatusWriter, sanitize
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -550,11 +550,7 @@ def bindings(output: str | None, **options: Any) -> None:
 
         data = Crossbar(url, verify=_verify(options)).get("websockets")
         if isinstance(data, dict):
-            offered = {
-                k: [t for t in v if isinstance(t, str)]
-                for k, v in data.items()
-                if isinstance(v, list)
-            }
+            offered = catalog.clean(data)
     if offered:
         store.save_catalogue(offered)
     else:
@@ -569,7 +565,7 @@ def bindings(output: str | None, **options: Any) -> None:
         return
     for module in sorted(offered):
         for template in offered[module]:
-            click.echo(template)
+            click.echo(sanitize(template))
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -713,17 +709,24 @@ def _credentials(options: dict[str, Any], profile: Profile | None) -> Credential
 
 
 def _password_source(from_stdin: bool) -> Callable[[], str | None]:
+    """The password, asked for at most once and then kept in memory (never on disk), so that
+    a tail can log in again hours later when its token can no longer be refreshed."""
+    remembered: list[str] = []
+
     def password() -> str | None:
         env = os.environ.get("KAZOO_PASSWORD")
         if env:
             return env
+        if remembered:
+            return remembered[0]
+        value: str | None = None
         if from_stdin:
-            line = sys.stdin.readline()
-            return line.rstrip("\r\n") or None
-        if sys.stdin.isatty() and sys.stderr.isatty():
-            value: str = click.prompt("Password", hide_input=True, err=True)
-            return value
-        return None
+            value = sys.stdin.readline().rstrip("\r\n") or None
+        elif sys.stdin.isatty() and sys.stderr.isatty():
+            value = click.prompt("Password", hide_input=True, err=True)
+        if value:
+            remembered.append(value)
+        return value
 
     return password
 
@@ -834,9 +837,12 @@ def _env_float(name: str, default: float) -> float:
     if not value:
         return default
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        raise UsageError(f"{name} must be a number of seconds, not {value!r}") from None
+        number = float("nan")
+    if not 0 < number < float("inf"):
+        raise UsageError(f"{name} must be a positive number of seconds, not {value!r}")
+    return number
 
 
 # -- the error boundary ------------------------------------------------------------------------

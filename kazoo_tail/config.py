@@ -132,13 +132,12 @@ class ConfigStore:
 
     def cached_catalogue(self) -> dict[str, list[str]]:
         """What 'kazoo-tail bindings' last fetched; never an error (completion must not fail)."""
+        from kazoo_tail.catalog import clean
+
         try:
-            raw = self._read(self.directory / CATALOGUE_FILE, check_private=False)
+            return clean(self._read(self.directory / CATALOGUE_FILE, check_private=False))
         except ConfigError:
             return {}
-        return {
-            k: [t for t in v if isinstance(t, str)] for k, v in raw.items() if isinstance(v, list)
-        }
 
     def save_catalogue(self, catalogue: dict[str, list[str]]) -> None:
         self._write(self.directory / CATALOGUE_FILE, dict(catalogue))

@@ -15,6 +15,7 @@ import requests
 import urllib3
 
 from kazoo_tail.errors import AuthError, ConnectError, register_secret
+from kazoo_tail.protocol import check_url
 
 
 @dataclass
@@ -35,6 +36,7 @@ def credentials_hash(username: str, password: str, method: str = "md5") -> str:
 
 class Crossbar:
     def __init__(self, base_url: str, *, verify: bool | str = True, timeout: float = 10.0) -> None:
+        check_url(base_url, ("http", "https"), "the Crossbar URL")
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v2"):
             self.base_url = self.base_url[: -len("/v2")]

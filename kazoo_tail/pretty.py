@@ -200,7 +200,10 @@ class PrettyRenderer:
     def _other(self, line: Line, name: str, event: Event) -> None:
         line.append(f"{name:<16}", "bold")
         line.append(f" {sanitize(event.routing_key)} ", "dim")
-        summary = json.dumps(event.data, separators=(",", ":"), sort_keys=True)
+        try:
+            summary = json.dumps(event.data, separators=(",", ":"), sort_keys=True)
+        except (RecursionError, ValueError):
+            summary = "(data nested too deeply to show; use -o json)"
         line.append(sanitize(summary[:300] + ("…" if len(summary) > 300 else "")))
 
 
@@ -217,7 +220,8 @@ GREGORIAN_TO_UNIX = 62167219200
 def kazoo_time(event: Event) -> float | None:
     """When the event happened by Kazoo's clock (whole seconds), if the event says."""
     stamp = event.data.get("timestamp")
-    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and stamp > 6e10:
+    # Only plausible Gregorian seconds (years 1902 to 2990); anything else is not a time.
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and 6e10 < stamp < 9.4e10:
         return float(stamp) - GREGORIAN_TO_UNIX
     return None
 
@@ -297,7 +301,7 @@ class TimelineRenderer:
 
     def _created(self, data: dict[str, Any], fallback: float) -> float:
         micros = data.get("channel_created_time")
-        if isinstance(micros, int) and micros > 1e15:
+        if isinstance(micros, int) and 1e15 < micros < 3e16:  # microseconds, 2001 to 2920
             return micros / 1e6
         return fallback
 

@@ -132,6 +132,20 @@ def suggest_binding(binding: str) -> str | None:
     return None
 
 
+def check_url(url: str, schemes: tuple[str, ...], what: str) -> None:
+    """A usage error, before any connection, for a URL that cannot work."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        port, parts = -1, urlsplit("")
+    if parts.scheme not in schemes or not parts.hostname or port == -1:
+        raise UsageError(
+            f"{what} {url!r} is not a valid URL: it must look like "
+            f"{schemes[0]}://HOST:PORT (scheme {' or '.join(schemes)})"
+        )
+
+
 def default_ws_url(crossbar_url: str) -> str:
     """Blackhole's usual address on the Crossbar host: ws on 5555, or wss on 7777 via HAProxy."""
     parts = urlsplit(crossbar_url)

@@ -63,6 +63,8 @@ def read_recording(path: Path) -> Iterator[tuple[float, int, bytes]]:
             try:
                 entry = orjson.loads(line)
                 received_at = float(entry["received_at"])
+                if not 0 <= received_at < 1e11:  # also refuses NaN: a file can say anything
+                    raise ValueError("not a plausible time")
                 if "text" in entry:
                     yield received_at, OP_TEXT, str(entry["text"]).encode()
                 else:

@@ -8,11 +8,36 @@ Stdlib only, so that JSON mode never pays for importing rich.
 from __future__ import annotations
 
 import json
+import re
 from typing import IO
 
 from kazoo_tail.events import Event
 from kazoo_tail.filters import field_values, select_fields
 from kazoo_tail.terminal import sanitize
+
+# Outside JSON's printable ASCII: whitespace between tokens, or characters inside strings.
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in "\n\r\t":
+        return " "  # valid JSON has these raw only between tokens, where a space does as well
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def escape_json_text(text: str) -> str:
+    """The same JSON value as ``text``, on one line, in printable ASCII only.
+
+    JSON's syntax is ASCII, so anything else in a valid document is inside a string, where a
+    \\u escape means the same character. Working on the text, not the parsed value, keeps the
+    frame as received (key order, numbers) and cannot recurse, however deep the nesting.
+    """
+    return _NOT_PRINTABLE_ASCII.sub(_escape_char, text)
 
 
 class JsonLinesRenderer:
@@ -26,7 +51,7 @@ class JsonLinesRenderer:
         # Plain ASCII without line breaks or DEL cannot carry a raw control character: JSON
         # forbids C0 inside strings, so the received bytes are already one safe line.
         if not raw.isascii() or b"\n" in raw or b"\r" in raw or b"\x7f" in raw:
-            raw = json.dumps(event.envelope, separators=(",", ":")).encode()
+            raw = escape_json_text(raw.decode("utf-8")).encode()
         self.stream.write(raw + b"\n")
 
     def flush(self) -> None:

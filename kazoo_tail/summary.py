@@ -24,16 +24,27 @@ class Summary:
         self.started = time.monotonic()
         self.counts: Counter[tuple[str, str]] = Counter()
         self.gaps: list[float] = []
+        self.down_since: float | None = None
 
     def count(self, event: Event) -> None:
         self.counts[(event.name or "?", event.subscribed_key or "?")] += 1
 
+    def disconnected(self) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+
     def gap(self, seconds: float) -> None:
+        """A gap that ended with a reconnect."""
         self.gaps.append(seconds)
+        self.down_since = None
 
     def lines(self) -> list[str]:
         total = sum(self.counts.values())
-        elapsed = time.monotonic() - self.started
+        now = time.monotonic()
+        elapsed = now - self.started
+        if self.down_since is not None:  # still disconnected at the end: that gap counts too
+            self.gaps.append(now - self.down_since)
+            self.down_since = None
         lost = sum(self.gaps)
         gaps = f", {len(self.gaps)} gap{'s' if len(self.gaps) != 1 else ''}"
         gaps += f" ({', '.join(f'{g:.1f}s' for g in self.gaps[:10])})" if self.gaps else ""

@@ -20,7 +20,7 @@ from kazoo_tail.auth import TokenProvider
 from kazoo_tail.errors import ExitCode, UsageError
 from kazoo_tail.events import Event, Notice, NoticeKind
 from kazoo_tail.filters import EventFilter
-from kazoo_tail.protocol import check_binding, default_ws_url
+from kazoo_tail.protocol import check_binding, check_url, default_ws_url
 from kazoo_tail.record import Recorder
 from kazoo_tail.summary import Summary
 from kazoo_tail.terminal import ReaderWatch, StatusWriter
@@ -105,6 +105,8 @@ class Pipeline:
             self.status.info(notice.message)
         else:
             self.status.warning(notice.message)
+        if self.summary is not None and notice.kind is NoticeKind.DISCONNECTED:
+            self.summary.disconnected()
         if self.summary is not None and notice.gap_seconds is not None:
             self.summary.gap(notice.gap_seconds)
 
@@ -147,6 +149,7 @@ def run_tail(
         if request.crossbar_url is None:
             raise UsageError("no blackhole URL: pass --ws-url or --url")
         ws_url = default_ws_url(request.crossbar_url)
+    check_url(ws_url, ("ws", "wss"), "the blackhole URL")
     if request.verify is False:
         status.warning("TLS certificates are not verified (--insecure)")
     recorder = Recorder(request.record) if request.record is not None else None

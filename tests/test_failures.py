@@ -171,3 +171,64 @@ def test_an_expired_token_at_reconnect_time_is_renewed(background: type[Running]
         result = process.finish()
         assert result.returncode == 0, result.stderr
         assert simulator.stats.user_auth + simulator.stats.refresh >= 2
+
+
+def test_urls_that_cannot_work_are_usage_errors() -> None:
+    for args in (
+        ["--ws-url", "http://127.0.0.1:1", "--token", "x.y.z", "--account-id", "a"],
+        ["--ws-url", "ws://127.0.0.1:99999", "--token", "x.y.z", "--account-id", "a"],
+        ["--url", "127.0.0.1:8000", *LOGIN[:4]],
+    ):
+        result = run(*args, "-b", "call.*.*", **PASSWORD)
+        assert result.returncode == 2 and one_sentence(result.stderr), result.stderr
+
+
+def test_server_text_in_the_binding_catalogue_is_kept_off_the_terminal(
+    fake_crossbar: Callable[[int, str, bytes, bool], str], isolated_env: Path
+) -> None:
+    hostile = b'{"data": {"call": ["call.\\u001b]0;pwned\\u0007.*", "call.CHANNEL_CREATE.*"]}}'
+    url = fake_crossbar(200, "application/json", hostile, False)
+    result = run("bindings", "--url", url, "-o", "pretty")
+    assert result.returncode == 0 and "\x1b" not in result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["call.CHANNEL_CREATE.*"]
+    assert "\x1b" not in (isolated_env / "catalogue.json").read_text()
+
+
+def test_password_from_stdin_is_remembered_for_later_logins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from kazoo_tail.cli import _password_source
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-once\n"))
+    password = _password_source(from_stdin=True)
+    assert password() == "s3cret-once" and password() == "s3cret-once"
+
+
+def test_hostile_recordings_do_not_crash_replay(tmp_path: Path) -> None:
+    import json
+
+    deep = '{"action":"event","routing_key":"r","data":{"x":' + "[" * 900 + "]" * 900 + ',"n":"é"}}'
+    stamp = json.dumps(
+        {
+            "action": "event",
+            "subscribed_key": "call.*.*",
+            "name": "CHANNEL_CREATE",
+            "routing_key": "call.a.CHANNEL_CREATE.c",
+            "data": {"call_id": "c", "timestamp": 1e20, "channel_created_time": 10**30},
+        }
+    )
+    recording = tmp_path / "hostile.jsonl"
+    recording.write_text(
+        "".join(json.dumps({"received_at": 1.0, "text": t}) + "\n" for t in (deep, stamp))
+    )
+    for args in (["--json"], ["-o", "pretty"], ["-o", "pretty", "--calls"]):
+        result = run("replay", str(recording), *args)
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.splitlines()) >= 2
+    as_json = run("replay", str(recording), "--json").stdout.splitlines()[0]
+    assert as_json.isascii() and "\\u00e9" in as_json
+    bad_time = tmp_path / "bad-time.jsonl"
+    bad_time.write_text(json.dumps({"received_at": 1e300, "text": stamp}) + "\n")
+    assert run("replay", str(bad_time)).returncode == 2

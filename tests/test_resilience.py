@@ -259,3 +259,43 @@ def test_head_ends_the_tail_at_once_with_exit_0(
     assert pipeline.returncode == 0, pipeline.stderr
     assert "Traceback" not in pipeline.stderr and "Broken pipe" not in pipeline.stderr
     assert time.monotonic() - started < 6
+
+
+def test_two_bindings_survive_a_token_blackhole_rejects(
+    sim: Simulator, isolated_env: object
+) -> None:
+    assert run("login", *login_args(sim), **FAST).returncode == 0
+    sim.revoke_tokens()
+    result = run("-b", "call.*.*", "-b", "object.*.*", "--duration", "0.3", **FAST)
+    assert result.returncode == 0, result.stderr
+    assert sim.stats.user_auth == 2
+
+
+def test_duration_and_summary_hold_while_the_server_is_down(
+    sim: Simulator, background: type[Running]
+) -> None:
+    slow = {"KAZOO_TAIL_BACKOFF_INITIAL": "8", "KAZOO_TAIL_BACKOFF_CAP": "8"}
+    process = start(background, sim, "--duration", "2", "--summary", **slow)
+    started = time.monotonic()
+    sim.reject_upgrades(503, 1000)
+    sim.close_connections(code=1001)
+    result = process.finish()
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 3.5  # not held up by an 8 s backoff
+    assert "1 gap" in result.stderr
+
+
+def test_a_rejected_subscription_prints_no_event_first() -> None:
+    config = SimulatorConfig(event_rate=0, early_events=True, advertise_ws_url=True)
+    with Simulator(config) as simulator:
+        result = run(
+            *login_args(simulator),
+            "-b",
+            "call.*.*",
+            "--account-id",
+            DEMO.account_id,
+            "--account-id",
+            DEMO.other_account_id,
+            **FAST,
+        )
+    assert result.returncode == 5 and result.stdout == ""
