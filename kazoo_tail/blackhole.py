@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import websocket
 
+from kazoo_tail.catalog import uses_monthly_database
 from kazoo_tail.errors import AuthError, ConnectError, SubscribeError, redact
 from kazoo_tail.events import IDLE, Deduplicator, Event, Idle, Notice, NoticeKind
 from kazoo_tail.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameError, FrameReader
@@ -104,6 +105,7 @@ class BlackholeSession:
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_cap)
         self._reader = FrameReader()
         self._last_heard = time.time()
+        self._subscribed_month: str | None = None
         self._bad_frames_unreported = 0
         self._bad_frame_reported_at = float("-inf")
         self._closing = False
@@ -157,6 +159,11 @@ class BlackholeSession:
                     yield from self._wait(delay)
         finally:
             self.close()
+
+    @staticmethod
+    def month() -> str:
+        """The month Kazoo files documents under (its monthly databases are named in UTC)."""
+        return time.strftime("%Y%m", time.gmtime())
 
     def close(self) -> None:
         """Say goodbye with close code 1000 (best effort, quickly)."""
@@ -283,6 +290,10 @@ class BlackholeSession:
                 if len(early) >= EARLY_EVENTS_HELD:
                     yield from early  # a flood before the replies: show it rather than hold it
                     early.clear()
+        monthly = [
+            s.binding for s in self.settings.subscriptions if uses_monthly_database(s.binding)
+        ]
+        self._subscribed_month = self.month() if monthly else None
         yield Notice(NoticeKind.SUBSCRIBED, self._subscribed_summary())
         yield from early
 
@@ -320,6 +331,11 @@ class BlackholeSession:
             if ping_sent_at is not None and now - ping_sent_at > settings.ping_timeout:
                 raise LinkLost(f"no answer to a ping within {settings.ping_timeout:.0f}s")
             if now >= next_ping:
+                if self._subscribed_month not in (None, self.month()):
+                    raise LinkLost(
+                        "a new month began, and bindings on monthly databases (faxes, "
+                        "voicemail messages) must be made afresh"
+                    )
                 self._ping(ws)
                 next_ping = now + settings.ping_interval
                 if ping_sent_at is None:

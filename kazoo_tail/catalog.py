@@ -95,6 +95,15 @@ def concrete_forms(catalogue: dict[str, list[str]] | None = None) -> list[str]:
     return forms
 
 
+def uses_monthly_database(binding: str) -> bool:
+    """Whether blackhole ties this binding to the month it was made in (faxes and voicemail
+    messages live in per-month databases), so that it must be renewed after the 1st."""
+    keys = binding.split(".")
+    if keys[0] == "object" and len(keys) == 3:
+        return keys[2] in ("*", "fax", "mailbox_message")
+    return keys[:2] == ["fax", "object"]
+
+
 def problem(binding: str) -> str | None:
     """Why blackhole would refuse this binding, or None when it may be valid."""
     module, _, rest = binding.partition(".")

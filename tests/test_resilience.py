@@ -299,3 +299,44 @@ def test_a_rejected_subscription_prints_no_event_first() -> None:
             **FAST,
         )
     assert result.returncode == 5 and result.stdout == ""
+
+
+def test_bindings_on_monthly_databases_are_renewed_when_the_month_turns(sim: Simulator) -> None:
+    """In process, with the month made to turn: the session must subscribe afresh."""
+    from kazoo_tail.blackhole import BlackholeSession, SessionSettings, Subscription
+    from kazoo_tail.catalog import uses_monthly_database
+    from kazoo_tail.events import Notice
+
+    assert uses_monthly_database("object.*.fax") and uses_monthly_database("fax.object.*")
+    assert uses_monthly_database("object.doc_created.*")
+    assert not uses_monthly_database("object.*.user") and not uses_monthly_database("call.*.*")
+
+    current = ["202611"]
+
+    class TurningSession(BlackholeSession):
+        @staticmethod
+        def month() -> str:
+            return current[0]
+
+    token = sim.mint_token()
+    settings = SessionSettings(
+        url=sim.blackhole_url,
+        subscriptions=[Subscription(DEMO.account_id, "object.*.fax")],
+        ping_interval=0.2,
+        backoff_initial=0.05,
+    )
+    session = TurningSession(settings, lambda refresh=False: token)
+    subscribed = 0
+    notices = []
+    for item in session.events():
+        if isinstance(item, Notice):
+            notices.append(item.message)
+            if "subscribed to" in item.message:
+                subscribed += 1
+                if subscribed == 1:
+                    current[0] = "202612"  # the 1st of the month, 00:00 UTC
+                else:
+                    break
+    session.close()
+    assert subscribed == 2 and any("new month" in n for n in notices)
+    assert sim.stats.connections == 2
