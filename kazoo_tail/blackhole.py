@@ -191,44 +191,15 @@ class BlackholeSession:
                 skip_utf8_validation=True,
                 enable_multithread=False,
             )
-        except ssl.SSLCertVerificationError as exc:
-            raise ConnectError(
-                f"TLS verification failed for {url} ({exc.verify_message}); "
-                "pass --ca-bundle with the server's CA, or --insecure"
-            ) from None
-        except ssl.SSLError as exc:
-            # A proxy restarting mid-handshake looks like this; a bad certificate does not.
-            return self._retry_or_fail(f"TLS handshake failed ({exc.reason})", fatal)
-        except websocket.WebSocketBadStatusException as exc:
-            status = exc.status_code
-            if status == 429 or status >= 500:
-                reason = f"HTTP {status} on the websocket upgrade"
-                if status == 429:
-                    reason += " (too many connections from this address)"
-                return self._retry_or_fail(reason, fatal)
-            hint = ""
-            if status == 400:
-                hint = " (a proxy may be adding a Sec-WebSocket-Protocol header)"
-            raise ConnectError(
-                f"blackhole at {url} refused the websocket upgrade with HTTP {status}{hint}"
-            ) from None
-        except (websocket.WebSocketAddressException, socket.gaierror):
-            return self._retry_or_fail("the host name could not be resolved", fatal)
-        except ConnectionRefusedError:
-            return self._retry_or_fail("connection refused", fatal)
-        except (TimeoutError, websocket.WebSocketTimeoutException):
-            return self._retry_or_fail("timed out while connecting", fatal)
         except (OSError, websocket.WebSocketException) as exc:
-            return self._retry_or_fail(describe_error(exc), fatal)
+            sentence, retryable = connect_failure(url, exc)
+            if retryable and not fatal:
+                raise LinkLost(sentence) from None
+            raise ConnectError(sentence) from None
         ws.settimeout(self.settings.idle_tick)
         self._reader = FrameReader()
         self._last_heard = time.time()
         return ws
-
-    def _retry_or_fail(self, reason: str, fatal: bool) -> websocket.WebSocket:
-        if fatal:
-            raise ConnectError(f"cannot connect to blackhole at {self.settings.url}: {reason}")
-        raise LinkLost(reason)
 
     # -- subscribing ------------------------------------------------------------------------
 
@@ -449,6 +420,40 @@ class BlackholeSession:
         except (OSError, ValueError):
             return False
         return bool(readable)
+
+
+def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
+    """Why the websocket could not be opened, as one sentence, and whether trying again later
+    may help (a refused port or a 503 may; a certificate we do not trust will not)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"TLS verification failed for {url} ({exc.verify_message}); "
+            "pass --ca-bundle with the server's CA, or --insecure",
+            False,
+        )
+    if isinstance(exc, ssl.SSLError):
+        # A proxy restarting mid-handshake looks like this; a bad certificate does not.
+        return f"TLS handshake with {url} failed ({exc.reason})", True
+    if isinstance(exc, websocket.WebSocketBadStatusException):
+        status = int(exc.status_code)
+        hint = ""
+        if status == 429:
+            hint = " (too many connections from this address)"
+        elif status == 400:
+            hint = " (a proxy may be adding a Sec-WebSocket-Protocol header)"
+        elif status >= 500:
+            hint = " (blackhole or a proxy in front of it is failing)"
+        text = f"blackhole at {url} refused the websocket upgrade with HTTP {status}{hint}"
+        return text, status == 429 or status >= 500
+    if isinstance(exc, websocket.WebSocketAddressException | socket.gaierror):
+        reason = "the host name could not be resolved"
+    elif isinstance(exc, ConnectionRefusedError):
+        reason = "connection refused"
+    elif isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
+        reason = "timed out while connecting"
+    else:
+        reason = describe_error(exc)
+    return f"cannot connect to blackhole at {url}: {reason}", True
 
 
 def describe_close(payload: bytes) -> str:

@@ -14,7 +14,6 @@ Server text is untrusted: every detail goes through ``redact`` and ``sanitize`` 
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import time
 import uuid
@@ -30,6 +29,7 @@ import websocket
 from kazoo_tail.blackhole import (
     RATE_LIMIT_ERROR,
     TOKEN_ERRORS,
+    connect_failure,
     describe_close,
     describe_error,
 )
@@ -379,7 +379,7 @@ class Doctor:
                 enable_multithread=False,
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
-            return _fail(ExitCode.CONNECT, _connect_failure(url, exc))
+            return _fail(ExitCode.CONNECT, connect_failure(url, exc)[0])
         elapsed = time.perf_counter() - started
         self.link = Link(ws, self.timeout)
         sock = ws.sock
@@ -527,41 +527,6 @@ def _span(seconds: float) -> str:
     if whole < 2 * 86400:
         return f"{whole // 3600} h {whole % 3600 // 60} min"
     return f"{whole // 86400} days"
-
-
-def _connect_failure(url: str, exc: Exception) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"TLS verification failed for {url} ({exc.verify_message}); "
-            "pass --ca-bundle with the server's CA, or --insecure"
-        )
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {url} failed ({exc.reason}); is that port really wss?"
-    if isinstance(exc, websocket.WebSocketBadStatusException):
-        return _upgrade_refused(url, int(exc.status_code))
-    reason: str
-    if isinstance(exc, websocket.WebSocketAddressException | socket.gaierror):
-        reason = "the host name could not be resolved"
-    elif isinstance(exc, ConnectionRefusedError):
-        reason = "connection refused (is blackhole listening on that port?)"
-    elif isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
-        reason = "timed out while connecting"
-    elif isinstance(exc, ValueError):
-        reason = f"not a websocket URL ({exc})"
-    else:
-        reason = describe_error(exc)
-    return f"cannot connect to blackhole at {url}: {reason}"
-
-
-def _upgrade_refused(url: str, status: int) -> str:
-    text = f"blackhole at {url} refused the websocket upgrade with HTTP {status}"
-    if status == 429:
-        return text + " (too many connections from this address: blackhole.max_connections_per_ip)"
-    if status == 400:
-        return text + " (a proxy may be adding a Sec-WebSocket-Protocol header)"
-    if status >= 500:
-        return text + " (blackhole or a proxy in front of it is failing)"
-    return text + " (is that blackhole's address and port?)"
 
 
 def _tls_details(sock: ssl.SSLSocket) -> tuple[str, bool]:

@@ -86,13 +86,14 @@ class Pipeline:
         self.filter = EventFilter.from_options(
             show.matches, show.excludes, show.grep, show.call_ids
         )
+        self.filtering = self.filter.active  # decided once, not on every event
         self.renderer = make_renderer(show, out)
         self.summary = Summary() if show.summary else None
         self.printed = 0
 
     def handle(self, event: Event) -> bool:
         """Show the event if it passes the filters; True once --count is reached."""
-        if self.filter.active and not self.filter.accepts(event):
+        if self.filtering and not self.filter.accepts(event):
             return False
         self.renderer.render(event)
         self.printed += 1
