@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kazoo_tail.frames import (
+from kazoo_tail.net.frames import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONTINUATION,

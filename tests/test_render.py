@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from kazoo_tail.events import Event
-from kazoo_tail.pretty import PrettyRenderer, call_colour
-from kazoo_tail.protocol import BadFrame, parse_frame
-from kazoo_tail.render import JsonLinesRenderer
+from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.wire import BadFrame, parse_frame
+from kazoo_tail.output.jsonl import JsonLinesRenderer
+from kazoo_tail.output.pretty import PrettyRenderer, call_colour
 
 from .conftest import SAMPLES, sample
 

@@ -303,9 +303,9 @@ def test_a_rejected_subscription_prints_no_event_first() -> None:
 
 def test_bindings_on_monthly_databases_are_renewed_when_the_month_turns(sim: Simulator) -> None:
     """In process, with the month made to turn: the session must subscribe afresh."""
-    from kazoo_tail.blackhole import BlackholeSession, SessionSettings, Subscription
-    from kazoo_tail.catalog import uses_monthly_database
-    from kazoo_tail.events import Notice
+    from kazoo_tail.kazoo.catalog import uses_monthly_database
+    from kazoo_tail.kazoo.events import Notice
+    from kazoo_tail.session.session import BlackholeSession, SessionSettings, Subscription
 
     assert uses_monthly_database("object.*.fax") and uses_monthly_database("fax.object.*")
     assert uses_monthly_database("object.doc_created.*")

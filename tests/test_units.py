@@ -11,22 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from kazoo_tail.auth import Credentials
-from kazoo_tail.blackhole import Backoff
-from kazoo_tail.config import CachedToken, ConfigStore, Profile
-from kazoo_tail.crossbar import credentials_hash
+from kazoo_tail.auth.provider import Credentials
+from kazoo_tail.auth.store import CachedToken, ConfigStore, Profile
 from kazoo_tail.errors import ConfigError, UsageError, redact, register_secret
-from kazoo_tail.events import Deduplicator, Event
-from kazoo_tail.protocol import (
-    BadFrame,
-    Reply,
-    check_binding,
-    default_ws_url,
-    parse_frame,
-    subscribe_message,
-)
-from kazoo_tail.terminal import sanitize
-from kazoo_tail.tokens import token_claims, token_expiry
+from kazoo_tail.kazoo.catalog import check_binding
+from kazoo_tail.kazoo.events import Deduplicator, Event
+from kazoo_tail.kazoo.tokens import token_claims, token_expiry
+from kazoo_tail.kazoo.wire import BadFrame, Reply, parse_frame, subscribe_message
+from kazoo_tail.net.crossbar import credentials_hash
+from kazoo_tail.net.urls import default_ws_url
+from kazoo_tail.output.terminal import sanitize
+from kazoo_tail.session.session import Backoff
 
 from .conftest import SAMPLES, sample
 

@@ -20,11 +20,11 @@ from typing import Any, Protocol
 
 import websocket
 
-from kazoo_tail.catalog import uses_monthly_database
 from kazoo_tail.errors import AuthError, ConnectError, SubscribeError, redact
-from kazoo_tail.events import IDLE, Deduplicator, Event, Idle, Notice, NoticeKind
-from kazoo_tail.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameError, FrameReader
-from kazoo_tail.protocol import BadFrame, Reply, parse_frame, subscribe_message
+from kazoo_tail.kazoo.catalog import uses_monthly_database
+from kazoo_tail.kazoo.events import IDLE, Deduplicator, Event, Idle, Notice, NoticeKind
+from kazoo_tail.kazoo.wire import BadFrame, Reply, parse_frame, subscribe_message
+from kazoo_tail.net.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameError, FrameReader
 
 # How many subscribes may await their reply at once: blackhole's per-socket bucket holds 100.
 SUBSCRIBE_WINDOW = 20

@@ -10,7 +10,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from kazoo_tail.errors import UsageError
-from kazoo_tail.events import Event
+from kazoo_tail.kazoo.events import Event
 
 _MISSING = object()
 

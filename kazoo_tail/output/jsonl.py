@@ -11,9 +11,9 @@ import json
 import re
 from typing import IO
 
-from kazoo_tail.events import Event
-from kazoo_tail.filters import field_values, select_fields
-from kazoo_tail.terminal import sanitize
+from kazoo_tail.features.filters import field_values, select_fields
+from kazoo_tail.kazoo.events import Event
+from kazoo_tail.output.terminal import sanitize
 
 # Outside JSON's printable ASCII: whitespace between tokens, or characters inside strings.
 _NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from kazoo_tail.events import Event
+from kazoo_tail.kazoo.events import Event
 
 
 def duration(seconds: float) -> str:

@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
-from kazoo_tail.auth import TokenProvider
+from kazoo_tail.auth.provider import TokenProvider
 from kazoo_tail.errors import ExitCode, UsageError
-from kazoo_tail.events import Event, Notice, NoticeKind
-from kazoo_tail.filters import EventFilter
-from kazoo_tail.protocol import check_binding, check_url, default_ws_url
-from kazoo_tail.record import Recorder
-from kazoo_tail.summary import Summary
-from kazoo_tail.terminal import ReaderWatch, StatusWriter
+from kazoo_tail.features.filters import EventFilter
+from kazoo_tail.features.record import Recorder
+from kazoo_tail.features.summary import Summary
+from kazoo_tail.kazoo.catalog import check_binding
+from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
+from kazoo_tail.net.urls import check_url, default_ws_url
+from kazoo_tail.output.terminal import ReaderWatch, StatusWriter
 
 OutputMode = Literal["pretty", "json"]
 ColourMode = Literal["auto", "always", "never"]
@@ -130,7 +131,7 @@ def run_tail(
     status: StatusWriter,
     stdout: IO[bytes] | None = None,
 ) -> ExitCode:
-    from kazoo_tail.blackhole import BlackholeSession, SessionSettings, Subscription
+    from kazoo_tail.session.session import BlackholeSession, SessionSettings, Subscription
 
     if not request.bindings:
         raise UsageError("no binding given: pass at least one --binding, e.g. -b 'call.*.*'")
@@ -215,10 +216,10 @@ def run_replay(
     stdout: IO[bytes] | None = None,
 ) -> ExitCode:
     """Feed a recording through the same filters and output as a live tail."""
-    from kazoo_tail.events import Deduplicator
-    from kazoo_tail.frames import OP_TEXT
-    from kazoo_tail.protocol import BadFrame, parse_frame
-    from kazoo_tail.record import read_recording
+    from kazoo_tail.features.record import read_recording
+    from kazoo_tail.kazoo.events import Deduplicator
+    from kazoo_tail.kazoo.wire import BadFrame, parse_frame
+    from kazoo_tail.net.frames import OP_TEXT
 
     out = stdout if stdout is not None else sys.stdout.buffer
     pipeline = Pipeline(show, status, out)
@@ -258,18 +259,18 @@ def run_replay(
 
 def make_renderer(show: OutputOptions, out: IO[bytes]) -> Renderer:
     if show.fields:
-        from kazoo_tail.render import FieldsJsonRenderer, FieldsTsvRenderer
+        from kazoo_tail.output.jsonl import FieldsJsonRenderer, FieldsTsvRenderer
 
         if show.output == "json":
             return FieldsJsonRenderer(out, show.fields)
         return FieldsTsvRenderer(out, show.fields)
     if show.output == "json":
-        from kazoo_tail.render import JsonLinesRenderer
+        from kazoo_tail.output.jsonl import JsonLinesRenderer
 
         return JsonLinesRenderer(out)
     from rich.console import Console
 
-    from kazoo_tail.pretty import PrettyRenderer, TimelineRenderer
+    from kazoo_tail.output.pretty import PrettyRenderer, TimelineRenderer
 
     options: dict[str, Any] = {}
     if show.colour == "always":

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 
 from kazoo_tail.errors import ConfigError, UsageError, redact
-from kazoo_tail.frames import OP_TEXT
+from kazoo_tail.net.frames import OP_TEXT
 
 
 class Recorder:

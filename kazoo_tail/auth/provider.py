@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kazoo_tail.config import CachedToken, ConfigStore
+from kazoo_tail.auth.store import CachedToken, ConfigStore
 from kazoo_tail.errors import AuthError, register_secret
-from kazoo_tail.tokens import token_claims
+from kazoo_tail.kazoo.tokens import token_claims
 
 if TYPE_CHECKING:
-    from kazoo_tail.crossbar import Crossbar, LoginResult
+    from kazoo_tail.net.crossbar import Crossbar, LoginResult
 
 # Renew a token this long before its exp, so that a reconnect never presents a dead one.
 RENEW_MARGIN_SECONDS = 120.0
@@ -222,7 +222,7 @@ class TokenProvider:
 
     def _crossbar_client(self) -> Crossbar:
         if self._crossbar is None:
-            from kazoo_tail.crossbar import Crossbar
+            from kazoo_tail.net.crossbar import Crossbar
 
             assert self.credentials.url is not None
             self._crossbar = Crossbar(self.credentials.url, verify=self.verify)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kazoo_tail.errors import ConfigError
-from kazoo_tail.tokens import token_expiry
+from kazoo_tail.kazoo.tokens import token_expiry
 
 PROFILES_FILE = "profiles.json"
 TOKENS_FILE = "tokens.json"
@@ -132,7 +132,7 @@ class ConfigStore:
 
     def cached_catalogue(self) -> dict[str, list[str]]:
         """What 'kazoo-tail bindings' last fetched; never an error (completion must not fail)."""
-        from kazoo_tail.catalog import clean
+        from kazoo_tail.kazoo.catalog import clean
 
         try:
             return clean(self._read(self.directory / CATALOGUE_FILE, check_private=False))

@@ -16,8 +16,8 @@ from rich.console import COLOR_SYSTEMS, Console
 from rich.style import Style
 from rich.text import Text
 
-from kazoo_tail.events import Event
-from kazoo_tail.terminal import sanitize
+from kazoo_tail.kazoo.events import Event
+from kazoo_tail.output.terminal import sanitize
 
 # Colours that read well on dark and light backgrounds; a call keeps its colour all along.
 _CALL_COLOURS = (

@@ -15,7 +15,7 @@ import requests
 import urllib3
 
 from kazoo_tail.errors import AuthError, ConnectError, register_secret
-from kazoo_tail.protocol import check_url
+from kazoo_tail.net.urls import check_url
 
 
 @dataclass

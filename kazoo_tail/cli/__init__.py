@@ -16,14 +16,14 @@ import click
 
 from kazoo_tail import __version__
 from kazoo_tail.errors import ExitCode, KazooTailError, UsageError, redact
-from kazoo_tail.terminal import StatusWriter, sanitize
+from kazoo_tail.output.terminal import StatusWriter, sanitize
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-    from kazoo_tail.auth import Credentials, TokenProvider
-    from kazoo_tail.config import ConfigStore, Profile
-    from kazoo_tail.tail import OutputOptions, TailRequest
+    from kazoo_tail.app.tail import OutputOptions, TailRequest
+    from kazoo_tail.auth.provider import Credentials, TokenProvider
+    from kazoo_tail.auth.store import ConfigStore, Profile
 
 F = TypeVar("F", bound=Callable[..., Any])
 APP_NAME = "kazoo-tail"
@@ -330,7 +330,7 @@ def _complete_binding(
     """Bindings from the built-in catalogue, and the server's as 'bindings' last saw it."""
     from click.shell_completion import CompletionItem
 
-    from kazoo_tail import catalog
+    from kazoo_tail.kazoo import catalog
 
     forms = catalog.concrete_forms()
     cached = _store(os.environ.get("KAZOO_TAIL_CONFIG_DIR")).cached_catalogue()
@@ -365,7 +365,7 @@ def cli() -> None:
 @server_options
 def tail_command(**options: Any) -> None:
     """Subscribe to bindings and print events (the default command)."""
-    from kazoo_tail.tail import run_tail
+    from kazoo_tail.app.tail import run_tail
 
     _end_on_sigterm()
     status = StatusWriter()
@@ -393,9 +393,9 @@ def demo(event_rate: float, seed: int | None, **options: Any) -> None:
     127.0.0.1, exactly as against a real cluster. Without --binding it follows calls,
     documents and faxes.
     """
-    from kazoo_tail.auth import Credentials, TokenProvider
+    from kazoo_tail.app.tail import run_tail
+    from kazoo_tail.auth.provider import Credentials, TokenProvider
     from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
-    from kazoo_tail.tail import run_tail
 
     _end_on_sigterm()
     status = StatusWriter()
@@ -430,8 +430,8 @@ def login(save_as: str | None, **options: Any) -> None:
     Asks for whatever is not given by options or environment. The password and API key
     are never written to disk; the token is cached with mode 0600.
     """
-    from kazoo_tail.auth import TokenProvider, api_key_hash
-    from kazoo_tail.config import Profile
+    from kazoo_tail.auth.provider import TokenProvider, api_key_hash
+    from kazoo_tail.auth.store import Profile
 
     status = StatusWriter()
     store = _store(options["config_dir"])
@@ -516,7 +516,7 @@ def replay(recording: str, realtime: bool, **options: Any) -> None:
     """
     from pathlib import Path
 
-    from kazoo_tail.tail import run_replay
+    from kazoo_tail.app.tail import run_replay
 
     status = StatusWriter()
     sys.exit(run_replay(Path(recording), _show_options(options), status, realtime=realtime))
@@ -538,7 +538,7 @@ def bindings(output: str | None, **options: Any) -> None:
     """
     import json
 
-    from kazoo_tail import catalog
+    from kazoo_tail.kazoo import catalog
 
     status = StatusWriter()
     store = _store(options["config_dir"])
@@ -546,7 +546,7 @@ def bindings(output: str | None, **options: Any) -> None:
     url = options["url"] or (profile.url if profile is not None else None)
     offered: dict[str, list[str]] = {}
     if url:
-        from kazoo_tail.crossbar import Crossbar
+        from kazoo_tail.net.crossbar import Crossbar
 
         data = Crossbar(url, verify=_verify(options)).get("websockets")
         if isinstance(data, dict):
@@ -594,7 +594,7 @@ def doctor(**options: Any) -> None:
     a subscribe round trip, a ping round trip, and which bindings the account can use:
     one line each, with the time it took. The exit code says whether all passed.
     """
-    from kazoo_tail.doctor import run_doctor
+    from kazoo_tail.app.doctor import run_doctor
 
     request = _request_for_command(options)
     sys.exit(run_doctor(request, sys.stdout))
@@ -619,7 +619,7 @@ def doctor(**options: Any) -> None:
 @server_options
 def sockets(**options: Any) -> None:
     """List the account's live blackhole sockets and their bindings."""
-    from kazoo_tail.doctor import list_sockets
+    from kazoo_tail.app.doctor import list_sockets
 
     request = _request_for_command(options)
     sys.exit(list_sockets(request, sys.stdout))
@@ -666,7 +666,7 @@ def simulator(
 def _store(config_dir: str | None) -> ConfigStore:
     from pathlib import Path
 
-    from kazoo_tail.config import ConfigStore
+    from kazoo_tail.auth.store import ConfigStore
 
     return ConfigStore(Path(config_dir) if config_dir else Path(click.get_app_dir(APP_NAME)))
 
@@ -685,7 +685,7 @@ LOGIN_KEYS = ("username", "account_name", "realm", "phone_number", "api_key")
 
 
 def _credentials(options: dict[str, Any], profile: Profile | None) -> Credentials:
-    from kazoo_tail.auth import Credentials
+    from kazoo_tail.auth.provider import Credentials
 
     # The profile's login is used only when the command line names none of its own, so that
     # `--username other` is never paired with the profile's account.
@@ -740,7 +740,7 @@ def _verify(options: dict[str, Any]) -> bool | str:
 def _tail_request(
     options: dict[str, Any], store: ConfigStore, profile: Profile | None
 ) -> TailRequest:
-    from kazoo_tail.auth import TokenProvider
+    from kazoo_tail.auth.provider import TokenProvider
 
     credentials = _credentials(options, profile)
     if not credentials.url and not (credentials.token and options.get("ws_url")):
@@ -787,8 +787,8 @@ def _request_for_command(options: dict[str, Any]) -> TailRequest:
 
 
 def _show_options(options: dict[str, Any]) -> OutputOptions:
-    from kazoo_tail.filters import parse_fields
-    from kazoo_tail.tail import OutputMode, OutputOptions
+    from kazoo_tail.app.tail import OutputMode, OutputOptions
+    from kazoo_tail.features.filters import parse_fields
 
     chosen = "json" if options.get("json_flag") else options.get("output")
     output: OutputMode = "json"
@@ -813,7 +813,7 @@ def _show_options(options: dict[str, Any]) -> OutputOptions:
 def _tail_request_base(options: dict[str, Any], provider: TokenProvider) -> TailRequest:
     from pathlib import Path
 
-    from kazoo_tail.tail import TailRequest
+    from kazoo_tail.app.tail import TailRequest
 
     return TailRequest(
         provider=provider,

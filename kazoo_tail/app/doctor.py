@@ -26,21 +26,22 @@ from urllib.parse import quote
 
 import websocket
 
-from kazoo_tail.blackhole import (
+from kazoo_tail.app.tail import TailRequest, websocket_sslopt
+from kazoo_tail.auth.store import CachedToken
+from kazoo_tail.errors import AuthError, ConnectError, ExitCode, KazooTailError, UsageError, redact
+from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.tokens import token_claims, token_expiry
+from kazoo_tail.kazoo.wire import BadFrame, Reply, parse_frame, subscribe_message
+from kazoo_tail.net.crossbar import Crossbar
+from kazoo_tail.net.urls import default_ws_url
+from kazoo_tail.output.terminal import StatusWriter, sanitize
+from kazoo_tail.session.session import (
     RATE_LIMIT_ERROR,
     TOKEN_ERRORS,
     connect_failure,
     describe_close,
     describe_error,
 )
-from kazoo_tail.config import CachedToken
-from kazoo_tail.crossbar import Crossbar
-from kazoo_tail.errors import AuthError, ConnectError, ExitCode, KazooTailError, UsageError, redact
-from kazoo_tail.events import Event
-from kazoo_tail.protocol import BadFrame, Reply, default_ws_url, parse_frame, subscribe_message
-from kazoo_tail.tail import TailRequest, websocket_sslopt
-from kazoo_tail.terminal import StatusWriter, sanitize
-from kazoo_tail.tokens import token_claims, token_expiry
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
 

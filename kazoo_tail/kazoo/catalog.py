@@ -8,6 +8,10 @@ may load modules we do not know.
 
 from __future__ import annotations
 
+from kazoo_tail.errors import UsageError
+
+KNOWN_MODULES = ("call", "object", "fax", "conference", "presence")
+
 CALL_EVENTS = (
     "CHANNEL_CREATE",
     "CHANNEL_ANSWER",
@@ -136,3 +140,44 @@ def nearest(binding: str, forms: list[str] | None = None) -> str | None:
     candidates = forms or concrete_forms()
     matches = difflib.get_close_matches(binding, candidates, n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def check_binding(binding: str) -> None:
+    """Reject bindings that blackhole can never accept, suggesting the form it wants.
+
+    Deliberately liberal: an operator may load modules we do not know, so anything that could
+    be valid goes to the server, which has the last word.
+    """
+    if not binding or binding != binding.strip() or " " in binding:
+        raise UsageError(f"binding {binding!r} is not valid: it must be non-empty, without spaces")
+    segments = binding.split(".")
+    if any(segment == "" for segment in segments):
+        raise UsageError(f"binding {binding!r} is not valid: it has an empty segment")
+    module = segments[0]
+    if module in ("*", "#"):
+        raise UsageError(
+            f"binding {binding!r} is not valid: the first segment must name a module "
+            f"({', '.join(KNOWN_MODULES)}), e.g. 'call.*.*'"
+        )
+    suggestion = suggest_binding(binding)
+    if suggestion is not None:
+        raise UsageError(
+            f"binding {binding!r} is not a blackhole binding; did you mean {suggestion!r}?"
+        )
+    reason = problem(binding)
+    if reason is not None:
+        closest = nearest(binding)
+        hint = f"; did you mean {closest!r}?" if closest else ""
+        raise UsageError(f"binding {binding!r} cannot exist: {reason}{hint}")
+
+
+def suggest_binding(binding: str) -> str | None:
+    """The blackhole form of an AMQP-style routing pattern, as Kazoo's old docs showed them."""
+    segments = binding.split(".")
+    if segments[0] in OBJECT_ACTIONS and len(segments) >= 3:
+        return f"object.{segments[0]}.{segments[2]}"
+    if segments[0] in ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_DESTROY", "CHANNEL_BRIDGE"):
+        return f"call.{segments[0]}.*"
+    if segments[0] == "call" and len(segments) == 4:
+        return f"call.{segments[2]}.{segments[3]}"
+    return None
