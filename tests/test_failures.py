@@ -194,15 +194,14 @@ def test_server_text_in_the_binding_catalogue_is_kept_off_the_terminal(
     assert "\x1b" not in (isolated_env / "catalogue.json").read_text()
 
 
-def test_password_from_stdin_is_remembered_for_later_logins(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_password_from_stdin_is_remembered_for_later_logins() -> None:
     import io
 
-    from kazoo_tail.cli import _password_source
+    from kazoo_tail.app.environment import Environment
+    from kazoo_tail.cli.settings import password_source
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-once\n"))
-    password = _password_source(from_stdin=True)
+    env = Environment(stdin=io.StringIO("s3cret-once\n"), stdout=io.BytesIO(), stderr=io.StringIO())
+    password = password_source(env, from_stdin=True)
     assert password() == "s3cret-once" and password() == "s3cret-once"
 
 

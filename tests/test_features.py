@@ -227,7 +227,8 @@ def test_descendants_are_subscribed_on_the_same_socket(sim: Simulator) -> None:
 
 def test_pretty_timestamps_are_local_time() -> None:
     from kazoo_tail.kazoo.events import Event
-    from kazoo_tail.output.pretty import GREGORIAN_TO_UNIX, clock, event_time
+    from kazoo_tail.kazoo.time import GREGORIAN_TO_UNIX
+    from kazoo_tail.output.pretty import clock, event_time
 
     event = Event(b"", {"data": {"timestamp": 63769746600}}, 5.0)
     assert event_time(event) == 63769746600 - GREGORIAN_TO_UNIX

@@ -305,18 +305,14 @@ def test_bindings_on_monthly_databases_are_renewed_when_the_month_turns(sim: Sim
     """In process, with the month made to turn: the session must subscribe afresh."""
     from kazoo_tail.kazoo.catalog import uses_monthly_database
     from kazoo_tail.kazoo.events import Notice
-    from kazoo_tail.session.session import BlackholeSession, SessionSettings, Subscription
+    from kazoo_tail.session.session import Session, SessionSettings
+    from kazoo_tail.session.subscriber import Subscription
 
     assert uses_monthly_database("object.*.fax") and uses_monthly_database("fax.object.*")
     assert uses_monthly_database("object.doc_created.*")
     assert not uses_monthly_database("object.*.user") and not uses_monthly_database("call.*.*")
 
     current = ["202611"]
-
-    class TurningSession(BlackholeSession):
-        @staticmethod
-        def month() -> str:
-            return current[0]
 
     token = sim.mint_token()
     settings = SessionSettings(
@@ -325,7 +321,7 @@ def test_bindings_on_monthly_databases_are_renewed_when_the_month_turns(sim: Sim
         ping_interval=0.2,
         backoff_initial=0.05,
     )
-    session = TurningSession(settings, lambda refresh=False: token)
+    session = Session(settings, lambda refresh=False: token, month=lambda: current[0])
     subscribed = 0
     notices = []
     for item in session.events():

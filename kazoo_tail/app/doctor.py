@@ -1,12 +1,11 @@
-"""``kazoo-tail doctor`` and ``kazoo-tail sockets``.
+"""``kazoo-tail doctor``: why events do or do not arrive, one check at a time.
 
 ``run_doctor`` follows the path an event takes to the user, one check at a time, and prints one
 line per check as soon as it is done: Crossbar reachable, login, token time left, blackhole
 reachable, a subscribe round trip, a ping round trip, and which bindings the account can use.
 A check whose prerequisite failed is printed as ``skip``; the exit code is the one of the first
-failed check (0 when none failed).
-
-``list_sockets`` lists the account's live blackhole sockets (GET /v2/accounts/{id}/websockets).
+failed check (0 when none failed). It connects and subscribes through the same transport
+and subscribe rules as a tail.
 
 Server text is untrusted: every detail goes through ``redact`` and ``sanitize`` before printing.
 """
@@ -20,28 +19,21 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import IO, Any, Literal
-from urllib.parse import quote
+from datetime import datetime
+from typing import IO, Literal
 
-import websocket
-
-from kazoo_tail.app.tail import TailRequest, websocket_sslopt
+from kazoo_tail.auth.provider import TokenProvider
 from kazoo_tail.auth.store import CachedToken
-from kazoo_tail.errors import AuthError, ConnectError, ExitCode, KazooTailError, UsageError, redact
-from kazoo_tail.kazoo.events import Event
+from kazoo_tail.errors import AuthError, ConnectError, ExitCode, KazooTailError, redact
 from kazoo_tail.kazoo.tokens import token_claims, token_expiry
-from kazoo_tail.kazoo.wire import BadFrame, Reply, parse_frame, subscribe_message
 from kazoo_tail.net.crossbar import Crossbar
-from kazoo_tail.net.urls import default_ws_url
-from kazoo_tail.output.terminal import StatusWriter, sanitize
-from kazoo_tail.session.session import (
-    RATE_LIMIT_ERROR,
-    TOKEN_ERRORS,
-    connect_failure,
-    describe_close,
-    describe_error,
-)
+from kazoo_tail.net.tls import tls_details, websocket_sslopt
+from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
+from kazoo_tail.output.terminal import sanitize
+from kazoo_tail.session.decoder import Decoder
+from kazoo_tail.session.link import Link, Subscribed
+from kazoo_tail.session.resolve import ConnectionConfig, account_ids, blackhole_url
+from kazoo_tail.session.subscriber import SubscribeRound, Subscription
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
 
@@ -49,10 +41,6 @@ Status = Literal["ok", "warn", "FAIL", "skip"]
 FAMILIES = ("call.*.*", "object.*.*", "fax.status.*", "fax.object.*")
 DEFAULT_BINDING = "call.*.*"
 TOKEN_WARN_SECONDS = 300.0
-CERT_WARN_DAYS = 14
-RATE_LIMIT_RETRIES = 3
-# Kazoo timestamps are Gregorian seconds (since year 0); this many before the Unix epoch.
-GREGORIAN_OFFSET = 62167219200
 NAME_WIDTH = 20
 
 
@@ -107,103 +95,15 @@ def _elapsed(seconds: float | None) -> str:
     return f"{seconds:.1f} s"
 
 
-# -- the doctor's websocket -------------------------------------------------------------------
-
-
-class LinkError(Exception):
-    """The websocket failed or went silent during a check; the message is one sentence."""
-
-
-class Link:
-    """A websocket-client connection driven one request at a time: send, then read until the
-    matching reply (or pong), counting the events that arrive in between."""
-
-    def __init__(self, ws: Any, timeout: float) -> None:
-        self.ws = ws
-        self.timeout = timeout
-        self.events_seen = 0
-
-    def ask(self, request_id: str, message: str, what: str) -> Reply:
-        """Send one message and return the reply with its request_id."""
-        self._send(message)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            opcode, payload = self._next_frame(deadline, f"reply to {what}")
-            reply = self._text(payload) if opcode == websocket.ABNF.OPCODE_TEXT else None
-            if reply is not None and reply.request_id == request_id:
-                return reply
-
-    def ping(self) -> float:
-        """Seconds from a websocket ping frame to its pong."""
-        payload = uuid.uuid4().hex[:16].encode()
-        started = time.perf_counter()
-        try:
-            self.ws.ping(payload)
-        except (OSError, websocket.WebSocketException) as exc:
-            raise LinkError(f"cannot send a ping: {describe_error(exc)}") from None
-        deadline = time.monotonic() + self.timeout
-        while True:
-            opcode, data = self._next_frame(deadline, "pong to a websocket ping")
-            if opcode == websocket.ABNF.OPCODE_PONG and data == payload:
-                return time.perf_counter() - started
-            if opcode == websocket.ABNF.OPCODE_TEXT:
-                self._text(data)
-
-    def close(self) -> None:
-        """Close with 1000, waiting briefly for blackhole's answering close frame."""
-        try:
-            self.ws.close(status=websocket.STATUS_NORMAL, timeout=1.0)
-        except Exception:  # noqa: BLE001 - best effort: the link may already be gone
-            self.ws.shutdown()
-
-    def drop(self) -> None:
-        self.ws.shutdown()
-
-    def _text(self, payload: bytes) -> Reply | None:
-        """A reply, or None for an event (counted) or anything else (ignored)."""
-        try:
-            item = parse_frame(payload, time.time())
-        except BadFrame:
-            return None
-        if isinstance(item, Event):
-            self.events_seen += 1
-        return item if isinstance(item, Reply) else None
-
-    def _send(self, message: str) -> None:
-        try:
-            self.ws.send(message)
-        except (OSError, websocket.WebSocketException) as exc:
-            raise LinkError(f"cannot send to blackhole: {describe_error(exc)}") from None
-
-    def _next_frame(self, deadline: float, waiting_for: str) -> tuple[int, bytes]:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise LinkError(f"no {waiting_for} within {self.timeout:g} s: blackhole seems hung")
-        self.ws.settimeout(remaining)
-        try:
-            opcode, frame = self.ws.recv_data_frame(control_frame=True)
-        except (TimeoutError, websocket.WebSocketTimeoutException):
-            raise LinkError(
-                f"no {waiting_for} within {self.timeout:g} s: blackhole seems hung"
-            ) from None
-        except websocket.WebSocketConnectionClosedException:
-            raise LinkError(f"blackhole dropped the connection before the {waiting_for}") from None
-        except (OSError, websocket.WebSocketException) as exc:
-            raise LinkError(f"the connection failed: {describe_error(exc)}") from None
-        data = bytes(frame.data or b"")
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            raise LinkError(f"blackhole closed the connection{describe_close(data)}")
-        return opcode, data
-
-
 # -- the checks -------------------------------------------------------------------------------
 
 
 class Doctor:
-    def __init__(self, request: TailRequest, out: IO[str]) -> None:
-        self.request = request
+    def __init__(self, config: ConnectionConfig, provider: TokenProvider, out: IO[str]) -> None:
+        self.config = config
+        self.provider = provider
         self.out = out
-        self.timeout = request.ping_timeout
+        self.timeout = config.ping_timeout
         self.crossbar: Crossbar | None = None
         self.token: CachedToken | None = None
         self.token_unusable = False
@@ -230,7 +130,7 @@ class Doctor:
         finally:
             if self.link is not None:
                 self.events_seen += self.link.events_seen
-                self.link.close()
+                self.link.transport.close()
                 self.link = None
         self._print(self._summary())
         failures = [r.outcome.exit_code for r in self.results if r.outcome.status == "FAIL"]
@@ -240,7 +140,7 @@ class Doctor:
         started = time.perf_counter()
         try:
             outcome = check()
-        except LinkError as exc:
+        except LinkLost as exc:
             self._drop_link()
             outcome = _fail(ExitCode.CONNECT, str(exc))
         except KazooTailError as exc:
@@ -275,16 +175,16 @@ class Doctor:
     def _drop_link(self) -> None:
         if self.link is not None:
             self.events_seen += self.link.events_seen
-            self.link.drop()
+            self.link.transport.drop()
             self.link = None
 
     # -- Crossbar ---------------------------------------------------------------------------
 
     def check_crossbar(self) -> Outcome:
-        url = self.request.provider.credentials.url
+        url = self.config.url
         if not url:
             return _skip("no Crossbar URL given (only --token and --ws-url)")
-        crossbar = Crossbar(url, verify=self.request.verify)
+        crossbar = Crossbar(url, verify=self.config.verify)
         envelope = crossbar.get_envelope("websockets")
         self.crossbar = crossbar
         detail = crossbar.base_url
@@ -294,12 +194,12 @@ class Doctor:
         modules = envelope.get("data")
         if isinstance(modules, dict) and modules:
             detail += f"; blackhole modules: {', '.join(sorted(str(m) for m in modules))}"
-        if self.request.verify is False:
+        if self.config.verify is False:
             return _warn(detail + "; TLS certificates not verified (--insecure)")
         return _ok(detail)
 
     def check_login(self) -> Outcome:
-        provider = self.request.provider
+        provider = self.provider
         given = provider.credentials.token
         if given:
             self.token = provider.current()
@@ -313,7 +213,7 @@ class Doctor:
     def _check_given_token(self, token: str) -> Outcome:
         assert self.token is not None
         if self.crossbar is None:
-            reason = "Crossbar unreachable" if self.request.provider.credentials.url else "no URL"
+            reason = "Crossbar unreachable" if self.config.url else "no URL"
             return _skip(f"{reason}: using the token given with --token unchecked")
         try:
             data = self.crossbar.get("token_auth", token=token)
@@ -327,7 +227,7 @@ class Doctor:
         return _ok(f"{_account_label(self.token)}; the token given with --token is valid")
 
     def _cached_token(self) -> CachedToken | None:
-        provider = self.request.provider
+        provider = self.provider
         key = provider.credentials.cache_key()
         if provider.store is None or key is None:
             return None
@@ -337,7 +237,7 @@ class Doctor:
         if before is not None and before.token == token.token:
             return "cached token reused"
         method = token_claims(token.token).get("method")
-        username = self.request.provider.credentials.username
+        username = self.provider.credentials.username
         if method == "cb_user_auth":
             return f"logged in as user {username or token.owner_id} (user_auth)"
         if method == "cb_api_auth":
@@ -369,84 +269,66 @@ class Doctor:
     def check_blackhole(self) -> Outcome:
         if self.token is None:
             return _skip("needs a token (the blackhole URL may come from the login)")
-        url, source = self._ws_url(self.token)
+        url, source = blackhole_url(self.config, self.token)
         started = time.perf_counter()
         try:
-            ws = websocket.create_connection(
-                url,
-                timeout=self.timeout,
-                sslopt=websocket_sslopt(self.request.verify),
-                skip_utf8_validation=True,
-                enable_multithread=False,
+            transport = Transport.open(
+                url, sslopt=websocket_sslopt(self.config.verify), timeout=self.timeout, tick=0.25
             )
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
-            return _fail(ExitCode.CONNECT, connect_failure(url, exc)[0])
+        except ConnectFailed as exc:
+            return _fail(ExitCode.CONNECT, exc.sentence)
         elapsed = time.perf_counter() - started
-        self.link = Link(ws, self.timeout)
-        sock = ws.sock
+        self.link = Link(transport, Decoder())
+        sock = transport.socket
         if not isinstance(sock, ssl.SSLSocket):
             return _ok(f"{url} ({source}); plain ws, no TLS", elapsed)
-        details, worrying = _tls_details(sock)
+        details, worrying = tls_details(sock)
         detail = f"{url} ({source}); wss {details}"
         return _warn(detail, elapsed) if worrying else _ok(detail, elapsed)
-
-    def _ws_url(self, token: CachedToken) -> tuple[str, str]:
-        if self.request.ws_url:
-            return self.request.ws_url, "as configured"
-        if token.ws_url:
-            return token.ws_url, "advertised by Crossbar"
-        if self.request.crossbar_url:
-            return default_ws_url(self.request.crossbar_url), "the default for the Crossbar host"
-        raise UsageError("no blackhole URL: pass --ws-url or --url")
 
     def check_subscribe(self) -> Outcome:
         if self.link is None:
             return _skip("needs the websocket")
         if self.token is None or self.token_unusable:
             return _skip("needs a valid token")
-        self.account_ids = self.request.account_ids or (
-            [self.token.account_id] if self.token.account_id else []
-        )
-        if not self.account_ids:
-            raise UsageError("the token does not name its account: pass --account-id")
-        binding = self.request.bindings[0] if self.request.bindings else DEFAULT_BINDING
-        renewed = ""
-        for account_id in self.account_ids:
-            reply = self._subscribe(account_id, binding)
-            if _token_refused(reply) and not self.request.provider.credentials.token:
-                # Like a tail: a cached token may have been revoked; renew it once.
-                self.token = self.request.provider.current(refresh=True)
-                renewed = "; the token was rejected once and renewed"
-                reply = self._subscribe(account_id, binding)
-            if _token_refused(reply):
-                self.token_unusable = True
-                return _fail(ExitCode.AUTH, f"blackhole rejected the token: {reply.errors[0]}")
-            if not reply.ok:
-                return _fail(
-                    ExitCode.SUBSCRIBE,
-                    f"blackhole rejected {binding} for account {account_id}: {reply.errors[0]}",
-                )
+        self.account_ids = account_ids(self.config, self.token)
+        binding = self.config.bindings[0] if self.config.bindings else DEFAULT_BINDING
+        try:
+            round_ = self._subscribe([binding])
+        except AuthError:
+            self.token_unusable = True
+            raise
+        self.token = self.provider.current()
+        if round_.rejected:
+            first = round_.rejected[0]
+            return _fail(
+                ExitCode.SUBSCRIBE,
+                f"blackhole rejected {binding} for account {first.subscription.account_id}: "
+                f"{first.error}",
+            )
+        renewed = "; the token was rejected once and renewed" if round_.renewed else ""
         accounts = ", ".join(self.account_ids)
         return _ok(f"{binding} accepted for account {accounts}{renewed}")
 
-    def _subscribe(self, account_id: str, binding: str) -> Reply:
-        """One subscribe and its reply; a rate-limited one is tried again a second later."""
-        assert self.link is not None and self.token is not None
-        attempt = 0
+    def _subscribe(self, bindings: list[str]) -> SubscribeRound:
+        """Subscribe each binding for each account, pipelined as a tail does, and collect
+        every verdict instead of stopping at the first refusal."""
+        assert self.link is not None
+        subscriptions = [Subscription(a, b) for b in bindings for a in self.account_ids]
+        steps = self.link.subscribe(
+            subscriptions, self.provider, reply_timeout=self.timeout, stop_on_rejection=False
+        )
         while True:
-            attempt += 1
-            request_id = uuid.uuid4().hex
-            message = subscribe_message(request_id, self.token.token, account_id, binding)
-            reply = self.link.ask(request_id, message, f"subscribe {binding}")
-            busy = not reply.ok and reply.errors[0].startswith(RATE_LIMIT_ERROR)
-            if not busy or attempt >= RATE_LIMIT_RETRIES:
-                return reply
-            time.sleep(1.0)
+            try:
+                next(steps)
+            except StopIteration as done:
+                outcome: Subscribed = done.value
+                return outcome.round
 
     def check_ping(self) -> Outcome:
         if self.link is None:
             return _skip("needs the websocket")
-        round_trip = self.link.ping()
+        round_trip = self.link.ping_round_trip(self.timeout)
         return _ok(f"websocket pong; {self._app_ping()}", round_trip)
 
     def _app_ping(self) -> str:
@@ -457,7 +339,12 @@ class Doctor:
         request_id = uuid.uuid4().hex
         message = {"action": "ping", "auth_token": self.token.token, "request_id": request_id}
         started = time.perf_counter()
-        reply = self.link.ask(request_id, json.dumps(message), "app ping")
+        reply = self.link.request(
+            request_id=request_id,
+            message=json.dumps(message),
+            timeout=self.timeout,
+            what="app ping",
+        )
         elapsed = _elapsed(time.perf_counter() - started)
         if not reply.ok:
             return f"app ping refused: {reply.errors[0]}"
@@ -470,30 +357,23 @@ class Doctor:
             return _skip("needs the websocket")
         if self.token is None or self.token_unusable or not self.account_ids:
             return _skip("needs a token that blackhole accepts")
-        given = list(dict.fromkeys(self.request.bindings))
-        usable: list[str] = []
+        given = list(dict.fromkeys(self.config.bindings))
+        checked = list(dict.fromkeys([*FAMILIES, *given]))
+        round_ = self._subscribe(checked)
         # (account, reason) -> the bindings refused for it, so that each reason is said once.
         refused: dict[tuple[str, str], list[str]] = {}
-        refused_given: list[str] = []
-        for binding in dict.fromkeys([*FAMILIES, *given]):
-            accepted = True
-            for account_id in self.account_ids:
-                reply = self._subscribe(account_id, binding)
-                if reply.ok:
-                    continue
-                accepted = False
-                refused.setdefault((account_id, reply.errors[0]), []).append(binding)
-                if binding in given and binding not in refused_given:
-                    refused_given.append(binding)
-            if accepted:
-                usable.append(binding)
+        for rejection in round_.rejected:
+            key = (rejection.subscription.account_id, rejection.error)
+            refused.setdefault(key, []).append(rejection.subscription.binding)
+        refused_bindings = {r.subscription.binding for r in round_.rejected}
+        usable = [binding for binding in checked if binding not in refused_bindings]
         detail = f"usable: {', '.join(usable) or 'none'}"
         if refused:
             detail += "; rejected: " + "; ".join(
                 self._refusal(account_id, reason, bindings)
                 for (account_id, reason), bindings in refused.items()
             )
-        if refused_given or not usable:
+        if refused_bindings & set(given) or not usable:
             return _fail(ExitCode.SUBSCRIBE, detail)
         return _ok(detail)
 
@@ -503,10 +383,6 @@ class Doctor:
 
 
 # -- helpers for the checks -------------------------------------------------------------------
-
-
-def _token_refused(reply: Reply) -> bool:
-    return not reply.ok and reply.errors[0].startswith(TOKEN_ERRORS)
 
 
 def _account_label(token: CachedToken) -> str:
@@ -530,119 +406,5 @@ def _span(seconds: float) -> str:
     return f"{whole // 86400} days"
 
 
-def _tls_details(sock: ssl.SSLSocket) -> tuple[str, bool]:
-    """TLS version, cipher and certificate, and whether anything there is worrying."""
-    cipher = sock.cipher()
-    parts = [f"{sock.version() or 'TLS'} {cipher[0] if cipher else 'unknown cipher'}"]
-    cert: dict[str, Any] = dict(sock.getpeercert() or {})
-    if not cert:
-        parts.append("certificate NOT verified (--insecure)")
-        return ", ".join(parts), True
-    subject = ", ".join(
-        f"{_SHORT_NAMES.get(key, key)}={value}"
-        for rdn in cert.get("subject", ())
-        for key, value in rdn
-    )
-    names = [str(value) for _, value in cert.get("subjectAltName", ())][:4]
-    text = f"certificate {subject or 'without subject'}"
-    if names:
-        text += f" for {', '.join(names)}"
-    worrying = False
-    not_after = cert.get("notAfter")
-    if isinstance(not_after, str):
-        expires = ssl.cert_time_to_seconds(not_after)
-        text += f", valid until {datetime.fromtimestamp(expires, UTC).date().isoformat()}"
-        if expires - time.time() < CERT_WARN_DAYS * 86400:
-            text += f" (expires within {CERT_WARN_DAYS} days)"
-            worrying = True
-    parts.append(text)
-    return ", ".join(parts), worrying
-
-
-_SHORT_NAMES = {
-    "commonName": "CN",
-    "organizationName": "O",
-    "organizationalUnitName": "OU",
-    "countryName": "C",
-    "localityName": "L",
-    "stateOrProvinceName": "ST",
-}
-
-
-def run_doctor(request: TailRequest, out: IO[str]) -> ExitCode:
-    return Doctor(request, out).run()
-
-
-# -- kazoo-tail sockets -----------------------------------------------------------------------
-
-
-def list_sockets(request: TailRequest, out: IO[str]) -> ExitCode:
-    if request.verify is False:
-        StatusWriter().warning("TLS certificates are not verified (--insecure)")
-    if not request.crossbar_url:
-        raise UsageError("listing sockets needs Crossbar: pass --url (or set KAZOO_URL)")
-    token = request.provider.current()
-    account_ids = request.account_ids or ([token.account_id] if token.account_id else [])
-    if not account_ids:
-        raise UsageError("the token does not name its account: pass --account-id")
-    crossbar = Crossbar(request.crossbar_url, verify=request.verify)
-    found: dict[str, dict[str, Any]] = {}
-    for account_id in account_ids:
-        for item in _account_sockets(crossbar, request, account_id):
-            key = str(item.get("websocket_session_id") or f"#{len(found)}")
-            found.setdefault(key, item)
-    if not found:
-        StatusWriter().info(f"no live blackhole sockets for account {', '.join(account_ids)}")
-        return ExitCode.OK
-    as_json = request.show.output == "json"
-    for item in found.values():
-        line = json.dumps(item, separators=(",", ":")) if as_json else socket_line(item)
-        out.write(line + "\n")
-    out.flush()
-    return ExitCode.OK
-
-
-def _account_sockets(
-    crossbar: Crossbar, request: TailRequest, account_id: str
-) -> list[dict[str, Any]]:
-    path = f"accounts/{quote(account_id, safe='')}/websockets"
-    provider = request.provider
-    try:
-        data = crossbar.get(path, token=provider.current().token)
-    except AuthError:
-        if provider.credentials.token:
-            raise
-        # The cached token may have been revoked (a password change): renew it once.
-        data = crossbar.get(path, token=provider.current(refresh=True).token)
-    if not isinstance(data, list):
-        raise ConnectError(f"Crossbar answered GET /v2/{path} without a list of sockets")
-    return [item for item in data if isinstance(item, dict)]
-
-
-def socket_line(item: dict[str, Any]) -> str:
-    """One readable line per socket: id, source, node, connect time, bindings with counts."""
-    parts = [str(item.get("websocket_session_id", "?"))]
-    source = item.get("source")
-    if source is not None:
-        parts.append(f"from {source}")
-    destination = item.get("destination")
-    if destination is not None:
-        parts.append(f"on {destination}")
-    parts.append(f"since {_gregorian_local(item.get('timestamp'))}")
-    bindings = item.get("bindings")
-    counts = Counter(str(b) for b in bindings) if isinstance(bindings, list) else Counter()
-    listed = [f"{binding} x{n}" if n > 1 else binding for binding, n in counts.items()]
-    parts.append(", ".join(listed) if listed else "no bindings")
-    if "name" in item:
-        parts.append(f"name {json.dumps(item['name'])}")
-    return sanitize("  ".join(parts))
-
-
-def _gregorian_local(value: Any) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return "an unknown time"
-    try:
-        moment = datetime.fromtimestamp(value - GREGORIAN_OFFSET)
-    except (OverflowError, OSError, ValueError):
-        return "an unknown time"
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+def run_doctor(config: ConnectionConfig, provider: TokenProvider, out: IO[str]) -> ExitCode:
+    return Doctor(config, provider, out).run()

@@ -81,12 +81,10 @@ class Deduplicator:
 
 
 class NoticeKind(enum.Enum):
-    CONNECTED = "connected"
     SUBSCRIBED = "subscribed"
     DISCONNECTED = "disconnected"
     RECONNECTED = "reconnected"
     BAD_FRAME = "bad-frame"
-    WARNING = "warning"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import IO
 
 from kazoo_tail.features.filters import field_values, select_fields
 from kazoo_tail.kazoo.events import Event
+from kazoo_tail.output.registry import Renderer, RenderOptions
 from kazoo_tail.output.terminal import sanitize
 
 # Outside JSON's printable ASCII: whitespace between tokens, or characters inside strings.
@@ -86,3 +87,9 @@ class FieldsTsvRenderer:
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+def make(out: IO[bytes], text_out: IO[str], options: RenderOptions) -> Renderer:
+    if options.fields:
+        return FieldsJsonRenderer(out, list(options.fields))
+    return JsonLinesRenderer(out)

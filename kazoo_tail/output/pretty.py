@@ -14,9 +14,9 @@ from typing import Any
 
 from rich.console import COLOR_SYSTEMS, Console
 from rich.style import Style
-from rich.text import Text
 
 from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.time import unix_from_gregorian
 from kazoo_tail.output.terminal import sanitize
 
 # Colours that read well on dark and light backgrounds; a call keeps its colour all along.
@@ -77,13 +77,6 @@ class Line:
     def append(self, text: str, style: str = "") -> None:
         self.pieces.append((text, style))
 
-    @property
-    def plain(self) -> str:
-        return "".join(text for text, _ in self.pieces)
-
-    def to_text(self) -> Text:
-        return Text.assemble(*((text, style) if style else text for text, style in self.pieces))
-
 
 class PrettyRenderer:
     """One line per event: time, event name, and what matters for its kind.
@@ -112,9 +105,6 @@ class PrettyRenderer:
 
     def flush(self) -> None:
         self.console.file.flush()
-
-    def format(self, event: Event) -> Text:
-        return self.line(event).to_text()
 
     def _paint(self, text: str, style: str) -> str:
         if not style:
@@ -214,16 +204,9 @@ def _callee(data: dict[str, Any]) -> str:
 
 
 # Kazoo's `timestamp` fields count seconds from year 0 (Erlang's Gregorian seconds).
-GREGORIAN_TO_UNIX = 62167219200
-
-
 def kazoo_time(event: Event) -> float | None:
     """When the event happened by Kazoo's clock (whole seconds), if the event says."""
-    stamp = event.data.get("timestamp")
-    # Only plausible Gregorian seconds (years 1902 to 2990); anything else is not a time.
-    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and 6e10 < stamp < 9.4e10:
-        return float(stamp) - GREGORIAN_TO_UNIX
-    return None
+    return unix_from_gregorian(event.data.get("timestamp"))
 
 
 def event_time(event: Event) -> float:

@@ -32,14 +32,12 @@ class StatusWriter:
         if colour is None:
             colour = _isatty(self.stream) and "NO_COLOR" not in os.environ
         self.colour = colour
-        self.quiet = False
 
     def info(self, message: str) -> None:
-        if not self.quiet:
-            self._write("info", message)
+        self._write("info", message)
 
     def report(self, message: str) -> None:
-        """Shown even when quiet: the user asked for it (e.g. --summary)."""
+        """What the user asked for (e.g. --summary), as opposed to status."""
         self._write("info", message)
 
     def warning(self, message: str) -> None:

@@ -10,9 +10,9 @@ from .core import SimulatorConfig
 from .runner import serve_forever
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m kazoo_tail.simulator") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m kazoo_tail.simulator",
+        prog=prog,
         description="Fake Kazoo Crossbar + blackhole websocket with realistic demo traffic.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m kazoo_tail.simulator") -> int:
+    args = build_parser(prog).parse_args(argv)
     context: ssl.SSLContext | None = None
     if args.keyfile and not args.certfile:
         print("error: --keyfile needs --certfile", file=sys.stderr)

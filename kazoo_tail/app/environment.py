@@ -1,0 +1,80 @@
+"""What a program reads from the process it runs in, passed in rather than looked up, so that
+the CLI can be driven in-process (click's CliRunner) as well as end to end."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
+
+
+@dataclass
+class Environment:
+    stdin: IO[str]
+    stdout: IO[bytes]  # events are written as bytes; text goes through a wrapper
+    stderr: IO[str]
+    stdin_isatty: bool = False
+    stdout_isatty: bool = False
+    stderr_isatty: bool = False
+    environ: Mapping[str, str] = field(default_factory=dict)
+    config_dir: Path | None = None  # None: the platform's usual place
+    clock: Callable[[], float] = time.time
+    _text: IO[str] | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_process(cls) -> Environment:
+        """The real streams and environment, as they are at the time of the call (CliRunner
+        swaps sys.stdout and friends while it runs a command)."""
+        stdout = sys.stdout
+        buffer: IO[bytes] = getattr(stdout, "buffer", None) or _BytesToText(stdout)  # type: ignore[assignment]
+        return cls(
+            stdin=sys.stdin,
+            stdout=buffer,
+            stderr=sys.stderr,
+            stdin_isatty=_isatty(sys.stdin),
+            stdout_isatty=_isatty(stdout),
+            stderr_isatty=_isatty(sys.stderr),
+            environ=os.environ,
+        )
+
+    def text_stdout(self) -> IO[str]:
+        """stdout for text, written through at once (status never waits on it)."""
+        if self._text is None:
+            if self.stdout is getattr(sys.stdout, "buffer", None):
+                self._text = sys.stdout
+            else:
+                # Kept for the environment's life: a collected wrapper would close stdout.
+                self._text = io.TextIOWrapper(self.stdout, encoding="utf-8", write_through=True)
+        return self._text
+
+
+class _BytesToText(io.RawIOBase):
+    """A bytes view of a text-only stream (e.g. one a test put in place of sys.stdout)."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._text.write(bytes(data).decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()
+
+    def fileno(self) -> int:
+        return self._text.fileno()

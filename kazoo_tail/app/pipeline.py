@@ -1,0 +1,85 @@
+"""Filter, render and count events: the part a live tail and a replay have in common."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO
+
+from kazoo_tail.errors import UsageError
+from kazoo_tail.features.filters import EventFilter
+from kazoo_tail.features.summary import Summary
+from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
+from kazoo_tail.output.registry import FORMATS, ColourMode, RenderOptions, make_renderer
+from kazoo_tail.output.terminal import StatusWriter
+
+
+@dataclass
+class OutputOptions:
+    """How events are chosen and shown; shared by live tails and replays."""
+
+    output: str = "json"  # a name in output.registry.FORMATS
+    colour: ColourMode = "auto"
+    count: int | None = None
+    duration: float | None = None
+    matches: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    grep: str | None = None
+    call_ids: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
+    calls: bool = False
+    summary: bool = False
+
+
+class Pipeline:
+    def __init__(
+        self, show: OutputOptions, status: StatusWriter, out: IO[bytes], text_out: IO[str]
+    ) -> None:
+        if show.output not in FORMATS:
+            raise UsageError(f"unknown output {show.output!r}: choose {', '.join(FORMATS)}")
+        if show.count is not None and show.count < 1:
+            raise UsageError("--count must be at least 1")
+        if show.calls and (show.output != "pretty" or show.fields):
+            raise UsageError("--calls draws call timelines in pretty output (-o pretty)")
+        self.show = show
+        self.status = status
+        self.filter = EventFilter.from_options(
+            show.matches, show.excludes, show.grep, show.call_ids
+        )
+        self.filtering = self.filter.active  # decided once, not on every event
+        options = RenderOptions(colour=show.colour, fields=show.fields, calls=show.calls)
+        self.renderer = make_renderer(show.output, out, text_out, options)
+        self.summary = Summary() if show.summary else None
+        self.printed = 0
+
+    def handle(self, event: Event) -> bool:
+        """Show the event if it passes the filters; True once --count is reached."""
+        if self.filtering and not self.filter.accepts(event):
+            return False
+        self.renderer.render(event)
+        self.printed += 1
+        if self.summary is not None:
+            self.summary.count(event)
+        return self.show.count is not None and self.printed >= self.show.count
+
+    def notice(self, notice: Notice) -> None:
+        if notice.kind is NoticeKind.SUBSCRIBED:
+            self.status.info(notice.message)
+        else:
+            self.status.warning(notice.message)
+        if self.summary is not None and notice.kind is NoticeKind.DISCONNECTED:
+            self.summary.disconnected()
+        if self.summary is not None and notice.gap_seconds is not None:
+            self.summary.gap(notice.gap_seconds)
+
+    def flush(self) -> None:
+        self.renderer.flush()
+
+    def finish(self) -> None:
+        """Always runs, errors included, so that nothing already rendered is lost."""
+        try:
+            self.renderer.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the reader left; there is no one to lose anything for
+        if self.summary is not None:
+            for line in self.summary.lines():
+                self.status.report(line)

@@ -1,0 +1,402 @@
+"""The commands: each parses, builds settings, and hands over to a program in ``app``.
+
+Heavy modules (requests, websocket-client, rich) load inside the command bodies, never at
+import: every TAB press of shell completion runs this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kazoo_tail import __version__
+from kazoo_tail.cli import options as opt
+from kazoo_tail.cli.group import DefaultGroup, end_on_sigterm, environment, status_writer
+from kazoo_tail.cli.settings import (
+    APP_NAME,
+    DEFAULT_PROFILE,
+    config_store,
+    connection_config,
+    output_options,
+    saved_profile,
+)
+from kazoo_tail.errors import UsageError
+
+CONTEXT_SETTINGS: dict[str, Any] = {
+    "help_option_names": ["-h", "--help"],
+    "max_content_width": 100,
+}
+DEMO_BINDINGS = ("call.*.*", "object.*.*", "fax.status.*")
+
+
+@click.group(cls=DefaultGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name=APP_NAME)
+def cli() -> None:
+    """Tail live events from a 2600Hz Kazoo cluster's blackhole websocket.
+
+    \b
+      kazoo-tail --binding object.doc_created.user
+      kazoo-tail -b 'call.CHANNEL_CREATE.*' -b 'call.CHANNEL_DESTROY.*'
+      kazoo-tail -b 'call.*.*' | jq -r .data.caller_id_number
+      kazoo-tail demo            # no server needed: the built-in simulator
+
+    Events go to stdout (pretty on a terminal, JSON lines otherwise); status and errors go
+    to stderr. Run 'kazoo-tail login' once to save a server and cache a token.
+    """
+
+
+def _connection(options: dict[str, Any], ctx: click.Context) -> tuple[Any, Any, Any]:
+    """The connection config, its token provider, and the store, from options and profile."""
+    from kazoo_tail.session.resolve import token_provider
+
+    env = environment(ctx)
+    store = config_store(options.get("config_dir") or env.config_dir)
+    profile = saved_profile(store, options.get("profile"))
+    config = connection_config(options, profile, env)
+    if not config.url and not (config.token and config.ws_url):
+        raise UsageError(
+            "no Kazoo server given: pass --url (or set KAZOO_URL), run 'kazoo-tail login', "
+            "or try 'kazoo-tail demo'"
+        )
+    return config, token_provider(config, store), store
+
+
+@cli.command(
+    "tail",
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail tail -b 'call.CHANNEL_CREATE.*'
+  kazoo-tail -b 'object.*.user' --account-id 4b8c6fec... --descendants
+  kazoo-tail -b 'call.*.*' --match 'data.caller_id_number=+1555*' --calls""",
+)
+@opt.use(*opt.SUBSCRIBE, *opt.SHOW, *opt.STAY_CONNECTED, *opt.LOGIN, "token", *opt.SERVER)
+@click.pass_context
+def tail_command(ctx: click.Context, /, **options: Any) -> None:
+    """Subscribe to bindings and print events (the default command)."""
+    from kazoo_tail.app.tail import run_tail
+
+    end_on_sigterm()
+    env = environment(ctx)
+    show = output_options(options, env)
+    config, provider, _ = _connection(options, ctx)
+    record = Path(options["record"]) if options["record"] else None
+    ctx.exit(run_tail(config, provider, show, env, status_writer(env), record=record))
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail demo
+  kazoo-tail demo -b 'call.*.*' --calls
+  kazoo-tail demo --event-rate 50 --json | jq -r .name""",
+)
+@opt.use(*opt.SUBSCRIBE, *opt.SHOW, *opt.STAY_CONNECTED)
+@click.option(
+    "--event-rate",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Simulated events per second.",
+)
+@click.option("--seed", type=int, help="Make the simulated traffic repeatable.")
+@opt.use("debug")
+@click.pass_context
+def demo(ctx: click.Context, /, event_rate: float, seed: int | None, **options: Any) -> None:
+    """Tail the built-in Kazoo simulator: no server or account needed.
+
+    It logs in with the demo user over HTTP and subscribes over a real websocket on
+    127.0.0.1, exactly as against a real cluster. Without --binding it follows calls,
+    documents and faxes.
+    """
+    from kazoo_tail.app.tail import run_tail
+    from kazoo_tail.session.resolve import token_provider
+    from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+
+    end_on_sigterm()
+    env = environment(ctx)
+    status = status_writer(env)
+    show = output_options(options, env)
+    with Simulator(SimulatorConfig(event_rate=event_rate, seed=seed)) as simulator:
+        status.info(
+            f"demo server: Crossbar {simulator.crossbar_url}, blackhole {simulator.blackhole_url}"
+        )
+        options.update(
+            url=simulator.crossbar_url,
+            ws_url=simulator.blackhole_url,
+            username=DEMO.username,
+            account_name=DEMO.account_name,
+            bindings=options["bindings"] or DEMO_BINDINGS,
+        )
+        config = connection_config(options, None, env)
+        config.password = lambda: DEMO.password
+        record = Path(options["record"]) if options["record"] else None
+        code = run_tail(config, token_provider(config), show, env, status, record=record)
+    ctx.exit(code)
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail login
+  kazoo-tail login --url http://kazoo.example.com:8000 --account-name acme --username ops
+  KAZOO_API_KEY=... kazoo-tail login --url https://kazoo.example.com:8443 --save-as prod""",
+)
+@opt.use(*opt.LOGIN, *opt.SERVER)
+@click.option(
+    "--save-as", metavar="NAME", help="Profile name to save [default: --profile or default]."
+)
+@click.pass_context
+def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
+    """Log in, cache the token, and save the server and user as a profile.
+
+    Asks for whatever is not given by options or environment. The password and API key
+    are never written to disk; the token is cached with mode 0600.
+    """
+    from kazoo_tail.auth.provider import api_key_hash
+    from kazoo_tail.auth.store import Profile
+    from kazoo_tail.session.resolve import token_provider
+
+    env = environment(ctx)
+    status = status_writer(env)
+    store = config_store(options["config_dir"] or env.config_dir)
+    name = save_as or options["profile"] or DEFAULT_PROFILE
+    saved = store.profile(name) or Profile()
+    interactive = env.stdin_isatty
+
+    def ask(label: str, current: str | None) -> str:
+        if not interactive:
+            raise UsageError(
+                f"{label} is required (no terminal to ask on): see kazoo-tail login --help"
+            )
+        value: str = click.prompt(label, default=current, err=True)
+        return value.strip()
+
+    url = options["url"] or ask("Crossbar URL (e.g. http://kazoo.example.com:8000)", saved.url)
+    if not options["api_key"]:
+        if not (options["account_name"] or options["realm"] or options["phone_number"]):
+            options["account_name"] = ask("Account name", saved.account_name)
+        options["username"] = options["username"] or ask("Username", saved.username)
+    options["url"] = url
+    config = connection_config(options, None, env)
+    if (
+        config.api_key is None
+        and not env.environ.get("KAZOO_PASSWORD")
+        and not options["password_stdin"]
+        and not interactive
+    ):
+        raise UsageError("no password: set KAZOO_PASSWORD or use --password-stdin")
+    token = token_provider(config, store).login()
+    profile = Profile(
+        url=url,
+        ws_url=options["ws_url"] or saved.ws_url,
+        account_name=config.account_name,
+        realm=config.realm,
+        phone_number=config.phone_number,
+        username=config.username,
+        api_key_hash=api_key_hash(config.api_key) if config.api_key else None,
+    )
+    store.save_profile(name, profile)
+    who = f"user {config.username}" if config.username else "API key"
+    status.info(
+        f"logged in as {who} of account {token.account_name or token.account_id} "
+        f"({token.account_id}); profile {name!r} saved in {store.directory}"
+    )
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail logout
+  kazoo-tail logout --profile prod
+  kazoo-tail logout --all""",
+)
+@opt.use("profile")
+@click.option("--all", "everything", is_flag=True, help="Forget every cached token.")
+@opt.use("config_dir")
+@click.pass_context
+def logout(
+    ctx: click.Context, profile: str | None, everything: bool, config_dir: str | None
+) -> None:
+    """Forget the cached token of a profile (the profile itself is kept)."""
+    env = environment(ctx)
+    store = config_store(config_dir or env.config_dir)
+    if everything:
+        forgotten = store.forget_tokens()
+    else:
+        saved = saved_profile(store, profile)
+        key = connection_config({}, saved, env).credentials().cache_key() if saved else None
+        forgotten = store.forget_tokens(key) if key else 0
+    status_writer(env).info(f"forgot {forgotten} cached token{'s' if forgotten != 1 else ''}")
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail replay incident.jsonl
+  kazoo-tail replay incident.jsonl --calls -o pretty --realtime
+  kazoo-tail replay incident.jsonl --match name=CHANNEL_DESTROY | jq .data.hangup_cause""",
+)
+@click.argument("recording", type=click.Path(exists=True, dir_okay=False))
+@click.option("--realtime", is_flag=True, help="Replay at the recorded pace instead of at once.")
+@opt.use(*opt.SHOW, "debug")
+@click.pass_context
+def replay(ctx: click.Context, /, recording: str, realtime: bool, **options: Any) -> None:
+    """Show a recording made with --record, through the same filters and output as a tail.
+
+    The output is what the live tail printed (or would have, with other options), so a
+    recording is the thing to attach to a bug report.
+    """
+    from kazoo_tail.app.replay import run_replay
+
+    env = environment(ctx)
+    show = output_options(options, env)
+    code = run_replay(
+        Path(recording),
+        show,
+        env,
+        status_writer(env),
+        realtime=realtime,
+        dedupe=not options["no_dedupe"],
+    )
+    ctx.exit(code)
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail bindings
+  kazoo-tail bindings --url http://kazoo.example.com:8000 | grep object
+  kazoo-tail bindings -o json | jq 'keys'""",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["pretty", "json"]),
+    help="One binding per line, or the catalogue as one JSON object.",
+)
+@opt.use(*opt.SERVER)
+@click.pass_context
+def bindings(ctx: click.Context, /, output: str | None, **options: Any) -> None:
+    """List the bindings the server offers (GET /v2/websockets, no login needed).
+
+    Without a server, or when it lists none, the built-in catalogue of Kazoo 4.3 is shown.
+    The server's list is remembered for shell completion of --binding.
+    """
+    import json
+
+    from kazoo_tail.cli.settings import verify
+    from kazoo_tail.kazoo import catalog
+    from kazoo_tail.output.terminal import sanitize
+
+    env = environment(ctx)
+    status = status_writer(env)
+    store = config_store(options["config_dir"] or env.config_dir)
+    profile = saved_profile(store, options["profile"])
+    url = options["url"] or (profile.url if profile is not None else None)
+    offered: dict[str, list[str]] = {}
+    if url:
+        from kazoo_tail.net.crossbar import Crossbar
+
+        data = Crossbar(url, verify=verify(options)).get("websockets")
+        if isinstance(data, dict):
+            offered = catalog.clean(data)
+    if offered:
+        store.save_catalogue(offered)
+    else:
+        status.info(
+            "the server lists no bindings; showing the built-in catalogue"
+            if url
+            else "no server given; showing the built-in catalogue (Kazoo 4.3)"
+        )
+        offered = catalog.builtin_catalogue()
+    out = env.text_stdout()
+    if output == "json" or (output is None and not env.stdout_isatty):
+        out.write(json.dumps(offered, sort_keys=True) + "\n")
+    else:
+        for module in sorted(offered):
+            for template in offered[module]:
+                out.write(sanitize(template) + "\n")
+    out.flush()
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail doctor
+  kazoo-tail doctor -b 'object.doc_created.user' --account-id 4b8c6fec...
+  kazoo-tail doctor --token "$TOKEN" --ws-url wss://kazoo.example.com:7777""",
+)
+@click.option(
+    "-b",
+    "--binding",
+    "bindings",
+    multiple=True,
+    metavar="BINDING",
+    help="Also check that these bindings can be subscribed. Repeatable.",
+)
+@opt.use("account_ids", *opt.LOGIN, "token", *opt.SERVER)
+@click.pass_context
+def doctor(ctx: click.Context, /, **options: Any) -> None:
+    """Check, step by step, why events do or do not arrive.
+
+    Crossbar reachable, login, token time left, blackhole reachable (ws or wss, TLS),
+    a subscribe round trip, a ping round trip, and which bindings the account can use:
+    one line each, with the time it took. The exit code says whether all passed.
+    """
+    from kazoo_tail.app.doctor import run_doctor
+
+    config, provider, _ = _connection(options, ctx)
+    ctx.exit(run_doctor(config, provider, environment(ctx).text_stdout()))
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail sockets
+  kazoo-tail sockets --account-id 4b8c6fec... -o json | jq .bindings""",
+)
+@opt.use("account_ids", "output", *opt.LOGIN, "token", *opt.SERVER)
+@click.pass_context
+def sockets(ctx: click.Context, /, **options: Any) -> None:
+    """List the account's live blackhole sockets and their bindings."""
+    from kazoo_tail.app.sockets import list_sockets
+
+    env = environment(ctx)
+    config, provider, _ = _connection(options, ctx)
+    as_json = (options["output"] or ("pretty" if env.stdout_isatty else "json")) == "json"
+    code = list_sockets(config, provider, env.text_stdout(), status_writer(env), as_json=as_json)
+    ctx.exit(code)
+
+
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+    epilog="""\b
+Examples:
+  kazoo-tail simulator
+  kazoo-tail simulator --crossbar-port 8000 --blackhole-port 5555 --event-rate 20""",
+)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def simulator(ctx: click.Context, /, arguments: tuple[str, ...]) -> None:
+    """Run the built-in Kazoo simulator as a standalone server until Ctrl-C.
+
+    Takes the options of 'python -m kazoo_tail.simulator' (see 'kazoo-tail simulator
+    --help'), and tells clients where its websocket is, as a cluster with blackhole.url does.
+    """
+    from kazoo_tail.simulator.__main__ import main as simulator_main
+
+    args = list(arguments)
+    if "--advertise-ws-url" not in args:
+        args.append("--advertise-ws-url")
+    ctx.exit(simulator_main(args, prog="kazoo-tail simulator"))

@@ -1,0 +1,115 @@
+"""The command group, whose default command is ``tail``, and the one error boundary: the only
+place where errors become one sentence on stderr and a documented exit code."""
+
+from __future__ import annotations
+
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from kazoo_tail.app.environment import Environment
+from kazoo_tail.errors import ExitCode, KazooTailError, redact
+from kazoo_tail.output.terminal import StatusWriter
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; unwinds like Ctrl-C so the socket is closed on the way out."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def end_on_sigterm() -> None:
+    """Let SIGTERM unwind like Ctrl-C, so a tail closes its socket (only where it matters:
+    importing signal costs every TAB press a few milliseconds)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def environment(ctx: click.Context) -> Environment:
+    env = ctx.find_object(Environment)
+    if env is None:
+        env = Environment.from_process()
+        ctx.find_root().obj = env
+    return env
+
+
+def status_writer(env: Environment) -> StatusWriter:
+    return StatusWriter(env.stderr, colour=env.stderr_isatty and "NO_COLOR" not in env.environ)
+
+
+def report(exc: BaseException, env: Environment, *, debug: bool) -> int:
+    """One sentence on stderr for an error, and its exit code."""
+    status = status_writer(env)
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, Terminated):
+        return ExitCode.TERMINATED
+    if isinstance(exc, BrokenPipeError):
+        return ExitCode.OK  # the reader of stdout left; nothing to say to anyone
+    if isinstance(exc, KazooTailError):
+        status.error(exc.message)
+        return exc.exit_code
+    if debug:
+        import traceback
+
+        env.stderr.write(redact("".join(traceback.format_exception(exc))))
+    status.error(
+        f"unexpected {type(exc).__name__}: {redact(str(exc))[:300]}"
+        + ("" if debug else " (run with --debug for details)")
+    )
+    return ExitCode.ERROR
+
+
+class DefaultGroup(click.Group):
+    """A group whose default command is ``tail``: ``kazoo-tail -b X`` runs ``tail -b X``."""
+
+    default_command = "tail"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["kazoo_tail.debug"] = "--debug" in args
+        # While completing the first word, stay at the group so that command names complete too.
+        completing_first_word = ctx.resilient_parsing and not args
+        explicit = bool(args) and args[0] in (*self.commands, "-h", "--help", "--version")
+        if not completing_first_word and not explicit:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        env = environment(ctx)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise  # click reports its own
+        except (Exception, KeyboardInterrupt, Terminated) as exc:
+            debug = bool(ctx.meta.get("kazoo_tail.debug") or env.environ.get("KAZOO_TAIL_DEBUG"))
+            ctx.exit(report(exc, env, debug=debug))
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        items = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            tail = self.commands[self.default_command]
+            with tail.make_context(ctx.info_name, [], parent=ctx, resilient_parsing=True) as sub:
+                items += tail.shell_complete(sub, incomplete)
+        return items
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The default command's options are what most users look for, so show them here.
+        tail = self.commands[self.default_command]
+        with click.Context(tail, info_name=ctx.info_name) as tail_ctx:
+            self.format_usage(ctx, formatter)
+            self.format_help_text(ctx, formatter)
+            tail.format_options(tail_ctx, formatter)
+        self.format_commands(ctx, formatter)
+        self.format_epilog(ctx, formatter)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return ["[COMMAND]", "[OPTIONS]"]

@@ -1,0 +1,283 @@
+"""Every option, declared once, and the bundles commands take them in.
+
+An option's destination name is the ``ConnectionConfig`` field it fills wherever there is one
+(``url``, ``ws_url``, ``account_ids``...), so a new connection setting is one field there and
+one declaration here. Only click and the stdlib are imported: every TAB press runs this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Decorator(Protocol):
+    def __call__(self, function: F, /) -> F: ...
+
+
+# The output formats of kazoo_tail.output.registry.FORMATS, kept here as names so that the
+# CLI does not import the output layer to parse options (a test keeps the two equal).
+OUTPUT_FORMATS = ("pretty", "json")
+
+
+def _complete_binding(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Bindings from the built-in catalogue, and the server's as 'bindings' last saw it."""
+    from click.shell_completion import CompletionItem
+
+    from kazoo_tail.cli.settings import config_store
+    from kazoo_tail.kazoo import catalog
+
+    forms = catalog.concrete_forms()
+    cached = config_store(ctx.params.get("config_dir")).cached_catalogue()
+    if cached:
+        forms += [form for form in catalog.concrete_forms(cached) if form not in forms]
+    return [CompletionItem(form) for form in forms if form.startswith(incomplete)]
+
+
+OPTIONS: dict[str, Decorator] = {
+    # -- the server --------------------------------------------------------------------------
+    "url": click.option(
+        "--url",
+        envvar="KAZOO_URL",
+        metavar="URL",
+        help="Crossbar base URL, e.g. http://kazoo.example.com:8000.",
+    ),
+    "ws_url": click.option(
+        "--ws-url",
+        envvar="KAZOO_WS_URL",
+        metavar="URL",
+        help="Blackhole websocket URL [default: the URL Crossbar advertises, else "
+        "ws://HOST:5555, or wss://HOST:7777 for an https --url].",
+    ),
+    "ca_bundle": click.option(
+        "--ca-bundle",
+        type=click.Path(exists=True, dir_okay=False),
+        help="CA certificates (PEM) to trust, for Crossbar and the websocket.",
+    ),
+    "insecure": click.option(
+        "--insecure", is_flag=True, help="Do not verify TLS certificates (warns on stderr)."
+    ),
+    "profile": click.option(
+        "--profile",
+        envvar="KAZOO_TAIL_PROFILE",
+        metavar="NAME",
+        help="Profile saved by 'login' [default: default].",
+    ),
+    "config_dir": click.option(
+        "--config-dir",
+        envvar="KAZOO_TAIL_CONFIG_DIR",
+        metavar="DIR",
+        type=click.Path(file_okay=False),
+        is_eager=True,  # read before --binding completes, which looks at the cached catalogue
+        help="Where profiles and cached tokens live.",
+    ),
+    "debug": click.option(
+        "--debug",
+        is_flag=True,
+        envvar="KAZOO_TAIL_DEBUG",
+        help="Show a traceback (secrets redacted) on unexpected errors.",
+    ),
+    # -- who logs in -------------------------------------------------------------------------
+    "account_name": click.option(
+        "--account-name",
+        envvar="KAZOO_ACCOUNT_NAME",
+        metavar="NAME",
+        help="Account name to log in to.",
+    ),
+    "realm": click.option(
+        "--realm",
+        envvar="KAZOO_ACCOUNT_REALM",
+        metavar="REALM",
+        help="Log in by account realm instead of name.",
+    ),
+    "phone_number": click.option(
+        "--phone-number",
+        envvar="KAZOO_PHONE_NUMBER",
+        metavar="NUMBER",
+        help="Log in by the account's phone number instead of name.",
+    ),
+    "username": click.option(
+        "--username",
+        envvar="KAZOO_USERNAME",
+        metavar="USER",
+        help="User name. Password: KAZOO_PASSWORD, --password-stdin, or a prompt.",
+    ),
+    "password_stdin": click.option(
+        "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+    ),
+    "api_key": click.option(
+        "--api-key",
+        envvar="KAZOO_API_KEY",
+        metavar="KEY",
+        help="Log in with an account API key.",
+    ),
+    "token": click.option(
+        "--token",
+        envvar="KAZOO_AUTH_TOKEN",
+        metavar="TOKEN",
+        help="Use this Crossbar auth token instead of logging in.",
+    ),
+    # -- what to subscribe -------------------------------------------------------------------
+    "bindings": click.option(
+        "-b",
+        "--binding",
+        "bindings",
+        multiple=True,
+        metavar="BINDING",
+        shell_complete=_complete_binding,
+        help="Blackhole binding, e.g. 'call.CHANNEL_CREATE.*' or 'object.doc_created.user'. "
+        "Repeatable.",
+    ),
+    "account_ids": click.option(
+        "--account-id",
+        "account_ids",
+        multiple=True,
+        metavar="ID",
+        envvar="KAZOO_ACCOUNT_ID",
+        help="Account to use. Repeatable [default: the token's account].",
+    ),
+    "descendants": click.option(
+        "--descendants", is_flag=True, help="Also subscribe for every descendant of the accounts."
+    ),
+    # -- staying connected -------------------------------------------------------------------
+    "ping_interval": click.option(
+        "--ping-interval",
+        type=click.FloatRange(min=0.1),
+        default=30.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Send a websocket ping this often; no answer means a dead link.",
+    ),
+    "no_reconnect": click.option(
+        "--no-reconnect",
+        is_flag=True,
+        help="Exit (code 4) when the connection is lost instead of reconnecting.",
+    ),
+    "max_reconnect_time": click.option(
+        "--max-reconnect-time",
+        type=click.FloatRange(min=0),
+        metavar="SECONDS",
+        help="Give up (code 4) after being disconnected this long.",
+    ),
+    "record": click.option(
+        "--record",
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Append every frame received, with its time, to FILE (JSON lines; see 'replay').",
+    ),
+    # -- what to show, and how ---------------------------------------------------------------
+    "output": click.option(
+        "-o",
+        "--output",
+        type=click.Choice(OUTPUT_FORMATS),
+        help="Output format [default: pretty on a terminal, else json].",
+    ),
+    "json_flag": click.option("--json", "json_flag", is_flag=True, help="Short for --output json."),
+    "colour": click.option(
+        "--color",
+        "--colour",
+        "colour",
+        default="auto",
+        show_default=True,
+        type=click.Choice(["auto", "always", "never"]),
+        help="Colour in pretty output (NO_COLOR is honoured in auto).",
+    ),
+    "matches": click.option(
+        "--match",
+        "matches",
+        multiple=True,
+        metavar="PATH=GLOB",
+        help="Only events whose field matches, e.g. data.caller_id_number='1555*'. "
+        "Repeatable; all must hold.",
+    ),
+    "excludes": click.option(
+        "--exclude",
+        "excludes",
+        multiple=True,
+        metavar="PATH=GLOB",
+        help="Drop events whose field matches. Repeatable.",
+    ),
+    "grep": click.option("--grep", metavar="REGEX", help="Only events whose JSON text matches."),
+    "call_ids": click.option(
+        "--call-id",
+        "call_ids",
+        multiple=True,
+        metavar="ID",
+        help="Only this call, all its legs (follows other_leg_call_id).",
+    ),
+    "fields": click.option(
+        "--fields",
+        metavar="PATHS",
+        help="Print only these fields, e.g. name,data.call_id: tab-separated in pretty mode, "
+        "a reduced object in JSON.",
+    ),
+    "calls": click.option(
+        "--calls",
+        is_flag=True,
+        help="Pretty mode: group each call's events under its first line, with ring and talk "
+        "time on hangup.",
+    ),
+    "count": click.option(
+        "--count",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Exit after N events (that pass the filters).",
+    ),
+    "duration": click.option(
+        "--duration",
+        type=click.FloatRange(min=0),
+        metavar="SECONDS",
+        help="Exit after this many seconds.",
+    ),
+    "summary": click.option(
+        "--summary",
+        is_flag=True,
+        help="On exit, print events per name and binding, uptime and gaps to stderr.",
+    ),
+    "no_dedupe": click.option(
+        "--no-dedupe",
+        is_flag=True,
+        help="Print an event once per matching binding instead of once.",
+    ),
+}
+
+
+def use(*names: str) -> Decorator:
+    """Apply the named options, in the order given on the help page."""
+
+    def apply(function: F) -> F:
+        for name in reversed(names):
+            function = OPTIONS[name](function)
+        return function
+
+    return apply
+
+
+SERVER = ("url", "ws_url", "ca_bundle", "insecure", "profile", "config_dir", "debug")
+LOGIN = ("account_name", "realm", "phone_number", "username", "password_stdin", "api_key")
+SHOW = (
+    "output",
+    "json_flag",
+    "colour",
+    "matches",
+    "excludes",
+    "grep",
+    "call_ids",
+    "fields",
+    "calls",
+    "count",
+    "duration",
+    "summary",
+    "no_dedupe",
+)
+SUBSCRIBE = ("bindings", "account_ids", "descendants")
+STAY_CONNECTED = ("record", "ping_interval", "no_reconnect", "max_reconnect_time")

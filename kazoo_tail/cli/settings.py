@@ -1,0 +1,138 @@
+"""From parsed options (and a saved profile) to the settings the programs take."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from kazoo_tail.errors import UsageError
+
+if TYPE_CHECKING:
+    from kazoo_tail.app.environment import Environment
+    from kazoo_tail.app.pipeline import OutputOptions
+    from kazoo_tail.auth.store import ConfigStore, Profile
+    from kazoo_tail.session.resolve import ConnectionConfig
+
+APP_NAME = "kazoo-tail"
+DEFAULT_PROFILE = "default"
+# The login a profile can supply; used only when the command line names none of its own.
+LOGIN_KEYS = ("username", "account_name", "realm", "phone_number", "api_key")
+# Tuning knobs for tests and unusual networks, deliberately not on the command line.
+TUNING = {
+    "ping_timeout": "KAZOO_TAIL_PING_TIMEOUT",
+    "backoff_initial": "KAZOO_TAIL_BACKOFF_INITIAL",
+    "backoff_cap": "KAZOO_TAIL_BACKOFF_CAP",
+}
+
+
+def config_store(config_dir: str | Path | None) -> ConfigStore:
+    from kazoo_tail.auth.store import ConfigStore
+
+    return ConfigStore(Path(config_dir) if config_dir else Path(click.get_app_dir(APP_NAME)))
+
+
+def saved_profile(store: ConfigStore, name: str | None) -> Profile | None:
+    profile = store.profile(name or DEFAULT_PROFILE)
+    if profile is None and name:
+        raise UsageError(
+            f"no profile named {name!r} in {store.profiles_path}: "
+            f"run 'kazoo-tail login --profile {name}'"
+        )
+    return profile
+
+
+def verify(options: Mapping[str, Any]) -> bool | str:
+    if options.get("insecure"):
+        return False
+    return str(options["ca_bundle"]) if options.get("ca_bundle") else True
+
+
+def connection_config(
+    options: Mapping[str, Any], profile: Profile | None, env: Environment
+) -> ConnectionConfig:
+    """Options fill the config's fields of the same name; the profile fills in the server and,
+    when the command line names no login of its own, the login (so that ``--username other``
+    is never paired with the profile's account)."""
+    from kazoo_tail.session.resolve import ConnectionConfig
+
+    names = {field.name for field in dataclasses.fields(ConnectionConfig)}
+    given = {key: value for key, value in options.items() if key in names and value is not None}
+    saved = None if any(options.get(key) for key in LOGIN_KEYS) else profile
+    if profile is not None:
+        given.setdefault("url", profile.url)
+        given.setdefault("ws_url", profile.ws_url)
+    if saved is not None:
+        for key in ("username", "account_name", "realm", "phone_number", "api_key_hash"):
+            if not given.get(key):
+                given[key] = getattr(saved, key)
+    for key in ("bindings", "account_ids"):
+        given[key] = tuple(given.get(key, ()))
+    for field, variable in TUNING.items():
+        given[field] = _env_seconds(env.environ, variable, given.get(field))
+    return ConnectionConfig(
+        **{key: value for key, value in given.items() if value is not None},
+        password=password_source(env, bool(options.get("password_stdin"))),
+        verify=verify(options),
+        reconnect=not options.get("no_reconnect", False),
+        dedupe=not options.get("no_dedupe", False),
+    )
+
+
+def output_options(options: Mapping[str, Any], env: Environment) -> OutputOptions:
+    from kazoo_tail.app.pipeline import OutputOptions
+    from kazoo_tail.features.filters import parse_fields
+
+    chosen = "json" if options.get("json_flag") else options.get("output")
+    output = chosen or ("pretty" if env.stdout_isatty else "json")
+    return OutputOptions(
+        output=output,
+        colour=options["colour"],
+        count=options["count"],
+        duration=options["duration"],
+        matches=list(options["matches"]),
+        excludes=list(options["excludes"]),
+        grep=options["grep"],
+        call_ids=list(options["call_ids"]),
+        fields=parse_fields(options["fields"]) if options["fields"] else [],
+        calls=options["calls"],
+        summary=options["summary"],
+    )
+
+
+def password_source(env: Environment, from_stdin: bool) -> Callable[[], str | None]:
+    """The password, asked for at most once and then kept in memory (never on disk), so that
+    a tail can log in again hours later when its token can no longer be refreshed."""
+    remembered: list[str] = []
+
+    def password() -> str | None:
+        value: str | None = env.environ.get("KAZOO_PASSWORD")
+        if value:
+            return value
+        if remembered:
+            return remembered[0]
+        if from_stdin:
+            value = env.stdin.readline().rstrip("\r\n") or None
+        elif env.stdin_isatty and env.stderr_isatty:
+            value = click.prompt("Password", hide_input=True, err=True)
+        if value:
+            remembered.append(value)
+        return value
+
+    return password
+
+
+def _env_seconds(environ: Mapping[str, str], name: str, default: float | None) -> float | None:
+    value = environ.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 < number < float("inf"):
+        raise UsageError(f"{name} must be a positive number of seconds, not {value!r}")
+    return number

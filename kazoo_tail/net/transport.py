@@ -1,0 +1,183 @@
+"""The one websocket transport: websocket-client opens the connection (handshake, TLS,
+proxies) and sends; frames are read from its socket with our own buffered ``FrameReader``.
+
+websocket-client reads each frame with three select+recv calls, which cost more than
+everything else per event; one ``recv`` here takes whatever the kernel has, many frames at a
+time. Every failure is one sentence: ``ConnectFailed`` when opening (with whether a later try
+may succeed), ``LinkLost`` once open.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+from typing import Any
+
+import websocket
+
+from kazoo_tail.errors import redact
+from kazoo_tail.net.frames import FrameError, FrameReader
+
+# One recv() takes everything the kernel has buffered, up to this much, for many frames at once.
+RECV_SIZE = 256 * 1024
+
+
+class LinkLost(Exception):
+    """The open connection failed; the message is one sentence, and a reconnect may cure it."""
+
+
+class ConnectFailed(Exception):
+    """The websocket could not be opened."""
+
+    def __init__(self, sentence: str, retryable: bool) -> None:
+        super().__init__(sentence)
+        self.sentence = sentence
+        self.retryable = retryable
+
+
+class Transport:
+    """One open websocket. ``receive`` returns None when nothing arrived within a tick."""
+
+    def __init__(self, ws: websocket.WebSocket, url: str) -> None:
+        self.url = url
+        self._ws = ws
+        self._reader = FrameReader()
+
+    @classmethod
+    def open(cls, url: str, *, sslopt: dict[str, Any], timeout: float, tick: float) -> Transport:
+        try:
+            ws = websocket.create_connection(
+                url,
+                timeout=timeout,
+                sslopt=sslopt,
+                # Python's strict bytes.decode validates text frames; websocket-client's own
+                # pure-Python UTF-8 check costs more than everything else per frame.
+                skip_utf8_validation=True,
+                enable_multithread=False,
+            )
+        except (OSError, websocket.WebSocketException) as exc:
+            sentence, retryable = connect_failure(url, exc)
+            raise ConnectFailed(sentence, retryable) from None
+        ws.settimeout(tick)
+        return cls(ws, url)
+
+    @property
+    def socket(self) -> socket.socket | None:
+        sock: socket.socket | None = self._ws.sock
+        return sock
+
+    def receive(self) -> tuple[int, bytes] | None:
+        """The next whole message as (opcode, payload), or None after a quiet tick."""
+        try:
+            message = self._reader.next()
+            while message is None:
+                data = self._ws.sock.recv(RECV_SIZE)  # type: ignore[union-attr]
+                if not data:
+                    raise LinkLost("the connection was closed without a close frame")
+                self._reader.feed(data)
+                message = self._reader.next()
+        except TimeoutError:
+            return None
+        except FrameError as exc:
+            raise LinkLost(f"the server sent {exc}") from None
+        except (OSError, AttributeError) as exc:  # AttributeError: the socket was shut down
+            raise LinkLost(describe_error(exc)) from None
+        return message
+
+    def send_text(self, message: str) -> None:
+        self._guard(self._ws.send, message)
+
+    def ping(self, payload: bytes = b"") -> None:
+        self._guard(self._ws.ping, payload)
+
+    def pong(self, payload: bytes) -> None:
+        self._guard(self._ws.pong, payload)
+
+    def close(self) -> None:
+        """Say goodbye with close code 1000 (best effort, quickly)."""
+        try:
+            self._ws.send_close(websocket.STATUS_NORMAL)
+        except Exception:  # noqa: BLE001 - the link may already be gone; nothing to report
+            pass
+        self.drop()
+
+    def drop(self) -> None:
+        self._ws.shutdown()  # type: ignore[no-untyped-call]
+
+    def data_waiting(self) -> bool:
+        """Whether another frame is already buffered, so a flush can wait for it."""
+        if self._reader.has_data():
+            return True
+        sock = self._ws.sock
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
+
+    @staticmethod
+    def _guard(send: Any, payload: Any) -> None:
+        try:
+            send(payload)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise LinkLost(describe_error(exc)) from None
+
+
+def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
+    """Why the websocket could not be opened, as one sentence, and whether trying again later
+    may help (a refused port or a 503 may; a certificate we do not trust will not)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"TLS verification failed for {url} ({exc.verify_message}); "
+            "pass --ca-bundle with the server's CA, or --insecure",
+            False,
+        )
+    if isinstance(exc, ssl.SSLError):
+        # A proxy restarting mid-handshake looks like this; a bad certificate does not.
+        return f"TLS handshake with {url} failed ({exc.reason})", True
+    if isinstance(exc, websocket.WebSocketBadStatusException):
+        status = int(exc.status_code)
+        hint = ""
+        if status == 429:
+            hint = " (too many connections from this address)"
+        elif status == 400:
+            hint = " (a proxy may be adding a Sec-WebSocket-Protocol header)"
+        elif status >= 500:
+            hint = " (blackhole or a proxy in front of it is failing)"
+        text = f"blackhole at {url} refused the websocket upgrade with HTTP {status}{hint}"
+        return text, status == 429 or status >= 500
+    if isinstance(exc, websocket.WebSocketAddressException | socket.gaierror):
+        reason = "the host name could not be resolved"
+    elif isinstance(exc, ConnectionRefusedError):
+        reason = "connection refused"
+    elif isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
+        reason = "timed out while connecting"
+    else:
+        reason = describe_error(exc)
+    return f"cannot connect to blackhole at {url}: {reason}", True
+
+
+def describe_close(payload: bytes) -> str:
+    if len(payload) >= 2:
+        code = int.from_bytes(payload[:2], "big")
+        reason = payload[2:].decode("utf-8", "replace")
+        return f" (code {code}{': ' + reason if reason else ''})"
+    return " (no close code)"
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by the server"
+    if isinstance(exc, BrokenPipeError):
+        return "connection broken"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, AttributeError):
+        return "the connection was closed"
+    text = str(exc) or type(exc).__name__
+    return redact(text)[:200]

@@ -1,0 +1,42 @@
+"""Output formats by name. A new format is one module with a ``make(out, text_out, options)``
+factory and one entry in ``FORMATS``; modules load only when chosen, so JSON output never
+imports rich."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Literal, Protocol
+
+from kazoo_tail.kazoo.events import Event
+
+ColourMode = Literal["auto", "always", "never"]
+
+# name -> "module:factory"
+FORMATS: dict[str, str] = {
+    "pretty": "kazoo_tail.output.console:make",
+    "json": "kazoo_tail.output.jsonl:make",
+}
+
+
+class Renderer(Protocol):
+    def render(self, event: Event) -> None: ...
+    def flush(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    colour: ColourMode = "auto"
+    fields: Sequence[str] = ()
+    calls: bool = False
+
+
+class Factory(Protocol):
+    def __call__(self, out: IO[bytes], text_out: IO[str], options: RenderOptions) -> Renderer: ...
+
+
+def make_renderer(name: str, out: IO[bytes], text_out: IO[str], options: RenderOptions) -> Renderer:
+    module, _, factory = FORMATS[name].partition(":")
+    make: Factory = getattr(importlib.import_module(module), factory)
+    return make(out, text_out, options)

@@ -1,0 +1,170 @@
+"""One open connection to blackhole: a transport, a decoder, and the subscribe round driven
+over them. The tail's reconnecting session and doctor's checks both work through a Link."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kazoo_tail.errors import AuthError, ConnectError, SubscribeError, redact
+from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice
+from kazoo_tail.kazoo.wire import Reply
+from kazoo_tail.net.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT
+from kazoo_tail.net.transport import LinkLost, Transport, describe_close
+from kazoo_tail.session.decoder import Decoder
+from kazoo_tail.session.subscriber import SubscribeRound, Subscription
+
+# Events that arrive before the subscribe replies are held back, up to this many.
+EARLY_EVENTS_HELD = 1000
+
+FrameObserver = Callable[[int, bytes, float], None]
+
+
+class TokenSource(Protocol):
+    """Hands out a valid token; ``refresh`` means the server just refused the last one."""
+
+    def __call__(self, *, refresh: bool = False) -> str: ...
+
+
+@dataclass
+class Subscribed:
+    """How a subscribe round ended, with the events that arrived before its replies."""
+
+    round: SubscribeRound
+    held: list[Event | Notice] = field(default_factory=list)
+
+
+class Link:
+    def __init__(
+        self,
+        transport: Transport,
+        decoder: Decoder,
+        *,
+        on_frame: FrameObserver | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.transport = transport
+        self.url = transport.url
+        self.decoder = decoder
+        # Sees every text and binary frame as received (for --record), before any decoding.
+        self.on_frame = on_frame
+        self.clock = clock
+        self.monotonic = monotonic
+        self.last_heard = clock()
+        self.events_seen = 0
+
+    def receive(self) -> Event | Reply | Notice | Idle | None:
+        """One message, decoded; IDLE when nothing arrived within a tick, None for frames that
+        show nothing (pings, pongs, duplicates, bad frames not reported this time)."""
+        message = self.transport.receive()
+        if message is None:
+            return IDLE
+        opcode, payload = message
+        now = self.clock()
+        self.last_heard = now
+        if opcode in (OP_TEXT, OP_BINARY):
+            if self.on_frame is not None:
+                self.on_frame(opcode, payload, now)
+            item = self.decoder.decode(opcode, payload, now)
+            if isinstance(item, Event):
+                self.events_seen += 1
+            return item
+        if opcode == OP_CLOSE:
+            raise LinkLost(f"the server closed the connection{describe_close(payload)}")
+        if opcode == OP_PING:
+            self.transport.pong(payload)
+        return None
+
+    def subscribe(
+        self,
+        subscriptions: Sequence[Subscription],
+        tokens: TokenSource,
+        *,
+        reply_timeout: float,
+        stop_on_rejection: bool = True,
+    ) -> Generator[Idle | Notice | Event, None, Subscribed]:
+        """Subscribe everything, yielding ticks; events that come first are held back until
+        every reply is in, so that a rejected binding stops the tail before anything is shown.
+        A flood of them before the replies is shown rather than held without bound."""
+        round_ = SubscribeRound(
+            subscriptions, self._token(tokens), now=self.monotonic(), reply_timeout=reply_timeout
+        )
+        outcome = Subscribed(round_)
+        while not round_.done:
+            if round_.wants_token:
+                round_.use_token(self._token(tokens, refresh=True))
+            for message in round_.to_send(self.monotonic()):
+                self.transport.send_text(message)
+            item = self.receive()
+            if isinstance(item, Reply):
+                round_.on_reply(item, self.monotonic())
+                if stop_on_rejection and round_.rejected:
+                    break
+            elif isinstance(item, Idle):
+                if round_.timed_out(self.monotonic()):
+                    raise LinkLost(f"no reply to subscribe within {reply_timeout:.0f}s")
+                yield item
+            elif item is not None:
+                outcome.held.append(item)
+                if len(outcome.held) >= EARLY_EVENTS_HELD:
+                    yield from outcome.held
+                    outcome.held.clear()
+        if round_.token_refused is not None:
+            raise AuthError(
+                f"blackhole at {self.url} rejected a fresh token from Crossbar "
+                f"({redact(round_.token_refused)}); are the two URLs the same cluster?"
+            )
+        if stop_on_rejection and round_.rejected:
+            first = round_.rejected[0]
+            raise SubscribeError(
+                f"blackhole rejected binding {first.subscription.binding!r} for account "
+                f"{first.subscription.account_id}: {redact(first.error)}"
+            )
+        return outcome
+
+    def request(self, message: str, request_id: str, timeout: float, what: str) -> Reply:
+        """Send one message and wait for the reply with its request_id."""
+        self.transport.send_text(message)
+        deadline = self.monotonic() + timeout
+        while True:
+            item = self.receive()
+            if isinstance(item, Reply) and item.request_id == request_id:
+                return item
+            if isinstance(item, Idle) and self.monotonic() > deadline:
+                raise LinkLost(f"no reply to {what} within {timeout:g} s: blackhole seems hung")
+
+    def ping_round_trip(self, timeout: float) -> float:
+        """Seconds from a websocket ping frame to its pong."""
+        payload = uuid.uuid4().hex[:16].encode()
+        started = time.perf_counter()
+        self.transport.ping(payload)
+        deadline = self.monotonic() + timeout
+        while True:
+            message = self.transport.receive()
+            if message is None:
+                if self.monotonic() > deadline:
+                    raise LinkLost(
+                        f"no pong to a websocket ping within {timeout:g} s: blackhole seems hung"
+                    )
+                continue
+            opcode, data = message
+            self.last_heard = self.clock()
+            if opcode == OP_PONG and data == payload:
+                return time.perf_counter() - started
+            if opcode == OP_CLOSE:
+                raise LinkLost(f"the server closed the connection{describe_close(data)}")
+            if opcode in (OP_TEXT, OP_BINARY) and isinstance(
+                self.decoder.decode(opcode, data, self.clock()), Event
+            ):
+                self.events_seen += 1
+
+    def _token(self, tokens: TokenSource, *, refresh: bool = False) -> str:
+        """A token for (re)subscribing; Crossbar being down now is a reason to retry later."""
+        try:
+            return tokens(refresh=refresh)
+        except ConnectError as exc:
+            raise LinkLost(f"could not renew the token: {exc}") from None

@@ -1,0 +1,170 @@
+"""From what the user said to where to connect and what to subscribe: the one place that does it.
+
+``ConnectionConfig`` is everything a caller can set, for the CLI and the Python API alike: a
+new connection setting is one field here. ``resolve`` turns it, with a token, into a
+``Target`` (the websocket URL and why, the accounts, the subscriptions), and ``open_session``
+gives a running ``Session`` from a config alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from kazoo_tail.auth.provider import Credentials, TokenProvider
+from kazoo_tail.errors import UsageError
+from kazoo_tail.net.tls import websocket_sslopt
+from kazoo_tail.net.urls import check_url, default_ws_url
+from kazoo_tail.session.subscriber import Subscription
+
+if TYPE_CHECKING:
+    from kazoo_tail.auth.store import CachedToken, ConfigStore
+    from kazoo_tail.session.link import FrameObserver
+    from kazoo_tail.session.session import Session, SessionSettings
+
+
+@dataclass
+class ConnectionConfig:
+    """Where the cluster is, who logs in, what to subscribe, and how to stay connected."""
+
+    bindings: Sequence[str] = ()
+    url: str | None = None  # Crossbar, e.g. http://kazoo.example.com:8000
+    ws_url: str | None = None  # blackhole; default: what Crossbar advertises, else guessed
+    username: str | None = None
+    password: str | Callable[[], str | None] | None = None
+    account_name: str | None = None
+    realm: str | None = None
+    phone_number: str | None = None
+    api_key: str | None = None
+    # What a saved profile knows of an API key login whose key is not at hand: its cache key.
+    api_key_hash: str | None = None
+    token: str | None = None  # use this token, no login
+    account_ids: Sequence[str] = ()  # default: the token's account
+    descendants: bool = False
+    verify: bool | str = True  # requests' meaning: False, a CA bundle path, or True
+    ping_interval: float = 30.0
+    ping_timeout: float = 10.0
+    reconnect: bool = True
+    max_reconnect_time: float | None = None
+    backoff_initial: float = 0.5
+    backoff_cap: float = 30.0
+    dedupe: bool = True
+
+    def credentials(self) -> Credentials:
+        password = self.password
+        source = password if callable(password) or password is None else (lambda: password)
+        return Credentials(
+            url=self.url,
+            username=self.username,
+            account_name=self.account_name,
+            realm=self.realm,
+            phone_number=self.phone_number,
+            api_key=self.api_key,
+            api_key_hash=self.api_key_hash,
+            token=self.token,
+            password=source,
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    ws_url: str
+    ws_url_source: str  # "as configured", "advertised by Crossbar", or the default
+    account_ids: list[str]
+    subscriptions: list[Subscription] = field(default_factory=list)
+
+
+def blackhole_url(config: ConnectionConfig, token: CachedToken) -> tuple[str, str]:
+    """The websocket URL and where it came from: configured, advertised, or the default."""
+    if config.ws_url:
+        url, source = config.ws_url, "as configured"
+    elif token.ws_url:
+        url, source = token.ws_url, "advertised by Crossbar"
+    elif config.url:
+        url, source = default_ws_url(config.url), "the default for the Crossbar host"
+    else:
+        raise UsageError("no blackhole URL: pass --ws-url or --url")
+    check_url(url, ("ws", "wss"), "the blackhole URL")
+    return url, source
+
+
+def account_ids(config: ConnectionConfig, token: CachedToken) -> list[str]:
+    chosen = list(dict.fromkeys(config.account_ids)) or (
+        [token.account_id] if token.account_id else []
+    )
+    if not chosen:
+        raise UsageError("the token does not name its account: pass --account-id")
+    return chosen
+
+
+def resolve(config: ConnectionConfig, provider: TokenProvider) -> Target:
+    token = provider.current()
+    url, source = blackhole_url(config, token)
+    accounts = account_ids(config, token)
+    if config.descendants:
+        accounts = with_descendants(provider, accounts)
+    subscriptions = [Subscription(a, b) for a in accounts for b in config.bindings]
+    return Target(url, source, accounts, subscriptions)
+
+
+def with_descendants(provider: TokenProvider, accounts: list[str]) -> list[str]:
+    """Every descendant of the selected accounts, on the same socket (GET .../descendants)."""
+    token = provider.current().token
+    crossbar = provider.crossbar()
+    found = list(accounts)
+    for account_id in accounts:
+        children = crossbar.get(f"accounts/{quote(account_id, safe='')}/descendants", token=token)
+        for child in children if isinstance(children, list) else []:
+            child_id = child.get("id") if isinstance(child, dict) else None
+            if isinstance(child_id, str) and child_id not in found:
+                found.append(child_id)
+    return found
+
+
+def session_settings(config: ConnectionConfig, target: Target) -> SessionSettings:
+    from kazoo_tail.session.session import SessionSettings
+
+    return SessionSettings(
+        url=target.ws_url,
+        subscriptions=target.subscriptions,
+        sslopt=websocket_sslopt(config.verify),
+        ping_interval=config.ping_interval,
+        ping_timeout=config.ping_timeout,
+        reconnect=config.reconnect,
+        max_reconnect_time=config.max_reconnect_time,
+        backoff_initial=config.backoff_initial,
+        backoff_cap=config.backoff_cap,
+        dedupe=config.dedupe,
+    )
+
+
+def token_provider(config: ConnectionConfig, store: ConfigStore | None = None) -> TokenProvider:
+    return TokenProvider(config.credentials(), store, verify=config.verify)
+
+
+def open_session(
+    config: ConnectionConfig,
+    *,
+    provider: TokenProvider | None = None,
+    store: ConfigStore | None = None,
+    on_frame: FrameObserver | None = None,
+) -> Session:
+    """Log in (or reuse a cached token), resolve the target, and return a Session to iterate.
+
+    Nothing is subscribed until the session is iterated; iterate ``session.events()`` for idle
+    ticks too, and close it (or use it as a context manager) when done.
+    """
+    from kazoo_tail.session.session import Session
+
+    if not config.bindings:
+        raise UsageError("no binding given: pass at least one binding, e.g. 'call.*.*'")
+    provider = provider or token_provider(config, store)
+    target = resolve(config, provider)
+    return Session(
+        session_settings(config, target),
+        provider,
+        on_frame=on_frame,
+        keep_fresh=provider.keep_fresh,
+    )
