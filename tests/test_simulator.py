@@ -30,7 +30,7 @@ from kazoo_tail.simulator.traffic import TrafficFactory
 
 pytestmark = pytest.mark.timeout(20)
 
-SAMPLES = Path("/work/shared/kazoo/samples")
+SAMPLES = Path(__file__).parent / "samples"
 SUB1, SUB2 = DEMO.sub_account_ids
 ACCT = DEMO.account_id
 

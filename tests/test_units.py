@@ -31,7 +31,7 @@ def b64(obj: object) -> str:
 
 
 def test_credentials_hash_matches_the_spec_check_values() -> None:
-    # blackhole-protocol.md §5: john@example.com:m32c6NfqYEt
+    # docs/protocol.md §5: john@example.com:m32c6NfqYEt
     assert credentials_hash("John@Example.com", "m32c6NfqYEt") == "82a2dc91686ec828a67152d45a5c5ef7"
     assert (
         credentials_hash("john@example.com", "m32c6NfqYEt", "sha")

@@ -1,6 +1,6 @@
 """A fake 2600Hz Kazoo (Crossbar auth API + blackhole websocket) for tests and demos.
 
-It is an independent reading of /work/shared/kazoo/blackhole-protocol.md and imports
+It is an independent reading of docs/protocol.md and imports
 nothing from the rest of kazoo_tail, so client bugs cannot hide behind shared code.
 """
 

@@ -1,7 +1,7 @@
 """Blackhole binding rules: validation, subscription keys, key matching, the catalogue.
 
 Mirrors the 4.3 modules bh_call, bh_object, bh_fax and bh_conference as described in
-blackhole-protocol.md section 4, including their exact error strings.
+docs/protocol.md §4, including their exact error strings.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The blackhole websocket: upgrade rules, per-socket sessions, the request pipeline, events.
 
-Behaviour follows blackhole-protocol.md sections 0-4 (Kazoo 4.3 on cowboy):
+Behaviour follows docs/protocol.md §0-§4 (Kazoo 4.3 on cowboy):
 rate -> authenticate -> validate -> authorize -> command, one reply per text frame,
 context changes kept only when the whole message succeeds.
 """
