@@ -47,49 +47,24 @@ def test_every_environment_variable_read_is_documented() -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_the_environment_scan_finds_indirect_reads(tmp_path: Path) -> None:
-    """The scan behind the test above: literals, `in`, aliases, a helper called with literal
-    names, a module constant; anything it cannot name is reported, not skipped."""
-    package = tmp_path / "pkg"
+def test_the_environment_check_finds_undocumented_names(tmp_path: Path) -> None:
+    """The check behind the test above: any KAZOO_* literal counts, the simulator does not."""
+    package = tmp_path / "kazoo_tail"
     (package / "simulator").mkdir(parents=True)
-    (package / "simulator" / "core.py").write_text("import os\nos.environ.get('SIM_ONLY')\n")
+    (package / "simulator" / "core.py").write_text("SIM = 'KAZOO_SIM_ONLY'\n")
     (package / "mod.py").write_text(
         textwrap.dedent(
             """
-            import os
-            from os import environ as env, getenv
-            NAME = "FROM_CONSTANT"
-
-            def knob(name, default=1.0):
-                return os.environ.get(name, default)
-
-            class Settings:
-                def read(self, key):
-                    return os.environ[key]
-
-            a = knob("VIA_HELPER") or knob(name="VIA_KEYWORD")
-            b = "FLAG" not in os.environ and env.get("ALIASED") and getenv("GETENV")
-            c = os.environ.get(NAME)
-            d = Settings().read("VIA_METHOD")
-            os.environ["WRITTEN_NOT_READ"] = "1"
-            e = dict(os.environ)
-            f = os.environ.get(f"PREFIX_{a}")
+            KNOBS = {"ping_timeout": "KAZOO_TAIL_NEW_KNOB"}
+            def password(environ):
+                return environ.get("KAZOO_PASSWORD") or environ.get("NO_COLOR")
+            NOT_A_VARIABLE = "CHANNEL_CREATE"
             """
         )
     )
-    reads = reference.scan_environment(package)
-    assert {read.name for read in reads} == {
-        "VIA_HELPER",
-        "VIA_KEYWORD",
-        "FLAG",
-        "ALIASED",
-        "GETENV",
-        "FROM_CONSTANT",
-        "VIA_METHOD",
-        None,
-    }
-    unnamed = sorted(read.code for read in reads if read.name is None)
-    assert unnamed == ["e = dict(os.environ)", 'f = os.environ.get(f"PREFIX_{a}")']
+    named = reference.named_variables(package)
+    assert set(named) == {"KAZOO_TAIL_NEW_KNOB", "KAZOO_PASSWORD", "NO_COLOR"}
+    assert named["KAZOO_TAIL_NEW_KNOB"] == "kazoo_tail/mod.py:2"
 
 
 @pytest.mark.parametrize("info", COMMANDS, ids=IDS)

@@ -7,8 +7,8 @@ docs/cli.md holds every command's ``--help`` (rendered at a fixed width of 100 c
 the KAZOO_* environment cleared) and a table of the environment variables the tool reads.
 README.md gets the table of the default command's options that have an environment variable,
 between the marker comments below. Only the stdlib and click are used; nothing is hand-kept
-but NON_OPTION_ENVIRONMENT, the variables read with os.environ rather than through an option,
-and tests/test_docs.py fails when the code reads one that is not listed there.
+but NON_OPTION_ENVIRONMENT, the variables read other than through an option, and
+tests/test_docs.py fails when the code names a KAZOO_* variable that neither table lists.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class EnvironmentVariable:
     meaning: str
 
 
-# Read directly (os.environ / getenv) in kazoo_tail/, not through a click option.
+# Read in kazoo_tail/ other than through a click option.
 NON_OPTION_ENVIRONMENT: tuple[EnvironmentVariable, ...] = (
     EnvironmentVariable(
         "KAZOO_PASSWORD",
@@ -347,256 +347,50 @@ def stale(group: click.Command | None = None) -> list[str]:
     return diffs
 
 
-# -- environment variables read outside click ---------------------------------------------
+# -- environment variables the code names ------------------------------------------------
+
+# A Kazoo or kazoo-tail variable, as the code names it: reads go through the injected
+# Environment's mapping, so the names are what can be checked, not the calls.
+KAZOO_VARIABLE = re.compile(r"KAZOO_[A-Z0-9_]+\Z")
 
 
-@dataclass(frozen=True)
-class EnvironmentRead:
-    """One place that reads the environment; name is None when it cannot be told statically."""
-
-    name: str | None
-    file: str
-    line: int
-    code: str
-
-
-def _is_environ(node: ast.expr, aliases: set[str]) -> bool:
-    if isinstance(node, ast.Attribute):
-        return node.attr in ("environ", "environb")
-    return isinstance(node, ast.Name) and node.id in aliases
-
-
-def _is_getenv(node: ast.expr, aliases: set[str]) -> bool:
-    if isinstance(node, ast.Attribute):
-        return node.attr in ("getenv", "getenvb")
-    return isinstance(node, ast.Name) and node.id in aliases
-
-
-def _call_key(call: ast.Call) -> ast.expr | None:
-    if call.args:
-        return call.args[0]
-    return next((kw.value for kw in call.keywords if kw.arg == "key"), None)
-
-
-class _Module:
-    def __init__(self, path: Path, base: Path) -> None:
-        self.path = path
-        self.file = path.relative_to(base).as_posix()
-        self.source = path.read_text(encoding="utf-8")
-        self.lines = self.source.splitlines()
-        self.tree = ast.parse(self.source, filename=str(path))
-        self.constants: dict[str, str] = {}
-        for statement in self.tree.body:
-            if (
-                isinstance(statement, ast.Assign)
-                and isinstance(statement.value, ast.Constant)
-                and isinstance(statement.value.value, str)
-            ):
-                for target in statement.targets:
-                    if isinstance(target, ast.Name):
-                        self.constants[target.id] = statement.value.value
-        # Names bound by `from os import environ [as x]` and `from os import getenv [as y]`.
-        self.environ_names = {"environ", "environb"}
-        self.getenv_names = {"getenv", "getenvb"}
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "os":
-                for alias in node.names:
-                    if alias.name in ("environ", "environb"):
-                        self.environ_names.add(alias.asname or alias.name)
-                    if alias.name in ("getenv", "getenvb"):
-                        self.getenv_names.add(alias.asname or alias.name)
-
-    def code(self, node: ast.AST) -> str:
-        line = getattr(node, "lineno", 0)
-        return self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
-
-
-def _functions(tree: ast.AST) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
-    """Every function, and whether it is a method (so a call through an attribute skips self)."""
-    methods: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            methods.update(
-                id(item)
-                for item in node.body
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
-            )
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            yield node, id(node) in methods
-
-
-def _enclosing(tree: ast.AST) -> dict[int, ast.FunctionDef | ast.AsyncFunctionDef]:
-    """The innermost function around each node, by node id."""
-    inside: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}
-    # ast.walk is breadth first, so an inner function comes after its outer one and wins.
-    for function, _ in _functions(tree):
-        for node in ast.walk(function):
-            inside[id(node)] = function
-    return inside
-
-
-def _calls_to(modules: Sequence[_Module], name: str) -> Iterator[tuple[_Module, ast.Call, bool]]:
-    """Calls of a function by that name: (module, call, called through an attribute)."""
-    for module in modules:
-        for node in ast.walk(module.tree):
-            if isinstance(node, ast.Call):
-                if isinstance(node.func, ast.Name) and node.func.id == name:
-                    yield module, node, False
-                elif isinstance(node.func, ast.Attribute) and node.func.attr == name:
-                    yield module, node, True
-
-
-def _resolve(
-    key: ast.expr | None,
-    module: _Module,
-    function: ast.FunctionDef | ast.AsyncFunctionDef | None,
-    is_method: bool,
-    modules: Sequence[_Module],
-    site: ast.AST,
-) -> list[EnvironmentRead]:
-    """The variable names a key expression can be: a literal, a module constant, or a
-    parameter of the enclosing function, followed to its callers' literal arguments."""
-
-    def unresolved(where: _Module, node: ast.AST) -> EnvironmentRead:
-        return EnvironmentRead(None, where.file, getattr(node, "lineno", 0), where.code(node))
-
-    def found(name: str, where: _Module, node: ast.AST) -> EnvironmentRead:
-        return EnvironmentRead(name, where.file, getattr(node, "lineno", 0), where.code(node))
-
-    if isinstance(key, ast.Constant) and isinstance(key.value, str):
-        return [found(key.value, module, site)]
-    if not isinstance(key, ast.Name):
-        return [unresolved(module, site)]
-    if function is not None:
-        positional = [arg.arg for arg in (*function.args.posonlyargs, *function.args.args)]
-        keyword_only = [arg.arg for arg in function.args.kwonlyargs]
-        if key.id in positional or key.id in keyword_only:
-            index = positional.index(key.id) if key.id in positional else None
-            defaults = dict(
-                zip(
-                    positional[len(positional) - len(function.args.defaults) :],
-                    function.args.defaults,
-                    strict=True,
-                )
-            )
-            defaults.update(
-                (arg.arg, default)
-                for arg, default in zip(
-                    function.args.kwonlyargs, function.args.kw_defaults, strict=True
-                )
-                if default is not None
-            )
-            reads: list[EnvironmentRead] = []
-            for where, call, through_attribute in _calls_to(modules, function.name):
-                position = index
-                if position is not None and is_method and through_attribute:
-                    position -= 1
-                given: ast.expr | None = next(
-                    (kw.value for kw in call.keywords if kw.arg == key.id), None
-                )
-                if given is None and position is not None and 0 <= position < len(call.args):
-                    given = call.args[position]
-                    if any(isinstance(arg, ast.Starred) for arg in call.args[: position + 1]):
-                        given = None
-                        reads.append(unresolved(where, call))
-                        continue
-                given = given if given is not None else defaults.get(key.id)
-                if isinstance(given, ast.Constant) and isinstance(given.value, str):
-                    reads.append(found(given.value, where, call))
-                else:
-                    reads.append(unresolved(where, call))
-            return reads or [unresolved(module, site)]
-    if key.id in module.constants:
-        return [found(module.constants[key.id], module, site)]
-    return [unresolved(module, site)]
-
-
-def _scan_module(module: _Module, modules: Sequence[_Module]) -> list[EnvironmentRead]:
-    enclosing = _enclosing(module.tree)
-    methods = {id(function) for function, is_method in _functions(module.tree) if is_method}
-    environ = module.environ_names
-    consumed: set[int] = set()
-    reads: list[EnvironmentRead] = []
-
-    def read(key: ast.expr | None, site: ast.AST) -> None:
-        function = enclosing.get(id(site))
-        is_method = function is not None and id(function) in methods
-        reads.extend(_resolve(key, module, function, is_method, modules, site))
-
-    for node in ast.walk(module.tree):
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Attribute) and _is_environ(func.value, environ):
-                consumed.add(id(func.value))
-                if func.attr in ("get", "pop", "setdefault", "__getitem__", "__contains__"):
-                    read(_call_key(node), node)
-                else:  # os.environ.copy(), .items(), ...: cannot tell which variable
-                    read(None, node)
-            elif _is_getenv(func, module.getenv_names):
-                read(_call_key(node), node)
-        elif isinstance(node, ast.Subscript) and _is_environ(node.value, environ):
-            consumed.add(id(node.value))
-            if not isinstance(node.ctx, ast.Store | ast.Del):  # setting one is not reading
-                read(node.slice, node)
-        elif isinstance(node, ast.Compare) and any(
-            isinstance(op, ast.In | ast.NotIn) for op in node.ops
-        ):
-            for comparator in node.comparators:
-                if _is_environ(comparator, environ):
-                    consumed.add(id(comparator))
-                    read(node.left, node)
-    for node in ast.walk(module.tree):
-        # os.environ passed on, iterated, aliased...: flag it rather than miss a variable.
-        if (
-            isinstance(node, ast.Attribute | ast.Name)
-            and _is_environ(node, environ)
-            and id(node) not in consumed
-            and not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store))
-        ):
-            read(None, node)
-    return reads
-
-
-def scan_environment(package: Path = PACKAGE) -> list[EnvironmentRead]:
-    """Every environment variable read with os.environ / os.getenv in the package (outside
-    SCAN_EXCLUDE), and every use of os.environ whose variable cannot be told."""
-    modules = [
-        _Module(path, package.parent)
-        for path in sorted(package.rglob("*.py"))
-        if path.relative_to(package).parts[0] not in SCAN_EXCLUDE
-    ]
-    reads = [read for module in modules for read in _scan_module(module, modules)]
-    unique = {(r.name, r.file, r.line, r.code): r for r in reads}
-    return sorted(unique.values(), key=lambda r: (r.file, r.line, r.name or ""))
+def named_variables(package: Path = PACKAGE) -> dict[str, str]:
+    """Each environment variable named by a string literal in the package (outside the
+    simulator): every KAZOO_* name, and the listed non-KAZOO ones; with where it first is."""
+    listed = {variable.name for variable in NON_OPTION_ENVIRONMENT}
+    found: dict[str, str] = {}
+    for path in sorted(package.rglob("*.py")):
+        if "simulator" in path.relative_to(package).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            if KAZOO_VARIABLE.match(node.value) or node.value in listed:
+                where = f"{path.relative_to(package.parent).as_posix()}:{node.lineno}"
+                found.setdefault(node.value, where)
+    return found
 
 
 def environment_problems(group: click.Command | None = None) -> list[str]:
-    """Environment variables read in the code but in neither table, and stale table entries."""
+    """Variables the code names but neither table documents, and stale table entries."""
     group = group if group is not None else load_group()
     by_option = option_environment(walk(group))
     listed = {variable.name for variable in NON_OPTION_ENVIRONMENT}
-    reads = scan_environment()
-    problems = []
-    for entry in reads:
-        where = f"{entry.file}:{entry.line}: {entry.code}"
-        if entry.name is None:
-            problems.append(
-                f"{where}\n  reads the environment, but which variable cannot be told: "
-                "use a literal name (or a function called with literal names)"
-            )
-        elif entry.name not in by_option and entry.name not in listed:
-            problems.append(
-                f"{where}\n  reads {entry.name}, which no option has as envvar and "
-                "NON_OPTION_ENVIRONMENT in tools/cli_reference.py does not list"
-            )
-    read_names = {entry.name for entry in reads}
-    for name in sorted(listed - read_names):
-        problems.append(
-            f"NON_OPTION_ENVIRONMENT lists {name}, but kazoo_tail/ no longer reads it directly"
-        )
-    for name in sorted(listed & by_option):
-        problems.append(f"NON_OPTION_ENVIRONMENT lists {name}, but it is an option's envvar now")
+    named = named_variables()
+    problems = [
+        f"{where}: names {name}, which no option has as envvar and NON_OPTION_ENVIRONMENT "
+        "in tools/cli_reference.py does not list"
+        for name, where in sorted(named.items())
+        if name not in by_option and name not in listed
+    ]
+    problems += [
+        f"NON_OPTION_ENVIRONMENT lists {name}, but kazoo_tail/ no longer names it"
+        for name in sorted(listed - named.keys())
+    ]
+    problems += [
+        f"NON_OPTION_ENVIRONMENT lists {name}, but it is an option's envvar now"
+        for name in sorted(listed & by_option)
+    ]
     return problems
 
 

@@ -248,10 +248,11 @@ Examples:
 @opt.use(*opt.SHOW, "debug")
 @click.pass_context
 def replay(ctx: click.Context, /, recording: str, realtime: bool, **options: Any) -> None:
-    """Show a recording made with --record, through the same filters and output as a tail.
+    """Show a recording made with --record, as the live tail showed it.
 
-    The output is what the live tail printed (or would have, with other options), so a
-    recording is the thing to attach to a bug report.
+    It goes through the same filters and output as a tail. The output is what the live
+    tail printed (or would have, with other options), so a recording is the thing to
+    attach to a bug report.
     """
     from kazoo_tail.app.replay import run_replay
 
@@ -285,9 +286,10 @@ Examples:
 @opt.use(*opt.SERVER)
 @click.pass_context
 def bindings(ctx: click.Context, /, output: str | None, **options: Any) -> None:
-    """List the bindings the server offers (GET /v2/websockets, no login needed).
+    """List the bindings the server offers (no login needed).
 
-    Without a server, or when it lists none, the built-in catalogue of Kazoo 4.3 is shown.
+    They come from GET /v2/websockets. Without a server, or when it lists none, the
+    built-in catalogue of Kazoo 4.3 is shown.
     The server's list is remembered for shell completion of --binding.
     """
     import json
@@ -378,9 +380,29 @@ def sockets(ctx: click.Context, /, **options: Any) -> None:
     ctx.exit(code)
 
 
+class SimulatorCommand(click.Command):
+    """Options are the simulator's own (``python -m kazoo_tail.simulator``), shown here too."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from kazoo_tail.simulator.__main__ import build_parser
+
+        rows = [("-h, --help", "Show this message and exit.")]
+        for action in build_parser()._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            names = ", ".join(action.option_strings)
+            if action.nargs != 0:
+                names += " N" if action.type in (int, float) else f" {action.dest.upper()}"
+            default = action.default
+            shown = "" if default in (None, False) else f" [default: {default}]"
+            rows.append((names, f"{action.help or ''}{shown}"))
+        with formatter.section("Options"):
+            formatter.write_dl(rows)
+
+
 @cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    add_help_option=False,
+    cls=SimulatorCommand,
+    context_settings={**CONTEXT_SETTINGS, "ignore_unknown_options": True},
     epilog="""\b
 Examples:
   kazoo-tail simulator
@@ -391,8 +413,7 @@ Examples:
 def simulator(ctx: click.Context, /, arguments: tuple[str, ...]) -> None:
     """Run the built-in Kazoo simulator as a standalone server until Ctrl-C.
 
-    Takes the options of 'python -m kazoo_tail.simulator' (see 'kazoo-tail simulator
-    --help'), and tells clients where its websocket is, as a cluster with blackhole.url does.
+    Clients are told where its websocket is, as a cluster with blackhole.url set does.
     """
     from kazoo_tail.simulator.__main__ import main as simulator_main
 

@@ -15,7 +15,7 @@ def build_parser(prog: str = "python -m kazoo_tail.simulator") -> argparse.Argum
         prog=prog,
         description="Fake Kazoo Crossbar + blackhole websocket with realistic demo traffic.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address")
     parser.add_argument("--crossbar-port", type=int, default=8000, help="HTTP API port")
     parser.add_argument("--blackhole-port", type=int, default=5555, help="websocket port")
     parser.add_argument("--event-rate", type=float, default=5.0, help="events per second")
@@ -28,7 +28,9 @@ def build_parser(prog: str = "python -m kazoo_tail.simulator") -> argparse.Argum
     parser.add_argument(
         "--advertise-ws-url", action="store_true", help="put the websocket URL in auth replies"
     )
-    parser.add_argument("--max-connections-per-ip", type=int, default=None)
+    parser.add_argument(
+        "--max-connections-per-ip", type=int, default=None, help="refuse more sockets (HTTP 429)"
+    )
     return parser
 
 
