@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,14 +22,14 @@ def tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint_and_format() -> None:
-    lint = tool("ruff", "check", "kazoo_tail", "tests", "bench")
+    lint = tool("ruff", "check", "kazoo_tail", "tests", "bench", "tools")
     assert lint.returncode == 0, lint.stdout
-    fmt = tool("ruff", "format", "--check", "kazoo_tail", "tests", "bench")
+    fmt = tool("ruff", "format", "--check", "kazoo_tail", "tests", "bench", "tools")
     assert fmt.returncode == 0, fmt.stdout
 
 
 def test_mypy_strict() -> None:
-    result = tool("mypy", "kazoo_tail", "bench")
+    result = tool("mypy", "kazoo_tail", "bench", "tools")
     assert result.returncode == 0, result.stdout
 
 
@@ -42,24 +44,46 @@ def test_help_and_completion_import_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_simulator_imports_nothing_from_the_client() -> None:
-    """The simulator is an independent reading of the spec, so a misreading cannot be shared."""
-    client = (
-        "auth",
-        "blackhole",
-        "cli",
-        "config",
-        "crossbar",
-        "events",
-        "frames",
-        "protocol",
-        "render",
-        "tail",
-        "terminal",
-        "tokens",
-        "errors",
+def lint_imports(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    path = BIN / "lint-imports"
+    if not path.exists():
+        pytest.skip("import-linter is not installed")
+    return subprocess.run(
+        [str(path), "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
     )
-    for path in (ROOT / "kazoo_tail" / "simulator").glob("*.py"):
-        text = path.read_text()
-        for module in client:
-            assert f"kazoo_tail.{module}" not in text, f"{path.name} imports kazoo_tail.{module}"
+
+
+def test_layers_and_the_simulator_independence_hold() -> None:
+    """Contracts in pyproject.toml: layers import downwards only; the simulator imports nothing
+    from the client, so a misreading of the protocol cannot be shared; click stays in cli."""
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout
+    assert "4 kept, 0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "bad_import", "contract"),
+    [
+        ("kazoo/events.py", "from kazoo_tail.session import session", "Layers import downwards"),
+        ("session/link.py", "import kazoo_tail.app.tail", "Layers import downwards"),
+        ("simulator/core.py", "from kazoo_tail.kazoo import wire", "The simulator is"),
+        ("simulator/core.py", "from kazoo_tail import errors", "The simulator is"),
+        ("session/resolve.py", "import click", "Only the CLI uses click"),
+        ("net/transport.py", "import rich.console", "The core renders nothing"),
+    ],
+)
+def test_a_wrong_import_really_fails(
+    tmp_path: Path, module: str, bad_import: str, contract: str
+) -> None:
+    shutil.copytree(ROOT / "kazoo_tail", tmp_path / "kazoo_tail")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / "kazoo_tail" / module
+    target.write_text(target.read_text() + f"\n{bad_import}  # noqa\n")
+    result = lint_imports(tmp_path, PYTHONPATH=str(tmp_path))
+    assert result.returncode != 0, result.stdout
+    broken = [line for line in result.stdout.splitlines() if line.endswith("BROKEN")]
+    assert any(line.startswith(contract) for line in broken), result.stdout

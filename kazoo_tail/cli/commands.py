@@ -60,7 +60,7 @@ def _connection(options: dict[str, Any], ctx: click.Context) -> tuple[Any, Any, 
             "no Kazoo server given: pass --url (or set KAZOO_URL), run 'kazoo-tail login', "
             "or try 'kazoo-tail demo'"
         )
-    return config, token_provider(config, store), store
+    return config, token_provider(config, store, clock=env.clock), store
 
 
 @cli.command(
@@ -134,7 +134,8 @@ def demo(ctx: click.Context, /, event_rate: float, seed: int | None, **options: 
         config = connection_config(options, None, env)
         config.password = lambda: DEMO.password
         record = Path(options["record"]) if options["record"] else None
-        code = run_tail(config, token_provider(config), show, env, status, record=record)
+        provider = token_provider(config, clock=env.clock)
+        code = run_tail(config, provider, show, env, status, record=record)
     ctx.exit(code)
 
 
@@ -190,7 +191,7 @@ def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
         and not interactive
     ):
         raise UsageError("no password: set KAZOO_PASSWORD or use --password-stdin")
-    token = token_provider(config, store).login()
+    token = token_provider(config, store, clock=env.clock).login()
     profile = Profile(
         url=url,
         ws_url=options["ws_url"] or saved.ws_url,

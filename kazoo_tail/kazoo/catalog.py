@@ -1,4 +1,4 @@
-"""What blackhole can be subscribed to: the built-in catalogue of blackhole-protocol.md §4,
+"""What blackhole can be subscribed to: the built-in catalogue of docs/protocol.md §4,
 checks of a binding against it, and the concrete forms offered to shell completion.
 
 The checks mirror the server's own validators for the modules Kazoo ships (call, object, fax,

@@ -1,6 +1,6 @@
 """Blackhole's wire format, as pure functions: no sockets here.
 
-See shared/kazoo/blackhole-protocol.md: one ``binding`` per subscribe, ``auth_token`` and a
+See docs/protocol.md §3: one ``binding`` per subscribe, ``auth_token`` and a
 unique ``request_id`` on every message, replies matched by ``request_id`` only.
 """
 

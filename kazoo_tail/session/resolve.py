@@ -8,6 +8,7 @@ gives a running ``Session`` from a config alone.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -140,8 +141,13 @@ def session_settings(config: ConnectionConfig, target: Target) -> SessionSetting
     )
 
 
-def token_provider(config: ConnectionConfig, store: ConfigStore | None = None) -> TokenProvider:
-    return TokenProvider(config.credentials(), store, verify=config.verify)
+def token_provider(
+    config: ConnectionConfig,
+    store: ConfigStore | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> TokenProvider:
+    return TokenProvider(config.credentials(), store, verify=config.verify, clock=clock)
 
 
 def open_session(

@@ -4,7 +4,7 @@ Blackhole takes one binding per subscribe and matches replies by ``request_id`` 
 (docs/protocol.md §3). A round keeps a window of subscribes in flight, resends those refused
 for a token that has since been renewed, asks for a fresh token once when blackhole refuses
 ours, and pauses when the per-socket rate bucket is empty (it refills by a block of 10 tokens
-each second, §5). Whoever drives it owns the socket and the clock, so the tail, doctor and
+each second, §1 and §8.2). Whoever drives it owns the socket and the clock, so the tail, doctor and
 tests drive the same rules.
 """
 
@@ -71,6 +71,8 @@ class SubscribeRound:
         self.rate_limited = 0
         self._new_request_id = new_request_id
         self._queue: deque[Subscription] = deque(subscriptions)
+        # Subscribes to send again go first, in the order they were sent.
+        self._again: deque[Subscription] = deque()
         self._pending: dict[str, tuple[Subscription, str]] = {}
         self._renewed = False
         self._paused_until = float("-inf")
@@ -78,7 +80,7 @@ class SubscribeRound:
 
     @property
     def done(self) -> bool:
-        return self.token_refused is not None or not (self._queue or self._pending)
+        return self.token_refused is not None or not (self._queue or self._again or self._pending)
 
     @property
     def renewed(self) -> bool:
@@ -91,8 +93,8 @@ class SubscribeRound:
         messages = []
         if not self._pending:
             self._deadline = now + self.reply_timeout
-        while self._queue and len(self._pending) < self.window:
-            subscription = self._queue.popleft()
+        while (self._again or self._queue) and len(self._pending) < self.window:
+            subscription = (self._again or self._queue).popleft()
             request_id = self._new_request_id()
             self._pending[request_id] = (subscription, self.token)
             messages.append(
@@ -115,16 +117,16 @@ class SubscribeRound:
         error = reply.errors[0]
         if is_token_error(error):
             if sent_with != self.token:
-                self._queue.appendleft(subscription)  # sent before the renewal; try again
+                self._again.append(subscription)  # sent before the renewal; try again
             elif not self._renewed:
                 self._renewed = True
                 self.wants_token = True
-                self._queue.appendleft(subscription)
+                self._again.append(subscription)
             else:
                 self.token_refused = error
         elif error.startswith(RATE_LIMIT_ERROR):
             self.rate_limited += 1
-            self._queue.appendleft(subscription)
+            self._again.append(subscription)
             self._paused_until = now + RATE_LIMIT_PAUSE
         else:
             self.rejected.append(Rejection(subscription, error))

@@ -1,0 +1,296 @@
+"""The session core: the sans-I/O subscribe round, and a Link driven over real sockets against
+raw blackhole-shaped servers that misbehave in ways the simulator does not (a flood before
+any reply, replies that never come, a rate-limited burst), and background token renewal."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from websockets.sync.server import ServerConnection, serve
+
+from kazoo_tail.errors import AuthError
+from kazoo_tail.kazoo.events import Event, Idle
+from kazoo_tail.kazoo.wire import Reply
+from kazoo_tail.net.transport import LinkLost, Transport
+from kazoo_tail.session.decoder import Decoder
+from kazoo_tail.session.link import EARLY_EVENTS_HELD, Link
+from kazoo_tail.session.subscriber import (
+    RATE_LIMIT_PAUSE,
+    SUBSCRIBE_WINDOW,
+    SubscribeRound,
+    Subscription,
+)
+from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+
+ACCOUNT = DEMO.account_id
+TOKEN_ERROR = "failed to authenticate token"
+RATE_LIMITED = "rate limiting threshold hit for 127.0.0.1:4242!"
+
+
+def subs(count: int) -> list[Subscription]:
+    return [Subscription(ACCOUNT, f"object.doc_created.type{n}") for n in range(count)]
+
+
+def sent(messages: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(message) for message in messages]
+
+
+def reply(message: dict[str, Any], error: str | None = None) -> Reply:
+    if error is None:
+        return Reply(message["request_id"], "success", {"subscribed": []})
+    return Reply(message["request_id"], "error", {"errors": [error]})
+
+
+# -- the round, sans I/O -----------------------------------------------------------------------
+
+
+def test_a_window_of_subscribes_in_flight() -> None:
+    round_ = SubscribeRound(subs(45), "A", now=0.0)
+    first = sent(round_.to_send(0.0))
+    assert len(first) == SUBSCRIBE_WINDOW
+    assert round_.to_send(0.0) == []  # the window is full
+    for message in first[:5]:
+        assert round_.on_reply(reply(message), 0.1)
+    assert len(round_.to_send(0.1)) == 5
+    assert {m["data"]["binding"] for m in first} == {
+        f"object.doc_created.type{n}" for n in range(20)
+    }
+    assert all(m["auth_token"] == "A" and m["action"] == "subscribe" for m in first)
+    assert len({m["request_id"] for m in first}) == SUBSCRIBE_WINDOW
+
+
+def test_a_token_refused_mid_window_is_renewed_once_and_the_window_resent() -> None:
+    round_ = SubscribeRound(subs(20), "A", now=0.0)
+    window = sent(round_.to_send(0.0))
+    round_.on_reply(reply(window[0], TOKEN_ERROR), 0.1)
+    assert round_.wants_token and round_.to_send(0.1) == []
+    round_.use_token("B")
+    # The rest of the window was sent with the old token: refused too, but not a second refusal.
+    for message in window[1:]:
+        round_.on_reply(reply(message, TOKEN_ERROR), 0.2)
+    assert round_.token_refused is None and not round_.wants_token
+    again = sent(round_.to_send(0.2))
+    assert len(again) == 20 and {m["auth_token"] for m in again} == {"B"}
+    for message in again:
+        round_.on_reply(reply(message), 0.3)
+    assert round_.done and round_.renewed and len(round_.accepted) == 20
+
+
+def test_a_renewed_token_refused_again_is_the_verdict() -> None:
+    round_ = SubscribeRound(subs(1), "A", now=0.0)
+    round_.on_reply(reply(sent(round_.to_send(0.0))[0], TOKEN_ERROR), 0.1)
+    round_.use_token("B")
+    round_.on_reply(reply(sent(round_.to_send(0.1))[0], TOKEN_ERROR), 0.2)
+    assert round_.done and round_.token_refused == TOKEN_ERROR
+
+
+def test_rate_limited_subscribes_pause_then_resume() -> None:
+    round_ = SubscribeRound(subs(3), "A", now=0.0)
+    window = sent(round_.to_send(0.0))
+    round_.on_reply(reply(window[0]), 0.1)
+    round_.on_reply(reply(window[1], RATE_LIMITED), 0.1)
+    round_.on_reply(reply(window[2], RATE_LIMITED), 0.1)
+    assert round_.rate_limited == 2
+    assert round_.to_send(0.1 + RATE_LIMIT_PAUSE / 2) == []
+    assert not round_.timed_out(100.0)  # nothing is awaited while paused
+    retry = sent(round_.to_send(0.1 + RATE_LIMIT_PAUSE))
+    assert [m["data"]["binding"] for m in retry] == [w["data"]["binding"] for w in window[1:]]
+
+
+def test_a_missing_reply_times_out_and_replies_reset_the_clock() -> None:
+    round_ = SubscribeRound(subs(2), "A", now=0.0, reply_timeout=10.0)
+    window = sent(round_.to_send(0.0))
+    assert not round_.timed_out(9.0)
+    round_.on_reply(reply(window[0]), 9.0)
+    assert not round_.timed_out(18.0) and round_.timed_out(19.5)
+
+
+def test_rejections_and_strangers() -> None:
+    round_ = SubscribeRound(subs(2), "A", now=0.0)
+    window = sent(round_.to_send(0.0))
+    assert not round_.on_reply(Reply("someone-else", "success", {}), 0.1)
+    round_.on_reply(reply(window[0], "event FOO not supported"), 0.1)
+    round_.on_reply(reply(window[1]), 0.1)
+    assert round_.done and [r.error for r in round_.rejected] == ["event FOO not supported"]
+    assert round_.accepted == [Subscription(ACCOUNT, "object.doc_created.type1")]
+
+
+# -- a Link over real sockets ------------------------------------------------------------------
+
+Script = Callable[[ServerConnection], None]
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[[Script], str]]:
+    servers = []
+
+    def start(script: Script) -> str:
+        server = serve(script, "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        host, port = server.socket.getsockname()[:2]
+        return f"ws://{host}:{port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def event_frame(n: int) -> str:
+    return json.dumps(
+        {
+            "action": "event",
+            "subscribed_key": "call.*.*",
+            "name": "CHANNEL_CREATE",
+            "routing_key": f"call.{ACCOUNT}.CHANNEL_CREATE.c{n}",
+            "data": {"call_id": f"c{n}", "msg_id": str(n)},
+        }
+    )
+
+
+def link_to(url: str) -> Link:
+    return Link(Transport.open(url, sslopt={}, timeout=5, tick=0.05), Decoder())
+
+
+def run_subscribe(
+    link: Link, subscriptions: list[Subscription], **kw: Any
+) -> tuple[list[Any], Any]:
+    steps = link.subscribe(subscriptions, lambda refresh=False: "T", **kw)
+    yielded = []
+    while True:
+        try:
+            yielded.append(next(steps))
+        except StopIteration as done:
+            return yielded, done.value
+
+
+def test_a_flood_before_the_replies_is_shown_not_held_without_bound(scripted: Any) -> None:
+    flood = EARLY_EVENTS_HELD + 500
+
+    def script(ws: ServerConnection) -> None:
+        request = json.loads(ws.recv())
+        for n in range(flood):
+            ws.send(event_frame(n))
+        ws.send(
+            json.dumps(
+                {
+                    "action": "reply",
+                    "request_id": request["request_id"],
+                    "status": "success",
+                    "data": {"subscribed": ["call.*.*"]},
+                }
+            )
+        )
+        ws.recv()
+
+    link = link_to(scripted(script))
+    yielded, outcome = run_subscribe(link, [Subscription(ACCOUNT, "call.*.*")], reply_timeout=10)
+    shown = [item for item in yielded if isinstance(item, Event)]
+    assert len(shown) == EARLY_EVENTS_HELD
+    assert len(outcome.held) == flood - EARLY_EVENTS_HELD
+    assert outcome.round.done and len(outcome.round.accepted) == 1
+    link.transport.close()
+
+
+def test_a_reply_that_never_comes_loses_the_link(scripted: Any) -> None:
+    def script(ws: ServerConnection) -> None:
+        for _ in ws:
+            pass  # read and never answer
+
+    link = link_to(scripted(script))
+    with pytest.raises(LinkLost, match="no reply to subscribe within 0s"):
+        run_subscribe(link, [Subscription(ACCOUNT, "call.*.*")], reply_timeout=0.3)
+    link.transport.drop()
+
+
+def test_a_rate_limited_burst_keeps_reading_while_it_waits(scripted: Any) -> None:
+    arrivals: list[float] = []
+
+    def script(ws: ServerConnection) -> None:
+        for number, message in enumerate(ws):
+            request = json.loads(message)
+            arrivals.append(time.monotonic())
+            limited = number == 0
+            status = "error" if limited else "success"
+            data = {"errors": [RATE_LIMITED]} if limited else {"subscribed": ["call.*.*"]}
+            ws.send(
+                json.dumps(
+                    {
+                        "action": "reply",
+                        "request_id": request["request_id"],
+                        "status": status,
+                        "data": data,
+                    }
+                )
+            )
+            if limited:
+                ws.send(event_frame(1))  # arrives during the pause: read, held, not lost
+
+    link = link_to(scripted(script))
+    yielded, outcome = run_subscribe(link, [Subscription(ACCOUNT, "call.*.*")], reply_timeout=10)
+    assert outcome.round.rate_limited == 1 and len(outcome.round.accepted) == 1
+    assert any(isinstance(item, Idle) for item in yielded)  # ticks went on while paused
+    assert [e.data["call_id"] for e in outcome.held if isinstance(e, Event)] == ["c1"]
+    assert arrivals[1] - arrivals[0] >= RATE_LIMIT_PAUSE * 0.9
+    link.transport.close()
+
+
+def test_a_renewed_token_refused_again_is_an_auth_error(scripted: Any) -> None:
+    def script(ws: ServerConnection) -> None:
+        for message in ws:
+            request = json.loads(message)
+            ws.send(
+                json.dumps(
+                    {
+                        "action": "reply",
+                        "request_id": request["request_id"],
+                        "status": "error",
+                        "data": {"errors": [TOKEN_ERROR]},
+                    }
+                )
+            )
+
+    link = link_to(scripted(script))
+    asked: list[bool] = []
+
+    def tokens(refresh: bool = False) -> str:
+        asked.append(refresh)
+        return "fresh" if refresh else "old"
+
+    steps = link.subscribe([Subscription(ACCOUNT, "call.*.*")], tokens, reply_timeout=10)
+    with pytest.raises(AuthError, match="rejected a fresh token"):
+        for _ in steps:
+            pass
+    assert asked == [False, True]
+    link.transport.drop()
+
+
+# -- background renewal ------------------------------------------------------------------------
+
+
+def test_keep_fresh_renews_in_the_background_before_expiry() -> None:
+    from kazoo_tail.auth.provider import RENEW_MARGIN_SECONDS, Credentials, TokenProvider
+
+    config = SimulatorConfig(event_rate=0, token_ttl=RENEW_MARGIN_SECONDS + 60)
+    with Simulator(config) as sim:
+        credentials = Credentials(
+            url=sim.crossbar_url, username="demo", account_name="demo", password=lambda: "demo"
+        )
+        clock = [time.time()]
+        provider = TokenProvider(credentials, store=None, clock=lambda: clock[0])
+        first = provider.current()
+        provider.keep_fresh()
+        assert sim.stats.refresh == 0  # still fresh: nothing to do
+        clock[0] += 61  # now within the renewal margin
+        provider.keep_fresh()
+        deadline = time.monotonic() + 20
+        while sim.stats.refresh == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sim.stats.refresh == 1
+        assert provider.current().token != first.token
+        assert sim.stats.user_auth == 1  # renewed, not logged in again
