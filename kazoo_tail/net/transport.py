@@ -139,7 +139,8 @@ def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
         )
     if isinstance(exc, ssl.SSLError):
         # A proxy restarting mid-handshake looks like this; a bad certificate does not.
-        return f"TLS handshake with {url} failed ({exc.reason})", True
+        reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        return f"TLS handshake with {url} failed ({reason})", True
     if isinstance(exc, websocket.WebSocketBadStatusException):
         status = int(exc.status_code)
         hint = ""

@@ -72,7 +72,6 @@ class ConnectionConfig:
 @dataclass(frozen=True)
 class Target:
     ws_url: str
-    ws_url_source: str  # "as configured", "advertised by Crossbar", or the default
     account_ids: list[str]
     subscriptions: list[Subscription] = field(default_factory=list)
 
@@ -102,12 +101,12 @@ def account_ids(config: ConnectionConfig, token: CachedToken) -> list[str]:
 
 def resolve(config: ConnectionConfig, provider: TokenProvider) -> Target:
     token = provider.current()
-    url, source = blackhole_url(config, token)
+    url, _ = blackhole_url(config, token)
     accounts = account_ids(config, token)
     if config.descendants:
         accounts = with_descendants(provider, accounts)
     subscriptions = [Subscription(a, b) for a in accounts for b in config.bindings]
-    return Target(url, source, accounts, subscriptions)
+    return Target(url, accounts, subscriptions)
 
 
 def with_descendants(provider: TokenProvider, accounts: list[str]) -> list[str]:
