@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -94,24 +94,32 @@ class Running:
     """A kazoo-tail process started in the background; its stdout and stderr are read as they
     come, each by one thread (so nothing is lost between two readers of a pipe)."""
 
-    def __init__(self, *args: str, **env: str) -> None:
+    def __init__(
+        self, *args: str, stdout: int | None = None, input: str | None = None, **env: str
+    ) -> None:
+        """``stdout``: a file descriptor to give the process as its stdout instead of a pipe
+        read here (then ``stdout_lines`` stays empty); ``input``: what its stdin reads."""
         self.process = subprocess.Popen(
             [str(BIN), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+            stdout=subprocess.PIPE if stdout is None else stdout,
             stderr=subprocess.PIPE,
             text=True,
             env=kazoo_tail_env(**env),
         )
+        if input is not None:
+            assert self.process.stdin is not None
+            self.process.stdin.write(input)
+            self.process.stdin.close()
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
-        assert self.process.stdout is not None and self.process.stderr is not None
+        assert self.process.stderr is not None
+        pipes = [(self.process.stderr, self.stderr_lines)]
+        if self.process.stdout is not None:
+            pipes.append((self.process.stdout, self.stdout_lines))
         self._readers = [
             threading.Thread(target=self._drain, args=(pipe, lines), daemon=True)
-            for pipe, lines in (
-                (self.process.stdout, self.stdout_lines),
-                (self.process.stderr, self.stderr_lines),
-            )
+            for pipe, lines in pipes
         ]
         for reader in self._readers:
             reader.start()
@@ -128,7 +136,7 @@ class Running:
             if any(text in line for line in self.stderr_lines):
                 return
             if self.process.poll() is not None:
-                self._readers[1].join(1)
+                self._readers[0].join(1)
                 if any(text in line for line in self.stderr_lines):
                     return
                 raise AssertionError(f"exited {self.process.returncode}: {self.stderr}")
@@ -158,12 +166,57 @@ def background() -> Iterator[type[Running]]:
     started: list[Running] = []
 
     class Tracked(Running):
-        def __init__(self, *args: str, **env: str) -> None:
-            super().__init__(*args, **env)
+        def __init__(
+            self, *args: str, stdout: int | None = None, input: str | None = None, **env: str
+        ) -> None:
+            super().__init__(*args, stdout=stdout, input=input, **env)
             started.append(self)
 
     yield Tracked
     for process in started:
+        process.kill()
+
+
+def wait_until(
+    condition: Callable[[], object],
+    timeout: float = 10.0,
+    what: str | Callable[[], str] = "",
+) -> None:
+    """Poll ``condition`` until it is true; the timeout only bounds a failure. ``what`` (or
+    what it returns, evaluated on failure) says what was awaited."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            said = what() if callable(what) else what
+            raise AssertionError(f"not within {timeout}s: {said or condition}")
+        time.sleep(0.02)
+
+
+def tail_until_subscribed(
+    simulator: Simulator,
+    *args: str,
+    account_id: str | None = None,
+    input: str | None = None,
+    **env: str,
+) -> Result:
+    """Run ``kazoo-tail ARGS --count 1`` (ARGS bind ``call.*.*``) until it says it has
+    subscribed, then publish one call event on ``account_id`` (the demo account by default) for
+    it to print and end on with exit 0. Unlike ``--duration 0.3``, nothing races a clock: the
+    subscribe (and any login it needs) may take as long as the machine makes it."""
+    from kazoo_tail.simulator import DEMO
+
+    account = account_id or DEMO.account_id
+    process = Running(*args, "--count", "1", input=input, **env)
+    try:
+        process.wait_for_stderr("subscribed to")
+        call_id = f"the-end-{os.urandom(4).hex()}"
+        simulator.publish(
+            f"call.{account}.CHANNEL_CREATE.{call_id}",
+            "CHANNEL_CREATE",
+            {"call_id": call_id, "msg_id": call_id, "account_id": account},
+        )
+        return process.finish()
+    finally:
         process.kill()
 
 

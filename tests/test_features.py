@@ -3,16 +3,20 @@ timelines, record and replay, summary, the binding catalogue and its completion,
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import stat
 import subprocess
+import time
 from pathlib import Path
+
+import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator
 
-from .conftest import BIN, Result, Running, login_args, run
+from .conftest import BIN, Result, Running, login_args, run, tail_until_subscribed
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -21,15 +25,30 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def tail_calls(
     background: type[Running], sim: Simulator, *args: str, calls: int = 3, **env: str
 ) -> tuple[Result, list[list[object]]]:
-    """Tail while the simulator places `calls` whole two-leg calls; returns what was printed."""
-    process = background(
-        *login_args(sim), "-b", "call.*.*", "--duration", "2", *args, **{**PASSWORD, **env}
-    )
-    process.wait_for_stderr("subscribed to")
+    """Tail while the simulator places `calls` whole two-leg calls; returns what was printed.
+
+    The calls are made up first, so the tail can end by --count on their last event instead of
+    racing a --duration."""
     placed = [
-        sim.publish_call(hangup_cause="NORMAL_CLEARING" if n else "USER_BUSY", answered=bool(n))
+        [
+            item.event
+            for item in sim.traffic.call(
+                DEMO.account_id,
+                start=time.time(),
+                answered=bool(n),
+                hangup_cause="NORMAL_CLEARING" if n else "USER_BUSY",
+            )
+        ]
         for n in range(calls)
     ]
+    count = str(sum(len(call) for call in placed))
+    process = background(
+        *login_args(sim), "-b", "call.*.*", "--count", count, *args, **{**PASSWORD, **env}
+    )
+    process.wait_for_stderr("subscribed to")
+    for call in placed:
+        for event in call:
+            sim.publish_event(event)
     return process.finish(), placed  # type: ignore[return-value]
 
 
@@ -74,12 +93,16 @@ def test_grep_searches_the_event_text(busy_sim: Simulator) -> None:
 
 
 def test_call_id_follows_every_leg_of_one_call(sim: Simulator, background: type[Running]) -> None:
-    process = background(
-        *login_args(sim), "-b", "call.*.*", "--duration", "2", "--call-id", "the-call", **PASSWORD
-    )
+    placed = [
+        item.event
+        for item in sim.traffic.call(DEMO.account_id, start=time.time(), call_id="the-call")
+    ]
+    args = ["--call-id", "the-call", "--count", str(len(placed))]
+    process = background(*login_args(sim), "-b", "call.*.*", *args, **PASSWORD)
     process.wait_for_stderr("subscribed to")
-    sim.publish_call(call_id="other-call")
-    placed = sim.publish_call(call_id="the-call")
+    sim.publish_call(call_id="other-call")  # first: had it shown, the-call's last would not
+    for event in placed:
+        sim.publish_event(event)
     result = process.finish()
     legs = {e.data["call_id"] for e in placed}
     assert len(legs) == 2  # the A leg and the bridged B leg
@@ -216,8 +239,8 @@ def test_bindings_lists_the_servers_catalogue_and_feeds_completion(
 
 
 def test_descendants_are_subscribed_on_the_same_socket(sim: Simulator) -> None:
-    result = run(
-        *login_args(sim), "-b", "call.*.*", "--descendants", "--duration", "0.3", **PASSWORD
+    result = tail_until_subscribed(
+        sim, *login_args(sim), "-b", "call.*.*", "--descendants", **PASSWORD
     )
     assert result.returncode == 0, result.stderr
     for account in (DEMO.account_id, *DEMO.sub_account_ids):
@@ -225,16 +248,46 @@ def test_descendants_are_subscribed_on_the_same_socket(sim: Simulator) -> None:
     assert sim.stats.connections == 1 and sim.stats.subscribes == 1 + len(DEMO.sub_account_ids)
 
 
-def test_pretty_timestamps_are_local_time() -> None:
+def test_pretty_timestamps_are_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
     from kazoo_tail.kazoo.events import Event
     from kazoo_tail.kazoo.time import GREGORIAN_TO_UNIX
-    from kazoo_tail.output.pretty import clock, event_time
+    from kazoo_tail.output.pretty import PrettyRenderer, TimelineRenderer, clock, event_time
 
     event = Event(b"", {"data": {"timestamp": 63769746600}}, 5.0)
     assert event_time(event) == 63769746600 - GREGORIAN_TO_UNIX
     assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", clock(event_time(event)))
     assert event_time(Event(b"", {"data": {}}, 5.0)) == 5.0
-    assert ANSI.sub("", "x") == "x"
+
+    # Kazoo stamps 2020-10-12 18:30:00 UTC and the event arrives 1.25 s later; in a zone
+    # 5:30 east of UTC (a POSIX TZ, no tz database needed) both read just after midnight.
+    envelope = {
+        "action": "event",
+        "subscribed_key": "call.*.*",
+        "name": "CHANNEL_CREATE",
+        "routing_key": "call.a.CHANNEL_CREATE.c1",
+        "data": {"call_id": "c1", "timestamp": 63769746600},
+    }
+    arrived = Event(json.dumps(envelope).encode(), envelope, 1602527401.25)
+    buffer = io.StringIO()
+    try:
+        with monkeypatch.context() as patch:
+            patch.setenv("TZ", "XST-5:30")
+            time.tzset()
+            pretty = PrettyRenderer(
+                Console(file=buffer, force_terminal=True, color_system="truecolor", width=200)
+            )
+            pretty.render(arrived)
+            TimelineRenderer(pretty).render(arrived)
+    finally:
+        time.tzset()
+    output = buffer.getvalue()
+    assert "\x1b[" in output  # coloured; the times must read the same once colour is gone
+    line, header, leg = ANSI.sub("", output).splitlines()
+    assert line.startswith("00:00:01.250 CHANNEL_CREATE")  # when it arrived, to the ms
+    assert header.startswith("┌ call c1") and header.endswith("created 00:00:00")
+    assert leg.startswith("  │ 00:00:00 CHANNEL_CREATE")  # Kazoo's clock, to the second
 
 
 RECORDINGS = Path(__file__).parent / "recordings"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,7 +14,7 @@ import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
-from .conftest import login_args, run
+from .conftest import login_args, run, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed")
 
@@ -24,6 +23,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -64,13 +71,7 @@ backend blackhole
             stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_until(lambda: listening(port), what=f"haproxy listening on port {port}")
             yield simulator, f"wss://127.0.0.1:{port}", ca_path
         finally:
             proxy.terminate()

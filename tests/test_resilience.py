@@ -3,17 +3,28 @@ backoff shrunk by configuration so the suite stays fast."""
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
+import os
 import signal
 import subprocess
-import time
+import termios
 from urllib.parse import urlsplit
 
 import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
-from .conftest import BIN, Running, kazoo_tail_env, login_args, run
+from .conftest import (
+    BIN,
+    Running,
+    kazoo_tail_env,
+    login_args,
+    run,
+    tail_until_subscribed,
+    wait_until,
+)
 
 FAST = {
     "KAZOO_PASSWORD": DEMO.password,
@@ -37,15 +48,6 @@ def publish(simulator: Simulator, msg_id: str) -> None:
     )
 
 
-def wait_until(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def resubscribed(process: Running, times: int = 2) -> bool:
     return sum("subscribed to" in line for line in process.stderr_lines) >= times
 
@@ -56,7 +58,8 @@ def test_reconnects_resubscribes_and_reports_the_gap(
 ) -> None:
     process = start(background, sim, "--count", "2")
     publish(sim, "before")
-    time.sleep(0.3)  # let "before" reach the client before the link goes
+    # "before" has reached the client (and stdout) before the link goes.
+    wait_until(lambda: any('"before"' in line for line in process.stdout_lines))
     if fault == "drop":
         sim.drop_connections()
     else:
@@ -91,7 +94,7 @@ def test_a_server_restart_with_new_keys_renews_the_token(background: type[Runnin
     )
     process.wait_for_stderr("subscribed to")
     first.stop()
-    time.sleep(0.3)
+    process.wait_for_stderr("reconnecting in")  # the client saw the server go
     config = SimulatorConfig(
         event_rate=0, early_events=False, crossbar_port=ports[0], blackhole_port=ports[1]
     )
@@ -116,41 +119,38 @@ def test_a_dead_link_is_noticed_by_pings(sim: Simulator, background: type[Runnin
     assert result.returncode == 0, result.stderr
 
 
-def test_pings_keep_an_idle_socket_open() -> None:
+def test_pings_keep_an_idle_socket_open(background: type[Running]) -> None:
     config = SimulatorConfig(
         event_rate=0, early_events=False, idle_timeout=1.0, advertise_ws_url=True
     )
     with Simulator(config) as simulator:
-        result = run(
-            *login_args(simulator),
-            "-b",
-            "call.*.*",
-            "--ping-interval",
-            "0.3",
-            "--duration",
-            "3",
-            **FAST,
-        )
+        process = start(background, simulator, "--ping-interval", "0.3", "--count", "1")
+        # Ten pings 0.3 s apart: the socket has outlived the idle timeout three times over.
+        wait_until(lambda: simulator.stats.ws_pings >= 10, timeout=30, what="ten pings")
+        publish(simulator, "still-here")
+        result = process.finish()
         assert result.returncode == 0, result.stderr
         assert "lost" not in result.stderr
         assert simulator.stats.connections == 1 and simulator.stats.ws_pings >= 5
+        assert result.json_lines()[0]["data"]["msg_id"] == "still-here"
 
 
-def test_an_idle_close_is_survived() -> None:
+def test_an_idle_close_is_survived(background: type[Running]) -> None:
     config = SimulatorConfig(
         event_rate=0, early_events=False, idle_timeout=0.5, advertise_ws_url=True
     )
     with Simulator(config) as simulator:
-        result = run(
-            *login_args(simulator),
-            "-b",
-            "call.*.*",
-            "--ping-interval",
-            "60",
-            "--duration",
-            "2.5",
-            **FAST,
-        )
+        process = start(background, simulator, "--ping-interval", "60", "--count", "1")
+        process.wait_for_stderr("may have been missed")  # closed for idling, and back
+
+        def printed_one() -> bool:
+            # Idle closes go on every 0.5 s, so one event may fall into a gap: publish until
+            # the tail has one to end on.
+            publish(simulator, "after-idle-close")
+            return process.process.poll() is not None
+
+        wait_until(printed_one, what="an event printed after an idle close")
+        result = process.finish()
         assert result.returncode == 0, result.stderr
         assert "code 1000" in result.stderr and "may have been missed" in result.stderr
         assert simulator.stats.connections >= 2
@@ -199,6 +199,13 @@ def test_garbage_frames_are_reported_once_and_the_tail_goes_on(
     assert len(reports) == 1 and "Traceback" not in result.stderr
 
 
+def pipe_bytes(fd: int) -> int:
+    """How many bytes are waiting in the pipe behind ``fd``, unread."""
+    waiting = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, waiting)
+    return waiting[0]
+
+
 def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
     with subprocess.Popen(
         [str(BIN), *login_args(busy_sim), "-b", "call.*.*", "--count", "300"],
@@ -207,11 +214,29 @@ def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
         env=kazoo_tail_env(**FAST),
     ) as process:
         assert process.stdout is not None
-        time.sleep(1.5)  # nobody reads: the pipe fills and the tail blocks on write
-        lines = process.stdout.read().splitlines()
+        fd = process.stdout.fileno()
+        capacity = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) if hasattr(fcntl, "F_GETPIPE_SZ") else 65536
+        held: list[int] = []
+
+        def blocked_on_a_full_pipe() -> bool:
+            """Nobody reads: the pipe fills up, then holds still while the simulator publishes
+            a hundred more events and the tail, far from its 300 lines, is still running: it
+            is stuck writing to stdout."""
+            before = pipe_bytes(fd)
+            if before < capacity // 2:
+                return False
+            published = busy_sim.stats.events_published
+            wait_until(lambda: busy_sim.stats.events_published >= published + 100)
+            held[:] = [before]
+            return pipe_bytes(fd) == before and process.poll() is None
+
+        wait_until(blocked_on_a_full_pipe, timeout=60, what="the tail blocked on a full pipe")
+        output = process.stdout.read()
         process.wait(10)
+    lines = output.splitlines()
     assert process.returncode == 0 and len(lines) == 300
     assert all(json.loads(line)["action"] == "event" for line in lines)
+    assert held[0] < len(output) and len(output) > capacity  # it could never all fit
 
 
 # -- clean endings ---------------------------------------------------------------------------
@@ -222,7 +247,7 @@ def test_signals_close_cleanly(
     busy_sim: Simulator, background: type[Running], sig: signal.Signals, code: int
 ) -> None:
     streaming = start(background, busy_sim)
-    time.sleep(0.3)
+    wait_until(lambda: len(streaming.stdout_lines) >= 3)  # the signal comes mid-stream
     streaming.process.send_signal(sig)
     result = streaming.finish()
     assert result.returncode == code
@@ -234,31 +259,32 @@ def test_signals_close_cleanly(
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_head_ends_the_tail_at_once_with_exit_0(
-    sim: Simulator, busy_sim: Simulator, quiet: bool
+    sim: Simulator, busy_sim: Simulator, background: type[Running], quiet: bool
 ) -> None:
-    simulator = sim if quiet else busy_sim
-    args = " ".join(f"'{a}'" for a in login_args(simulator))
-    started = time.monotonic()
-    pipeline = (
-        subprocess.run(
+    """The tail has no --count or --duration: only its reader leaving can end it (a tail that
+    failed to notice would run into the timeout)."""
+    if not quiet:
+        args = " ".join(f"'{a}'" for a in login_args(busy_sim))
+        pipeline = subprocess.run(
             ["bash", "-o", "pipefail", "-c", f"{BIN} {args} -b 'call.*.*' | head -c 1 >/dev/null"],
             capture_output=True,
             text=True,
             timeout=20,
             env=kazoo_tail_env(**FAST),
         )
-        if not quiet
-        else subprocess.run(
-            ["bash", "-o", "pipefail", "-c", f"{BIN} {args} -b 'call.*.*' | (sleep 1; exit 0)"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            env=kazoo_tail_env(**FAST),
-        )
-    )
-    assert pipeline.returncode == 0, pipeline.stderr
-    assert "Traceback" not in pipeline.stderr and "Broken pipe" not in pipeline.stderr
-    assert time.monotonic() - started < 6
+        returncode, stderr = pipeline.returncode, pipeline.stderr
+    else:
+        # Nothing to print: the reader leaves while the tail is subscribed and idle.
+        read_end, write_end = os.pipe()
+        process = background(*login_args(sim), "-b", "call.*.*", stdout=write_end, **FAST)
+        os.close(write_end)  # the tail holds the only write end
+        process.wait_for_stderr("subscribed to")
+        os.close(read_end)
+        result = process.finish()
+        returncode, stderr = result.returncode, result.stderr
+        assert result.stdout == ""
+    assert returncode == 0, stderr
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr
 
 
 def test_two_bindings_survive_a_token_blackhole_rejects(
@@ -266,7 +292,7 @@ def test_two_bindings_survive_a_token_blackhole_rejects(
 ) -> None:
     assert run("login", *login_args(sim), **FAST).returncode == 0
     sim.revoke_tokens()
-    result = run("-b", "call.*.*", "-b", "object.*.*", "--duration", "0.3", **FAST)
+    result = tail_until_subscribed(sim, "-b", "call.*.*", "-b", "object.*.*", **FAST)
     assert result.returncode == 0, result.stderr
     assert sim.stats.user_auth == 2
 
@@ -274,14 +300,14 @@ def test_two_bindings_survive_a_token_blackhole_rejects(
 def test_duration_and_summary_hold_while_the_server_is_down(
     sim: Simulator, background: type[Running]
 ) -> None:
-    slow = {"KAZOO_TAIL_BACKOFF_INITIAL": "8", "KAZOO_TAIL_BACKOFF_CAP": "8"}
+    # A backoff of at least six minutes: a tail held up by it would run into finish()'s timeout.
+    slow = {"KAZOO_TAIL_BACKOFF_INITIAL": "3600", "KAZOO_TAIL_BACKOFF_CAP": "3600"}
     process = start(background, sim, "--duration", "2", "--summary", **slow)
-    started = time.monotonic()
     sim.reject_upgrades(503, 1000)
     sim.close_connections(code=1001)
-    result = process.finish()
+    result = process.finish(timeout=30)
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 3.5  # not held up by an 8 s backoff
+    assert "reconnecting in" in result.stderr  # it was waiting out the backoff when it ended
     assert "1 gap" in result.stderr
 
 
