@@ -25,6 +25,8 @@ from kazoo_tail.net.transport import (
 from kazoo_tail.session.decoder import Decoder
 from kazoo_tail.session.link import Link
 
+from .conftest import wait_until
+
 URL = "ws://kazoo.example.com:5555"
 
 
@@ -127,6 +129,8 @@ def test_a_ping_round_trip_counts_events_that_arrive_first(scripted: Any) -> Non
             pass
 
     subject = link(scripted(script))
+    # The event is on our side of the socket before the ping leaves, so it must come first.
+    wait_until(subject.transport.data_waiting, what="the server's first frames")
     seconds = subject.ping_round_trip(timeout=10)
     assert seconds >= 0 and subject.events_seen == 1
     subject.transport.close()
