@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kazoo_tail.app.environment import Environment
@@ -104,3 +105,17 @@ def test_password_prompt_needs_a_terminal_on_both_ends(sim: Simulator) -> None:
     env = environment(environ={"KAZOO_PASSWORD": "demo"}, config_dir=None)
     assert run([*args, "doctor"][-1:] + args, env) == 0
     assert "all 7 checks passed" in env.stdout.getvalue().decode()  # type: ignore[attr-defined]
+
+
+def test_a_text_only_stdout_still_takes_events(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A host program that put a StringIO in place of sys.stdout (no .buffer) still works."""
+    import sys
+
+    text = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", text)
+    env = Environment.from_process()
+    assert not env.stdout_isatty
+    assert run(["replay", str(recording(tmp_path))], env) == 0
+    assert json.loads(text.getvalue())["name"] == "CHANNEL_CREATE"

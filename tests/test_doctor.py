@@ -312,3 +312,34 @@ def test_sockets_of_another_account_is_refused(sim: Simulator) -> None:
     result = run("sockets", *login_args(sim), "--account-id", DEMO.other_account_id, **PASSWORD)
     assert result.returncode == 3
     assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+def test_a_given_token_that_blackhole_refuses_fails_the_subscribe(sim: Simulator) -> None:
+    token = sim.mint_token()
+    sim.revoke_tokens()
+    result = doctor("--token", token, "--ws-url", sim.blackhole_url)
+    assert result.returncode == 3, result.stdout
+    status, detail = report(result)["subscribe round trip"]
+    assert status == "FAIL" and "rejected the token given with --token" in detail
+    assert report(result)["bindings"][0] == "skip"
+    assert token not in result.stdout + result.stderr
+
+
+def test_a_token_about_to_expire_is_a_warning(sim: Simulator) -> None:
+    token = sim.mint_token(exp=time.time() + 200)
+    result = doctor("--token", token, "--ws-url", sim.blackhole_url)
+    assert result.returncode == 0, result.stdout
+    status, detail = report(result)["token time left"]
+    assert status == "warn" and "left (expires" in detail and "renewed soon" in detail
+
+
+def test_spans_and_elapsed_times_read_naturally() -> None:
+    from kazoo_tail.app.doctor import _elapsed, _span
+
+    assert [_span(s) for s in (5, 125, 3 * 3600 + 120, 5 * 86400)] == [
+        "5 s",
+        "2 min",
+        "3 h 2 min",
+        "5 days",
+    ]
+    assert [_elapsed(s) for s in (None, 0.0042, 0.25, 12.5)] == ["-", "4.2 ms", "250 ms", "12.5 s"]
