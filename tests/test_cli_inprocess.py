@@ -119,3 +119,30 @@ def test_a_text_only_stdout_still_takes_events(
     assert not env.stdout_isatty
     assert run(["replay", str(recording(tmp_path))], env) == 0
     assert json.loads(text.getvalue())["name"] == "CHANNEL_CREATE"
+
+
+def test_the_callers_stream_stays_open_after_the_run() -> None:
+    import gc
+
+    out = io.BytesIO()
+    env = environment(stdout=out)
+    assert run(["bindings", "-o", "pretty"], env) == 0
+    del env
+    gc.collect()
+    assert not out.closed and b"call.CHANNEL_CREATE" in out.getvalue()
+
+
+def test_tuning_knobs_matter_only_where_they_are_used(sim: Simulator) -> None:
+    bad = {"KAZOO_TAIL_BACKOFF_CAP": "-1", "KAZOO_PASSWORD": "demo"}
+    login = ["login", "--url", sim.crossbar_url, "--account-name", "demo", "--username", "demo"]
+    assert run(login, environment(environ=bad)) == 0
+    tail = environment(environ=bad)
+    assert run(["-b", "call.*.*", "--duration", "0"], tail) == 2
+    assert "KAZOO_TAIL_BACKOFF_CAP must be a positive number" in tail.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+def test_help_names_the_environment_variables() -> None:
+    result = CliRunner().invoke(cli, ["tail", "--help"], prog_name="kazoo-tail")
+    text = " ".join(result.stdout.split())
+    assert text.startswith("Usage: kazoo-tail tail [OPTIONS]")
+    assert "[env var: KAZOO_URL]" in text and "[env var: KAZOO_ACCOUNT_ID]" in text

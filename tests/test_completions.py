@@ -56,6 +56,17 @@ def test_options_and_commands_complete() -> None:
     assert set(complete("kazoo-tail lo", 1)) == {"login", "logout"}
     assert complete("kazoo-tail -b x -o ", 4) == ["pretty", "json"]
     assert "--event-rate" in complete("kazoo-tail demo --ev", 2)
+    assert complete("kazoo-tail simulator --crossbar-p", 2) == ["--crossbar-port"]
+
+
+def test_bindings_complete_from_the_remembered_catalogue(isolated_env: Path) -> None:
+    """The server's catalogue, as 'bindings' saved it, completes in demo too (no --config-dir
+    there: the environment's config dir holds)."""
+    from kazoo_tail.auth.store import ConfigStore
+
+    ConfigStore(isolated_env).save_catalogue({"call": ["call.ZZTOP_EVENT.{CALL_ID}"]})
+    assert complete("kazoo-tail demo -b call.ZZ", 3) == ["call.ZZTOP_EVENT.*"]
+    assert complete("kazoo-tail -b call.ZZ", 2) == ["call.ZZTOP_EVENT.*"]
 
 
 def test_bash_script_completes_when_sourced() -> None:

@@ -294,3 +294,41 @@ def test_keep_fresh_renews_in_the_background_before_expiry() -> None:
         assert sim.stats.refresh == 1
         assert provider.current().token != first.token
         assert sim.stats.user_auth == 1  # renewed, not logged in again
+
+
+def test_the_token_is_kept_fresh_during_an_outage_too() -> None:
+    """A reconnect after a long outage must not find the token expired with no password at
+    hand: renewal goes on while the session is down and backing off."""
+    from kazoo_tail.auth.provider import Credentials, TokenProvider
+    from kazoo_tail.kazoo.events import Notice, NoticeKind
+    from kazoo_tail.session.session import Session, SessionSettings
+
+    ttl = 3600.0
+    with Simulator(SimulatorConfig(event_rate=0, token_ttl=ttl)) as sim:
+        credentials = Credentials(
+            url=sim.crossbar_url, username="demo", account_name="demo", password=lambda: "demo"
+        )
+        skew = [0.0]
+        provider = TokenProvider(credentials, store=None, clock=lambda: time.time() + skew[0])
+        settings = SessionSettings(
+            url=sim.blackhole_url,
+            subscriptions=[Subscription(ACCOUNT, "call.*.*")],
+            backoff_initial=0.05,
+            backoff_cap=0.1,
+            token_check_interval=0.05,
+        )
+        session = Session(settings, provider, keep_fresh=provider.keep_fresh)
+        deadline = time.monotonic() + 30
+        try:
+            for item in session.events():
+                assert time.monotonic() < deadline, "no renewal while disconnected"
+                if isinstance(item, Notice) and item.kind is NoticeKind.SUBSCRIBED:
+                    sim.reject_upgrades(503, 10_000)  # blackhole stays down from now on
+                    sim.drop_connections()
+                if isinstance(item, Notice) and item.kind is NoticeKind.DISCONNECTED:
+                    skew[0] = ttl - 60  # the token now nears its expiry, mid-outage
+                if sim.stats.refresh >= 1:
+                    break
+        finally:
+            session.close()
+        assert sim.stats.refresh == 1 and sim.stats.user_auth == 1

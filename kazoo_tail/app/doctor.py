@@ -41,6 +41,9 @@ Status = Literal["ok", "warn", "FAIL", "skip"]
 FAMILIES = ("call.*.*", "object.*.*", "fax.status.*", "fax.object.*")
 DEFAULT_BINDING = "call.*.*"
 TOKEN_WARN_SECONDS = 300.0
+# A check that waits for ever explains nothing: a subscribe still rate limited after this many
+# tries (a second apart) is reported as refused.
+RATE_LIMIT_RETRIES = 3
 NAME_WIDTH = 20
 
 
@@ -316,7 +319,11 @@ class Doctor:
         assert self.link is not None
         subscriptions = [Subscription(a, b) for b in bindings for a in self.account_ids]
         steps = self.link.subscribe(
-            subscriptions, self.provider, reply_timeout=self.timeout, stop_on_rejection=False
+            subscriptions,
+            self.provider,
+            reply_timeout=self.timeout,
+            stop_on_rejection=False,
+            rate_limit_retries=RATE_LIMIT_RETRIES,
         )
         while True:
             try:

@@ -55,9 +55,20 @@ class Environment:
             if self.stdout is getattr(sys.stdout, "buffer", None):
                 self._text = sys.stdout
             else:
-                # Kept for the environment's life: a collected wrapper would close stdout.
-                self._text = io.TextIOWrapper(self.stdout, encoding="utf-8", write_through=True)
+                self._text = _TextOut(self.stdout, encoding="utf-8", write_through=True)
         return self._text
+
+
+class _TextOut(io.TextIOWrapper):
+    """Text over the caller's byte stream that never closes it: a collected TextIOWrapper
+    closes what it wraps, and the stream is the caller's."""
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self.detach()  # flushes, then lets go of the stream
+            except ValueError:
+                pass
 
 
 class _BytesToText(io.RawIOBase):

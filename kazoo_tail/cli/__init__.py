@@ -37,6 +37,8 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return ExitCode.OK
+    except SystemExit as exc:  # completion requests and sys.exit in commands end this way
+        return exc.code if isinstance(exc.code, int) else ExitCode.OK
     return int(result) if isinstance(result, int) else ExitCode.OK
 
 

@@ -23,6 +23,7 @@ from kazoo_tail.cli.settings import (
     saved_profile,
 )
 from kazoo_tail.errors import UsageError
+from kazoo_tail.simulator.command import build as build_simulator_command
 
 CONTEXT_SETTINGS: dict[str, Any] = {
     "help_option_names": ["-h", "--help"],
@@ -183,7 +184,7 @@ def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
             options["account_name"] = ask("Account name", saved.account_name)
         options["username"] = options["username"] or ask("Username", saved.username)
     options["url"] = url
-    config = connection_config(options, None, env)
+    config = connection_config(options, None, env, tuning=False)
     if (
         config.api_key is None
         and not env.environ.get("KAZOO_PASSWORD")
@@ -231,7 +232,8 @@ def logout(
         forgotten = store.forget_tokens()
     else:
         saved = saved_profile(store, profile)
-        key = connection_config({}, saved, env).credentials().cache_key() if saved else None
+        config = connection_config({}, saved, env, tuning=False) if saved else None
+        key = config.credentials().cache_key() if config else None
         forgotten = store.forget_tokens(key) if key else 0
     status_writer(env).info(f"forgot {forgotten} cached token{'s' if forgotten != 1 else ''}")
 
@@ -381,44 +383,6 @@ def sockets(ctx: click.Context, /, **options: Any) -> None:
     ctx.exit(code)
 
 
-class SimulatorCommand(click.Command):
-    """Options are the simulator's own (``python -m kazoo_tail.simulator``), shown here too."""
-
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from kazoo_tail.simulator.__main__ import build_parser
-
-        rows = [("-h, --help", "Show this message and exit.")]
-        for action in build_parser()._actions:
-            if not action.option_strings or action.dest == "help":
-                continue
-            names = ", ".join(action.option_strings)
-            if action.nargs != 0:
-                names += " N" if action.type in (int, float) else f" {action.dest.upper()}"
-            default = action.default
-            shown = "" if default in (None, False) else f" [default: {default}]"
-            rows.append((names, f"{action.help or ''}{shown}"))
-        with formatter.section("Options"):
-            formatter.write_dl(rows)
-
-
-@cli.command(
-    cls=SimulatorCommand,
-    context_settings={**CONTEXT_SETTINGS, "ignore_unknown_options": True},
-    epilog="""\b
-Examples:
-  kazoo-tail simulator
-  kazoo-tail simulator --crossbar-port 8000 --blackhole-port 5555 --event-rate 20""",
-)
-@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def simulator(ctx: click.Context, /, arguments: tuple[str, ...]) -> None:
-    """Run the built-in Kazoo simulator as a standalone server until Ctrl-C.
-
-    Clients are told where its websocket is, as a cluster with blackhole.url set does.
-    """
-    from kazoo_tail.simulator.__main__ import main as simulator_main
-
-    args = list(arguments)
-    if "--advertise-ws-url" not in args:
-        args.append("--advertise-ws-url")
-    ctx.exit(simulator_main(args, prog="kazoo-tail simulator"))
+# The simulator's own command (one definition, also behind python -m kazoo_tail.simulator);
+# here it tells clients where its websocket is, as a cluster with blackhole.url set does.
+cli.add_command(build_simulator_command(advertise_ws_url=True), "simulator")

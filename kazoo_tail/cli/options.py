@@ -7,6 +7,7 @@ one declaration here. Only click and the stdlib are imported: every TAB press ru
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -37,42 +38,52 @@ def _complete_binding(
     from kazoo_tail.kazoo import catalog
 
     forms = catalog.concrete_forms()
-    cached = config_store(ctx.params.get("config_dir")).cached_catalogue()
+    # demo has no --config-dir, but the environment's choice still holds for it.
+    directory = ctx.params.get("config_dir") or os.environ.get("KAZOO_TAIL_CONFIG_DIR")
+    cached = config_store(directory).cached_catalogue()
     if cached:
         forms += [form for form in catalog.concrete_forms(cached) if form not in forms]
     return [CompletionItem(form) for form in forms if form.startswith(incomplete)]
 
 
+def _option(*declarations: str, **attributes: Any) -> Decorator:
+    """click.option, naming its environment variable in --help when it has one."""
+    if "envvar" in attributes:
+        attributes.setdefault("show_envvar", True)
+    option: Decorator = click.option(*declarations, **attributes)
+    return option
+
+
 OPTIONS: dict[str, Decorator] = {
     # -- the server --------------------------------------------------------------------------
-    "url": click.option(
+    "url": _option(
         "--url",
         envvar="KAZOO_URL",
         metavar="URL",
         help="Crossbar base URL, e.g. http://kazoo.example.com:8000.",
     ),
-    "ws_url": click.option(
+    "ws_url": _option(
         "--ws-url",
         envvar="KAZOO_WS_URL",
         metavar="URL",
         help="Blackhole websocket URL [default: the URL Crossbar advertises, else "
         "ws://HOST:5555, or wss://HOST:7777 for an https --url].",
     ),
-    "ca_bundle": click.option(
+    "ca_bundle": _option(
         "--ca-bundle",
         type=click.Path(exists=True, dir_okay=False),
         help="CA certificates (PEM) to trust, for Crossbar and the websocket.",
     ),
-    "insecure": click.option(
+    "insecure": _option(
         "--insecure", is_flag=True, help="Do not verify TLS certificates (warns on stderr)."
     ),
-    "profile": click.option(
+    "profile": _option(
         "--profile",
         envvar="KAZOO_TAIL_PROFILE",
         metavar="NAME",
         help="Profile saved by 'login' [default: default].",
     ),
-    "config_dir": click.option(
+    "config_dir": _option(
         "--config-dir",
         envvar="KAZOO_TAIL_CONFIG_DIR",
         metavar="DIR",
@@ -80,54 +91,54 @@ OPTIONS: dict[str, Decorator] = {
         is_eager=True,  # read before --binding completes, which looks at the cached catalogue
         help="Where profiles and cached tokens live.",
     ),
-    "debug": click.option(
+    "debug": _option(
         "--debug",
         is_flag=True,
         envvar="KAZOO_TAIL_DEBUG",
         help="Show a traceback (secrets redacted) on unexpected errors.",
     ),
     # -- who logs in -------------------------------------------------------------------------
-    "account_name": click.option(
+    "account_name": _option(
         "--account-name",
         envvar="KAZOO_ACCOUNT_NAME",
         metavar="NAME",
         help="Account name to log in to.",
     ),
-    "realm": click.option(
+    "realm": _option(
         "--realm",
         envvar="KAZOO_ACCOUNT_REALM",
         metavar="REALM",
         help="Log in by account realm instead of name.",
     ),
-    "phone_number": click.option(
+    "phone_number": _option(
         "--phone-number",
         envvar="KAZOO_PHONE_NUMBER",
         metavar="NUMBER",
         help="Log in by the account's phone number instead of name.",
     ),
-    "username": click.option(
+    "username": _option(
         "--username",
         envvar="KAZOO_USERNAME",
         metavar="USER",
         help="User name. Password: KAZOO_PASSWORD, --password-stdin, or a prompt.",
     ),
-    "password_stdin": click.option(
+    "password_stdin": _option(
         "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
     ),
-    "api_key": click.option(
+    "api_key": _option(
         "--api-key",
         envvar="KAZOO_API_KEY",
         metavar="KEY",
         help="Log in with an account API key.",
     ),
-    "token": click.option(
+    "token": _option(
         "--token",
         envvar="KAZOO_AUTH_TOKEN",
         metavar="TOKEN",
         help="Use this Crossbar auth token instead of logging in.",
     ),
     # -- what to subscribe -------------------------------------------------------------------
-    "bindings": click.option(
+    "bindings": _option(
         "-b",
         "--binding",
         "bindings",
@@ -137,7 +148,7 @@ OPTIONS: dict[str, Decorator] = {
         help="Blackhole binding, e.g. 'call.CHANNEL_CREATE.*' or 'object.doc_created.user'. "
         "Repeatable.",
     ),
-    "account_ids": click.option(
+    "account_ids": _option(
         "--account-id",
         "account_ids",
         multiple=True,
@@ -145,11 +156,11 @@ OPTIONS: dict[str, Decorator] = {
         envvar="KAZOO_ACCOUNT_ID",
         help="Account to use. Repeatable [default: the token's account].",
     ),
-    "descendants": click.option(
+    "descendants": _option(
         "--descendants", is_flag=True, help="Also subscribe for every descendant of the accounts."
     ),
     # -- staying connected -------------------------------------------------------------------
-    "ping_interval": click.option(
+    "ping_interval": _option(
         "--ping-interval",
         type=click.FloatRange(min=0.1),
         default=30.0,
@@ -157,32 +168,32 @@ OPTIONS: dict[str, Decorator] = {
         metavar="SECONDS",
         help="Send a websocket ping this often; no answer means a dead link.",
     ),
-    "no_reconnect": click.option(
+    "no_reconnect": _option(
         "--no-reconnect",
         is_flag=True,
         help="Exit (code 4) when the connection is lost instead of reconnecting.",
     ),
-    "max_reconnect_time": click.option(
+    "max_reconnect_time": _option(
         "--max-reconnect-time",
         type=click.FloatRange(min=0),
         metavar="SECONDS",
         help="Give up (code 4) after being disconnected this long.",
     ),
-    "record": click.option(
+    "record": _option(
         "--record",
         type=click.Path(dir_okay=False),
         metavar="FILE",
         help="Append every frame received, with its time, to FILE (JSON lines; see 'replay').",
     ),
     # -- what to show, and how ---------------------------------------------------------------
-    "output": click.option(
+    "output": _option(
         "-o",
         "--output",
         type=click.Choice(OUTPUT_FORMATS),
         help="Output format [default: pretty on a terminal, else json].",
     ),
-    "json_flag": click.option("--json", "json_flag", is_flag=True, help="Short for --output json."),
-    "colour": click.option(
+    "json_flag": _option("--json", "json_flag", is_flag=True, help="Short for --output json."),
+    "colour": _option(
         "--color",
         "--colour",
         "colour",
@@ -191,7 +202,7 @@ OPTIONS: dict[str, Decorator] = {
         type=click.Choice(["auto", "always", "never"]),
         help="Colour in pretty output (NO_COLOR is honoured in auto).",
     ),
-    "matches": click.option(
+    "matches": _option(
         "--match",
         "matches",
         multiple=True,
@@ -199,51 +210,51 @@ OPTIONS: dict[str, Decorator] = {
         help="Only events whose field matches, e.g. data.caller_id_number='1555*'. "
         "Repeatable; all must hold.",
     ),
-    "excludes": click.option(
+    "excludes": _option(
         "--exclude",
         "excludes",
         multiple=True,
         metavar="PATH=GLOB",
         help="Drop events whose field matches. Repeatable.",
     ),
-    "grep": click.option("--grep", metavar="REGEX", help="Only events whose JSON text matches."),
-    "call_ids": click.option(
+    "grep": _option("--grep", metavar="REGEX", help="Only events whose JSON text matches."),
+    "call_ids": _option(
         "--call-id",
         "call_ids",
         multiple=True,
         metavar="ID",
         help="Only this call, all its legs (follows other_leg_call_id).",
     ),
-    "fields": click.option(
+    "fields": _option(
         "--fields",
         metavar="PATHS",
         help="Print only these fields, e.g. name,data.call_id: tab-separated in pretty mode, "
         "a reduced object in JSON.",
     ),
-    "calls": click.option(
+    "calls": _option(
         "--calls",
         is_flag=True,
         help="Pretty mode: group each call's events under its first line, with ring and talk "
         "time on hangup.",
     ),
-    "count": click.option(
+    "count": _option(
         "--count",
         type=click.IntRange(min=1),
         metavar="N",
         help="Exit after N events (that pass the filters).",
     ),
-    "duration": click.option(
+    "duration": _option(
         "--duration",
         type=click.FloatRange(min=0),
         metavar="SECONDS",
         help="Exit after this many seconds.",
     ),
-    "summary": click.option(
+    "summary": _option(
         "--summary",
         is_flag=True,
         help="On exit, print events per name and binding, uptime and gaps to stderr.",
     ),
-    "no_dedupe": click.option(
+    "no_dedupe": _option(
         "--no-dedupe",
         is_flag=True,
         help="Print an event once per matching binding instead of once.",

@@ -52,26 +52,27 @@ def verify(options: Mapping[str, Any]) -> bool | str:
 
 
 def connection_config(
-    options: Mapping[str, Any], profile: Profile | None, env: Environment
+    options: Mapping[str, Any], profile: Profile | None, env: Environment, *, tuning: bool = True
 ) -> ConnectionConfig:
     """Options fill the config's fields of the same name; the profile fills in the server and,
     when the command line names no login of its own, the login (so that ``--username other``
-    is never paired with the profile's account)."""
+    is never paired with the profile's account). ``tuning`` reads the environment's knobs,
+    for the commands that connect to blackhole."""
     from kazoo_tail.session.resolve import ConnectionConfig
 
     names = {field.name for field in dataclasses.fields(ConnectionConfig)}
     given = {key: value for key, value in options.items() if key in names and value is not None}
     saved = None if any(options.get(key) for key in LOGIN_KEYS) else profile
     if profile is not None:
-        given.setdefault("url", profile.url)
-        given.setdefault("ws_url", profile.ws_url)
+        given["url"] = given.get("url") or profile.url
+        given["ws_url"] = given.get("ws_url") or profile.ws_url
     if saved is not None:
         for key in ("username", "account_name", "realm", "phone_number", "api_key_hash"):
             if not given.get(key):
                 given[key] = getattr(saved, key)
     for key in ("bindings", "account_ids"):
         given[key] = tuple(given.get(key, ()))
-    for field, variable in TUNING.items():
+    for field, variable in TUNING.items() if tuning else ():
         given[field] = _env_seconds(env.environ, variable, given.get(field))
     return ConnectionConfig(
         **{key: value for key, value in given.items() if value is not None},

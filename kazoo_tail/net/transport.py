@@ -72,7 +72,10 @@ class Transport:
         try:
             message = self._reader.next()
             while message is None:
-                data = self._ws.sock.recv(RECV_SIZE)  # type: ignore[union-attr]
+                sock = self._ws.sock
+                if sock is None:
+                    raise LinkLost("the connection was closed")
+                data = sock.recv(RECV_SIZE)
                 if not data:
                     raise LinkLost("the connection was closed without a close frame")
                 self._reader.feed(data)
@@ -81,7 +84,7 @@ class Transport:
             return None
         except FrameError as exc:
             raise LinkLost(f"the server sent {exc}") from None
-        except (OSError, AttributeError) as exc:  # AttributeError: the socket was shut down
+        except OSError as exc:
             raise LinkLost(describe_error(exc)) from None
         return message
 
@@ -178,7 +181,5 @@ def describe_error(exc: BaseException) -> str:
         return "connection broken"
     if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, AttributeError):
-        return "the connection was closed"
     text = str(exc) or type(exc).__name__
     return redact(text)[:200]

@@ -86,17 +86,22 @@ class Link:
         *,
         reply_timeout: float,
         stop_on_rejection: bool = True,
+        rate_limit_retries: int | None = None,
     ) -> Generator[Idle | Notice | Event, None, Subscribed]:
         """Subscribe everything, yielding ticks; events that come first are held back until
         every reply is in, so that a rejected binding stops the tail before anything is shown.
         A flood of them before the replies is shown rather than held without bound."""
         round_ = SubscribeRound(
-            subscriptions, self._token(tokens), now=self.monotonic(), reply_timeout=reply_timeout
+            subscriptions,
+            self._token(tokens),
+            now=self.monotonic(),
+            reply_timeout=reply_timeout,
+            rate_limit_retries=rate_limit_retries,
         )
         outcome = Subscribed(round_)
         while not round_.done:
             if round_.wants_token:
-                round_.use_token(self._token(tokens, refresh=True))
+                round_.use_token(self._renewed_token(tokens, round_.token_error or ""))
             for message in round_.to_send(self.monotonic()):
                 self.transport.send_text(message)
             item = self.receive()
@@ -157,10 +162,21 @@ class Link:
                 return time.perf_counter() - started
             if opcode == OP_CLOSE:
                 raise LinkLost(f"the server closed the connection{describe_close(data)}")
+            if opcode == OP_PING:
+                self.transport.pong(data)
             if opcode in (OP_TEXT, OP_BINARY) and isinstance(
                 self.decoder.decode(opcode, data, self.clock()), Event
             ):
                 self.events_seen += 1
+
+    def _renewed_token(self, tokens: TokenSource, error: str) -> str:
+        try:
+            return self._token(tokens, refresh=True)
+        except AuthError as exc:
+            raise AuthError(
+                f"blackhole at {self.url} rejected the token ({redact(error)}), "
+                f"and no other could be had: {exc.message}"
+            ) from None
 
     def _token(self, tokens: TokenSource, *, refresh: bool = False) -> str:
         """A token for (re)subscribing; Crossbar being down now is a reason to retry later."""

@@ -24,9 +24,6 @@ from kazoo_tail.session.decoder import Decoder
 from kazoo_tail.session.link import FrameObserver, Link, TokenSource
 from kazoo_tail.session.subscriber import Subscription
 
-# How often a running session checks whether its token needs renewing before it expires.
-TOKEN_CHECK_INTERVAL = 30.0
-
 
 @dataclass
 class SessionSettings:
@@ -47,6 +44,8 @@ class SessionSettings:
     stable_after: float = 30.0
     dedupe: bool = True
     idle_tick: float = 0.25
+    # How often to check whether the token needs renewing before it expires.
+    token_check_interval: float = 30.0
 
 
 class Backoff:
@@ -108,6 +107,17 @@ class Session:
         self.close()
 
     def events(self) -> Iterator[Event | Notice | Idle]:
+        """Everything the session has to say, with an idle tick whenever nothing arrived for a
+        moment. The token is kept fresh all along, outages included: a reconnect hours from
+        now must not find it expired with no password at hand."""
+        next_check = time.monotonic() + self.settings.token_check_interval
+        for item in self._events():
+            yield item
+            if self.keep_fresh is not None and time.monotonic() >= next_check:
+                next_check = time.monotonic() + self.settings.token_check_interval
+                self.keep_fresh()
+
+    def _events(self) -> Iterator[Event | Notice | Idle]:
         settings = self.settings
         lost_at: float | None = None
         ever_connected = False
@@ -195,7 +205,6 @@ class Session:
     def _stream(self, link: Link, connected_at: float) -> Iterator[Event | Notice | Idle]:
         settings = self.settings
         next_ping = time.monotonic() + settings.ping_interval
-        next_token_check = time.monotonic() + TOKEN_CHECK_INTERVAL
         ping_sent_at: float | None = None
         stable = False
         while True:
@@ -215,10 +224,6 @@ class Session:
                 next_ping = now + settings.ping_interval
                 if ping_sent_at is None:
                     ping_sent_at = now
-            if now >= next_token_check:
-                next_token_check = now + TOKEN_CHECK_INTERVAL
-                if self.keep_fresh is not None:
-                    self.keep_fresh()
             item = link.receive()
             if isinstance(item, Idle):
                 yield item

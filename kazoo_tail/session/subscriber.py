@@ -59,16 +59,22 @@ class SubscribeRound:
         now: float,
         reply_timeout: float = 10.0,
         window: int = SUBSCRIBE_WINDOW,
+        rate_limit_retries: int | None = None,
         new_request_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self.token = token
         self.reply_timeout = reply_timeout
         self.window = window
+        # None: keep trying while the bucket refills (a tail); a number: then count it refused.
+        self.rate_limit_retries = rate_limit_retries
         self.accepted: list[Subscription] = []
         self.rejected: list[Rejection] = []
         self.token_refused: str | None = None
         self.wants_token = False
         self.rate_limited = 0
+        # The server's words when it last refused our token (kept for the error, if any).
+        self.token_error: str | None = None
+        self._limited: dict[Subscription, int] = {}
         self._new_request_id = new_request_id
         self._queue: deque[Subscription] = deque(subscriptions)
         # Subscribes to send again go first, in the order they were sent.
@@ -116,6 +122,7 @@ class SubscribeRound:
             return True
         error = reply.errors[0]
         if is_token_error(error):
+            self.token_error = error
             if sent_with != self.token:
                 self._again.append(subscription)  # sent before the renewal; try again
             elif not self._renewed:
@@ -126,8 +133,12 @@ class SubscribeRound:
                 self.token_refused = error
         elif error.startswith(RATE_LIMIT_ERROR):
             self.rate_limited += 1
-            self._again.append(subscription)
-            self._paused_until = now + RATE_LIMIT_PAUSE
+            tries = self._limited[subscription] = self._limited.get(subscription, 0) + 1
+            if self.rate_limit_retries is not None and tries > self.rate_limit_retries:
+                self.rejected.append(Rejection(subscription, error))
+            else:
+                self._again.append(subscription)
+                self._paused_until = now + RATE_LIMIT_PAUSE
         else:
             self.rejected.append(Rejection(subscription, error))
         return True

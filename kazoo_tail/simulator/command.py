@@ -1,0 +1,127 @@
+"""The simulator's command line, one definition for ``python -m kazoo_tail.simulator`` and
+``kazoo-tail simulator``. Only click and the stdlib load here; the servers load when it runs."""
+
+from __future__ import annotations
+
+import ssl
+import sys
+
+import click
+
+
+def build(*, advertise_ws_url: bool) -> click.Command:
+    """The command; ``advertise_ws_url`` is its default for --advertise-ws-url."""
+
+    @click.command(
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+        epilog="""\b
+Examples:
+  kazoo-tail simulator
+  kazoo-tail simulator --crossbar-port 8000 --blackhole-port 5555 --event-rate 20""",
+    )
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+    @click.option(
+        "--crossbar-port",
+        type=click.IntRange(0, 65535),
+        default=8000,
+        show_default=True,
+        help="Crossbar's HTTP port (0: any free port).",
+    )
+    @click.option(
+        "--blackhole-port",
+        type=click.IntRange(0, 65535),
+        default=5555,
+        show_default=True,
+        help="Blackhole's websocket port (0: any free port).",
+    )
+    @click.option(
+        "--event-rate",
+        type=click.FloatRange(min=0),
+        default=5.0,
+        show_default=True,
+        help="Simulated events per second.",
+    )
+    @click.option(
+        "--idle-timeout",
+        type=click.FloatRange(min=0.1),
+        default=3600.0,
+        show_default=True,
+        help="Close a socket (1000) after this many seconds without a frame from its client.",
+    )
+    @click.option(
+        "--token-ttl",
+        type=click.FloatRange(min=1),
+        default=3600.0,
+        show_default=True,
+        help="Seconds a token lives.",
+    )
+    @click.option(
+        "--certfile",
+        type=click.Path(exists=True, dir_okay=False),
+        help="PEM certificate: serve https and wss.",
+    )
+    @click.option(
+        "--keyfile",
+        type=click.Path(exists=True, dir_okay=False),
+        help="PEM private key for --certfile.",
+    )
+    @click.option("--seed", type=int, help="Make the simulated traffic repeatable.")
+    @click.option("--ping-module", is_flag=True, help="Answer blackhole's app-level pings.")
+    @click.option(
+        "--advertise-ws-url/--no-advertise-ws-url",
+        default=advertise_ws_url,
+        show_default=True,
+        help="Put the websocket URL in auth replies, as a cluster with blackhole.url does.",
+    )
+    @click.option(
+        "--max-connections-per-ip",
+        type=click.IntRange(min=1),
+        help="Refuse more sockets than this from one address (HTTP 429).",
+    )
+    def simulator(
+        host: str,
+        crossbar_port: int,
+        blackhole_port: int,
+        event_rate: float,
+        idle_timeout: float,
+        token_ttl: float,
+        certfile: str | None,
+        keyfile: str | None,
+        seed: int | None,
+        ping_module: bool,
+        advertise_ws_url: bool,
+        max_connections_per_ip: int | None,
+    ) -> None:
+        """Run the built-in Kazoo simulator as a standalone server until Ctrl-C."""
+        from .core import SimulatorConfig
+        from .runner import serve_forever
+
+        context: ssl.SSLContext | None = None
+        if keyfile and not certfile:
+            raise click.UsageError("--keyfile needs --certfile")
+        if certfile:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            try:
+                context.load_cert_chain(certfile, keyfile)
+            except (OSError, ssl.SSLError) as exc:
+                raise click.UsageError(f"cannot load the certificate: {exc}") from None
+        config = SimulatorConfig(
+            host=host,
+            crossbar_port=crossbar_port,
+            blackhole_port=blackhole_port,
+            ssl_context=context,
+            token_ttl=token_ttl,
+            idle_timeout=idle_timeout,
+            event_rate=event_rate,
+            seed=seed,
+            advertise_ws_url=advertise_ws_url,
+            max_connections_per_ip=max_connections_per_ip,
+            ping_module=ping_module,
+        )
+        try:
+            serve_forever(config)
+        except OSError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return simulator
