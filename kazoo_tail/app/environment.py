@@ -8,9 +8,10 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _isatty(stream: object) -> bool:
@@ -20,18 +21,36 @@ def _isatty(stream: object) -> bool:
         return False
 
 
-@dataclass
 class Environment:
-    stdin: IO[str]
-    stdout: IO[bytes]  # events are written as bytes; text goes through a wrapper
-    stderr: IO[str]
-    stdin_isatty: bool = False
-    stdout_isatty: bool = False
-    stderr_isatty: bool = False
-    environ: Mapping[str, str] = field(default_factory=dict)
-    config_dir: Path | None = None  # None: the platform's usual place
-    clock: Callable[[], float] = time.time
-    _text: IO[str] | None = field(default=None, init=False, repr=False)
+    """The streams, their isatty flags, the environment, the config dir and the clock.
+
+    ``environ`` holds the variables the program reads itself (KAZOO_PASSWORD, the tuning
+    knobs); click reads its options' variables from the process as usual.
+    """
+
+    def __init__(
+        self,
+        stdin: IO[str],
+        stdout: IO[bytes],  # events are written as bytes; text goes through text_stdout()
+        stderr: IO[str],
+        *,
+        stdin_isatty: bool = False,
+        stdout_isatty: bool = False,
+        stderr_isatty: bool = False,
+        environ: Mapping[str, str] | None = None,
+        config_dir: Path | None = None,  # None: the platform's usual place
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdin_isatty = stdin_isatty
+        self.stdout_isatty = stdout_isatty
+        self.stderr_isatty = stderr_isatty
+        self.environ: Mapping[str, str] = environ if environ is not None else {}
+        self.config_dir = config_dir
+        self.clock = clock
+        self._text: IO[str] | None = None
 
     @classmethod
     def from_process(cls) -> Environment:

@@ -6,7 +6,6 @@ import: every TAB press of shell completion runs this module.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -77,6 +76,8 @@ Examples:
 @click.pass_context
 def tail_command(ctx: click.Context, /, **options: Any) -> None:
     """Subscribe to bindings and print events (the default command)."""
+    from pathlib import Path
+
     from kazoo_tail.app.tail import run_tail
 
     end_on_sigterm()
@@ -113,6 +114,8 @@ def demo(ctx: click.Context, /, event_rate: float, seed: int | None, **options: 
     127.0.0.1, exactly as against a real cluster. Without --binding it follows calls,
     documents and faxes.
     """
+    from pathlib import Path
+
     from kazoo_tail.app.tail import run_tail
     from kazoo_tail.session.resolve import token_provider
     from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
@@ -257,6 +260,8 @@ def replay(ctx: click.Context, /, recording: str, realtime: bool, **options: Any
     tail printed (or would have, with other options), so a recording is the thing to
     attach to a bug report.
     """
+    from pathlib import Path
+
     from kazoo_tail.app.replay import run_replay
 
     env = environment(ctx)

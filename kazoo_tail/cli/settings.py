@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,6 +10,8 @@ import click
 from kazoo_tail.errors import UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kazoo_tail.app.environment import Environment
     from kazoo_tail.app.pipeline import OutputOptions
     from kazoo_tail.auth.store import ConfigStore, Profile
@@ -30,6 +30,8 @@ TUNING = {
 
 
 def config_store(config_dir: str | Path | None) -> ConfigStore:
+    from pathlib import Path
+
     from kazoo_tail.auth.store import ConfigStore
 
     return ConfigStore(Path(config_dir) if config_dir else Path(click.get_app_dir(APP_NAME)))
@@ -58,6 +60,8 @@ def connection_config(
     when the command line names no login of its own, the login (so that ``--username other``
     is never paired with the profile's account). ``tuning`` reads the environment's knobs,
     for the commands that connect to blackhole."""
+    import dataclasses
+
     from kazoo_tail.session.resolve import ConnectionConfig
 
     names = {field.name for field in dataclasses.fields(ConnectionConfig)}

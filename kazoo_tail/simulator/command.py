@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ssl
 import sys
 
 import click
@@ -93,6 +92,8 @@ Examples:
         max_connections_per_ip: int | None,
     ) -> None:
         """Run the built-in Kazoo simulator as a standalone server until Ctrl-C."""
+        import ssl
+
         from .core import SimulatorConfig
         from .runner import serve_forever
 
