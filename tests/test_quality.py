@@ -37,7 +37,8 @@ def test_help_and_completion_import_nothing_heavy() -> None:
     """Every TAB press runs the program: requests, websocket-client and rich stay unloaded."""
     code = (
         "import sys; from kazoo_tail import cli; "
-        "heavy = {'requests', 'websocket', 'rich', 'websockets', 'orjson', 'ssl'} & set(sys.modules); "
+        "heavy = {'requests', 'websocket', 'rich', 'websockets', 'orjson', 'ssl'}; "
+        "heavy &= set(sys.modules); "
         "print(sorted(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
