@@ -18,6 +18,8 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from websockets.sync.server import ServerConnection
+
     from kazoo_tail.simulator import Simulator
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -159,6 +161,29 @@ class Running:
             self.process.wait()
         for reader in self._readers:
             reader.join(5)
+
+
+ScriptedServer = Callable[[Callable[["ServerConnection"], None]], str]
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedServer]:
+    """Raw blackhole-shaped websocket servers on 127.0.0.1, each running the script it is given
+    for every connection, for misbehaviour the simulator does not offer; yields their URLs."""
+    from websockets.sync.server import serve
+
+    servers = []
+
+    def start(script: Callable[[ServerConnection], None]) -> str:
+        server = serve(script, "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        host, port = server.socket.getsockname()[:2]
+        return f"ws://{host}:{port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from websockets.sync.server import ServerConnection
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
-from .conftest import Result, Running, login_args, run
+from .conftest import Result, Running, ScriptedServer, login_args, run
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 CHECKS = [
@@ -345,35 +346,18 @@ def test_spans_and_elapsed_times_read_naturally() -> None:
     assert [_elapsed(s) for s in (None, 0.0042, 0.25, 12.5)] == ["-", "4.2 ms", "250 ms", "12.5 s"]
 
 
-def test_a_blackhole_that_only_rate_limits_ends_the_checks(tmp_path: Path) -> None:
+def test_a_blackhole_that_only_rate_limits_ends_the_checks(scripted: ScriptedServer) -> None:
     """Three tries a second apart, then the subscribe counts as refused: doctor never hangs."""
-    import threading
-
-    from websockets.sync.server import ServerConnection, serve
 
     def always_limited(ws: ServerConnection) -> None:
         for message in ws:
             request = json.loads(message)
             error = {"errors": ["rate limiting threshold hit for 127.0.0.1:1!"]}
-            ws.send(
-                json.dumps(
-                    {
-                        "action": "reply",
-                        "request_id": request.get("request_id"),
-                        "status": "error",
-                        "data": error,
-                    }
-                )
-            )
+            reply = {"action": "reply", "request_id": request.get("request_id")}
+            ws.send(json.dumps({**reply, "status": "error", "data": error}))
 
-    server = serve(always_limited, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.socket.getsockname()[1]
-        token = "eyJhbGciOiJub25lIn0.eyJhY2NvdW50X2lkIjoiYWNjMSJ9.x"
-        result = doctor("--token", token, "--ws-url", f"ws://127.0.0.1:{port}", timeout=60)
-    finally:
-        server.shutdown()
+    token = "eyJhbGciOiJub25lIn0.eyJhY2NvdW50X2lkIjoiYWNjMSJ9.x"
+    result = doctor("--token", token, "--ws-url", scripted(always_limited), timeout=60)
     assert result.returncode == 5, result.stdout
     status, detail = report(result)["subscribe round trip"]
     assert status == "FAIL" and "rate limiting threshold hit" in detail

@@ -5,13 +5,11 @@ any reply, replies that never come, a rate-limited burst), and background token 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 from kazoo_tail.errors import AuthError
 from kazoo_tail.kazoo.events import Event, Idle
@@ -121,24 +119,6 @@ def test_rejections_and_strangers() -> None:
 
 
 # -- a Link over real sockets ------------------------------------------------------------------
-
-Script = Callable[[ServerConnection], None]
-
-
-@pytest.fixture
-def scripted() -> Iterator[Callable[[Script], str]]:
-    servers = []
-
-    def start(script: Script) -> str:
-        server = serve(script, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        host, port = server.socket.getsockname()[:2]
-        return f"ws://{host}:{port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
 
 
 def event_frame(n: int) -> str:

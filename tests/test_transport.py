@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import threading
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import websocket
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 from kazoo_tail.net.transport import (
     ConnectFailed,
@@ -83,25 +81,6 @@ def test_a_refused_port_fails_to_open() -> None:
     with pytest.raises(ConnectFailed) as failed:
         Transport.open(f"ws://127.0.0.1:{port}", sslopt={}, timeout=5, tick=0.05)
     assert failed.value.retryable and "connection refused" in failed.value.sentence
-
-
-Script = Callable[[ServerConnection], None]
-
-
-@pytest.fixture
-def scripted() -> Iterator[Callable[[Script], str]]:
-    servers = []
-
-    def start(script: Script) -> str:
-        server = serve(script, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        host, port = server.socket.getsockname()[:2]
-        return f"ws://{host}:{port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
 
 
 def link(url: str) -> Link:

@@ -6,7 +6,7 @@ import: every TAB press of shell completion runs this module.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,10 @@ from kazoo_tail.cli.settings import (
 )
 from kazoo_tail.errors import UsageError
 from kazoo_tail.simulator.command import build as build_simulator_command
+
+if TYPE_CHECKING:
+    from kazoo_tail.auth.provider import TokenProvider
+    from kazoo_tail.session.resolve import ConnectionConfig
 
 CONTEXT_SETTINGS: dict[str, Any] = {
     "help_option_names": ["-h", "--help"],
@@ -47,8 +51,10 @@ def cli() -> None:
     """
 
 
-def _connection(options: dict[str, Any], ctx: click.Context) -> tuple[Any, Any, Any]:
-    """The connection config, its token provider, and the store, from options and profile."""
+def _connection(
+    options: dict[str, Any], ctx: click.Context
+) -> tuple[ConnectionConfig, TokenProvider]:
+    """The connection config and its token provider, from options and the saved profile."""
     from kazoo_tail.session.resolve import token_provider
 
     env = environment(ctx)
@@ -60,7 +66,7 @@ def _connection(options: dict[str, Any], ctx: click.Context) -> tuple[Any, Any, 
             "no Kazoo server given: pass --url (or set KAZOO_URL), run 'kazoo-tail login', "
             "or try 'kazoo-tail demo'"
         )
-    return config, token_provider(config, store, clock=env.clock), store
+    return config, token_provider(config, store, clock=env.clock)
 
 
 @cli.command(
@@ -83,7 +89,7 @@ def tail_command(ctx: click.Context, /, **options: Any) -> None:
     end_on_sigterm()
     env = environment(ctx)
     show = output_options(options, env)
-    config, provider, _ = _connection(options, ctx)
+    config, provider = _connection(options, ctx)
     record = Path(options["record"]) if options["record"] else None
     ctx.exit(run_tail(config, provider, show, env, status_writer(env), record=record))
 
@@ -364,7 +370,7 @@ def doctor(ctx: click.Context, /, **options: Any) -> None:
     """
     from kazoo_tail.app.doctor import run_doctor
 
-    config, provider, _ = _connection(options, ctx)
+    config, provider = _connection(options, ctx)
     ctx.exit(run_doctor(config, provider, environment(ctx).text_stdout()))
 
 
@@ -382,7 +388,7 @@ def sockets(ctx: click.Context, /, **options: Any) -> None:
     from kazoo_tail.app.sockets import list_sockets
 
     env = environment(ctx)
-    config, provider, _ = _connection(options, ctx)
+    config, provider = _connection(options, ctx)
     as_json = (options["output"] or ("pretty" if env.stdout_isatty else "json")) == "json"
     code = list_sockets(config, provider, env.text_stdout(), status_writer(env), as_json=as_json)
     ctx.exit(code)
