@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
+from kazoo_tail.output.registry import FORMATS
+
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
@@ -21,11 +23,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class Decorator(Protocol):
     def __call__(self, function: F, /) -> F: ...
-
-
-# The output formats of kazoo_tail.output.registry.FORMATS, kept here as names so that the
-# CLI does not import the output layer to parse options (a test keeps the two equal).
-OUTPUT_FORMATS = ("pretty", "json")
 
 
 def _complete_binding(
@@ -189,7 +186,7 @@ OPTIONS: dict[str, Decorator] = {
     "output": _option(
         "-o",
         "--output",
-        type=click.Choice(OUTPUT_FORMATS),
+        type=click.Choice(list(FORMATS)),
         help="Output format [default: pretty on a terminal, else json].",
     ),
     "json_flag": _option("--json", "json_flag", is_flag=True, help="Short for --output json."),

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import IO, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Literal, NamedTuple, Protocol
 
-from kazoo_tail.kazoo.events import Event
+if TYPE_CHECKING:
+    from kazoo_tail.kazoo.events import Event
 
 ColourMode = Literal["auto", "always", "never"]
 
@@ -25,8 +25,7 @@ class Renderer(Protocol):
     def flush(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class RenderOptions:
+class RenderOptions(NamedTuple):
     colour: ColourMode = "auto"
     fields: Sequence[str] = ()
     calls: bool = False
