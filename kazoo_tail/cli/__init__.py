@@ -7,22 +7,24 @@ shell completion runs this program.
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from kazoo_tail.app.environment import Environment
 from kazoo_tail.cli.commands import cli
 from kazoo_tail.cli.group import Terminated
 from kazoo_tail.cli.settings import APP_NAME
 from kazoo_tail.errors import ExitCode
 
+if TYPE_CHECKING:
+    from kazoo_tail.app.environment import Environment
+
 __all__ = ["cli", "main", "run"]
 
 
 def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
-    """Run the CLI with these arguments and environment; return the exit code."""
-    env = env if env is not None else Environment.from_process()
+    """Run the CLI with these arguments and environment (by default the process's own, read
+    when a command first needs it); return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = cli.main(args=args, prog_name=APP_NAME, standalone_mode=False, obj=env)
@@ -33,7 +35,7 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     except Terminated:
         return ExitCode.TERMINATED
     except click.ClickException as exc:
-        exc.show(file=env.stderr)
+        exc.show(file=env.stderr if env is not None else None)
         return exc.exit_code
     except BrokenPipeError:
         return ExitCode.OK

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kazoo_tail.app.environment import Environment
 from kazoo_tail.errors import ExitCode, KazooTailError, redact
-from kazoo_tail.output.terminal import StatusWriter
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
+
+    from kazoo_tail.app.environment import Environment
+    from kazoo_tail.output.terminal import StatusWriter
 
 
 class Terminated(BaseException):
@@ -35,6 +36,9 @@ def end_on_sigterm() -> None:
 
 
 def environment(ctx: click.Context) -> Environment:
+    """The environment given to ``run``, else the process's own (read once, when needed)."""
+    from kazoo_tail.app.environment import Environment
+
     env = ctx.find_object(Environment)
     if env is None:
         env = Environment.from_process()
@@ -43,6 +47,8 @@ def environment(ctx: click.Context) -> Environment:
 
 
 def status_writer(env: Environment) -> StatusWriter:
+    from kazoo_tail.output.terminal import StatusWriter
+
     return StatusWriter(env.stderr, colour=env.stderr_isatty and "NO_COLOR" not in env.environ)
 
 

@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
-from kazoo_tail.output.registry import FORMATS
+from kazoo_tail.output.formats import FORMATS
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-F = TypeVar("F", bound=Callable[..., Any])
+    F = TypeVar("F", bound=Callable[..., Any])
 
+    class Decorator(Protocol):
+        """What click.option returns: it gives back the function it decorates."""
 
-class Decorator(Protocol):
-    def __call__(self, function: F, /) -> F: ...
+        def __call__(self, function: F, /) -> F: ...
 
 
 def _complete_binding(

@@ -1,6 +1,6 @@
 """Output formats by name. A new format is one module with a ``make(out, text_out, options)``
-factory and one entry in ``FORMATS``; modules load only when chosen, so JSON output never
-imports rich."""
+factory and one entry in ``formats.FORMATS``; modules load only when chosen, so JSON output
+never imports rich."""
 
 from __future__ import annotations
 
@@ -8,16 +8,14 @@ import importlib
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Literal, NamedTuple, Protocol
 
+from kazoo_tail.output.formats import FORMATS
+
 if TYPE_CHECKING:
     from kazoo_tail.kazoo.events import Event
 
-ColourMode = Literal["auto", "always", "never"]
+__all__ = ["FORMATS", "ColourMode", "Factory", "RenderOptions", "Renderer", "make_renderer"]
 
-# name -> "module:factory"
-FORMATS: dict[str, str] = {
-    "pretty": "kazoo_tail.output.console:make",
-    "json": "kazoo_tail.output.jsonl:make",
-}
+ColourMode = Literal["auto", "always", "never"]
 
 
 class Renderer(Protocol):
