@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice, NoticeKind
 from kazoo_tail.kazoo.wire import Reply
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
 from kazoo_tail.session.decoder import Decoder
-from kazoo_tail.session.link import FrameObserver, Link, TokenSource
+from kazoo_tail.session.link import FrameObserver, Link, Subscribed, TokenSource
 from kazoo_tail.session.subscriber import Subscription
 
 
@@ -93,6 +93,7 @@ class Session:
         self._last_heard = time.time()
         self._subscribed_month: str | None = None
         self._closing = False
+        self._next_renewal_check = time.monotonic() + settings.token_check_interval
 
     def __iter__(self) -> Iterator[Event | Notice]:
         """Events and notices only, for callers with no clock of their own to check."""
@@ -108,16 +109,8 @@ class Session:
 
     def events(self) -> Iterator[Event | Notice | Idle]:
         """Everything the session has to say, with an idle tick whenever nothing arrived for a
-        moment. The token is kept fresh all along, outages included: a reconnect hours from
-        now must not find it expired with no password at hand."""
-        next_check = time.monotonic() + self.settings.token_check_interval
-        for item in self._events():
-            yield item
-            if self.keep_fresh is not None and time.monotonic() >= next_check:
-                next_check = time.monotonic() + self.settings.token_check_interval
-                self.keep_fresh()
-
-    def _events(self) -> Iterator[Event | Notice | Idle]:
+        moment. The token is kept fresh all along, outages included (``_renew_if_due``): a
+        reconnect hours from now must not find it expired with no password at hand."""
         settings = self.settings
         lost_at: float | None = None
         ever_connected = False
@@ -126,8 +119,12 @@ class Session:
                 try:
                     link = self._connect(fatal=not ever_connected)
                     connected_at = time.monotonic()
-                    subscribed = yield from link.subscribe(
-                        settings.subscriptions, self.tokens, reply_timeout=settings.reply_timeout
+                    subscribed = yield from self._renewing(
+                        link.subscribe(
+                            settings.subscriptions,
+                            self.tokens,
+                            reply_timeout=settings.reply_timeout,
+                        )
                     )
                     self._subscribed_month = self.month() if self._uses_monthly() else None
                     yield Notice(NoticeKind.SUBSCRIBED, self._subscribed_summary())
@@ -209,6 +206,8 @@ class Session:
         stable = False
         while True:
             now = time.monotonic()
+            if now >= self._next_renewal_check:
+                self._renew_if_due(now)
             if not stable and now - connected_at >= settings.stable_after:
                 stable = True
                 self._backoff.reset()
@@ -255,4 +254,28 @@ class Session:
         until = time.monotonic() + seconds
         while (left := until - time.monotonic()) > 0:
             time.sleep(min(left, self.settings.idle_tick))
+            self._renew_if_due(time.monotonic())
             yield IDLE
+
+    def _renew_if_due(self, now: float) -> None:
+        if now >= self._next_renewal_check and self.keep_fresh is not None:
+            self._next_renewal_check = now + self.settings.token_check_interval
+            self.keep_fresh()
+
+    def _renewing(
+        self, steps: Generator[Idle | Notice | Event, None, Subscribed]
+    ) -> Generator[Idle | Notice | Event, None, Subscribed]:
+        """A subscribe round's items, passed on, with the token kept fresh on its idle ticks (a
+        round paced by the rate limit can take minutes)."""
+        try:
+            while True:
+                try:
+                    item = next(steps)
+                except StopIteration as done:
+                    outcome: Subscribed = done.value
+                    return outcome
+                if isinstance(item, Idle):
+                    self._renew_if_due(time.monotonic())
+                yield item
+        finally:
+            steps.close()
