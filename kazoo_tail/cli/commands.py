@@ -23,6 +23,7 @@ from kazoo_tail.cli.settings import (
 )
 from kazoo_tail.errors import UsageError
 from kazoo_tail.simulator.command import build as build_simulator_command
+from kazoo_tail.simulator.command import event_rate_option, seed_option
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.provider import TokenProvider
@@ -103,14 +104,8 @@ Examples:
   kazoo-tail demo --event-rate 50 --json | jq -r .name""",
 )
 @opt.use(*opt.SUBSCRIBE, *opt.SHOW, *opt.STAY_CONNECTED)
-@click.option(
-    "--event-rate",
-    type=click.FloatRange(min=0),
-    default=5.0,
-    show_default=True,
-    help="Simulated events per second.",
-)
-@click.option("--seed", type=int, help="Make the simulated traffic repeatable.")
+@event_rate_option
+@seed_option
 @opt.use("debug")
 @click.pass_context
 def demo(ctx: click.Context, /, event_rate: float, seed: int | None, **options: Any) -> None:

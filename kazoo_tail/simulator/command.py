@@ -7,6 +7,16 @@ import sys
 
 import click
 
+# Shared with `kazoo-tail demo`, which runs the simulator in-process.
+event_rate_option = click.option(
+    "--event-rate",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Simulated events per second.",
+)
+seed_option = click.option("--seed", type=int, help="Make the simulated traffic repeatable.")
+
 
 def build(*, advertise_ws_url: bool) -> click.Command:
     """The command; ``advertise_ws_url`` is its default for --advertise-ws-url."""
@@ -64,7 +74,7 @@ Examples:
         type=click.Path(exists=True, dir_okay=False),
         help="PEM private key for --certfile.",
     )
-    @click.option("--seed", type=int, help="Make the simulated traffic repeatable.")
+    @seed_option
     @click.option("--ping-module", is_flag=True, help="Answer blackhole's app-level pings.")
     @click.option(
         "--advertise-ws-url/--no-advertise-ws-url",
