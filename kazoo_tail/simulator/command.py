@@ -43,13 +43,7 @@ Examples:
         show_default=True,
         help="Blackhole's websocket port (0: any free port).",
     )
-    @click.option(
-        "--event-rate",
-        type=click.FloatRange(min=0),
-        default=5.0,
-        show_default=True,
-        help="Simulated events per second.",
-    )
+    @event_rate_option
     @click.option(
         "--idle-timeout",
         type=click.FloatRange(min=0.1),
