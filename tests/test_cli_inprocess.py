@@ -146,3 +146,19 @@ def test_help_names_the_environment_variables() -> None:
     text = " ".join(result.stdout.split())
     assert text.startswith("Usage: kazoo-tail tail [OPTIONS]")
     assert "[env var: KAZOO_URL]" in text and "[env var: KAZOO_ACCOUNT_ID]" in text
+
+
+def test_an_empty_url_falls_back_to_the_profile(sim: Simulator, isolated_env: Path) -> None:
+    from kazoo_tail.auth.store import ConfigStore, Profile
+
+    ConfigStore(isolated_env).save_profile("default", Profile(url=sim.crossbar_url))
+    env = environment()
+    assert run(["bindings", "--url", "", "-o", "json"], env) == 0
+    assert sim.stats.websockets_catalog == 1
+
+
+def test_a_completion_request_in_process_returns_its_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("_KAZOO_TAIL_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", "kazoo-tail --bi")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    assert run([], environment()) == 0
