@@ -146,3 +146,18 @@ def test_connection_reasons_are_plain_words() -> None:
     ssl_reason = crossbar_module._ssl_reason
     assert ssl_reason(Exception("CERTIFICATE_VERIFY_FAILED")) == "certificate verify failed"
     assert ssl_reason(Exception("handshake failure")) == "TLS handshake failed"
+
+
+def test_descendants_pages_that_go_round_in_a_loop_are_an_error(server: Scripted) -> None:
+    from kazoo_tail.session.resolve import descendant_ids
+
+    page = {"data": [{"id": "child-a"}], "next_start_key": "child-a"}
+    server.answer("/v2/accounts/acc1/descendants?paginate=false", 200, page)
+    server.answer("/v2/accounts/acc1/descendants?start_key=child-a", 200, page)
+    found = descendant_ids(Crossbar(server.url), "acc1", "token")
+    with pytest.raises(ConnectError, match="go round in a loop"):
+        list(found)
+    assert [path for _, path, _ in server.requests] == [
+        "/v2/accounts/acc1/descendants?paginate=false",
+        "/v2/accounts/acc1/descendants?start_key=child-a",
+    ]

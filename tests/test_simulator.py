@@ -327,6 +327,26 @@ def test_account_endpoints_and_authorization(sim: Simulator) -> None:
     assert unknown.status_code == 404 and unknown.json()["error"] == "404"
 
 
+def test_descendants_are_paged_by_50(make_sim: MakeSim) -> None:
+    from kazoo_tail.simulator.accounts import Account
+
+    sim = make_sim()
+    for n in range(60):
+        sim.directory.add_account(Account(f"{n:032x}", f"c{n}", f"c{n}.example.com", ACCT))
+    auth = {"X-Auth-Token": login(sim)}
+    url = f"{sim.crossbar_url}/v2/accounts/{ACCT}/descendants"
+    first = requests.get(url, headers=auth, timeout=5).json()
+    assert first["page_size"] == 50 and len(first["data"]) == 50
+    rest = requests.get(
+        url, headers=auth, params={"start_key": first["next_start_key"]}, timeout=5
+    ).json()
+    assert rest["start_key"] == first["next_start_key"] and "next_start_key" not in rest
+    ids = [item["id"] for item in first["data"] + rest["data"]]
+    assert len(ids) == 62 and ids == sorted(ids)
+    ignored = requests.get(url, headers=auth, params={"paginate": "false"}, timeout=5).json()
+    assert len(ignored["data"]) == 50  # not honoured by default: the harsher case
+
+
 def test_account_websockets_listing(sim: Simulator) -> None:
     token = login(sim)
     with ws_open(sim) as ws, ws_open(sim):

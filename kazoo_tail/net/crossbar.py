@@ -117,9 +117,11 @@ class Crossbar:
         """GET /v2/<path> and return the envelope's ``data``."""
         return self.get_envelope(path, token=token).get("data")
 
-    def get_envelope(self, path: str, *, token: str | None = None) -> dict[str, Any]:
+    def get_envelope(
+        self, path: str, *, token: str | None = None, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """GET /v2/<path> and return the whole envelope (``version``, ``node``, ``data``...)."""
-        status, envelope = self._request("GET", path, token=token)
+        status, envelope = self._request("GET", path, token=token, params=params)
         if status in (401, 403):
             raise AuthError(f"Crossbar refused GET /v2/{path}: {_error_detail(envelope)}")
         self._raise_for_status(status, envelope, path)
@@ -128,7 +130,13 @@ class Crossbar:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _request(
-        self, method: str, path: str, *, body: Any = None, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        token: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:
         url = f"{self.base_url}/v2/{path}"
         headers = {"Accept": "application/json"}
@@ -138,7 +146,13 @@ class Crossbar:
             # verify is passed per request: on the session, REQUESTS_CA_BUNDLE or
             # CURL_CA_BUNDLE in the environment would silently override --ca-bundle.
             response = self.http.request(
-                method, url, json=body, headers=headers, timeout=self.timeout, verify=self.verify
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.verify,
             )
         except requests.exceptions.SSLError as exc:
             raise ConnectError(

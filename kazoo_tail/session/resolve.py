@@ -8,20 +8,22 @@ gives a running ``Session`` from a config alone.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from kazoo_tail.auth.provider import Credentials, TokenProvider
-from kazoo_tail.errors import UsageError
+from kazoo_tail.errors import ConnectError, UsageError
 from kazoo_tail.net.tls import websocket_sslopt
 from kazoo_tail.net.urls import check_url, default_ws_url
 from kazoo_tail.session.subscriber import Subscription
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.store import CachedToken, ConfigStore
+    from kazoo_tail.net.crossbar import Crossbar
     from kazoo_tail.session.link import FrameObserver
     from kazoo_tail.session.session import Session, SessionSettings
 
@@ -110,17 +112,41 @@ def resolve(config: ConnectionConfig, provider: TokenProvider) -> Target:
 
 
 def with_descendants(provider: TokenProvider, accounts: list[str]) -> list[str]:
-    """Every descendant of the selected accounts, on the same socket (GET .../descendants)."""
+    """The selected accounts and every descendant of theirs, on the same socket."""
     token = provider.current().token
     crossbar = provider.crossbar()
-    found = list(accounts)
+    found = dict.fromkeys(accounts)
     for account_id in accounts:
-        children = crossbar.get(f"accounts/{quote(account_id, safe='')}/descendants", token=token)
+        for child_id in descendant_ids(crossbar, account_id, token):
+            found.setdefault(child_id)
+    return list(found)
+
+
+def descendant_ids(crossbar: Crossbar, account_id: str, token: str) -> Iterator[str]:
+    """GET .../descendants, every page of it: Crossbar v2 pages by 50 and names the next page's
+    first key in ``next_start_key``; ``paginate=false`` asks for everything at once, which not
+    every Crossbar honours (docs/protocol.md §5)."""
+    path = f"accounts/{quote(account_id, safe='')}/descendants"
+    params = {"paginate": "false"}
+    seen: set[str] = set()
+    while True:
+        envelope = crossbar.get_envelope(path, token=token, params=params)
+        children = envelope.get("data")
         for child in children if isinstance(children, list) else []:
             child_id = child.get("id") if isinstance(child, dict) else None
-            if isinstance(child_id, str) and child_id not in found:
-                found.append(child_id)
-    return found
+            if isinstance(child_id, str):
+                yield child_id
+        next_key = envelope.get("next_start_key")
+        if next_key is None or next_key == "":
+            return
+        start_key = next_key if isinstance(next_key, str) else json.dumps(next_key)
+        if start_key in seen:
+            raise ConnectError(
+                f"Crossbar's pages of the descendants of account {account_id} go round in a "
+                f"loop (next_start_key {start_key[:80]!r} again)"
+            )
+        seen.add(start_key)
+        params = {"start_key": start_key}
 
 
 def session_settings(config: ConnectionConfig, target: Target) -> SessionSettings:

@@ -24,6 +24,9 @@ from kazoo_tail.session.decoder import Decoder
 from kazoo_tail.session.link import FrameObserver, Link, Subscribed, TokenSource
 from kazoo_tail.session.subscriber import Subscription
 
+# The status line names up to this many accounts; past it, it counts them.
+SUMMARY_ACCOUNTS = 3
+
 
 @dataclass
 class SessionSettings:
@@ -235,14 +238,28 @@ class Session:
         return any(uses_monthly_database(s.binding) for s in self.settings.subscriptions)
 
     def _subscribed_summary(self) -> str:
-        by_account: dict[str, list[str]] = {}
+        """One readable line, however many accounts: they are counted, not listed, past three."""
+        by_account: dict[str, tuple[str, ...]] = {}
         for subscription in self.settings.subscriptions:
-            by_account.setdefault(subscription.account_id, []).append(subscription.binding)
-        parts = [
-            f"{', '.join(bindings)} for account {account}"
-            for account, bindings in by_account.items()
-        ]
-        return f"subscribed to {'; '.join(parts)} on {self.settings.url}"
+            by_account[subscription.account_id] = (
+                *by_account.get(subscription.account_id, ()),
+                subscription.binding,
+            )
+        url = self.settings.url
+        if len(by_account) <= SUMMARY_ACCOUNTS:
+            parts = [
+                f"{', '.join(bindings)} for account {account}"
+                for account, bindings in by_account.items()
+            ]
+            return f"subscribed to {'; '.join(parts)} on {url}"
+        accounts = list(by_account)
+        shown = f"{accounts[0]} and {len(accounts) - 1} more"
+        binding_sets = set(by_account.values())
+        if len(binding_sets) == 1:
+            bindings = ", ".join(binding_sets.pop())
+            return f"subscribed to {bindings} for {len(accounts)} accounts ({shown}) on {url}"
+        count = len(self.settings.subscriptions)
+        return f"subscribed to {count} bindings for {len(accounts)} accounts ({shown}) on {url}"
 
     def _drop(self) -> None:
         link, self._link = self._link, None

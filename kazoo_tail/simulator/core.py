@@ -40,6 +40,9 @@ class SimulatorConfig:
     rate_limit: bool = True
     # 4.3 drops outbound frames (replies too) beyond this many queued per socket; None = never.
     max_queued_messages: int | None = None
+    # /descendants is paged by 50; honouring paginate=false is off by default, the harsher case
+    # (the client must follow every page).
+    honour_paginate_false: bool = False
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Stats:
     refresh: int = 0
     token_auth: int = 0
     websockets_catalog: int = 0
+    descendants_pages: int = 0
     connections: int = 0
     subscribes: int = 0
     unsubscribes: int = 0
@@ -117,6 +121,7 @@ class Simulator:
             self.stats.incr,
             websocket_url=lambda: self.blackhole_url if cfg.advertise_ws_url else None,
             api_url=lambda: self.crossbar_url,
+            honour_paginate_false=cfg.honour_paginate_false,
         )
         try:
             crossbar = CrossbarServer(cfg.host, cfg.crossbar_port, cfg.ssl_context, app)

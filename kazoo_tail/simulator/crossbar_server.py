@@ -45,6 +45,18 @@ class Reply:
     request_id: str
 
 
+@dataclass(frozen=True)
+class Paged:
+    """One page of a listing; ``extra`` goes into the envelope (page_size, next_start_key...)."""
+
+    items: list[Any]
+    extra: dict[str, Any]
+
+
+# Crossbar v2 pages listings by this many results (crossbar_view / cb_context).
+PAGE_SIZE = 50
+
+
 class _Problem(Exception):
     """An error envelope to send instead of the normal answer."""
 
@@ -103,7 +115,9 @@ class CrossbarApp:
         count: Callable[[str], None],
         websocket_url: Callable[[], str | None],
         api_url: Callable[[], str],
+        honour_paginate_false: bool = False,
     ) -> None:
+        self.honour_paginate_false = honour_paginate_false
         self.tokens = tokens
         self.directory = directory
         self.blackhole = blackhole
@@ -130,6 +144,9 @@ class CrossbarApp:
         }
         if revision is not None:
             body["revision"] = revision
+        if isinstance(data, Paged):
+            body.update(data.extra)
+            data = data.items
         body["data"] = data
         return body
 
@@ -180,7 +197,7 @@ class CrossbarApp:
         if key in routes:
             handlers = routes[key]
         elif len(rest) >= 2 and rest[0] == "accounts":
-            handlers = self._account_routes(rest[1], rest[2:], token)
+            handlers = self._account_routes(rest[1], rest[2:], token, request.query)
         else:
             raise _Problem(404, "not found", {"message": "unknown endpoint"})
         if method not in handlers:
@@ -192,12 +209,12 @@ class CrossbarApp:
         return status, data, answer_token, revision
 
     def _account_routes(
-        self, account_id: str, rest: list[str], token: str | None
+        self, account_id: str, rest: list[str], token: str | None, query: dict[str, list[str]]
     ) -> dict[str, Callable[[], tuple[int, Any, str | None]]]:
         if rest == []:
             return {"GET": lambda: self.account_doc(account_id, token)}
         if rest == ["descendants"]:
-            return {"GET": lambda: self.descendants(account_id, token)}
+            return {"GET": lambda: self.descendants(account_id, token, query)}
         if rest == ["websockets"]:
             return {"GET": lambda: self.account_sockets(account_id, token)}
         if len(rest) == 2 and rest[0] == "websockets":
@@ -371,13 +388,29 @@ class CrossbarApp:
             doc["parent_id"] = account.parent_id
         return 200, doc, token
 
-    def descendants(self, account_id: str, token: str | None) -> tuple[int, Any, str | None]:
+    def descendants(
+        self, account_id: str, token: str | None, query: dict[str, list[str]]
+    ) -> tuple[int, Any, str | None]:
+        """Paged by 50 in id order, from ``start_key``; the envelope's ``next_start_key`` names
+        the next page's first id. ``paginate=false`` is honoured only when configured to be."""
         self._authorized(account_id, token)
-        listing = [
+        self.count("descendants_pages")
+        listing: list[dict[str, Any]] = [
             {"id": a.id, "name": a.name, "realm": a.realm, "tree": self._tree(a.id)}
-            for a in self.directory.descendants(account_id)
+            for a in sorted(self.directory.descendants(account_id), key=lambda a: a.id)
         ]
-        return 200, listing, token
+        if self.honour_paginate_false and (query.get("paginate") or [""])[0] == "false":
+            return 200, listing, token
+        start = (query.get("start_key") or [""])[0]
+        if start:
+            listing = [item for item in listing if str(item["id"]) >= start]
+        page, rest = listing[:PAGE_SIZE], listing[PAGE_SIZE:]
+        extra: dict[str, Any] = {"page_size": len(page)}
+        if start:
+            extra["start_key"] = start
+        if rest:
+            extra["next_start_key"] = rest[0]["id"]
+        return 200, Paged(page, extra), token
 
     def _tree(self, account_id: str) -> list[str]:
         parents: list[str] = []
