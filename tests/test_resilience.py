@@ -362,3 +362,24 @@ def test_bindings_on_monthly_databases_are_renewed_when_the_month_turns(sim: Sim
     session.close()
     assert subscribed == 2 and any("new month" in n for n in notices)
     assert sim.stats.connections == 2
+
+
+def test_the_dead_link_deadline_follows_the_ping_interval(sim: Simulator) -> None:
+    """--ping-interval 0.5 without --ping-timeout: a stalled node is given up after 1.5 s, not
+    a fixed 10 s (the sentence names the deadline used; no wall clock is asserted)."""
+    from kazoo_tail.session.resolve import ConnectionConfig
+
+    assert ConnectionConfig(ping_interval=1).dead_link_after() == 3
+    assert ConnectionConfig(ping_interval=30).dead_link_after() == 10
+    assert ConnectionConfig(ping_interval=1, ping_timeout=7).dead_link_after() == 7
+    args = ["--token", sim.mint_token(), "--ws-url", sim.blackhole_url, "-b", "call.*.*"]
+    process = Running(*args, "--ping-interval", "0.5", "--no-reconnect")
+    try:
+        process.wait_for_stderr("subscribed to")
+        sim.set_stalled(True)
+        result = process.finish(timeout=60)
+    finally:
+        sim.set_stalled(False)
+        process.kill()
+    assert result.returncode == 4, result.stderr
+    assert "no answer to a ping within 1.5s" in result.stderr, result.stderr

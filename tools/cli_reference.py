@@ -54,10 +54,6 @@ NON_OPTION_ENVIRONMENT: tuple[EnvironmentVariable, ...] = (
         "The password to log in with; else --password-stdin, else a hidden prompt.",
     ),
     EnvironmentVariable(
-        "KAZOO_TAIL_PING_TIMEOUT",
-        "Seconds without an answer to a ping before the link counts as dead (default 10).",
-    ),
-    EnvironmentVariable(
         "KAZOO_TAIL_BACKOFF_INITIAL",
         "First delay before reconnecting, in seconds, doubling after each failure (default 0.5).",
     ),

@@ -32,7 +32,12 @@ from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
 from kazoo_tail.output.terminal import sanitize
 from kazoo_tail.session.decoder import Decoder
 from kazoo_tail.session.link import Link, Subscribed
-from kazoo_tail.session.resolve import ConnectionConfig, account_ids, blackhole_url
+from kazoo_tail.session.resolve import (
+    DEFAULT_PING_TIMEOUT,
+    ConnectionConfig,
+    account_ids,
+    blackhole_url,
+)
 from kazoo_tail.session.subscriber import SubscribeRound, Subscription
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
@@ -106,7 +111,8 @@ class Doctor:
         self.config = config
         self.provider = provider
         self.out = out
-        self.timeout = config.ping_timeout
+        # Each check waits this long for an answer: --ping-timeout, else the usual 10 s.
+        self.timeout = config.ping_timeout or DEFAULT_PING_TIMEOUT
         self.crossbar: Crossbar | None = None
         self.token: CachedToken | None = None
         self.token_unusable = False

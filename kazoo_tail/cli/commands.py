@@ -354,7 +354,7 @@ Examples:
     metavar="BINDING",
     help="Also check that these bindings can be subscribed. Repeatable.",
 )
-@opt.use("account_ids", *opt.LOGIN, "token", *opt.SERVER)
+@opt.use("account_ids", "ping_timeout", *opt.LOGIN, "token", *opt.SERVER)
 @click.pass_context
 def doctor(ctx: click.Context, /, **options: Any) -> None:
     """Check, step by step, why events do or do not arrive.

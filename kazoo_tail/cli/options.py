@@ -166,6 +166,14 @@ OPTIONS: dict[str, Decorator] = {
         metavar="SECONDS",
         help="Send a websocket ping this often; no answer means a dead link.",
     ),
+    "ping_timeout": _option(
+        "--ping-timeout",
+        type=click.FloatRange(min=0.1),
+        envvar="KAZOO_TAIL_PING_TIMEOUT",
+        metavar="SECONDS",
+        help="No answer to a ping this long means a dead link [default: 3 ping intervals, "
+        "at most 10].",
+    ),
     "no_reconnect": _option(
         "--no-reconnect",
         is_flag=True,
@@ -289,4 +297,10 @@ SHOW = (
     "no_dedupe",
 )
 SUBSCRIBE = ("bindings", "account_ids", "descendants")
-STAY_CONNECTED = ("record", "ping_interval", "no_reconnect", "max_reconnect_time")
+STAY_CONNECTED = (
+    "record",
+    "ping_interval",
+    "ping_timeout",
+    "no_reconnect",
+    "max_reconnect_time",
+)

@@ -23,7 +23,6 @@ DEFAULT_PROFILE = "default"
 LOGIN_KEYS = ("username", "account_name", "realm", "phone_number", "api_key")
 # Tuning knobs for tests and unusual networks, deliberately not on the command line.
 TUNING = {
-    "ping_timeout": "KAZOO_TAIL_PING_TIMEOUT",
     "backoff_initial": "KAZOO_TAIL_BACKOFF_INITIAL",
     "backoff_cap": "KAZOO_TAIL_BACKOFF_CAP",
 }

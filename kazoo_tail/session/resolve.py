@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from kazoo_tail.session.session import Session, SessionSettings
 
 
+DEFAULT_PING_TIMEOUT = 10.0
+
+
 @dataclass
 class ConnectionConfig:
     """Where the cluster is, who logs in, what to subscribe, and how to stay connected."""
@@ -48,12 +51,19 @@ class ConnectionConfig:
     descendants: bool = False
     verify: bool | str = True  # requests' meaning: False, a CA bundle path, or True
     ping_interval: float = 30.0
-    ping_timeout: float = 10.0
+    ping_timeout: float | None = None  # default: dead_link_after()
     reconnect: bool = True
     max_reconnect_time: float | None = None
     backoff_initial: float = 0.5
     backoff_cap: float = 30.0
     dedupe: bool = True
+
+    def dead_link_after(self) -> float:
+        """Seconds without an answer to a ping before the link counts as dead: as given, else
+        three ping intervals, at most 10 s (so short pings notice a dead link quickly)."""
+        if self.ping_timeout is not None:
+            return self.ping_timeout
+        return min(DEFAULT_PING_TIMEOUT, 3 * self.ping_interval)
 
     def credentials(self) -> Credentials:
         password = self.password
@@ -157,7 +167,7 @@ def session_settings(config: ConnectionConfig, target: Target) -> SessionSetting
         subscriptions=target.subscriptions,
         sslopt=websocket_sslopt(config.verify),
         ping_interval=config.ping_interval,
-        ping_timeout=config.ping_timeout,
+        ping_timeout=config.dead_link_after(),
         reconnect=config.reconnect,
         max_reconnect_time=config.max_reconnect_time,
         backoff_initial=config.backoff_initial,

@@ -215,7 +215,7 @@ class Session:
                 stable = True
                 self._backoff.reset()
             if ping_sent_at is not None and now - ping_sent_at > settings.ping_timeout:
-                raise LinkLost(f"no answer to a ping within {settings.ping_timeout:.0f}s")
+                raise LinkLost(f"no answer to a ping within {settings.ping_timeout:g}s")
             if now >= next_ping:
                 if self._subscribed_month not in (None, self.month()):
                     raise LinkLost(
