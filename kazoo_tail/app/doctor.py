@@ -31,7 +31,7 @@ from kazoo_tail.net.tls import tls_details, websocket_sslopt
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
 from kazoo_tail.output.terminal import sanitize
 from kazoo_tail.session.decoder import Decoder
-from kazoo_tail.session.link import Link, Subscribed
+from kazoo_tail.session.link import Link, run_to_end
 from kazoo_tail.session.resolve import (
     DEFAULT_PING_TIMEOUT,
     ConnectionConfig,
@@ -331,12 +331,7 @@ class Doctor:
             stop_on_rejection=False,
             rate_limit_retries=RATE_LIMIT_RETRIES,
         )
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                outcome: Subscribed = done.value
-                return outcome.round
+        return run_to_end(steps).round
 
     def check_ping(self) -> Outcome:
         if self.link is None:

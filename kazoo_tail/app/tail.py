@@ -68,13 +68,11 @@ def run_tail(
                 if recorder is not None:
                     recorder.flush()
                 if watch.reader_gone():
-                    session.close()
                     return reader_gone(env)
             if deadline is not None and time.monotonic() >= deadline:
                 break
         pipeline.flush()
     except BrokenPipeError:
-        session.close()
         return reader_gone(env)
     finally:
         session.close()

@@ -59,7 +59,7 @@ def _connection(
     from kazoo_tail.session.resolve import token_provider
 
     env = environment(ctx)
-    store = config_store(options.get("config_dir") or env.config_dir)
+    store = config_store(options.get("config_dir"), env)
     profile = saved_profile(store, options.get("profile"))
     config = connection_config(options, profile, env)
     if not config.url and not (config.token and config.ws_url):
@@ -169,7 +169,7 @@ def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
 
     env = environment(ctx)
     status = status_writer(env)
-    store = config_store(options["config_dir"] or env.config_dir)
+    store = config_store(options["config_dir"], env)
     name = save_as or options["profile"] or DEFAULT_PROFILE
     saved = store.profile(name) or Profile()
     interactive = env.stdin_isatty
@@ -231,7 +231,7 @@ def logout(
 ) -> None:
     """Forget the cached token of a profile (the profile itself is kept)."""
     env = environment(ctx)
-    store = config_store(config_dir or env.config_dir)
+    store = config_store(config_dir, env)
     if everything:
         forgotten = store.forget_tokens()
     else:
@@ -309,7 +309,7 @@ def bindings(ctx: click.Context, /, output: str | None, **options: Any) -> None:
 
     env = environment(ctx)
     status = status_writer(env)
-    store = config_store(options["config_dir"] or env.config_dir)
+    store = config_store(options["config_dir"], env)
     profile = saved_profile(store, options["profile"])
     url = options["url"] or (profile.url if profile is not None else None)
     offered: dict[str, list[str]] = {}

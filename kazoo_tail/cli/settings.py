@@ -28,12 +28,14 @@ TUNING = {
 }
 
 
-def config_store(config_dir: str | Path | None) -> ConfigStore:
+def config_store(config_dir: str | Path | None, env: Environment | None = None) -> ConfigStore:
+    """The store in --config-dir, else the environment's config dir, else the usual place."""
     from pathlib import Path
 
     from kazoo_tail.auth.store import ConfigStore
 
-    return ConfigStore(Path(config_dir) if config_dir else Path(click.get_app_dir(APP_NAME)))
+    directory = config_dir or (env.config_dir if env is not None else None)
+    return ConfigStore(Path(directory) if directory else Path(click.get_app_dir(APP_NAME)))
 
 
 def saved_profile(store: ConfigStore, name: str | None) -> Profile | None:

@@ -37,6 +37,16 @@ class Subscribed:
     held: list[Event | Notice] = field(default_factory=list)
 
 
+def run_to_end(steps: Generator[object, None, Subscribed]) -> Subscribed:
+    """Drive a subscribe round to its end, ignoring what it yields on the way (doctor)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            outcome: Subscribed = done.value
+            return outcome
+
+
 class Link:
     def __init__(
         self,
