@@ -18,8 +18,10 @@ from kazoo_tail.net.transport import LinkLost, Transport
 from kazoo_tail.session.decoder import Decoder
 from kazoo_tail.session.link import EARLY_EVENTS_HELD, Link
 from kazoo_tail.session.subscriber import (
-    RATE_LIMIT_PAUSE,
+    BUCKET_PERIOD,
+    REFILL_MARGIN,
     SUBSCRIBE_WINDOW,
+    BucketModel,
     SubscribeRound,
     Subscription,
 )
@@ -87,25 +89,92 @@ def test_a_renewed_token_refused_again_is_the_verdict() -> None:
     assert round_.done and round_.token_refused == TOKEN_ERROR
 
 
-def test_rate_limited_subscribes_pause_then_resume() -> None:
+def test_rate_limited_subscribes_wait_for_the_next_block() -> None:
     round_ = SubscribeRound(subs(3), "A", now=0.0)
     window = sent(round_.to_send(0.0))
     round_.on_reply(reply(window[0]), 0.1)
     round_.on_reply(reply(window[1], RATE_LIMITED), 0.1)
     round_.on_reply(reply(window[2], RATE_LIMITED), 0.1)
     assert round_.rate_limited == 2
-    assert round_.to_send(0.1 + RATE_LIMIT_PAUSE / 2) == []
-    assert not round_.timed_out(100.0)  # nothing is awaited while paused
-    retry = sent(round_.to_send(0.1 + RATE_LIMIT_PAUSE))
+    assert round_.to_send(0.5) == []  # our estimate of the bucket is empty now
+    assert not round_.timed_out(100.0)  # nothing is awaited meanwhile
+    retry = sent(round_.to_send(BUCKET_PERIOD + REFILL_MARGIN))
     assert [m["data"]["binding"] for m in retry] == [w["data"]["binding"] for w in window[1:]]
 
 
-def test_a_missing_reply_times_out_and_replies_reset_the_clock() -> None:
+def test_the_bucket_model_admits_a_burst_then_blocks_of_ten() -> None:
+    bucket = BucketModel()
+    assert bucket.available(0.0) == 100
+    for _ in range(100):
+        bucket.take(0.0)
+    assert bucket.available(0.99) == 0
+    assert bucket.seconds_for(23, 0.5) == pytest.approx(2.55)
+    assert bucket.available(1.1) == 10
+    assert bucket.available(30.0) == 100  # never more than a full bucket
+    bucket.refused(30.2)  # the server knows better: start again from empty
+    assert bucket.available(30.9) == 0 and bucket.available(31.1) == 10
+
+
+class KazooBucket:
+    """The server's side, as kz_buckets does it: full at 100, then a block of 10 each second
+    counted from when the bucket was made (here ``made_at``, on or before the first frame)."""
+
+    def __init__(self, made_at: float, capacity: int = 100, block: int = 10) -> None:
+        self.made_at = made_at
+        self.capacity = capacity
+        self.block = block
+        self.tokens = capacity
+        self.blocks = 0
+
+    def take(self, now: float) -> bool:
+        blocks = int(now - self.made_at)
+        if blocks > self.blocks:
+            self.tokens = min(self.capacity, self.tokens + (blocks - self.blocks) * self.block)
+            self.blocks = blocks
+        if self.tokens:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def drive(count: int, server: KazooBucket, start: float = 0.0) -> tuple[float, SubscribeRound]:
+    """Run a round against the server's bucket on a simulated clock; replies come at once."""
+    round_ = SubscribeRound(subs(count), "A", now=start)
+    now = start
+    while not round_.done:
+        for message in sent(round_.to_send(now)):
+            refused = not server.take(now)
+            round_.on_reply(reply(message, RATE_LIMITED if refused else None), now)
+        now += 0.01
+    return now - start, round_
+
+
+@pytest.mark.parametrize(("count", "floor"), [(123, 3.0), (1503, 141.0)])
+def test_a_round_paces_itself_to_the_bucket_within_a_fifth_of_its_floor(
+    count: int, floor: float
+) -> None:
+    took, round_ = drive(count, KazooBucket(made_at=0.0))
+    assert floor <= took <= 1.2 * floor
+    assert len(round_.accepted) == count and round_.rate_limited == 0  # nothing wasted
+
+
+def test_pacing_copes_with_a_bucket_smaller_than_expected() -> None:
+    took, round_ = drive(200, KazooBucket(made_at=0.0, capacity=30, block=5))
+    assert len(round_.accepted) == 200 and round_.rate_limited > 0
+    assert took <= 1.5 * (200 - 30) / 5
+
+
+def test_an_overdue_reply_is_asked_again_once_then_the_link_is_given_up() -> None:
     round_ = SubscribeRound(subs(2), "A", now=0.0, reply_timeout=10.0)
     window = sent(round_.to_send(0.0))
-    assert not round_.timed_out(9.0)
     round_.on_reply(reply(window[0]), 9.0)
-    assert not round_.timed_out(18.0) and round_.timed_out(19.5)
+    assert not round_.timed_out(9.5)
+    assert not round_.timed_out(10.5) and round_.resent == 1  # sent again, not given up
+    again = sent(round_.to_send(10.5))
+    assert [m["data"]["binding"] for m in again] == [window[1]["data"]["binding"]]
+    assert again[0]["request_id"] != window[1]["request_id"]
+    assert not round_.on_reply(reply(window[1]), 11.0)  # the first copy's late reply: ignored
+    assert not round_.timed_out(20.0) and round_.timed_out(20.6)
 
 
 def test_rejections_and_strangers() -> None:
@@ -183,9 +252,38 @@ def test_a_reply_that_never_comes_loses_the_link(scripted: Any) -> None:
             pass  # read and never answer
 
     link = link_to(scripted(script))
-    with pytest.raises(LinkLost, match="no reply to subscribe within 0s"):
+    with pytest.raises(LinkLost, match="no reply to a subscribe within 0.3s, even after"):
         run_subscribe(link, [Subscription(ACCOUNT, "call.*.*")], reply_timeout=0.3)
     link.transport.drop()
+
+
+def test_a_shed_reply_is_asked_again_on_the_same_socket(scripted: Any) -> None:
+    """4.3 sheds replies on a busy socket although the binding was made (§8.3)."""
+    subscribes: list[str] = []
+
+    def script(ws: ServerConnection) -> None:
+        for message in ws:
+            request = json.loads(message)
+            subscribes.append(request["data"]["binding"])
+            ws.send(event_frame(len(subscribes)))  # the binding works: events flow
+            if len(subscribes) == 1:
+                continue  # this reply was shed
+            ws.send(
+                json.dumps(
+                    {
+                        "action": "reply",
+                        "request_id": request["request_id"],
+                        "status": "success",
+                        "data": {"subscribed": ["call.*.*"]},
+                    }
+                )
+            )
+
+    link = link_to(scripted(script))
+    _, outcome = run_subscribe(link, [Subscription(ACCOUNT, "call.*.*")], reply_timeout=0.3)
+    assert subscribes == ["call.*.*", "call.*.*"] and outcome.round.resent == 1
+    assert [e.data["call_id"] for e in outcome.held if isinstance(e, Event)] == ["c1", "c2"]
+    link.transport.close()
 
 
 def test_a_rate_limited_burst_keeps_reading_while_it_waits(scripted: Any) -> None:
@@ -216,7 +314,8 @@ def test_a_rate_limited_burst_keeps_reading_while_it_waits(scripted: Any) -> Non
     assert outcome.round.rate_limited == 1 and len(outcome.round.accepted) == 1
     assert any(isinstance(item, Idle) for item in yielded)  # ticks went on while paused
     assert [e.data["call_id"] for e in outcome.held if isinstance(e, Event)] == ["c1"]
-    assert arrivals[1] - arrivals[0] >= RATE_LIMIT_PAUSE * 0.9
+    # The refused subscribe waits for the bucket's next block, about a second on.
+    assert arrivals[1] - arrivals[0] >= BUCKET_PERIOD * 0.9
     link.transport.close()
 
 
@@ -312,3 +411,68 @@ def test_the_token_is_kept_fresh_during_an_outage_too() -> None:
         finally:
             session.close()
         assert sim.stats.refresh == 1 and sim.stats.user_auth == 1
+
+
+# -- the session: nothing held is thrown away, and the gap is told exactly ---------------------
+
+
+def test_events_held_when_the_link_goes_mid_subscribe_are_shown_and_the_gap_told(
+    scripted: Any,
+) -> None:
+    """The first socket's subscribe brings events but its reply never comes and the server
+    goes; those events are shown once, and the gap is announced from the last frame heard on
+    the last fully subscribed link to the moment every subscription is back."""
+    from kazoo_tail.kazoo.events import Notice, NoticeKind
+    from kazoo_tail.session.session import Session, SessionSettings
+
+    connections: list[int] = []
+
+    def script(ws: ServerConnection) -> None:
+        connections.append(len(connections) + 1)
+        number = connections[-1]
+        for message in ws:
+            request = json.loads(message)
+            if number == 2:
+                ws.send(event_frame(20))  # events, then the server goes, reply unsent
+                ws.send(event_frame(21))
+                ws.close(1011)
+                return
+            ws.send(event_frame(number * 10))
+            ws.send(
+                json.dumps(
+                    {
+                        "action": "reply",
+                        "request_id": request["request_id"],
+                        "status": "success",
+                        "data": {"subscribed": ["call.*.*"]},
+                    }
+                )
+            )
+            if number == 1:
+                ws.send(event_frame(11))
+                ws.close(1001)
+                return
+
+    settings = SessionSettings(
+        url=scripted(script),
+        subscriptions=[Subscription(ACCOUNT, "call.*.*")],
+        backoff_initial=0.01,
+        backoff_cap=0.02,
+        idle_tick=0.05,
+    )
+    session = Session(settings, lambda refresh=False: "T")
+    shown: list[str] = []
+    heard: dict[str, float] = {}
+    gaps: list[Notice] = []
+    for item in session.events():
+        if isinstance(item, Event):
+            shown.append(item.data["call_id"])
+            heard[item.data["call_id"]] = item.received_at
+        elif isinstance(item, Notice) and item.kind is NoticeKind.RECONNECTED:
+            gaps.append(item)
+            break
+    session.close()
+    assert shown == ["c10", "c11", "c20", "c21", "c30"]
+    assert len(gaps) == 1 and gaps[0].gap_from is not None and gaps[0].gap_to is not None
+    # The gap starts on link 1, not at the events heard on link 2 (whose reply never came).
+    assert heard["c11"] <= gaps[0].gap_from < heard["c20"] < gaps[0].gap_to

@@ -62,7 +62,7 @@ class Pipeline:
         return self.show.count is not None and self.printed >= self.show.count
 
     def notice(self, notice: Notice) -> None:
-        if notice.kind is NoticeKind.SUBSCRIBED:
+        if notice.kind in (NoticeKind.SUBSCRIBED, NoticeKind.PROGRESS):
             self.status.info(notice.message)
         else:
             self.status.warning(notice.message)

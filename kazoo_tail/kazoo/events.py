@@ -84,6 +84,8 @@ class NoticeKind(enum.Enum):
     SUBSCRIBED = "subscribed"
     DISCONNECTED = "disconnected"
     RECONNECTED = "reconnected"
+    # How far a long subscribe round got (a rate-limited socket admits 10 a second).
+    PROGRESS = "progress"
     BAD_FRAME = "bad-frame"
 
 
@@ -94,6 +96,9 @@ class Notice:
     kind: NoticeKind
     message: str
     gap_seconds: float | None = field(default=None)
+    # For a gap: the epoch times between which events may have been missed.
+    gap_from: float | None = field(default=None)
+    gap_to: float | None = field(default=None)
 
 
 class Idle:

@@ -39,8 +39,10 @@ class ConnectFailed(Exception):
 class Transport:
     """One open websocket. ``receive`` returns None when nothing arrived within a tick."""
 
-    def __init__(self, ws: websocket.WebSocket, url: str) -> None:
+    def __init__(self, ws: websocket.WebSocket, url: str, tick: float = 0.25) -> None:
         self.url = url
+        # How long receive() waits before saying nothing arrived.
+        self.tick = tick
         self._ws = ws
         self._reader = FrameReader()
 
@@ -60,7 +62,7 @@ class Transport:
             sentence, retryable = connect_failure(url, exc)
             raise ConnectFailed(sentence, retryable) from None
         ws.settimeout(tick)
-        return cls(ws, url)
+        return cls(ws, url, tick)
 
     @property
     def socket(self) -> socket.socket | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kazoo_tail.errors import AuthError, ConnectError, SubscribeError, redact
-from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice
+from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice, NoticeKind
 from kazoo_tail.kazoo.wire import Reply
 from kazoo_tail.net.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT
 from kazoo_tail.net.transport import LinkLost, Transport, describe_close
@@ -19,6 +19,9 @@ from kazoo_tail.session.subscriber import SubscribeRound, Subscription
 
 # Events that arrive before the subscribe replies are held back, up to this many.
 EARLY_EVENTS_HELD = 1000
+# A subscribe round that takes longer than this says how far it got, then every so often.
+PROGRESS_AFTER = 2.0
+PROGRESS_EVERY = 5.0
 
 FrameObserver = Callable[[int, bytes, float], None]
 
@@ -95,39 +98,61 @@ class Link:
         tokens: TokenSource,
         *,
         reply_timeout: float,
+        held: list[Event | Notice] | None = None,
         stop_on_rejection: bool = True,
         rate_limit_retries: int | None = None,
     ) -> Generator[Idle | Notice | Event, None, Subscribed]:
-        """Subscribe everything, yielding ticks; events that come first are held back until
-        every reply is in, so that a rejected binding stops the tail before anything is shown.
-        A flood of them before the replies is shown rather than held without bound."""
+        """Subscribe everything, yielding ticks (even while frames pour in, so the caller can
+        watch its deadline and its reader) and progress when it takes a while.
+
+        Events that come first are held back in ``held`` until every reply is in, so that a
+        rejected binding stops the tail before anything is shown; the caller owns that list
+        and shows what it holds if the link is lost meanwhile. A flood of them before the
+        replies is shown rather than held without bound.
+        """
+        started = self.monotonic()
         round_ = SubscribeRound(
             subscriptions,
             self._token(tokens),
-            now=self.monotonic(),
+            now=started,
             reply_timeout=reply_timeout,
             rate_limit_retries=rate_limit_retries,
         )
-        outcome = Subscribed(round_)
+        outcome = Subscribed(round_, held if held is not None else [])
+        tick = self.transport.tick
+        next_tick = started + tick
+        next_progress = started + PROGRESS_AFTER
         while not round_.done:
+            now = self.monotonic()
             if round_.wants_token:
                 round_.use_token(self._renewed_token(tokens, round_.token_error or ""))
-            for message in round_.to_send(self.monotonic()):
+            for message in round_.to_send(now):
                 self.transport.send_text(message)
+            if round_.timed_out(now):
+                raise LinkLost(
+                    f"no reply to a subscribe within {reply_timeout:g}s, "
+                    f"even after sending it again"
+                )
+            if now >= next_progress:
+                next_progress = now + PROGRESS_EVERY
+                yield Notice(NoticeKind.PROGRESS, self._progress(round_, now))
+            if now >= next_tick:
+                next_tick = now + tick
+                yield IDLE
             item = self.receive()
             if isinstance(item, Reply):
                 round_.on_reply(item, self.monotonic())
                 if stop_on_rejection and round_.rejected:
                     break
             elif isinstance(item, Idle):
-                if round_.timed_out(self.monotonic()):
-                    raise LinkLost(f"no reply to subscribe within {reply_timeout:.0f}s")
+                next_tick = self.monotonic() + tick
                 yield item
             elif item is not None:
                 outcome.held.append(item)
                 if len(outcome.held) >= EARLY_EVENTS_HELD:
-                    yield from outcome.held
+                    shown = list(outcome.held)
                     outcome.held.clear()
+                    yield from shown
         if round_.token_refused is not None:
             raise AuthError(
                 f"blackhole at {self.url} rejected a fresh token from Crossbar "
@@ -140,6 +165,15 @@ class Link:
                 f"{first.subscription.account_id}: {redact(first.error)}"
             )
         return outcome
+
+    def _progress(self, round_: SubscribeRound, now: float) -> str:
+        left = round_.seconds_left(now)
+        pace = (
+            f"; blackhole admits {round_.bucket.block} a second, about {left:.0f}s to go"
+            if left >= 1
+            else ""
+        )
+        return f"subscribed {round_.answered:,}/{round_.total:,} on {self.url}{pace}"
 
     def request(self, message: str, request_id: str, timeout: float, what: str) -> Reply:
         """Send one message and wait for the reply with its request_id."""

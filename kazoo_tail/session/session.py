@@ -69,6 +69,12 @@ class Backoff:
         self.attempt = 0
 
 
+def utc_stamp(epoch: float) -> str:
+    """ISO 8601 in UTC to the millisecond: what a user greps logs for, whatever their zone."""
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    return f"{whole}.{int(epoch % 1 * 1000):03d}Z"
+
+
 def utc_month() -> str:
     """The month Kazoo files documents under (its monthly databases are named in UTC)."""
     return time.strftime("%Y%m", time.gmtime())
@@ -93,7 +99,6 @@ class Session:
         self._link: Link | None = None
         self._decoder = Decoder(dedupe=settings.dedupe)
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_cap)
-        self._last_heard = time.time()
         self._subscribed_month: str | None = None
         self._closing = False
         self._next_renewal_check = time.monotonic() + settings.token_check_interval
@@ -113,49 +118,53 @@ class Session:
     def events(self) -> Iterator[Event | Notice | Idle]:
         """Everything the session has to say, with an idle tick whenever nothing arrived for a
         moment. The token is kept fresh all along, outages included (``_renew_if_due``): a
-        reconnect hours from now must not find it expired with no password at hand."""
+        reconnect hours from now must not find it expired with no password at hand.
+
+        A gap runs from the last frame heard on a fully subscribed link to the moment every
+        subscription is back; events heard in between (on a link lost while subscribing) are
+        shown, but do not end it, since some bindings were not in place yet.
+        """
         settings = self.settings
-        lost_at: float | None = None
+        gap_from: float | None = None
         ever_connected = False
+        held: list[Event | Notice] = []
         try:
             while True:
                 try:
                     link = self._connect(fatal=not ever_connected)
                     connected_at = time.monotonic()
-                    subscribed = yield from self._renewing(
+                    yield from self._renewing(
                         link.subscribe(
                             settings.subscriptions,
                             self.tokens,
                             reply_timeout=settings.reply_timeout,
+                            held=held,
                         )
                     )
                     self._subscribed_month = self.month() if self._uses_monthly() else None
                     yield Notice(NoticeKind.SUBSCRIBED, self._subscribed_summary())
-                    yield from subscribed.held
-                    if lost_at is not None:
-                        gap = time.time() - lost_at
-                        yield Notice(
-                            NoticeKind.RECONNECTED,
-                            f"reconnected to {settings.url} after a gap of {gap:.1f}s; events "
-                            "in that gap may have been missed (blackhole cannot replay them)",
-                            gap_seconds=gap,
-                        )
+                    shown, held = held, []
+                    yield from shown
+                    if gap_from is not None:
+                        yield self._gap_notice(gap_from, time.time())
                     ever_connected = True
-                    lost_at = None
+                    gap_from = None
                     yield from self._stream(link, connected_at)
                 except LinkLost as exc:
-                    if self._link is not None:
-                        self._last_heard = self._link.last_heard
+                    last_heard = self._link.last_heard if self._link is not None else None
                     self._drop()
+                    # What arrived before the link was lost is shown, not thrown away.
+                    shown, held = held, []
+                    yield from shown
                     if self._closing:
                         return
                     if not settings.reconnect:
                         raise ConnectError(
                             f"lost the connection to {settings.url}: {exc}"
                         ) from None
-                    if lost_at is None:
-                        lost_at = self._last_heard
-                    down_for = time.time() - lost_at
+                    if gap_from is None:
+                        gap_from = last_heard if last_heard is not None else time.time()
+                    down_for = time.time() - gap_from
                     limit = settings.max_reconnect_time
                     if limit is not None and down_for >= limit:
                         raise ConnectError(
@@ -171,6 +180,18 @@ class Session:
                     yield from self._wait(delay)
         finally:
             self.close()
+
+    def _gap_notice(self, gap_from: float, gap_to: float) -> Notice:
+        gap = gap_to - gap_from
+        return Notice(
+            NoticeKind.RECONNECTED,
+            f"reconnected to {self.settings.url}; events from {utc_stamp(gap_from)} to "
+            f"{utc_stamp(gap_to)} ({gap:.1f}s) may have been missed (blackhole cannot replay "
+            "them)",
+            gap_seconds=gap,
+            gap_from=gap_from,
+            gap_to=gap_to,
+        )
 
     def close(self) -> None:
         """Say goodbye with close code 1000 (best effort, quickly)."""
