@@ -10,7 +10,7 @@ import pytest
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 from kazoo_tail.simulator.accounts import Account
 
-from .conftest import login_args, tail_until_subscribed
+from .conftest import login_args, run, tail_until_subscribed
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 EXTRA = 58  # with the demo's own two sub-accounts: 60, over one page of 50
@@ -61,3 +61,38 @@ def test_paginate_false_takes_one_request_where_honoured(unpaged_sim: Simulator)
     assert result.returncode == 0, result.stderr
     assert unpaged_sim.stats.descendants_pages == 1
     assert unpaged_sim.stats.subscribes == 1 + len(DEMO.sub_account_ids) + EXTRA
+
+
+def test_subscribing_a_big_tree_paces_itself_and_says_how_far_it_got(
+    paging_sim: Simulator,
+) -> None:
+    """61 accounts x 2 bindings: the bucket admits 100 at once, then 10 a second, so the round
+    takes about 3 s; it says how far it got meanwhile, and no frame is refused on the way."""
+    accounts = 1 + len(DEMO.sub_account_ids) + EXTRA
+    result = tail_until_subscribed(
+        paging_sim,
+        *login_args(paging_sim),
+        "-b", "call.*.*", "-b", "object.*.*", "--descendants",
+        **PASSWORD,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert paging_sim.stats.subscribes == 2 * accounts  # each sent once: none refused
+    progress = [
+        line for line in result.stderr.splitlines() if "subscribed " in line and "/" in line
+    ]
+    assert progress, result.stderr
+    assert f"/{2 * accounts:,} on {paging_sim.blackhole_url}" in progress[0]
+
+
+def test_duration_is_honoured_while_the_bucket_paces_the_subscribes(
+    paging_sim: Simulator,
+) -> None:
+    accounts = 1 + len(DEMO.sub_account_ids) + EXTRA
+    result = run(
+        *login_args(paging_sim),
+        "-b", "call.*.*", "-b", "object.*.*", "--descendants", "--duration", "2",
+        **PASSWORD,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # 122 subscribes need 3 s after the first: the tail ended before it could finish them.
+    assert paging_sim.stats.subscribes < 2 * accounts
