@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
+from bench import cluster  # noqa: E402
 from bench.fastserver import FastServer  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -392,6 +393,7 @@ def main() -> None:
     latency(100 if quick else 500, 1 if quick else 3)
     startup(3 if quick else 15)
     memory(100_000 if quick else 1_000_000)
+    cluster.main(quick)
 
 
 if __name__ == "__main__":

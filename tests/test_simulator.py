@@ -28,6 +28,8 @@ from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 from kazoo_tail.simulator.bindings import keys_match
 from kazoo_tail.simulator.traffic import TrafficFactory
 
+from .conftest import wait_until
+
 pytestmark = pytest.mark.timeout(20)
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -595,9 +597,12 @@ def test_unknown_actions_return_stale_resp_data(make_sim: MakeSim) -> None:
 def test_rate_limit(sim: Simulator) -> None:
     token = login(sim)
     with ws_open(sim) as ws:
-        for n in range(104):
-            ws.send(json.dumps({"action": "noop", "auth_token": token, "request_id": str(n)}))
-        replies = [recv_json(ws) for _ in range(104)]
+        replies = []
+        for batch in range(0, 104, 8):  # a few at a time: 50 queued replies would be shed
+            for n in range(batch, min(batch + 8, 104)):
+                message = {"action": "noop", "auth_token": token, "request_id": str(n)}
+                ws.send(json.dumps(message))
+            replies += [recv_json(ws) for _ in range(batch, min(batch + 8, 104))]
         local = ws.local_address
     errors = [r for r in replies if r["status"] == "error"]
     assert errors, "a burst over 100 must hit the bucket"
@@ -982,3 +987,96 @@ def test_blackhole_ignores_path_and_plain_http_is_refused(sim: Simulator) -> Non
     with socket.create_connection(("127.0.0.1", port), timeout=3) as raw:
         raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert raw.recv(64).startswith(b"HTTP/1.1 4")
+
+
+# -- blackhole: a busy 4.3 node ------------------------------------------------------------
+
+
+def test_the_bucket_refills_in_blocks_of_ten_each_second() -> None:
+    from kazoo_tail.simulator.blackhole_server import TokenBucket
+
+    now = [0.0]
+    bucket = TokenBucket(clock=lambda: now[0])
+    assert all(bucket.take() for _ in range(100)) and not bucket.take()
+    now[0] = 0.99
+    assert not bucket.take()  # no trickle in between
+    now[0] = 1.0
+    assert all(bucket.take() for _ in range(10)) and not bucket.take()
+    now[0] = 60.0
+    assert sum(bucket.take() for _ in range(150)) == 100  # never more than a full bucket
+
+
+def stalled_reader(sim: Simulator) -> Any:
+    """A websocket-client connection, subscribed, that then reads nothing (a tiny receive
+    buffer, so the node's queue builds up quickly)."""
+    import websocket
+
+    ws = websocket.create_connection(
+        sim.blackhole_url, timeout=20, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)]
+    )
+    message = {
+        "action": "subscribe",
+        "auth_token": login(sim),
+        "request_id": "s",
+        "data": {"account_id": ACCT, "binding": "call.CHANNEL_CREATE.*"},
+    }
+    ws.send(json.dumps(message))
+    assert json.loads(ws.recv())["status"] == "success"
+    return ws
+
+
+def publish_big(sim: Simulator, count: int) -> None:
+    for n in range(count):
+        sim.publish(
+            f"call.{ACCT}.CHANNEL_CREATE.big{n}",
+            "CHANNEL_CREATE",
+            {"call_id": f"big{n}", "msg_id": f"big{n}", "padding": "x" * 200_000},
+        )
+
+
+def test_a_reader_that_stops_reading_is_shed_then_killed_on_4_3(make_sim: MakeSim) -> None:
+    sim = make_sim()  # 4.3's defaults: 50 queued frames, a 5 s send timeout
+    ws = stalled_reader(sim)
+    try:
+        publish_big(sim, 120)
+        assert sim.stats.frames_shed > 0  # silently: nothing tells the client
+        wait_until(lambda: sim.stats.send_timeouts == 1, timeout=30)
+        wait_until(lambda: not sim.sockets(), timeout=10)
+    finally:
+        ws.shutdown()
+
+
+def test_master_neither_sheds_nor_kills(make_sim: MakeSim) -> None:
+    sim = make_sim(kazoo_version="master")
+    assert sim.config.max_queued_messages is None and sim.config.send_timeout is None
+    ws = stalled_reader(sim)
+    try:
+        publish_big(sim, 120)
+        assert sim.stats.frames_shed == 0
+    finally:
+        ws.shutdown()
+
+
+def test_explicit_settings_win_over_the_flavour() -> None:
+    config = SimulatorConfig(kazoo_version="master", max_queued_messages=10)
+    assert config.max_queued_messages == 10 and config.send_timeout is None
+    assert config.bind_delay > 0
+    with pytest.raises(ValueError, match="kazoo_version"):
+        SimulatorConfig(kazoo_version="4.2")
+
+
+def test_shed_replies_are_lost_but_the_binding_is_made(sim: Simulator) -> None:
+    token = login(sim)
+    sim.shed_replies(1)
+    with ws_open(sim) as ws:
+        message = {
+            "action": "subscribe",
+            "auth_token": token,
+            "request_id": "first",
+            "data": {"account_id": ACCT, "binding": "call.CHANNEL_CREATE.*"},
+        }
+        ws.send(json.dumps(message))
+        wait_until(lambda: sim.stats.replies_shed == 1)
+        assert subscribe(ws, token, "call.CHANNEL_CREATE.*", rid="again")["request_id"] == "again"
+        sim.publish(f"call.{ACCT}.CHANNEL_CREATE.c1", "CHANNEL_CREATE", {"call_id": "c1"})
+        assert recv_json(ws)["action"] == "event"

@@ -9,6 +9,7 @@ before it expires, and resubscribes bindings on monthly databases when the UTC m
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -69,10 +70,12 @@ class Backoff:
         self.attempt = 0
 
 
-def utc_stamp(epoch: float) -> str:
-    """ISO 8601 in UTC to the millisecond: what a user greps logs for, whatever their zone."""
-    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
-    return f"{whole}.{int(epoch % 1 * 1000):03d}Z"
+def utc_stamp(epoch: float, *, round_up: bool = False) -> str:
+    """ISO 8601 in UTC to the millisecond: what a user greps logs for, whatever their zone. A
+    gap's end is rounded up and its start down, so the window shown never leaves anything out."""
+    millis = math.ceil(epoch * 1000) if round_up else math.floor(epoch * 1000)
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000))
+    return f"{whole}.{millis % 1000:03d}Z"
 
 
 def utc_month() -> str:
@@ -186,8 +189,8 @@ class Session:
         return Notice(
             NoticeKind.RECONNECTED,
             f"reconnected to {self.settings.url}; events from {utc_stamp(gap_from)} to "
-            f"{utc_stamp(gap_to)} ({gap:.1f}s) may have been missed (blackhole cannot replay "
-            "them)",
+            f"{utc_stamp(gap_to, round_up=True)} ({gap:.1f}s) may have been missed "
+            "(blackhole cannot replay them)",
             gap_seconds=gap,
             gap_from=gap_from,
             gap_to=gap_to,

@@ -84,18 +84,33 @@ def event_frame(subscribed_key: str, subscription_key: str, event: Event) -> str
 
 
 class TokenBucket:
-    """kz_buckets defaults: burst of ``capacity``, refilled at ``rate`` tokens per second."""
+    """kz_buckets as blackhole starts it (FillAsBlock): full at ``capacity``, then ``block``
+    tokens at once every ``period`` seconds, counted from the first frame that used it."""
 
-    def __init__(self, capacity: float = 100.0, rate: float = 10.0) -> None:
+    def __init__(
+        self,
+        capacity: float = 100.0,
+        block: float = 10.0,
+        period: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.capacity = capacity
-        self.rate = rate
+        self.block = block
+        self.period = period
         self.tokens = capacity
-        self.stamp = time.monotonic()
+        self.clock = clock
+        self.made_at: float | None = None
+        self._blocks = 0
 
     def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        now = self.clock()
+        if self.made_at is None:
+            self.made_at = now
+        blocks = int((now - self.made_at) // self.period)
+        if blocks > self._blocks:
+            added = (blocks - self._blocks) * self.block
+            self.tokens = min(self.capacity, self.tokens + added)
+            self._blocks = blocks
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return True
@@ -194,6 +209,9 @@ class Session:
         self.started = False
         self._out: queue.Queue[_Out] = queue.Queue()
         self._alive = True
+        self._send_started: float | None = None
+        # (client binding, key) -> when it starts matching events (master binds after replying)
+        self.live_from: dict[tuple[str, str], float] = {}
         self._writer = threading.Thread(target=self._write_loop, daemon=True, name=self.id)
 
     # -- outbound ------------------------------------------------------------------
@@ -206,9 +224,15 @@ class Session:
             return False
         limit = self.hub.max_queued_messages
         if limit is not None and self._out.qsize() > limit:
+            self.hub.count("frames_shed")  # 4.3: silently, replies as well as events
             return False
         self._out.put(_Out("send", payload))
         return True
+
+    def send_overdue(self, now: float) -> bool:
+        """Whether one send has been blocked (the client not reading) past the send timeout."""
+        started, limit = self._send_started, self.hub.send_timeout
+        return started is not None and limit is not None and now - started > limit
 
     def enqueue_close(self, code: int, reason: str = "") -> None:
         if self._alive:
@@ -225,10 +249,13 @@ class Session:
                 break
             if self.hub.gate.stalled:
                 continue  # a hung node sends nothing; what it had queued is lost
+            self._send_started = time.monotonic()
             try:
                 self.conn.send(item.payload)
             except (ConnectionClosed, OSError):
                 break
+            finally:
+                self._send_started = None
         self._alive = False
 
     def wait_writer(self, timeout: float) -> None:
@@ -245,6 +272,13 @@ class Session:
     def run(self) -> None:
         idle = self.hub.idle_timeout
         while True:
+            if self.send_overdue(time.monotonic()):
+                # The socket process dies: the connection goes without a close frame.
+                self.hub.count("send_timeouts")
+                self._alive = False
+                self.conn.watched.abort()
+                self.conn.close_socket()
+                return
             remaining = idle - (time.monotonic() - self.conn.watched.last_rx)
             if remaining <= 0:
                 if not self.hub.gate.stalled:
@@ -252,7 +286,7 @@ class Session:
                     return
                 remaining = 0.2
             try:
-                message = self.conn.recv(timeout=min(remaining, 1.0))
+                message = self.conn.recv(timeout=min(remaining, 0.5))
             except TimeoutError:
                 continue
             except ConnectionClosed:
@@ -290,6 +324,9 @@ class Session:
         self.reply(request_id, "success", ctx.resp_data)
 
     def reply(self, request_id: str, status: str, data: dict[str, Any]) -> None:
+        if self.hub.take_shed_reply():
+            self.hub.count("replies_shed")
+            return
         message = {"action": "reply", "request_id": request_id, "status": status, "data": data}
         self.enqueue(encode_frame(message))
 
@@ -345,6 +382,10 @@ class Session:
             if pair not in ctx.bindings and pair not in added:
                 added.append(pair)
         ctx.bindings = ctx.bindings + tuple(added)
+        if self.hub.bind_delay:
+            # master binds with a cast: the reply goes out before events match.
+            live = time.monotonic() + self.hub.bind_delay
+            self.live_from.update({pair: live for pair in added})
         ctx.resp_data = {"subscribed": [client for client, _ in ctx.bindings]}
         if self.hub.early_events:
             frame = self.hub.early_frame(added)
@@ -375,7 +416,10 @@ class Session:
 
     def deliver(self, event: Event) -> int:
         sent = 0
+        now = time.monotonic() if self.live_from else 0.0
         for client, key in self.ctx.bindings:
+            if self.live_from and self.live_from.get((client, key), 0.0) > now:
+                continue
             if keys_match(key, event.routing_key):
                 if self.enqueue(event_frame(client, key, event)):
                     sent += 1
@@ -413,6 +457,8 @@ class BlackholeServer:
         rate_limit: bool,
         max_connections_per_ip: int | None,
         max_queued_messages: int | None = None,
+        send_timeout: float | None = None,
+        bind_delay: float = 0.0,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -427,6 +473,9 @@ class BlackholeServer:
         self.rate_limit = rate_limit
         self.max_connections_per_ip = max_connections_per_ip
         self.max_queued_messages = max_queued_messages
+        self.send_timeout = send_timeout
+        self.bind_delay = bind_delay
+        self._replies_to_shed = 0
         self.node_name = platform.node() or "blackhole"
         self.gate = Gate()
         self._lock = threading.Lock()
@@ -591,6 +640,18 @@ class BlackholeServer:
         for session in self._live():
             session.conn.watched.abort()
             session.conn.close_socket()
+
+    def shed_replies(self, count: int) -> None:
+        """Lose the next ``count`` replies, as 4.3 does on a busy socket."""
+        with self._lock:
+            self._replies_to_shed += count
+
+    def take_shed_reply(self) -> bool:
+        with self._lock:
+            if self._replies_to_shed <= 0:
+                return False
+            self._replies_to_shed -= 1
+            return True
 
     def set_stalled(self, stalled: bool) -> None:
         self.gate.stalled = stalled

@@ -14,6 +14,14 @@ from .blackhole_server import BlackholeServer
 from .crossbar_server import CrossbarApp, CrossbarServer
 from .traffic import Event, TrafficFactory, TrafficThread
 
+KAZOO_VERSIONS = ("4.3", "master")
+# Where master's blackhole differs from 4.3's (docs/protocol.md §6): field -> (4.3, master).
+MASTER_DIFFERS: dict[str, tuple[Any, Any]] = {
+    "max_queued_messages": (50, None),
+    "send_timeout": (5.0, None),
+    "bind_delay": (0.0, 0.05),
+}
+
 
 @dataclass
 class SimulatorConfig:
@@ -36,13 +44,30 @@ class SimulatorConfig:
     max_connections_per_ip: int | None = None
     # bh_ping loaded: {"action":"ping"} answers {"response":"pong"}.
     ping_module: bool = False
-    # Per-socket bucket: burst 100, refill 10/s.
+    # Per-socket bucket: 100 at first, then a block of 10 each second.
     rate_limit: bool = True
-    # 4.3 drops outbound frames (replies too) beyond this many queued per socket; None = never.
-    max_queued_messages: int | None = None
+    # Which Kazoo's blackhole to behave like where a client can tell: "4.3" sheds frames and
+    # kills a socket whose send blocks; "master" does neither but binds after it replies. The
+    # three fields below default to 4.3's values; "master" replaces those left at them.
+    kazoo_version: str = "4.3"
+    # Outbound frames (replies too) are dropped while more than this many are queued for a
+    # socket (blackhole.max_queued_messages); None = never.
+    max_queued_messages: int | None = 50
+    # A socket whose one send blocks this long is killed (blackhole.send_timeout_ms); None = never.
+    send_timeout: float | None = 5.0
+    # A new binding matches events this long after its reply (master's cast); 0 = at once.
+    bind_delay: float = 0.0
     # /descendants is paged by 50; honouring paginate=false is off by default, the harsher case
     # (the client must follow every page).
     honour_paginate_false: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kazoo_version not in KAZOO_VERSIONS:
+            raise ValueError(f"kazoo_version must be one of {', '.join(KAZOO_VERSIONS)}")
+        if self.kazoo_version == "master":
+            for name, (on_43, on_master) in MASTER_DIFFERS.items():
+                if getattr(self, name) == on_43:
+                    setattr(self, name, on_master)
 
 
 @dataclass
@@ -62,6 +87,9 @@ class Stats:
     ws_pings: int = 0
     rejected_upgrades: int = 0
     events_published: int = 0
+    frames_shed: int = 0
+    replies_shed: int = 0
+    send_timeouts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def incr(self, name: str, amount: int = 1) -> None:
@@ -111,6 +139,8 @@ class Simulator:
             rate_limit=cfg.rate_limit,
             max_connections_per_ip=cfg.max_connections_per_ip,
             max_queued_messages=cfg.max_queued_messages,
+            send_timeout=cfg.send_timeout,
+            bind_delay=cfg.bind_delay,
         )
         blackhole.start()
         self._blackhole = blackhole
@@ -272,6 +302,10 @@ class Simulator:
     def reject_upgrades(self, status: int, count: int) -> None:
         """The next ``count`` websocket upgrades get plain HTTP ``status`` with an empty body."""
         self.blackhole.reject_upgrades(status, count)
+
+    def shed_replies(self, count: int) -> None:
+        """Lose the next ``count`` replies on any socket, as a busy 4.3 node does."""
+        self.blackhole.shed_replies(count)
 
     def set_stalled(self, stalled: bool) -> None:
         """Hung node: stop reading from (so no pongs) and writing to every socket."""
