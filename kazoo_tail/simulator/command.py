@@ -81,6 +81,14 @@ Examples:
         type=click.IntRange(min=1),
         help="Refuse more sockets than this from one address (HTTP 429).",
     )
+    @click.option(
+        "--kazoo-version",
+        type=click.Choice(["4.3", "master"]),
+        default="4.3",
+        show_default=True,
+        help="Whose blackhole to behave like: 4.3 sheds frames past 50 queued and kills a "
+        "socket whose send blocks 5 s; master does neither but binds after it replies.",
+    )
     def simulator(
         host: str,
         crossbar_port: int,
@@ -94,6 +102,7 @@ Examples:
         ping_module: bool,
         advertise_ws_url: bool,
         max_connections_per_ip: int | None,
+        kazoo_version: str,
     ) -> None:
         """Run the built-in Kazoo simulator as a standalone server until Ctrl-C."""
         import ssl
@@ -122,6 +131,7 @@ Examples:
             advertise_ws_url=advertise_ws_url,
             max_connections_per_ip=max_connections_per_ip,
             ping_module=ping_module,
+            kazoo_version=kazoo_version,
         )
         try:
             serve_forever(config)
