@@ -31,7 +31,7 @@ class OutputOptions:
     summary: bool = False
     # Live tails only: the buffer between the websocket and stdout (output/spool.py); the
     # defaults of --buffer-size and --spill-size.
-    buffer_size: int = 64 << 20
+    buffer_size: int = 8 << 20
     spill_size: int = 1 << 30
 
 

@@ -211,7 +211,7 @@ OPTIONS: dict[str, Decorator] = {
     "buffer_size": _option(
         "--buffer-size",
         type=ByteSize(),
-        default="64M",
+        default="8M",
         show_default=True,
         envvar="KAZOO_TAIL_BUFFER_SIZE",
         metavar="SIZE",

@@ -122,7 +122,6 @@ class StdoutSpool(io.RawIOBase):
         self._spill_warned = False
         self._spill_trouble: str | None = None  # why the file cannot take more, until drained
         self._drops = _Drops()
-        self._dropping = False  # the last event was dropped
         self._dropped_total = 0
         self._finished = False
         # -- shared with the writer, under _cond ---------------------------------------------
@@ -135,6 +134,7 @@ class StdoutSpool(io.RawIOBase):
         self._closing = False
         self._abandoned = False
         self._error: OSError | None = None
+        self._writer_done = False
         self._writer = threading.Thread(target=self._run, name="kazoo-tail stdout", daemon=True)
         self._writer.start()
 
@@ -191,6 +191,11 @@ class StdoutSpool(io.RawIOBase):
         return _Text(cast(Any, self), encoding=encoding, errors=errors, write_through=True)
 
     @property
+    def spilling(self) -> bool:
+        """Whether events go to the spill file now (until the writer has emptied it)."""
+        return self._to_file
+
+    @property
     def dropped(self) -> int:
         """Events dropped so far, reported or not."""
         return self._dropped_total + self._drops.count
@@ -216,11 +221,12 @@ class StdoutSpool(io.RawIOBase):
         """Report the drops not yet reported, and let go of the spill file. Idempotent."""
         if self._finished:
             return
-        self._finished = True
         if self._drops.count:
             self._report()
-        if not self._writer.is_alive() and self._file is not None:
-            self._file.close()
+        with self._cond:
+            self._finished = True
+            if self._writer_done:
+                self._close_file()  # else the writer does, when it ends
 
     def close(self) -> None:
         # io.IOBase calls this when collected: never wait for stdout there.
@@ -254,15 +260,12 @@ class StdoutSpool(io.RawIOBase):
             self._staged_size = self._committed_size = size
             self._committed = len(event)
             self._events = 1
-            self._dropping = False
             self._room = room
             return
         self._drop(self._full_reason())
 
     def _drop(self, reason: str, events: int = 1) -> None:
         self._drops.add(self._clock(), reason, events)
-        self._dropping = True
-        self._room = -1
 
     def _can_spill(self) -> bool:
         if self.spill_cap <= 0 or self._spill_trouble is not None:
@@ -302,10 +305,9 @@ class StdoutSpool(io.RawIOBase):
         with self._cond:
             if self._to_file and self._file_end == 0:
                 # The writer emptied the file (and everything queued before it): back to memory.
-                self._to_file = False
-                self._spill_trouble = None
-                if size > self.memory_cap - self._in_memory:
-                    self._to_file = self._file is not None and self._spill_trouble is None
+                # Unless the staged events do not fit there: they stay bound for the file.
+                self._to_file = size > self.memory_cap - self._in_memory
+                self._spill_trouble = None  # the disk may have room again, too
             if staged:
                 if self._to_file:
                     self._spill(staged, events)
@@ -317,9 +319,7 @@ class StdoutSpool(io.RawIOBase):
                 room = self._file_room()
             else:
                 room = self.memory_cap - self._in_memory
-        # While dropping, every event takes the slow path, so that the first one kept again
-        # ends the drop episode.
-        self._room = -1 if self._dropping else room
+        self._room = room
         return room
 
     def _spill(self, staged: list[bytes], events: int) -> None:
@@ -350,10 +350,9 @@ class StdoutSpool(io.RawIOBase):
         it is reported every REPORT_EVERY seconds."""
         if self._clock() - self._drops.first >= REPORT_EVERY:
             return True
-        if self._dropping:
-            return False
         if self._to_file:
-            return self._file_end - self._file_read <= self.spill_cap // 2
+            unread = self._file_end - self._file_read
+            return self._spill_trouble is None and unread <= self.spill_cap // 2
         return self._in_memory + self._staged_size <= self.memory_cap // 2
 
     def _report(self) -> None:
@@ -371,6 +370,19 @@ class StdoutSpool(io.RawIOBase):
     # -- the writer thread --------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._write_all()
+        finally:
+            with self._cond:
+                self._writer_done = True
+                if self._finished:
+                    self._close_file()
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def _write_all(self) -> None:
         while True:
             with self._cond:
                 while not self._chunks and self._file_read == self._file_end and not self._closing:
