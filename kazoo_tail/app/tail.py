@@ -50,12 +50,12 @@ def run_tail(
         text = spool.text(encoding, errors)
         pipeline = Pipeline(show, status, cast(IO[bytes], spool), text, commit=spool.commit)
         target = resolve(config, provider)
+        if config.verify is False:
+            status.warning("TLS certificates are not verified (--insecure)")
+        recorder = Recorder(record) if record is not None else None
     except BaseException:
         spool.abandon()
         raise
-    if config.verify is False:
-        status.warning("TLS certificates are not verified (--insecure)")
-    recorder = Recorder(record) if record is not None else None
     session = Session(
         session_settings(config, target),
         provider,
@@ -66,14 +66,15 @@ def run_tail(
     try:
         try:
             left = _follow(session, pipeline, recorder, ReaderWatch(env.stdout), show.duration)
-        except KazooTailError as exc:
-            if not isinstance(exc, OutputError):
-                _deliver(pipeline, spool)  # what was received is still shown
-            raise
         finally:
-            session.close()
+            session.close()  # before waiting on stdout: nothing more is read
             if recorder is not None:
                 recorder.close()
+    except KazooTailError as exc:
+        if not isinstance(exc, OutputError):
+            _deliver(pipeline, spool)  # what was received is still shown
+        raise
+    else:
         # A normal end waits for stdout to take everything (Ctrl-C still ends it).
         left = left or _deliver(pipeline, spool)
     finally:
