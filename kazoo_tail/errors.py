@@ -59,6 +59,11 @@ class SubscribeError(KazooTailError):
     exit_code = ExitCode.SUBSCRIBE
 
 
+class OutputError(KazooTailError):
+    """Events could not be written to stdout for a reason other than its reader leaving (a
+    full disk, an I/O error): exit code 1, like any tool whose output failed."""
+
+
 # -- keeping secrets out of messages ---------------------------------------------------------
 
 _secrets: set[str] = set()

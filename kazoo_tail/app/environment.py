@@ -77,6 +77,13 @@ class Environment:
                 self._text = _TextOut(self.stdout, encoding="utf-8", write_through=True)
         return self._text
 
+    def stdout_encoding(self) -> tuple[str, str]:
+        """The encoding and error handler text on stdout gets: the process's own stdout's
+        (its locale), else UTF-8."""
+        if self.stdout is getattr(sys.stdout, "buffer", None):
+            return sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"
+        return "utf-8", "strict"
+
 
 class _TextOut(io.TextIOWrapper):
     """Text over the caller's byte stream that never closes it: a collected TextIOWrapper

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -28,12 +29,24 @@ class OutputOptions:
     fields: list[str] = field(default_factory=list)
     calls: bool = False
     summary: bool = False
+    # Live tails only: the buffer between the websocket and stdout (output/spool.py); the
+    # defaults of --buffer-size and --spill-size.
+    buffer_size: int = 8 << 20
+    spill_size: int = 1 << 30
 
 
 class Pipeline:
     def __init__(
-        self, show: OutputOptions, status: StatusWriter, out: IO[bytes], text_out: IO[str]
+        self,
+        show: OutputOptions,
+        status: StatusWriter,
+        out: IO[bytes],
+        text_out: IO[str],
+        *,
+        commit: Callable[[], None] | None = None,
     ) -> None:
+        """``commit``, when given, is called after each event is rendered: the bytes written
+        since are one whole event (see output/spool.py)."""
         if show.output not in FORMATS:
             raise UsageError(f"unknown output {show.output!r}: choose {', '.join(FORMATS)}")
         if show.count is not None and show.count < 1:
@@ -50,12 +63,15 @@ class Pipeline:
         self.renderer = make_renderer(show.output, out, text_out, options)
         self.summary = Summary() if show.summary else None
         self.printed = 0
+        self.commit = commit
 
     def handle(self, event: Event) -> bool:
         """Show the event if it passes the filters; True once --count is reached."""
         if self.filtering and not self.filter.accepts(event):
             return False
         self.renderer.render(event)
+        if self.commit is not None:
+            self.commit()
         self.printed += 1
         if self.summary is not None:
             self.summary.count(event)

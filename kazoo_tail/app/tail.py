@@ -9,19 +9,21 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions, Pipeline
-from kazoo_tail.errors import ExitCode, UsageError
+from kazoo_tail.errors import ExitCode, KazooTailError, OutputError, UsageError
 from kazoo_tail.features.record import Recorder
 from kazoo_tail.kazoo.catalog import check_binding
 from kazoo_tail.kazoo.events import Event, Notice
+from kazoo_tail.output.spool import StdoutSpool
 from kazoo_tail.output.terminal import ReaderWatch, StatusWriter
 from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_settings
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.provider import TokenProvider
+    from kazoo_tail.session.session import Session
 
 
 def run_tail(
@@ -39,26 +41,66 @@ def run_tail(
         raise UsageError("no binding given: pass at least one --binding, e.g. -b 'call.*.*'")
     for binding in config.bindings:
         check_binding(binding)
-    pipeline = Pipeline(show, status, env.stdout, env.text_stdout())
-    target = resolve(config, provider)
-    if config.verify is False:
-        status.warning("TLS certificates are not verified (--insecure)")
-    recorder = Recorder(record) if record is not None else None
+    # Between the socket and stdout: the websocket is read however slowly stdout is.
+    spool = StdoutSpool(
+        env.stdout, memory=show.buffer_size, spill=show.spill_size, warn=status.warning
+    )
+    try:
+        encoding, errors = env.stdout_encoding()
+        text = spool.text(encoding, errors)
+        pipeline = Pipeline(show, status, cast(IO[bytes], spool), text, commit=spool.commit)
+        target = resolve(config, provider)
+        if config.verify is False:
+            status.warning("TLS certificates are not verified (--insecure)")
+        recorder = Recorder(record) if record is not None else None
+    except BaseException:
+        spool.abandon()
+        raise
     session = Session(
         session_settings(config, target),
         provider,
         on_frame=recorder.frame if recorder else None,
         keep_fresh=provider.keep_fresh,
     )
-    watch = ReaderWatch(env.stdout)
-    deadline = time.monotonic() + show.duration if show.duration is not None else None
+    left = False
+    try:
+        try:
+            left = _follow(session, pipeline, recorder, ReaderWatch(env.stdout), show.duration)
+        finally:
+            session.close()  # before waiting on stdout: nothing more is read
+            if recorder is not None:
+                recorder.close()
+    except KazooTailError as exc:
+        if not isinstance(exc, OutputError):
+            _deliver(pipeline, spool)  # what was received is still shown
+        raise
+    else:
+        # A normal end waits for stdout to take everything (Ctrl-C still ends it).
+        left = left or _deliver(pipeline, spool)
+    finally:
+        spool.abandon()  # Ctrl-C or SIGTERM: end now, whatever stdout holds
+        spool.finish()  # drops not yet reported
+        pipeline.finish()
+    return reader_gone(env) if left else ExitCode.OK
+
+
+def _follow(
+    session: Session,
+    pipeline: Pipeline,
+    recorder: Recorder | None,
+    watch: ReaderWatch,
+    duration: float | None,
+) -> bool:
+    """Render what the session yields until --count or --duration, or the session's end;
+    True if the reader of stdout went away."""
+    deadline = time.monotonic() + duration if duration is not None else None
     try:
         for item in session.events():
             if isinstance(item, Event):
                 if pipeline.handle(item):
                     break
-                # A flush per event costs a syscall; when the next frame is already here,
-                # the next render's flush will carry this one out just as promptly.
+                # A flush per event costs a lock; when the next frame is already here, the
+                # next render's flush will hand this one over just as promptly.
                 if not session.data_waiting():
                     pipeline.flush()
             elif isinstance(item, Notice):
@@ -68,18 +110,23 @@ def run_tail(
                 if recorder is not None:
                     recorder.flush()
                 if watch.reader_gone():
-                    return reader_gone(env)
+                    return True
             if deadline is not None and time.monotonic() >= deadline:
                 break
         pipeline.flush()
     except BrokenPipeError:
-        return reader_gone(env)
-    finally:
-        session.close()
-        if recorder is not None:
-            recorder.close()
-        pipeline.finish()
-    return ExitCode.OK
+        return True
+    return False
+
+
+def _deliver(pipeline: Pipeline, spool: StdoutSpool) -> bool:
+    """Wait until stdout has taken every event; True if its reader went away meanwhile."""
+    try:
+        pipeline.flush()
+        spool.drain()
+    except BrokenPipeError:
+        return True
+    return False
 
 
 def reader_gone(env: Environment) -> ExitCode:

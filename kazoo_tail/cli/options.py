@@ -44,6 +44,29 @@ def _complete_binding(
     return [CompletionItem(form) for form in forms if form.startswith(incomplete)]
 
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+class ByteSize(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """A size in bytes: 65536, 512K, 64M, 1G (K, M, G and T are powers of 1024; a trailing
+    B or iB is allowed)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        number, unit = text.rstrip("KMGT"), text[len(text.rstrip("KMGT")) :]
+        try:
+            size = float(number) * _UNITS[unit]
+        except (ValueError, KeyError):
+            size = float("nan")
+        if not 0 <= size < float("inf"):
+            self.fail(f"{value!r} is not a size such as 512K, 64M or 1G", param, ctx)
+        return int(size)
+
+
 def _option(*declarations: str, **attributes: Any) -> Decorator:
     """click.option, naming its environment variable in --help when it has one."""
     if "envvar" in attributes:
@@ -185,6 +208,26 @@ OPTIONS: dict[str, Decorator] = {
         metavar="SECONDS",
         help="Give up (code 4) after being disconnected this long.",
     ),
+    "buffer_size": _option(
+        "--buffer-size",
+        type=ByteSize(),
+        default="8M",
+        show_default=True,
+        envvar="KAZOO_TAIL_BUFFER_SIZE",
+        metavar="SIZE",
+        help="Memory for events stdout has not taken yet (e.g. 512K, 64M, 1G), so that the "
+        "websocket is read even while stdout is blocked.",
+    ),
+    "spill_size": _option(
+        "--spill-size",
+        type=ByteSize(),
+        default="1G",
+        show_default=True,
+        envvar="KAZOO_TAIL_SPILL_SIZE",
+        metavar="SIZE",
+        help="Beyond --buffer-size, hold up to this much in an unlinked temporary file "
+        "(in TMPDIR); 0: none. Past both, events are dropped and counted on stderr.",
+    ),
     "record": _option(
         "--record",
         type=click.Path(dir_okay=False),
@@ -299,6 +342,8 @@ SHOW = (
 SUBSCRIBE = ("bindings", "account_ids", "descendants")
 STAY_CONNECTED = (
     "record",
+    "buffer_size",
+    "spill_size",
     "ping_interval",
     "ping_timeout",
     "no_reconnect",

@@ -106,6 +106,7 @@ def output_options(options: Mapping[str, Any], env: Environment) -> OutputOption
         fields=parse_fields(options["fields"]) if options["fields"] else [],
         calls=options["calls"],
         summary=options["summary"],
+        **{key: options[key] for key in ("buffer_size", "spill_size") if key in options},
     )
 
 
