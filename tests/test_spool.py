@@ -10,7 +10,6 @@ import os
 import tempfile
 import termios
 import threading
-import time
 from collections.abc import Iterator
 
 import click
@@ -19,6 +18,7 @@ import pytest
 from kazoo_tail.app.pipeline import OutputOptions
 from kazoo_tail.cli.options import ByteSize
 from kazoo_tail.errors import OutputError
+from kazoo_tail.kazoo.time import utc_stamp
 from kazoo_tail.output.spool import StdoutSpool, format_size
 
 from .conftest import wait_until
@@ -169,9 +169,9 @@ def test_the_drop_report_says_how_many_when_and_why(pipe: Pipe) -> None:
         return bool(spool.warnings)  # type: ignore[attr-defined]
 
     wait_until(reported, what="the drop report")
-    hms = [time.strftime("%H:%M:%S", time.localtime(t)) for t in (first, last)]
+    window = [utc_stamp(first), utc_stamp(last, round_up=True)]
     assert spool.warnings == [  # type: ignore[attr-defined]
-        f"stdout did not keep up: dropped {spool.dropped} events from {hms[0]} to {hms[1]}, "
+        f"stdout did not keep up: dropped {spool.dropped} events from {window[0]} to {window[1]}, "
         "because the 64 KiB buffer was full and spilling to disk is off (--spill-size 0)"
     ]
     spool.drain()

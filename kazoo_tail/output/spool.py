@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import IO, Any, cast
 
 from kazoo_tail.errors import OutputError
+from kazoo_tail.kazoo.time import utc_stamp
 
 CHUNK = 1 << 16  # staged bytes handed to the writer at once, whether or not a flush came
 READ_CHUNK = 1 << 20  # bytes read back from the spill file at once
@@ -38,10 +39,6 @@ def format_size(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.4g} {unit}"
     return f"{size} byte{'s' if size != 1 else ''}"
-
-
-def _clock_time(unix: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(unix))
 
 
 class _Drops:
@@ -63,10 +60,8 @@ class _Drops:
 
     def sentence(self) -> str:
         events = f"{self.count:,} event{'s' if self.count != 1 else ''}"
-        if _clock_time(self.first) == _clock_time(self.last):
-            when = f"at {_clock_time(self.first)}"
-        else:
-            when = f"from {_clock_time(self.first)} to {_clock_time(self.last)}"
+        first, last = utc_stamp(self.first), utc_stamp(self.last, round_up=True)
+        when = f"at {first}" if self.first == self.last else f"from {first} to {last}"
         return f"stdout did not keep up: dropped {events} {when}, because " + "; and ".join(
             self.reasons
         )

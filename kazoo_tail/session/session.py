@@ -9,7 +9,6 @@ before it expires, and resubscribes bindings on monthly databases when the UTC m
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 from kazoo_tail.errors import ConnectError
 from kazoo_tail.kazoo.catalog import uses_monthly_database
 from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice, NoticeKind
+from kazoo_tail.kazoo.time import utc_stamp
 from kazoo_tail.kazoo.wire import Reply
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
 from kazoo_tail.session.decoder import Decoder
@@ -68,14 +68,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
-
-
-def utc_stamp(epoch: float, *, round_up: bool = False) -> str:
-    """ISO 8601 in UTC to the millisecond: what a user greps logs for, whatever their zone. A
-    gap's end is rounded up and its start down, so the window shown never leaves anything out."""
-    millis = math.ceil(epoch * 1000) if round_up else math.floor(epoch * 1000)
-    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000))
-    return f"{whole}.{millis % 1000:03d}Z"
 
 
 def utc_month() -> str:
