@@ -1048,7 +1048,7 @@ def test_a_reader_that_stops_reading_is_shed_then_killed_on_4_3(make_sim: MakeSi
 
 def test_master_neither_sheds_nor_kills(make_sim: MakeSim) -> None:
     sim = make_sim(kazoo_version="master")
-    assert sim.config.max_queued_messages is None and sim.config.send_timeout is None
+    assert sim.config.max_queued_messages is None and sim.config.send_timeout == 30.0
     ws = stalled_reader(sim)
     try:
         publish_big(sim, 120)
@@ -1059,7 +1059,7 @@ def test_master_neither_sheds_nor_kills(make_sim: MakeSim) -> None:
 
 def test_explicit_settings_win_over_the_flavour() -> None:
     config = SimulatorConfig(kazoo_version="master", max_queued_messages=10)
-    assert config.max_queued_messages == 10 and config.send_timeout is None
+    assert config.max_queued_messages == 10 and config.send_timeout == 30.0
     assert config.bind_delay > 0
     with pytest.raises(ValueError, match="kazoo_version"):
         SimulatorConfig(kazoo_version="4.2")

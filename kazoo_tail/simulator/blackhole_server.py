@@ -334,6 +334,7 @@ class Session:
         self, ctx: Context, action: str, payload: dict[str, Any], early: list[str]
     ) -> str | None:
         if not self.bucket.take():
+            self.hub.count("rate_limited")
             return f"rate limiting threshold hit for {self.id}!"
         if ctx.auth_account_id is None:
             if ctx.auth_token is None:

@@ -87,7 +87,8 @@ Examples:
         default="4.3",
         show_default=True,
         help="Whose blackhole to behave like: 4.3 sheds frames past 50 queued and kills a "
-        "socket whose send blocks 5 s; master does neither but binds after it replies.",
+        "socket whose send blocks 5 s; master sheds nothing, waits 30 s, and binds after "
+        "it replies.",
     )
     def simulator(
         host: str,

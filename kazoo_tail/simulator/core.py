@@ -18,7 +18,8 @@ KAZOO_VERSIONS = ("4.3", "master")
 # Where master's blackhole differs from 4.3's (docs/protocol.md §6): field -> (4.3, master).
 MASTER_DIFFERS: dict[str, tuple[Any, Any]] = {
     "max_queued_messages": (50, None),
-    "send_timeout": (5.0, None),
+    # master sets none, so ranch's default applies (30 s, the socket closed alike).
+    "send_timeout": (5.0, 30.0),
     "bind_delay": (0.0, 0.05),
 }
 
@@ -87,6 +88,7 @@ class Stats:
     ws_pings: int = 0
     rejected_upgrades: int = 0
     events_published: int = 0
+    rate_limited: int = 0
     frames_shed: int = 0
     replies_shed: int = 0
     send_timeouts: int = 0
