@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import select
+import stat
 import threading
 import time
 from collections import deque
@@ -102,6 +103,19 @@ class StdoutSpool(io.RawIOBase):
             self._fd = out.fileno()
         except (OSError, ValueError, AttributeError):
             self._fd = None
+        # Whether a write now cannot block: always for a file, after a poll for a pipe, never
+        # known for the rest (a terminal, a socket: the writer thread takes everything).
+        self._to_regular_file = False
+        self._pipe_poll: select.poll | None = None
+        if self._fd is not None:
+            try:
+                mode = os.fstat(self._fd).st_mode
+            except OSError:
+                mode = 0
+            self._to_regular_file = stat.S_ISREG(mode)
+            if stat.S_ISFIFO(mode):
+                self._pipe_poll = select.poll()
+                self._pipe_poll.register(self._fd, select.POLLOUT)
         self.memory_cap = memory
         self.spill_cap = spill
         self._warn = warn
@@ -306,9 +320,9 @@ class StdoutSpool(io.RawIOBase):
             if staged:
                 if self._to_file:
                     self._spill(staged, events)
-                else:
-                    self._chunks.append(b"".join(staged))
-                    self._in_memory += size
+                elif (data := self._write_now(b"".join(staged))) is not None:
+                    self._chunks.append(data)
+                    self._in_memory += len(data)
                 self._cond.notify()
             if self._to_file:
                 room = self._file_room()
@@ -316,6 +330,26 @@ class StdoutSpool(io.RawIOBase):
                 room = self.memory_cap - self._in_memory
         self._room = room
         return room
+
+    def _write_now(self, data: bytes) -> bytes | None:
+        """With nothing queued, write a small handoff at once when that cannot block: a pipe
+        with room takes up to PIPE_BUF bytes whole, and a file always does. It saves the
+        writer thread's wake-up, which is most of the latency at a modest rate. Returns what
+        is left for the writer (the lock is held, and the writer has nothing in hand)."""
+        if self._fd is None or self._in_memory or self._error is not None:
+            return data
+        if len(data) > select.PIPE_BUF:
+            return data
+        if not self._to_regular_file and (self._pipe_poll is None or not self._pipe_poll.poll(0)):
+            return data
+        try:
+            written = os.write(self._fd, data)
+        except BlockingIOError:
+            return data
+        except OSError as exc:
+            self._error = exc  # raised on the main thread by the next flush
+            return None
+        return data[written:] or None
 
     def _spill(self, staged: list[bytes], events: int) -> None:
         """Append to the spill file (the lock held, so the writer cannot reset it meanwhile)."""
