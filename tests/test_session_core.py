@@ -476,3 +476,43 @@ def test_events_held_when_the_link_goes_mid_subscribe_are_shown_and_the_gap_told
     assert len(gaps) == 1 and gaps[0].gap_from is not None and gaps[0].gap_to is not None
     # The gap starts on link 1, not at the events heard on link 2 (whose reply never came).
     assert heard["c11"] <= gaps[0].gap_from < heard["c20"] < gaps[0].gap_to
+
+
+def test_a_slow_renewal_does_not_make_buffered_replies_overdue(scripted: Any) -> None:
+    """Renewing the token can take longer than the reply timeout (a slow Crossbar, a password
+    prompt): the subscribes sent afterwards are timed from then, and replies already waiting
+    in the socket are read before any is declared overdue."""
+
+    def script(ws: ServerConnection) -> None:
+        for message in ws:
+            request = json.loads(message)
+            fresh = request["auth_token"] == "fresh"
+            status = "success" if fresh else "error"
+            data = {"subscribed": ["call.*.*"]} if fresh else {"errors": [TOKEN_ERROR]}
+            ws.send(
+                json.dumps(
+                    {
+                        "action": "reply",
+                        "request_id": request["request_id"],
+                        "status": status,
+                        "data": data,
+                    }
+                )
+            )
+
+    def tokens(refresh: bool = False) -> str:
+        if refresh:
+            time.sleep(0.5)  # longer than the reply timeout below
+            return "fresh"
+        return "old"
+
+    link = link_to(scripted(script))
+    steps = link.subscribe(subs(5), tokens, reply_timeout=0.3)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            outcome = done.value
+            break
+    assert len(outcome.round.accepted) == 5 and outcome.round.resent == 0
+    link.transport.close()

@@ -278,3 +278,23 @@ def test_sizes_on_the_command_line() -> None:
         "100 bytes",
         "1.5 KiB",
     ]
+
+
+def test_a_reader_gone_is_noticed_in_a_flood_with_no_flush_between_events(pipe: Pipe) -> None:
+    """A tail skips the flush while frames keep coming; the writer's error must still come
+    out, rather than the events filling the buffer and the disk for nothing."""
+    spool = spool_on(pipe.out, memory=1 << 20, spill=1 << 30)
+    os.close(pipe.read_fd)
+    number = 0
+
+    def flood() -> None:
+        nonlocal number
+        while True:  # commits only, as Pipeline.handle does
+            spool.write(event(number))
+            spool.commit()
+            number += 1
+
+    with pytest.raises(BrokenPipeError):
+        flood()  # without the check it never ends: the spill file takes a gigabyte first
+    spool.abandon()
+    spool.finish()

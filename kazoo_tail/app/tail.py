@@ -72,7 +72,10 @@ def run_tail(
                 recorder.close()
     except KazooTailError as exc:
         if not isinstance(exc, OutputError):
-            _deliver(pipeline, spool)  # what was received is still shown
+            try:
+                _deliver(pipeline, spool)  # what was received is still shown
+            except OutputError:
+                pass  # the error that ended the tail is the one to report
         raise
     else:
         # A normal end waits for stdout to take everything (Ctrl-C still ends it).

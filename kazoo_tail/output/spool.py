@@ -307,6 +307,8 @@ class StdoutSpool(io.RawIOBase):
 
     def _handoff(self) -> int:
         """Give the staged (whole) events to the writer, and see how much room is left."""
+        if self._error is not None and not self._abandoned:
+            self._raise_error()  # also in a flood, when no flush comes between events
         staged, size, events = self._staged, self._staged_size, self._events
         if staged:
             self._staged = []

@@ -123,12 +123,13 @@ class Link:
         next_tick = started + tick
         next_progress = started + PROGRESS_AFTER
         while not round_.done:
-            now = self.monotonic()
             if round_.wants_token:
                 round_.use_token(self._renewed_token(tokens, round_.token_error or ""))
+            now = self.monotonic()  # after a renewal, which may have taken a while
             for message in round_.to_send(now):
                 self.transport.send_text(message)
-            if round_.timed_out(now):
+            # Replies already buffered are read before any is declared overdue.
+            if not self.transport.data_waiting() and round_.timed_out(now):
                 raise LinkLost(
                     f"no reply to a subscribe within {reply_timeout:g}s, "
                     f"even after sending it again"
