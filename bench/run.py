@@ -1,6 +1,6 @@
 """kazoo-tail's benchmarks: every figure is measured beside its baseline in the same run.
 
-    .venv/bin/python bench/run.py            # all of them, about three minutes
+    .venv/bin/python bench/run.py            # all of them, about seven minutes
     .venv/bin/python bench/run.py --quick    # fewer events and rounds, for a smoke test
 
 Each line prints min / median / max over the rounds and the ratio of the medians to the
