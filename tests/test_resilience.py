@@ -389,3 +389,30 @@ def test_the_dead_link_deadline_follows_the_ping_interval(sim: Simulator) -> Non
         process.kill()
     assert result.returncode == 4, result.stderr
     assert "no answer to a ping within 1.5s" in result.stderr, result.stderr
+
+
+def test_frames_that_show_nothing_do_not_stop_the_clock(
+    sim: Simulator, background: type[Running]
+) -> None:
+    """One event, then its duplicate without end: nothing more is printed, yet --duration
+    ends the tail, and the one event was flushed to stdout while the flood went on."""
+    import threading
+
+    process = start(background, sim, "--duration", "1")
+    flooding = threading.Event()
+    flooding.set()
+
+    def flood() -> None:
+        while flooding.is_set() and process.process.poll() is None:
+            publish(sim, "the-same")
+
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: process.stdout_lines, what="the one event, flushed mid-flood")
+        result = process.finish(timeout=30)
+    finally:
+        flooding.clear()
+        thread.join(10)
+    assert result.returncode == 0, result.stderr
+    assert [e["data"]["msg_id"] for e in result.json_lines()] == ["the-same"]

@@ -221,10 +221,16 @@ class Session:
     def _stream(self, link: Link, connected_at: float) -> Iterator[Event | Notice | Idle]:
         settings = self.settings
         next_ping = time.monotonic() + settings.ping_interval
+        next_tick = time.monotonic() + settings.idle_tick
         ping_sent_at: float | None = None
         stable = False
         while True:
             now = time.monotonic()
+            if now >= next_tick:
+                # Even while frames that show nothing pour in (server pings, duplicates), the
+                # consumer gets its tick: deadlines, a reader gone and flushing depend on it.
+                next_tick = now + settings.idle_tick
+                yield IDLE
             if now >= self._next_renewal_check:
                 self._renew_if_due(now)
             if not stable and now - connected_at >= settings.stable_after:
@@ -244,6 +250,7 @@ class Session:
                     ping_sent_at = now
             item = link.receive()
             if isinstance(item, Idle):
+                next_tick = time.monotonic() + settings.idle_tick
                 yield item
                 continue
             ping_sent_at = None
