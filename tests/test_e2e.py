@@ -465,3 +465,23 @@ def test_debug_traces_never_show_secrets(sim: Simulator) -> None:
     )
     assert token not in result.stderr + result.stdout
     assert os.environ.get("KAZOO_PASSWORD") is None
+
+
+@pytest.mark.parametrize("args", [["--help"], ["bindings", "--help"], ["bindings"]])
+def test_a_reader_gone_before_any_output_is_exit_0_for_every_command(args: list[str]) -> None:
+    """`kazoo-tail --help | head -n 1`: click ends a broken pipe outside a command with 1."""
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)  # the reader has already left
+    try:
+        completed = subprocess.run(
+            [str(BIN), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        os.close(write_fd)
+    assert completed.returncode == 0
+    assert "Error" not in completed.stderr and "Traceback" not in completed.stderr

@@ -26,6 +26,7 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """Run the CLI with these arguments and environment (by default the process's own, read
     when a command first needs it); return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    stdout = sys.stdout
     try:
         result = cli.main(args=args, prog_name=APP_NAME, standalone_mode=False, obj=env)
     except click.exceptions.Exit as exc:
@@ -40,8 +41,20 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     except BrokenPipeError:
         return ExitCode.OK
     except SystemExit as exc:  # completion requests and sys.exit in commands end this way
+        if exc.code == 1 and _click_saw_a_broken_pipe(stdout):
+            return ExitCode.OK  # e.g. `kazoo-tail --help | head -n 1`: the reader had enough
         return exc.code if isinstance(exc.code, int) else ExitCode.OK
     return int(result) if isinstance(result, int) else ExitCode.OK
+
+
+def _click_saw_a_broken_pipe(stdout_before: object) -> bool:
+    """click ends a broken pipe met outside a command (help, usage) with exit 1, after
+    putting a wrapper in place of stdout so that the exit-time flush stays quiet; the README
+    promises 0."""
+    return (
+        sys.stdout is not stdout_before
+        and type(sys.stdout).__name__.lstrip("_") == "PacifyFlushWrapper"
+    )
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
