@@ -202,6 +202,10 @@ def event_frame(n: int) -> str:
     )
 
 
+def reply_frame(request_id: str, status: str, data: dict[str, Any]) -> str:
+    return json.dumps({"action": "reply", "request_id": request_id, "status": status, "data": data})
+
+
 def link_to(url: str) -> Link:
     return Link(Transport.open(url, sslopt={}, timeout=5, tick=0.05), Decoder())
 
@@ -225,16 +229,7 @@ def test_a_flood_before_the_replies_is_shown_not_held_without_bound(scripted: An
         request = json.loads(ws.recv())
         for n in range(flood):
             ws.send(event_frame(n))
-        ws.send(
-            json.dumps(
-                {
-                    "action": "reply",
-                    "request_id": request["request_id"],
-                    "status": "success",
-                    "data": {"subscribed": ["call.*.*"]},
-                }
-            )
-        )
+        ws.send(reply_frame(request["request_id"], "success", {"subscribed": ["call.*.*"]}))
         ws.recv()
 
     link = link_to(scripted(script))
@@ -268,16 +263,7 @@ def test_a_shed_reply_is_asked_again_on_the_same_socket(scripted: Any) -> None:
             ws.send(event_frame(len(subscribes)))  # the binding works: events flow
             if len(subscribes) == 1:
                 continue  # this reply was shed
-            ws.send(
-                json.dumps(
-                    {
-                        "action": "reply",
-                        "request_id": request["request_id"],
-                        "status": "success",
-                        "data": {"subscribed": ["call.*.*"]},
-                    }
-                )
-            )
+            ws.send(reply_frame(request["request_id"], "success", {"subscribed": ["call.*.*"]}))
 
     link = link_to(scripted(script))
     _, outcome = run_subscribe(link, [Subscription(ACCOUNT, "call.*.*")], reply_timeout=0.3)
@@ -296,16 +282,7 @@ def test_a_rate_limited_burst_keeps_reading_while_it_waits(scripted: Any) -> Non
             limited = number == 0
             status = "error" if limited else "success"
             data = {"errors": [RATE_LIMITED]} if limited else {"subscribed": ["call.*.*"]}
-            ws.send(
-                json.dumps(
-                    {
-                        "action": "reply",
-                        "request_id": request["request_id"],
-                        "status": status,
-                        "data": data,
-                    }
-                )
-            )
+            ws.send(reply_frame(request["request_id"], status, data))
             if limited:
                 ws.send(event_frame(1))  # arrives during the pause: read, held, not lost
 
@@ -323,16 +300,7 @@ def test_a_renewed_token_refused_again_is_an_auth_error(scripted: Any) -> None:
     def script(ws: ServerConnection) -> None:
         for message in ws:
             request = json.loads(message)
-            ws.send(
-                json.dumps(
-                    {
-                        "action": "reply",
-                        "request_id": request["request_id"],
-                        "status": "error",
-                        "data": {"errors": [TOKEN_ERROR]},
-                    }
-                )
-            )
+            ws.send(reply_frame(request["request_id"], "error", {"errors": [TOKEN_ERROR]}))
 
     link = link_to(scripted(script))
     asked: list[bool] = []
@@ -438,16 +406,7 @@ def test_events_held_when_the_link_goes_mid_subscribe_are_shown_and_the_gap_told
                 ws.close(1011)
                 return
             ws.send(event_frame(number * 10))
-            ws.send(
-                json.dumps(
-                    {
-                        "action": "reply",
-                        "request_id": request["request_id"],
-                        "status": "success",
-                        "data": {"subscribed": ["call.*.*"]},
-                    }
-                )
-            )
+            ws.send(reply_frame(request["request_id"], "success", {"subscribed": ["call.*.*"]}))
             if number == 1:
                 ws.send(event_frame(11))
                 ws.close(1001)
@@ -489,16 +448,7 @@ def test_a_slow_renewal_does_not_make_buffered_replies_overdue(scripted: Any) ->
             fresh = request["auth_token"] == "fresh"
             status = "success" if fresh else "error"
             data = {"subscribed": ["call.*.*"]} if fresh else {"errors": [TOKEN_ERROR]}
-            ws.send(
-                json.dumps(
-                    {
-                        "action": "reply",
-                        "request_id": request["request_id"],
-                        "status": status,
-                        "data": data,
-                    }
-                )
-            )
+            ws.send(reply_frame(request["request_id"], status, data))
 
     def tokens(refresh: bool = False) -> str:
         if refresh:
