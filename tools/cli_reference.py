@@ -62,6 +62,11 @@ NON_OPTION_ENVIRONMENT: tuple[EnvironmentVariable, ...] = (
         "Longest delay between reconnection attempts, in seconds (default 30).",
     ),
     EnvironmentVariable(
+        "KAZOO_TAIL_CONNECT_TIMEOUT",
+        "How long a websocket handshake may take before the attempt fails, in seconds "
+        "(default 10).",
+    ),
+    EnvironmentVariable(
         "NO_COLOR",
         "When set, no colour in status lines on stderr, nor in pretty output with --color auto.",
     ),

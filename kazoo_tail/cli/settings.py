@@ -25,6 +25,7 @@ LOGIN_KEYS = ("username", "account_name", "realm", "phone_number", "api_key")
 TUNING = {
     "backoff_initial": "KAZOO_TAIL_BACKOFF_INITIAL",
     "backoff_cap": "KAZOO_TAIL_BACKOFF_CAP",
+    "connect_timeout": "KAZOO_TAIL_CONNECT_TIMEOUT",
 }
 
 

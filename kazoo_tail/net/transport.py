@@ -24,7 +24,12 @@ RECV_SIZE = 256 * 1024
 
 
 class LinkLost(Exception):
-    """The open connection failed; the message is one sentence, and a reconnect may cure it."""
+    """The open connection failed; the message is one sentence, and a reconnect may cure it.
+    ``close_code`` is the server's, when it closed the connection with one."""
+
+    def __init__(self, sentence: str, close_code: int | None = None) -> None:
+        super().__init__(sentence)
+        self.close_code = close_code
 
 
 class ConnectFailed(Exception):
@@ -166,6 +171,12 @@ def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
     else:
         reason = describe_error(exc)
     return f"cannot connect to blackhole at {url}: {reason}", True
+
+
+def closed_by_server(payload: bytes) -> LinkLost:
+    """The close frame the server sent, as the reason the link was lost."""
+    code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+    return LinkLost(f"the server closed the connection{describe_close(payload)}", code)
 
 
 def describe_close(payload: bytes) -> str:

@@ -13,7 +13,7 @@ from kazoo_tail.errors import AuthError, ConnectError, SubscribeError, redact
 from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice, NoticeKind
 from kazoo_tail.kazoo.wire import Reply
 from kazoo_tail.net.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT
-from kazoo_tail.net.transport import LinkLost, Transport, describe_close
+from kazoo_tail.net.transport import LinkLost, Transport, closed_by_server
 from kazoo_tail.session.decoder import Decoder
 from kazoo_tail.session.subscriber import SubscribeRound, Subscription
 
@@ -87,7 +87,7 @@ class Link:
                 self.events_seen += 1
             return item
         if opcode == OP_CLOSE:
-            raise LinkLost(f"the server closed the connection{describe_close(payload)}")
+            raise closed_by_server(payload)
         if opcode == OP_PING:
             self.transport.pong(payload)
         return None
@@ -206,7 +206,7 @@ class Link:
             if opcode == OP_PONG and data == payload:
                 return time.perf_counter() - started
             if opcode == OP_CLOSE:
-                raise LinkLost(f"the server closed the connection{describe_close(data)}")
+                raise closed_by_server(data)
             if opcode == OP_PING:
                 self.transport.pong(data)
             if opcode in (OP_TEXT, OP_BINARY) and isinstance(

@@ -56,6 +56,8 @@ class ConnectionConfig:
     max_reconnect_time: float | None = None
     backoff_initial: float = 0.5
     backoff_cap: float = 30.0
+    # How long a websocket handshake may take before the attempt counts as failed.
+    connect_timeout: float = 10.0
     dedupe: bool = True
 
     def dead_link_after(self) -> float:
@@ -172,6 +174,7 @@ def session_settings(config: ConnectionConfig, target: Target) -> SessionSetting
         max_reconnect_time=config.max_reconnect_time,
         backoff_initial=config.backoff_initial,
         backoff_cap=config.backoff_cap,
+        connect_timeout=config.connect_timeout,
         dedupe=config.dedupe,
     )
 

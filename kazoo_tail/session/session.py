@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kazoo_tail.errors import ConnectError
+from kazoo_tail.errors import AuthError, ConnectError
 from kazoo_tail.kazoo.catalog import uses_monthly_database
 from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice, NoticeKind
 from kazoo_tail.kazoo.time import utc_stamp
@@ -23,10 +23,15 @@ from kazoo_tail.kazoo.wire import Reply
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
 from kazoo_tail.session.decoder import Decoder
 from kazoo_tail.session.link import FrameObserver, Link, Subscribed, TokenSource
+from kazoo_tail.session.opening import Opening
 from kazoo_tail.session.subscriber import Subscription
 
 # The status line names up to this many accounts; past it, it counts them.
 SUMMARY_ACCOUNTS = 3
+# The close code of a blackhole handler that crashed on what it was sent.
+CLOSE_SERVER_ERROR = 1011
+# The same crash while subscribing this many times in a row ends the tail (exit 3).
+CRASHES_BEFORE_GIVING_UP = 3
 
 
 @dataclass
@@ -123,11 +128,15 @@ class Session:
         gap_from: float | None = None
         ever_connected = False
         held: list[Event | Notice] = []
+        # Why each of the last connections in a row was closed by a crash while subscribing.
+        crashes: list[str] = []
         try:
             while True:
+                subscribing = False
                 try:
-                    link = self._connect(fatal=not ever_connected)
+                    link = yield from self._connect(fatal=not ever_connected, gap_from=gap_from)
                     connected_at = time.monotonic()
+                    subscribing = True
                     yield from self._renewing(
                         link.subscribe(
                             settings.subscriptions,
@@ -136,6 +145,8 @@ class Session:
                             held=held,
                         )
                     )
+                    subscribing = False
+                    crashes.clear()
                     self._subscribed_month = self.month() if self._uses_monthly() else None
                     yield Notice(NoticeKind.SUBSCRIBED, self._subscribed_summary())
                     shown, held = held, []
@@ -153,6 +164,7 @@ class Session:
                     yield from shown
                     if self._closing:
                         return
+                    self._count_crash(crashes, exc if subscribing else None)
                     if not settings.reconnect:
                         raise ConnectError(
                             f"lost the connection to {settings.url}: {exc}"
@@ -202,21 +214,58 @@ class Session:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _connect(self, *, fatal: bool) -> Link:
+    def _connect(self, *, fatal: bool, gap_from: float | None) -> Generator[Idle, None, Link]:
+        """Open a link, ticking while the handshake takes its time; a reconnect (``gap_from``
+        set) gives up when --max-reconnect-time runs out, even mid-handshake."""
         settings = self.settings
-        try:
-            transport = Transport.open(
+        opening = Opening(
+            lambda: Transport.open(
                 settings.url,
                 sslopt=settings.sslopt,
                 timeout=settings.connect_timeout,
                 tick=settings.idle_tick,
             )
+        )
+        try:
+            while not opening.wait(settings.idle_tick):
+                self._renew_if_due(time.monotonic())
+                limit = settings.max_reconnect_time
+                if gap_from is not None and limit is not None:
+                    down_for = time.time() - gap_from
+                    if down_for >= limit:
+                        raise ConnectError(
+                            f"gave up reconnecting to {settings.url} after {down_for:.0f}s: "
+                            "the websocket handshake was still not answered"
+                        )
+                yield IDLE
+            transport = opening.result()
         except ConnectFailed as exc:
             if exc.retryable and not fatal:
                 raise LinkLost(exc.sentence) from None
             raise ConnectError(exc.sentence) from None
+        except BaseException:
+            opening.abandon()  # the consumer stopped (its deadline, its reader) or gave up
+            raise
         self._link = Link(transport, self._decoder, on_frame=self.on_frame)
         return self._link
+
+    def _count_crash(self, crashes: list[str], lost: LinkLost | None) -> None:
+        """Blackhole's handler crashes (close 1011) on what it cannot parse, most often a
+        token without the claims it needs (``iss``): the same crash on every attempt to
+        subscribe will not cure itself, so after a few it ends the tail rather than retry
+        forever."""
+        if lost is None or lost.close_code != CLOSE_SERVER_ERROR:
+            crashes.clear()
+            return
+        if crashes and crashes[-1] != str(lost):
+            crashes.clear()
+        crashes.append(str(lost))
+        if len(crashes) >= CRASHES_BEFORE_GIVING_UP:
+            raise AuthError(
+                f"blackhole at {self.settings.url} crashed (close code 1011) on each of "
+                f"{len(crashes)} attempts to subscribe: it most likely cannot read the token "
+                "(one from another cluster or auth provider?)"
+            )
 
     def _stream(self, link: Link, connected_at: float) -> Iterator[Event | Notice | Idle]:
         settings = self.settings

@@ -1,0 +1,168 @@
+"""Issue 10's defects in the session's own loop: deadlines held mid-handshake, a server that
+crashes on every subscribe, and signals (end-to-end, over real sockets)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from websockets.sync.server import ServerConnection
+
+from kazoo_tail.simulator import DEMO, Simulator
+from tests.conftest import Running, ScriptedServer, login_args, wait_until
+
+FAST = {
+    "KAZOO_PASSWORD": DEMO.password,
+    "KAZOO_TAIL_BACKOFF_INITIAL": "0.05",
+    "KAZOO_TAIL_BACKOFF_CAP": "0.2",
+    # A handshake may take an hour: only the user's own deadlines can end one early.
+    "KAZOO_TAIL_CONNECT_TIMEOUT": "3600",
+}
+TOKEN = "eyJhbGciOiJub25lIn0.eyJhY2NvdW50X2lkIjoiYWNjMSJ9.x"
+
+
+def shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already ended by the other side
+
+
+class Relay:
+    """A TCP listener in front of the simulator's blackhole. While ``forward`` is set it
+    relays connections to it; after that it accepts and then stalls them: ``silent`` ones
+    read and never answer, the others answer ``101`` and then dribble a header line at a
+    time, without ever ending the headers."""
+
+    def __init__(self, target: tuple[str, int], *, silent: bool) -> None:
+        self.target = target
+        self.silent = silent
+        self.forward = True
+        self.stalled = 0
+        self._forwarded: list[socket.socket] = []
+        self._closing = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        """Stop relaying, and end the connections relayed so far."""
+        self.forward = False
+        for sock in self._forwarded:
+            shut(sock)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            handler = self._relay if self.forward else self._stall
+            threading.Thread(target=handler, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(self.target)
+        self._forwarded += [client, upstream]
+        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+        self._pump(client, upstream)
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        shut(source)
+        shut(sink)
+
+    def _stall(self, client: socket.socket) -> None:
+        self.stalled += 1
+        with client:
+            client.recv(65536)  # the upgrade request
+            if not self.silent:
+                client.sendall(b"HTTP/1.1 101 Switching Protocols\r\n")
+            while not self._closing.wait(0.2):
+                try:
+                    if not self.silent:
+                        client.sendall(b"X-Still-Coming: yes\r\n")
+                except OSError:
+                    return
+
+
+@pytest.fixture(params=["silent", "dribbling"])
+def relay(request: pytest.FixtureRequest, sim: Simulator) -> Iterator[Relay]:
+    host, port = sim.blackhole_url.removeprefix("ws://").split(":")
+    relay = Relay((host, int(port)), silent=request.param == "silent")
+    yield relay
+    relay.close()
+
+
+def tail_through(background: type[Running], sim: Simulator, relay: Relay, *args: str) -> Running:
+    process = background(*login_args(sim), "--ws-url", relay.url, "-b", "call.*.*", *args, **FAST)
+    process.wait_for_stderr("subscribed to")
+    return process
+
+
+def test_max_reconnect_time_ends_a_reconnect_stuck_in_its_handshake(
+    sim: Simulator, background: type[Running], relay: Relay
+) -> None:
+    process = tail_through(background, sim, relay, "--max-reconnect-time", "1")
+    relay.cut()
+    wait_until(lambda: relay.stalled >= 1, what="a reconnect reaching the stalled target")
+    result = process.finish(timeout=60)
+    assert result.returncode == 4, result.stderr
+    assert "gave up reconnecting" in result.stderr and "handshake" in result.stderr
+
+
+def test_duration_ends_a_tail_stuck_in_a_reconnect_handshake(
+    sim: Simulator, background: type[Running], relay: Relay
+) -> None:
+    process = tail_through(background, sim, relay, "--duration", "4", "--summary")
+    relay.cut()
+    wait_until(lambda: relay.stalled >= 1, what="a reconnect reaching the stalled target")
+    result = process.finish(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "reconnecting in" in result.stderr and "1 gap" in result.stderr
+
+
+def test_duration_ends_a_first_connect_stuck_in_its_handshake(
+    sim: Simulator, background: type[Running], relay: Relay
+) -> None:
+    relay.forward = False
+    process = background(
+        "--token", TOKEN, "--ws-url", relay.url, "-b", "call.*.*", "--duration", "1", **FAST
+    )
+    result = process.finish(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert relay.stalled == 1 and result.stdout == ""
+
+
+def test_a_blackhole_that_crashes_on_every_subscribe_ends_the_tail_with_exit_3(
+    scripted: ScriptedServer, background: type[Running]
+) -> None:
+    """Blackhole's handler crashes (1011) on a token it cannot read, e.g. one without
+    ``iss``; a reconnect sends the same token and meets the same crash, so a few in a row
+    end the tail instead of retrying for ever."""
+    connections: list[str] = []
+
+    def crash_on_the_token(ws: ServerConnection) -> None:
+        request = json.loads(ws.recv())
+        connections.append(request["data"]["binding"])
+        ws.close(1011, "")
+
+    process = background(
+        "--token", TOKEN, "--ws-url", scripted(crash_on_the_token), "-b", "call.*.*", **FAST
+    )
+    result = process.finish(timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert "crashed (close code 1011) on each of 3 attempts" in result.stderr
+    assert "cannot read the token" in result.stderr
+    assert connections == ["call.*.*"] * 3
