@@ -16,6 +16,7 @@ class ExitCode(enum.IntEnum):
     AUTH = 3
     CONNECT = 4
     SUBSCRIBE = 5
+    HANGUP = 129
     INTERRUPTED = 130
     TERMINATED = 143
 

@@ -248,7 +248,9 @@ def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
 # -- clean endings ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
 def test_signals_close_cleanly(
     busy_sim: Simulator, background: type[Running], sig: signal.Signals, code: int
 ) -> None:

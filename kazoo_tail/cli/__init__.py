@@ -33,8 +33,8 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
         return exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
-    except Terminated:
-        return ExitCode.TERMINATED
+    except Terminated as exc:
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show(file=env.stderr if env is not None else None)
         return exc.exit_code

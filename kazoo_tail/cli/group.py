@@ -18,21 +18,29 @@ if TYPE_CHECKING:
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived; unwinds like Ctrl-C so the socket is closed on the way out."""
+    """SIGTERM or SIGHUP arrived; unwinds like Ctrl-C so the socket is closed and what was
+    received is written on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        # The shell's convention, 128 + the signal: 143 for SIGTERM, 129 for SIGHUP.
+        self.exit_code = 128 + signum
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
 
 
 def end_on_sigterm() -> None:
-    """Let SIGTERM unwind like Ctrl-C, so a tail closes its socket (only where it matters:
-    importing signal costs every TAB press a few milliseconds)."""
+    """Let SIGTERM, and SIGHUP (the ssh session or terminal went away), unwind like Ctrl-C,
+    so a tail closes its socket (only where it matters: importing signal costs every TAB
+    press a few milliseconds)."""
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGHUP, _on_signal)
 
 
 def environment(ctx: click.Context) -> Environment:
@@ -58,7 +66,7 @@ def report(exc: BaseException, env: Environment, *, debug: bool) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     if isinstance(exc, Terminated):
-        return ExitCode.TERMINATED
+        return exc.exit_code
     if isinstance(exc, BrokenPipeError):
         return ExitCode.OK  # the reader of stdout left; nothing to say to anyone
     if isinstance(exc, KazooTailError):
