@@ -65,6 +65,11 @@ class OutputError(KazooTailError):
     full disk, an I/O error): exit code 1, like any tool whose output failed."""
 
 
+def stdout_failed(error: OSError) -> OutputError:
+    """Why writing to stdout failed (a full disk, an I/O error), as the error that ends it."""
+    return OutputError(f"cannot write to stdout: {error.strerror or error}")
+
+
 # -- keeping secrets out of messages ---------------------------------------------------------
 
 _secrets: set[str] = set()

@@ -177,11 +177,11 @@ def test_an_expired_token_at_reconnect_time_is_renewed(background: type[Running]
 
 def test_urls_that_cannot_work_are_usage_errors() -> None:
     for args in (
-        ["--ws-url", "http://127.0.0.1:1", "--token", "x.y.z", "--account-id", "a"],
-        ["--ws-url", "ws://127.0.0.1:99999", "--token", "x.y.z", "--account-id", "a"],
+        ["--ws-url", "http://127.0.0.1:1", "--account-id", "a"],
+        ["--ws-url", "ws://127.0.0.1:99999", "--account-id", "a"],
         ["--url", "127.0.0.1:8000", *LOGIN[:4]],
     ):
-        result = run(*args, "-b", "call.*.*", **PASSWORD)
+        result = run(*args, "-b", "call.*.*", **PASSWORD, KAZOO_AUTH_TOKEN="x.y.z")
         assert result.returncode == 2 and one_sentence(result.stderr), result.stderr
 
 

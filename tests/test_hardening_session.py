@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from websockets.sync.server import ServerConnection
 
 from kazoo_tail.simulator import DEMO, Simulator
-from tests.conftest import Running, ScriptedServer, login_args, wait_until
+from tests.conftest import (
+    BIN,
+    Result,
+    Running,
+    ScriptedServer,
+    kazoo_tail_env,
+    login_args,
+    run,
+    wait_until,
+)
 
 FAST = {
     "KAZOO_PASSWORD": DEMO.password,
@@ -166,3 +177,50 @@ def test_a_blackhole_that_crashes_on_every_subscribe_ends_the_tail_with_exit_3(
     assert "crashed (close code 1011) on each of 3 attempts" in result.stderr
     assert "cannot read the token" in result.stderr
     assert connections == ["call.*.*"] * 3
+
+
+# -- stdout that cannot be written ---------------------------------------------------------
+
+
+def shell(command: str) -> Result:
+    completed = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=60, env=kazoo_tail_env()
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+@pytest.mark.parametrize("command", ["bindings", "doctor", "tail"])
+def test_stdout_closed_is_one_sentence_and_exit_1(busy_sim: Simulator, command: str) -> None:
+    """Started with stdout closed (``>&-``): no AttributeError, and no socket or file takes
+    stdout's number to receive the events meant for it."""
+    login = " ".join(login_args(busy_sim))
+    args = {
+        "bindings": "bindings",
+        "doctor": f"doctor {login}",
+        "tail": f"{login} -b 'call.*.*'",
+    }[command]
+    result = shell(f"KAZOO_PASSWORD={DEMO.password} {BIN} {args} >&-")
+    assert result.returncode == 1, result.stderr
+    assert "cannot write to stdout: it was closed when kazoo-tail started" in result.stderr
+    assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_full_stdout_names_stdout_for_every_command(sim: Simulator) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    doctor = " ".join(["doctor", *login_args(sim)])
+    for command in ["bindings", doctor, "bindings -o pretty"]:
+        result = shell(f"KAZOO_PASSWORD={DEMO.password} {BIN} {command} > /dev/full")
+        assert result.returncode == 1, (command, result.stderr)
+        assert "cannot write to stdout: No space left on device" in result.stderr
+        assert "unexpected" not in result.stderr
+
+
+def test_a_secret_on_the_command_line_is_warned_about_and_one_from_the_environment_is_not() -> None:
+    target = ["--ws-url", "ws://127.0.0.1:9", "--url", "http://127.0.0.1:9", "-b", "call.*.*"]
+    for flag, variable in [("--token", "KAZOO_AUTH_TOKEN"), ("--api-key", "KAZOO_API_KEY")]:
+        on_argv = run(*target, flag, "0123456789abcdef", "--no-reconnect")
+        assert f"warning: {flag} on the command line can be read by every user" in on_argv.stderr
+        assert f"set {variable} instead" in on_argv.stderr
+        hidden = run(*target, "--no-reconnect", **{variable: "0123456789abcdef"})
+        assert "warning" not in hidden.stderr and hidden.returncode == on_argv.returncode

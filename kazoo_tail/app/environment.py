@@ -3,12 +3,15 @@ the CLI can be driven in-process (click's CliRunner) as well as end to end."""
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING
+
+from kazoo_tail.errors import stdout_failed
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,11 +60,16 @@ class Environment:
         """The real streams and environment, as they are at the time of the call (CliRunner
         swaps sys.stdout and friends while it runs a command)."""
         stdout = sys.stdout
-        buffer: IO[bytes] = getattr(stdout, "buffer", None) or _BytesToText(stdout)  # type: ignore[assignment]
+        buffer: IO[bytes]
+        if stdout is None:  # started with stdout closed (>&-)
+            buffer = _ClosedStdout()  # type: ignore[assignment]
+        else:
+            buffer = getattr(stdout, "buffer", None) or _BytesToText(stdout)  # type: ignore[assignment]
         return cls(
-            stdin=sys.stdin,
+            stdin=sys.stdin if sys.stdin is not None else open(os.devnull),  # noqa: SIM115
             stdout=buffer,
-            stderr=sys.stderr,
+            # Started with stderr closed: status has nowhere to go, and must not fail for that.
+            stderr=sys.stderr if sys.stderr is not None else open(os.devnull, "w"),  # noqa: SIM115
             stdin_isatty=_isatty(sys.stdin),
             stdout_isatty=_isatty(stdout),
             stderr_isatty=_isatty(sys.stderr),
@@ -69,12 +77,14 @@ class Environment:
         )
 
     def text_stdout(self) -> IO[str]:
-        """stdout for text, written through at once (status never waits on it)."""
+        """stdout for text (doctor's report, listings), written through at once; a failed
+        write is ``OutputError`` (or ``BrokenPipeError``, the reader leaving), and text the
+        encoding cannot carry is escaped rather than fatal."""
         if self._text is None:
-            if self.stdout is getattr(sys.stdout, "buffer", None):
-                self._text = sys.stdout
-            else:
-                self._text = _TextOut(self.stdout, encoding="utf-8", write_through=True)
+            encoding, _ = self.stdout_encoding()
+            self._text = _TextOut(
+                self.stdout, encoding=encoding, errors="backslashreplace", write_through=True
+            )
         return self._text
 
     def stdout_encoding(self) -> tuple[str, str]:
@@ -89,12 +99,38 @@ class _TextOut(io.TextIOWrapper):
     """Text over the caller's byte stream that never closes it: a collected TextIOWrapper
     closes what it wraps, and the stream is the caller's."""
 
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise stdout_failed(exc) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise stdout_failed(exc) from None
+
     def close(self) -> None:
         if not self.closed:
             try:
                 self.detach()  # flushes, then lets go of the stream
             except ValueError:
                 pass
+
+
+class _ClosedStdout(io.RawIOBase):
+    """stdout when the process was started without one: every write fails, and says so."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        raise OSError(errno.EBADF, "it was closed when kazoo-tail started (>&-)")
 
 
 class _BytesToText(io.RawIOBase):

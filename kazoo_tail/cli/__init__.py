@@ -59,4 +59,22 @@ def _click_saw_a_broken_pipe(stdout_before: object) -> bool:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """The console script: every ending goes through here with its documented exit code."""
+    _fill_closed_standard_descriptors()
     sys.exit(run(argv))
+
+
+def _fill_closed_standard_descriptors() -> None:
+    """Started with stdin, stdout or stderr closed (``>&-``), the next file or socket opened
+    would take its number, and status lines or events would be written into it: /dev/null
+    holds the number instead (Python has already set the stream itself to None, which the
+    environment reports as closed)."""
+    import os
+
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)

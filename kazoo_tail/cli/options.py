@@ -44,6 +44,30 @@ def _complete_binding(
     return [CompletionItem(form) for form in forms if form.startswith(incomplete)]
 
 
+def _warn_when_on_the_command_line(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A secret in argv is visible to every user of the machine (ps, /proc/PID/cmdline) and
+    lands in shell history: say so, and name the variable that keeps it out of sight."""
+    from click.core import ParameterSource
+
+    if (
+        value
+        and not ctx.resilient_parsing
+        and param.name is not None
+        and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
+    ):
+        from kazoo_tail.cli.group import environment, status_writer
+
+        flag = param.opts[0] if param.opts else param.name
+        variable = param.envvar if isinstance(param.envvar, str) else "its variable"
+        status_writer(environment(ctx)).warning(
+            f"{flag} on the command line can be read by every user of this machine (ps) and "
+            f"stays in your shell history; set {variable} instead"
+        )
+    return value
+
+
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -150,12 +174,14 @@ OPTIONS: dict[str, Decorator] = {
         "--api-key",
         envvar="KAZOO_API_KEY",
         metavar="KEY",
+        callback=_warn_when_on_the_command_line,
         help="Log in with an account API key.",
     ),
     "token": _option(
         "--token",
         envvar="KAZOO_AUTH_TOKEN",
         metavar="TOKEN",
+        callback=_warn_when_on_the_command_line,
         help="Use this Crossbar auth token instead of logging in.",
     ),
     # -- what to subscribe -------------------------------------------------------------------

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO, Any, cast
 
-from kazoo_tail.errors import OutputError
+from kazoo_tail.errors import OutputError, stdout_failed
 from kazoo_tail.kazoo.time import utc_stamp
 
 CHUNK = 1 << 16  # staged bytes handed to the writer at once, whether or not a flush came
@@ -396,7 +396,7 @@ class StdoutSpool(io.RawIOBase):
         assert error is not None
         if isinstance(error, BrokenPipeError):
             raise BrokenPipeError(*error.args)
-        raise OutputError(f"cannot write to stdout: {error.strerror or error}") from None
+        raise stdout_failed(error) from None
 
     # -- the writer thread --------------------------------------------------------------------
 
