@@ -224,3 +224,35 @@ def test_a_secret_on_the_command_line_is_warned_about_and_one_from_the_environme
         assert f"set {variable} instead" in on_argv.stderr
         hidden = run(*target, "--no-reconnect", **{variable: "0123456789abcdef"})
         assert "warning" not in hidden.stderr and hidden.returncode == on_argv.returncode
+
+
+def test_a_first_link_lost_while_subscribing_is_retried_like_any_other() -> None:
+    """The first handshake succeeded, so the URL is right: the link lost during its subscribe,
+    and then a 503 on the next upgrade, are an outage to ride out, not a fatal exit 4."""
+    from websockets.http11 import Response
+    from websockets.sync.server import serve
+
+    upgrades: list[int] = []
+
+    def gatekeeper(ws: ServerConnection, request: object) -> Response | None:
+        upgrades.append(len(upgrades) + 1)
+        return ws.respond(503, "restarting\n") if len(upgrades) == 2 else None
+
+    def blackhole(ws: ServerConnection) -> None:
+        for message in ws:
+            if len(upgrades) == 1:
+                ws.close(1001, "going away")  # lost mid-subscribe
+                return
+            request = json.loads(message)
+            reply = {"action": "reply", "request_id": request["request_id"], "status": "success"}
+            ws.send(json.dumps({**reply, "data": {"subscribed": [request["data"]["binding"]]}}))
+
+    with serve(blackhole, "127.0.0.1", 0, process_request=gatekeeper) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+        process = Running("--token", TOKEN, "--ws-url", url, "-b", "call.*.*", **FAST)
+        try:
+            process.wait_for_stderr("subscribed to", timeout=30)
+        finally:
+            process.kill()
+    assert upgrades == [1, 2, 3] and "HTTP 503" in process.stderr

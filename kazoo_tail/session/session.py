@@ -126,7 +126,8 @@ class Session:
         """
         settings = self.settings
         gap_from: float | None = None
-        ever_connected = False
+        # A handshake that once succeeded proves the URL: later failures to connect are retried.
+        ever_opened = False
         held: list[Event | Notice] = []
         # Why each of the last connections in a row was closed by a crash while subscribing.
         crashes: list[str] = []
@@ -134,7 +135,8 @@ class Session:
             while True:
                 subscribing = False
                 try:
-                    link = yield from self._connect(fatal=not ever_connected, gap_from=gap_from)
+                    link = yield from self._connect(fatal=not ever_opened, gap_from=gap_from)
+                    ever_opened = True
                     connected_at = time.monotonic()
                     subscribing = True
                     yield from self._renewing(
@@ -153,7 +155,6 @@ class Session:
                     yield from shown
                     if gap_from is not None:
                         yield self._gap_notice(gap_from, time.time())
-                    ever_connected = True
                     gap_from = None
                     yield from self._stream(link, connected_at)
                 except LinkLost as exc:
