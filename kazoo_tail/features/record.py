@@ -14,18 +14,24 @@ from pathlib import Path
 
 import orjson
 
-from kazoo_tail.errors import ConfigError, UsageError, redact
+from kazoo_tail.errors import KazooTailError, UsageError, redact
 from kazoo_tail.net.frames import OP_TEXT
+
+
+class RecordError(KazooTailError):
+    """The --record file cannot be opened or written (a full disk, say): exit code 1, like
+    any tool whose output failed."""
 
 
 class Recorder:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.failed = False
         try:
             # Events carry phone numbers and names: the file is private, like the token cache.
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise ConfigError(f"cannot write the recording {path}: {exc.strerror}") from None
+            raise RecordError(f"cannot write the recording {path}: {exc.strerror}") from None
         self.file = os.fdopen(fd, "ab")
 
     def frame(self, opcode: int, payload: bytes, received_at: float) -> None:
@@ -40,13 +46,30 @@ class Recorder:
         else:
             entry["opcode"] = opcode
             entry["bytes"] = base64.b64encode(payload).decode()
-        self.file.write(orjson.dumps(entry) + b"\n")
+        self._write(orjson.dumps(entry) + b"\n")
 
     def flush(self) -> None:
-        self.file.flush()
+        try:
+            self.file.flush()
+        except OSError as exc:
+            raise self._failure(exc) from None
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError as exc:
+            if not self.failed:  # else what is still buffered is what could not be written
+                raise self._failure(exc) from None
+
+    def _write(self, line: bytes) -> None:
+        try:
+            self.file.write(line)
+        except OSError as exc:
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: OSError) -> RecordError:
+        self.failed = True
+        return RecordError(f"cannot write the recording {self.path}: {exc.strerror or exc}")
 
 
 def read_recording(path: Path) -> Iterator[tuple[float, int, bytes]]:

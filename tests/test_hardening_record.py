@@ -1,0 +1,53 @@
+"""--record and replay against what a hostile server, a shared machine and a full disk do to
+them (issue 10): real sockets on 127.0.0.1, real files, the installed command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tests.conftest import (
+    Running,
+    login_args,
+    wait_until,
+)
+
+if TYPE_CHECKING:
+    from kazoo_tail.simulator import Simulator
+
+from kazoo_tail.simulator import DEMO
+
+PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
+
+
+def recorded_texts(recording: Path) -> list[Any]:
+    """What each line's frame says, JSON escapes undone."""
+    lines = recording.read_text().splitlines()
+    return [json.loads(json.loads(line)["text"]) for line in lines]
+
+
+def test_a_full_disk_under_the_recording_is_one_sentence_naming_it(sim: Simulator) -> None:
+    args = [*login_args(sim), "-b", "call.*.*", "--count", "1", "--record", "/dev/full"]
+    process = Running(*args, **PASSWORD)
+    try:
+        subscribed = "subscribed to"
+        wait_until(
+            lambda: process.process.poll() is not None or subscribed in process.stderr,
+            what=lambda: process.stderr,
+        )
+        if process.process.poll() is None:  # the failure may come at the first flush or later
+            sim.publish(
+                f"call.{DEMO.account_id}.CHANNEL_CREATE.full",
+                "CHANNEL_CREATE",
+                {"call_id": "full", "msg_id": "full", "account_id": DEMO.account_id},
+            )
+        result = process.finish()
+    finally:
+        process.kill()
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last == (
+        "kazoo-tail: error: cannot write the recording /dev/full: No space left on device"
+    )
+    assert "unexpected" not in result.stderr
