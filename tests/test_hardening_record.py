@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from tests.conftest import (
     Running,
+    ScriptedServer,
     login_args,
+    run,
     wait_until,
 )
 
 if TYPE_CHECKING:
+    from websockets.sync.server import ServerConnection
+
     from kazoo_tail.simulator import Simulator
 
 from kazoo_tail.simulator import DEMO
@@ -25,6 +29,33 @@ def recorded_texts(recording: Path) -> list[Any]:
     """What each line's frame says, JSON escapes undone."""
     lines = recording.read_text().splitlines()
     return [json.loads(json.loads(line)["text"]) for line in lines]
+
+
+def test_a_reply_echoing_the_token_is_recorded_without_it_wherever_it_stands(
+    sim: Simulator, scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    token = sim.mint_token()
+    escaped = "\\u0065" + token[1:]  # the same token to any JSON reader
+
+    def echo_the_token(ws: ServerConnection) -> None:
+        for message in ws:
+            request = json.loads(message)
+            # request_id first, as some builds order it: "reply" is far from the start.
+            ws.send(
+                f'{{"request_id":"{request["request_id"]}","status":"error",'
+                f'"data":{{"errors":["failed to authenticate token {request["auth_token"]}"],'
+                f'"message":"failed to authenticate token {escaped}"}},"action":"reply"}}'
+            )
+
+    recording = tmp_path / "incident.jsonl"
+    url = scripted(echo_the_token)
+    result = run("--ws-url", url, "--token", token, "-b", "call.*.*", "--record", str(recording))
+    assert result.returncode == 3, result.stderr
+    assert token not in result.stderr
+    [reply, *_] = recorded_texts(recording)
+    assert reply["action"] == "reply" and reply["status"] == "error"
+    assert "failed to authenticate token" in reply["data"]["errors"][0]
+    assert token not in recording.read_text() and token not in str(recorded_texts(recording))
 
 
 def test_a_full_disk_under_the_recording_is_one_sentence_naming_it(sim: Simulator) -> None:

@@ -11,11 +11,15 @@ import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from kazoo_tail.errors import KazooTailError, UsageError, redact
 from kazoo_tail.net.frames import OP_TEXT
+
+# What a reply whose text cannot be put back together after redaction is recorded as.
+UNREDACTABLE_REPLY = '{"action":"reply","note":"left out: too deeply nested to redact"}'
 
 
 class RecordError(KazooTailError):
@@ -42,7 +46,7 @@ class Recorder:
             text = None
         if text is not None:
             # Replies may echo our token ("failed to authenticate token ..."); events cannot.
-            entry["text"] = redact(text) if '"reply"' in text[:40] else text
+            entry["text"] = redacted_reply(text) if could_be_a_reply(text) else text
         else:
             entry["opcode"] = opcode
             entry["bytes"] = base64.b64encode(payload).decode()
@@ -70,6 +74,64 @@ class Recorder:
     def _failure(self, exc: OSError) -> RecordError:
         self.failed = True
         return RecordError(f"cannot write the recording {self.path}: {exc.strerror or exc}")
+
+
+# -- keeping the token out of recordings -----------------------------------------------------
+
+
+def could_be_a_reply(text: str) -> bool:
+    """False only for frames that cannot be replies: whatever the spelling, a reply says
+    "reply" as its action, plainly or with a letter escaped as \\uXXXX. Events, the frames
+    that matter for speed, seldom contain either, so they are not parsed twice."""
+    return '"reply"' in text or "\\u" in text
+
+
+def redacted_reply(text: str) -> str:
+    """The frame with every secret taken out if it is a reply (its top-level action is
+    "reply", as kazoo.wire reads it), else unchanged. Its strings are compared once their JSON
+    escapes are undone, so a token written as ``\\u0065yJ...`` or with ``\\/`` is found."""
+    try:
+        envelope: Any = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        envelope = _parse_leniently(text)
+        if envelope is None:
+            return redact(text)  # not JSON, so not a reply, but it costs little to be sure
+    if not isinstance(envelope, dict) or envelope.get("action") != "reply":
+        return text
+    canonical = _unescaped(envelope)
+    if canonical is None:
+        return UNREDACTABLE_REPLY
+    cleaned = redact(canonical)
+    # Unchanged, the frame is kept as received, byte for byte.
+    return cleaned if cleaned != canonical else text
+
+
+def _parse_leniently(text: str) -> Any:
+    """What the json module makes of a frame orjson refuses (huge integers, NaN), as
+    kazoo.wire does; None if it is not JSON."""
+    import json
+
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _unescaped(envelope: dict[str, Any]) -> str | None:
+    """The reply as JSON text whose strings carry no escapes but ``\\"``, ``\\\\`` and control
+    characters, none of which a token or API key contains; None if it cannot be written."""
+    try:
+        return orjson.dumps(envelope).decode()
+    except orjson.JSONEncodeError:  # integers past 64 bits, or nesting past orjson's limit
+        pass
+    import json
+
+    try:
+        # ASCII, so that a lone surrogate the json module accepted cannot reach the file; the
+        # secrets are ASCII too, so they are still found.
+        return json.dumps(envelope)
+    except (ValueError, RecursionError):
+        return None
 
 
 def read_recording(path: Path) -> Iterator[tuple[float, int, bytes]]:
