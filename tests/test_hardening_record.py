@@ -4,6 +4,7 @@ them (issue 10): real sockets on 127.0.0.1, real files, the installed command.""
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from tests.conftest import (
     ScriptedServer,
     login_args,
     run,
+    tail_until_subscribed,
     wait_until,
 )
 
@@ -82,3 +84,28 @@ def test_a_full_disk_under_the_recording_is_one_sentence_naming_it(sim: Simulato
         "kazoo-tail: error: cannot write the recording /dev/full: No space left on device"
     )
     assert "unexpected" not in result.stderr
+
+
+def test_a_recording_is_made_private_and_a_symbolic_link_is_not_followed(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared.jsonl"
+    shared.write_text("")
+    shared.chmod(0o644)
+    args = [*login_args(sim), "-b", "call.*.*"]
+    result = tail_until_subscribed(sim, *args, "--record", str(shared), **PASSWORD)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o600
+    assert shared.read_text().count("\n") >= 2
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("untouched\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(elsewhere)
+    refused = run(*args, "--record", str(link), **PASSWORD)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (
+        f"kazoo-tail: error: cannot write the recording {link}: it is a symbolic link, "
+        f"which is not followed (give the file it points to)\n"
+    )
+    assert elsewhere.read_text() == "untouched\n"

@@ -8,7 +8,9 @@ or text that is not valid UTF-8, is kept as base64 under ``"bytes"`` with its ``
 from __future__ import annotations
 
 import base64
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,19 +25,15 @@ UNREDACTABLE_REPLY = '{"action":"reply","note":"left out: too deeply nested to r
 
 
 class RecordError(KazooTailError):
-    """The --record file cannot be opened or written (a full disk, say): exit code 1, like
-    any tool whose output failed."""
+    """The --record file cannot be opened or written (a full disk, a symbolic link, a file
+    others can open): exit code 1, like any tool whose output failed."""
 
 
 class Recorder:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.failed = False
-        try:
-            # Events carry phone numbers and names: the file is private, like the token cache.
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise RecordError(f"cannot write the recording {path}: {exc.strerror}") from None
+        fd = _open_privately(path)
         self.file = os.fdopen(fd, "ab")
 
     def frame(self, opcode: int, payload: bytes, received_at: float) -> None:
@@ -74,6 +72,44 @@ class Recorder:
     def _failure(self, exc: OSError) -> RecordError:
         self.failed = True
         return RecordError(f"cannot write the recording {self.path}: {exc.strerror or exc}")
+
+
+def _open_privately(path: Path) -> int:
+    """An append descriptor on the recording, private to us."""
+    # Events carry phone numbers and names: the file is private, like the token cache. A
+    # symbolic link is not followed: in a shared directory it may point anywhere.
+    flags = os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags | os.O_WRONLY, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(path):
+            raise RecordError(
+                f"cannot write the recording {path}: it is a symbolic link, "
+                f"which is not followed (give the file it points to)"
+            ) from None
+        raise RecordError(f"cannot write the recording {path}: {exc.strerror}") from None
+    try:
+        _make_private(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _make_private(fd: int, path: Path) -> None:
+    info = os.fstat(fd)
+    # Devices and pipes (/dev/null, a FIFO to gzip) are not ours to change.
+    if not stat.S_ISREG(info.st_mode) or not info.st_mode & 0o077:
+        return
+    if info.st_uid != os.geteuid():
+        raise RecordError(
+            f"cannot write the recording {path}: others can open it and it belongs to "
+            f"someone else, so it is not ours to make private (record to a file of your own)"
+        )
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError as exc:
+        raise RecordError(f"cannot make the recording {path} private: {exc.strerror}") from None
 
 
 # -- keeping the token out of recordings -----------------------------------------------------
