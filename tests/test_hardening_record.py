@@ -33,6 +33,30 @@ def recorded_texts(recording: Path) -> list[Any]:
     return [json.loads(json.loads(line)["text"]) for line in lines]
 
 
+def test_a_torn_recording_is_appended_on_a_fresh_line_and_replayed_past(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    recording = tmp_path / "incident.jsonl"
+    args = [*login_args(sim), "-b", "call.*.*", "--record", str(recording)]
+    first = tail_until_subscribed(sim, *args, **PASSWORD)
+    assert first.returncode == 0, first.stderr
+    whole = recording.read_bytes()
+    torn_line_number = whole.count(b"\n")  # the last line, the event, loses its second half
+    last_line_start = whole.rstrip(b"\n").rfind(b"\n") + 1
+    torn = whole[: (last_line_start + len(whole)) // 2]
+    recording.write_bytes(torn)
+    second = tail_until_subscribed(sim, *args, **PASSWORD)
+    assert second.returncode == 0, second.stderr
+    # The half line stands alone: the second session starts below it, not glued onto it.
+    assert recording.read_bytes().startswith(torn + b"\n{")
+
+    replayed = run("replay", str(recording))
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == second.stdout  # the second session's event, whole
+    assert replayed.stderr.count("\n") == 1
+    assert f"{recording} line {torn_line_number} is not a recording line" in replayed.stderr
+
+
 def test_a_reply_echoing_the_token_is_recorded_without_it_wherever_it_stands(
     sim: Simulator, scripted: ScriptedServer, tmp_path: Path
 ) -> None:

@@ -11,7 +11,7 @@ import base64
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,9 @@ import orjson
 
 from kazoo_tail.errors import KazooTailError, UsageError, redact
 from kazoo_tail.net.frames import OP_TEXT
+
+# Beyond this many, bad lines are counted at the end instead of named one by one.
+BAD_LINES_NAMED = 5
 
 # What a reply whose text cannot be put back together after redaction is recorded as.
 UNREDACTABLE_REPLY = '{"action":"reply","note":"left out: too deeply nested to redact"}'
@@ -75,12 +78,18 @@ class Recorder:
 
 
 def _open_privately(path: Path) -> int:
-    """An append descriptor on the recording, private to us."""
+    """An append descriptor on the recording, private to us, starting on a fresh line."""
     # Events carry phone numbers and names: the file is private, like the token cache. A
     # symbolic link is not followed: in a shared directory it may point anywhere.
     flags = os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags | os.O_WRONLY, 0o600)
+        # Read access, to see how the last line ends; a FIFO is opened for writing only, as
+        # opening it for both would make us a reader of our own pipe.
+        fifo = stat.S_ISFIFO(os.lstat(path).st_mode)
+    except OSError:
+        fifo = False
+    try:
+        fd = os.open(path, flags | (os.O_WRONLY if fifo else os.O_RDWR), 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP and os.path.islink(path):
             raise RecordError(
@@ -90,6 +99,7 @@ def _open_privately(path: Path) -> int:
         raise RecordError(f"cannot write the recording {path}: {exc.strerror}") from None
     try:
         _make_private(fd, path)
+        _start_on_a_fresh_line(fd, path)
     except BaseException:
         os.close(fd)
         raise
@@ -110,6 +120,19 @@ def _make_private(fd: int, path: Path) -> None:
         os.fchmod(fd, 0o600)
     except OSError as exc:
         raise RecordError(f"cannot make the recording {path} private: {exc.strerror}") from None
+
+
+def _start_on_a_fresh_line(fd: int, path: Path) -> None:
+    """A session that ended mid-line (a full disk, a power cut) leaves half a line; the next
+    one starts below it rather than gluing its first frame onto it."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return
+    try:
+        if os.pread(fd, 1, info.st_size - 1) != b"\n":
+            os.write(fd, b"\n")
+    except OSError as exc:
+        raise RecordError(f"cannot write the recording {path}: {exc.strerror}") from None
 
 
 # -- keeping the token out of recordings -----------------------------------------------------
@@ -170,27 +193,59 @@ def _unescaped(envelope: dict[str, Any]) -> str | None:
         return None
 
 
-def read_recording(path: Path) -> Iterator[tuple[float, int, bytes]]:
-    """(received_at, opcode, payload) for every line; a file that is not a recording is a
-    one-sentence error naming the line."""
+# -- reading a recording back ----------------------------------------------------------------
+
+
+def read_recording(path: Path, warn: Callable[[str], None]) -> Iterator[tuple[float, int, bytes]]:
+    """(received_at, opcode, payload) for every line.
+
+    A bad line (the half line a crash or a full disk leaves) is skipped with a warning, the
+    first few named by number, the rest counted at the end. A file that does not start like a
+    recording (its first two lines bad) is a one-sentence error naming the line.
+    """
     try:
         handle = open(path, "rb")
     except OSError as exc:
         raise UsageError(f"cannot read the recording {path}: {exc.strerror}") from None
+    bad: list[tuple[int, str]] = []
+    recording = False  # a good line has been read
     with handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            try:
-                entry = orjson.loads(line)
-                received_at = float(entry["received_at"])
-                if not 0 <= received_at < 1e11:  # also refuses NaN: a file can say anything
-                    raise ValueError("not a plausible time")
-                if "text" in entry:
-                    yield received_at, OP_TEXT, str(entry["text"]).encode()
-                else:
-                    yield received_at, int(entry["opcode"]), base64.b64decode(entry["bytes"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                raise UsageError(
-                    f"{path} line {number} is not a kazoo-tail recording line"
-                ) from None
+            parsed = _parse_line(line)
+            if isinstance(parsed, tuple):
+                if not recording:
+                    recording = True
+                    for earlier, why in bad:  # held back until the file proved a recording
+                        _warn_bad_line(warn, path, earlier, why)
+                yield parsed
+                continue
+            bad.append((number, parsed))
+            if not recording and len(bad) >= 2:
+                break
+            if recording and len(bad) <= BAD_LINES_NAMED:
+                _warn_bad_line(warn, path, number, parsed)
+    if not recording and bad:
+        first, why = bad[0]
+        raise UsageError(f"{path} is not a kazoo-tail recording: line {first} is {why}")
+    if len(bad) > BAD_LINES_NAMED:
+        warn(f"{path}: skipped {len(bad)} lines in all that were not recording lines")
+
+
+def _warn_bad_line(warn: Callable[[str], None], path: Path, number: int, why: str) -> None:
+    warn(f"{path} line {number} is {why} (cut short by a crash or a full disk?): skipped")
+
+
+def _parse_line(line: bytes) -> tuple[float, int, bytes] | str:
+    """The frame a line holds, or why it holds none."""
+    try:
+        entry = orjson.loads(line)
+        received_at = float(entry["received_at"])
+        if not 0 <= received_at < 1e11:  # also refuses NaN: a file can say anything
+            raise ValueError("not a plausible time")
+        if "text" in entry:
+            return received_at, OP_TEXT, str(entry["text"]).encode()
+        return received_at, int(entry["opcode"]), base64.b64decode(entry["bytes"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return "not a recording line"
