@@ -4,13 +4,18 @@ them (issue 10): real sockets on 127.0.0.1, real files, the installed command.""
 from __future__ import annotations
 
 import json
+import resource
 import stat
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kazoo_tail.simulator import DEMO
 from tests.conftest import (
+    BIN,
     Running,
     ScriptedServer,
+    kazoo_tail_env,
     login_args,
     run,
     tail_until_subscribed,
@@ -21,8 +26,6 @@ if TYPE_CHECKING:
     from websockets.sync.server import ServerConnection
 
     from kazoo_tail.simulator import Simulator
-
-from kazoo_tail.simulator import DEMO
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 
@@ -133,3 +136,22 @@ def test_a_recording_is_made_private_and_a_symbolic_link_is_not_followed(
         f"which is not followed (give the file it points to)\n"
     )
     assert elsewhere.read_text() == "untouched\n"
+
+
+def test_replaying_an_endless_line_is_an_error_not_all_memory() -> None:
+    def little_memory() -> None:
+        # Before the fix, a MemoryError within a second rather than the machine's memory.
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    completed = subprocess.run(
+        [str(BIN), "replay", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=kazoo_tail_env(),
+        preexec_fn=little_memory,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr == (
+        "kazoo-tail: error: /dev/zero is not a kazoo-tail recording: line 1 is longer than 64 MiB\n"
+    )

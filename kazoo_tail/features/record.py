@@ -13,13 +13,18 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 from kazoo_tail.errors import KazooTailError, UsageError, redact
 from kazoo_tail.net.frames import OP_TEXT
 
+# The most of one line replay holds in memory, so that an endless one (`replay /dev/zero`)
+# cannot exhaust it; far above any frame Kazoo sends (CouchDB refuses documents over 8 MB, and
+# an event carries at most one).
+MAX_LINE = 64 << 20
+NOT_A_LINE = "not a recording line"
 # Beyond this many, bad lines are counted at the end instead of named one by one.
 BAD_LINES_NAMED = 5
 
@@ -201,7 +206,8 @@ def read_recording(path: Path, warn: Callable[[str], None]) -> Iterator[tuple[fl
 
     A bad line (the half line a crash or a full disk leaves) is skipped with a warning, the
     first few named by number, the rest counted at the end. A file that does not start like a
-    recording (its first two lines bad) is a one-sentence error naming the line.
+    recording (its first two lines bad, or a first line too long to be a torn one) is a
+    one-sentence error naming the line.
     """
     try:
         handle = open(path, "rb")
@@ -210,8 +216,8 @@ def read_recording(path: Path, warn: Callable[[str], None]) -> Iterator[tuple[fl
     bad: list[tuple[int, str]] = []
     recording = False  # a good line has been read
     with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
+        for number, line in _numbered_lines(handle):
+            if line is not None and not line.strip():
                 continue
             parsed = _parse_line(line)
             if isinstance(parsed, tuple):
@@ -222,7 +228,9 @@ def read_recording(path: Path, warn: Callable[[str], None]) -> Iterator[tuple[fl
                 yield parsed
                 continue
             bad.append((number, parsed))
-            if not recording and len(bad) >= 2:
+            # A torn line is the start of a good one, so it is never too long; an endless
+            # one (/dev/zero) must not be read past.
+            if not recording and (len(bad) >= 2 or line is None):
                 break
             if recording and len(bad) <= BAD_LINES_NAMED:
                 _warn_bad_line(warn, path, number, parsed)
@@ -234,11 +242,31 @@ def read_recording(path: Path, warn: Callable[[str], None]) -> Iterator[tuple[fl
 
 
 def _warn_bad_line(warn: Callable[[str], None], path: Path, number: int, why: str) -> None:
-    warn(f"{path} line {number} is {why} (cut short by a crash or a full disk?): skipped")
+    likely = " (cut short by a crash or a full disk?)" if why == NOT_A_LINE else ""
+    warn(f"{path} line {number} is {why}{likely}: skipped")
 
 
-def _parse_line(line: bytes) -> tuple[float, int, bytes] | str:
+def _numbered_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """Each line with its number; None for a line longer than MAX_LINE, which is then read
+    past in bounded pieces rather than held whole."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) <= MAX_LINE or line.endswith(b"\n"):
+            yield number, line
+            continue
+        yield number, None
+        while line and not line.endswith(b"\n"):
+            line = handle.readline(1 << 20)
+
+
+def _parse_line(line: bytes | None) -> tuple[float, int, bytes] | str:
     """The frame a line holds, or why it holds none."""
+    if line is None:
+        return f"longer than {MAX_LINE >> 20} MiB"
     try:
         entry = orjson.loads(line)
         received_at = float(entry["received_at"])
@@ -248,4 +276,4 @@ def _parse_line(line: bytes) -> tuple[float, int, bytes] | str:
             return received_at, OP_TEXT, str(entry["text"]).encode()
         return received_at, int(entry["opcode"]), base64.b64decode(entry["bytes"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return "not a recording line"
+        return NOT_A_LINE
