@@ -31,7 +31,7 @@ def run_replay(
     started = time.monotonic()
     bad = 0
     try:
-        for received_at, opcode, payload in read_recording(path):
+        for received_at, opcode, payload in read_recording(path, status.warning):
             if realtime:
                 first_at = received_at if first_at is None else first_at
                 delay = (received_at - first_at) - (time.monotonic() - started)

@@ -1,0 +1,157 @@
+"""--record and replay against what a hostile server, a shared machine and a full disk do to
+them (issue 10): real sockets on 127.0.0.1, real files, the installed command."""
+
+from __future__ import annotations
+
+import json
+import resource
+import stat
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kazoo_tail.simulator import DEMO
+from tests.conftest import (
+    BIN,
+    Running,
+    ScriptedServer,
+    kazoo_tail_env,
+    login_args,
+    run,
+    tail_until_subscribed,
+    wait_until,
+)
+
+if TYPE_CHECKING:
+    from websockets.sync.server import ServerConnection
+
+    from kazoo_tail.simulator import Simulator
+
+PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
+
+
+def recorded_texts(recording: Path) -> list[Any]:
+    """What each line's frame says, JSON escapes undone."""
+    lines = recording.read_text().splitlines()
+    return [json.loads(json.loads(line)["text"]) for line in lines]
+
+
+def test_a_torn_recording_is_appended_on_a_fresh_line_and_replayed_past(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    recording = tmp_path / "incident.jsonl"
+    args = [*login_args(sim), "-b", "call.*.*", "--record", str(recording)]
+    first = tail_until_subscribed(sim, *args, **PASSWORD)
+    assert first.returncode == 0, first.stderr
+    whole = recording.read_bytes()
+    torn_line_number = whole.count(b"\n")  # the last line, the event, loses its second half
+    last_line_start = whole.rstrip(b"\n").rfind(b"\n") + 1
+    torn = whole[: (last_line_start + len(whole)) // 2]
+    recording.write_bytes(torn)
+    second = tail_until_subscribed(sim, *args, **PASSWORD)
+    assert second.returncode == 0, second.stderr
+    # The half line stands alone: the second session starts below it, not glued onto it.
+    assert recording.read_bytes().startswith(torn + b"\n{")
+
+    replayed = run("replay", str(recording))
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == second.stdout  # the second session's event, whole
+    assert replayed.stderr.count("\n") == 1
+    assert f"{recording} line {torn_line_number} is not a recording line" in replayed.stderr
+
+
+def test_a_reply_echoing_the_token_is_recorded_without_it_wherever_it_stands(
+    sim: Simulator, scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    token = sim.mint_token()
+    escaped = "\\u0065" + token[1:]  # the same token to any JSON reader
+
+    def echo_the_token(ws: ServerConnection) -> None:
+        for message in ws:
+            request = json.loads(message)
+            # request_id first, as some builds order it: "reply" is far from the start.
+            ws.send(
+                f'{{"request_id":"{request["request_id"]}","status":"error",'
+                f'"data":{{"errors":["failed to authenticate token {request["auth_token"]}"],'
+                f'"message":"failed to authenticate token {escaped}"}},"action":"reply"}}'
+            )
+
+    recording = tmp_path / "incident.jsonl"
+    url = scripted(echo_the_token)
+    result = run("--ws-url", url, "--token", token, "-b", "call.*.*", "--record", str(recording))
+    assert result.returncode == 3, result.stderr
+    assert token not in result.stderr
+    [reply, *_] = recorded_texts(recording)
+    assert reply["action"] == "reply" and reply["status"] == "error"
+    assert "failed to authenticate token" in reply["data"]["errors"][0]
+    assert token not in recording.read_text() and token not in str(recorded_texts(recording))
+
+
+def test_a_full_disk_under_the_recording_is_one_sentence_naming_it(sim: Simulator) -> None:
+    args = [*login_args(sim), "-b", "call.*.*", "--count", "1", "--record", "/dev/full"]
+    process = Running(*args, **PASSWORD)
+    try:
+        subscribed = "subscribed to"
+        wait_until(
+            lambda: process.process.poll() is not None or subscribed in process.stderr,
+            what=lambda: process.stderr,
+        )
+        if process.process.poll() is None:  # the failure may come at the first flush or later
+            sim.publish(
+                f"call.{DEMO.account_id}.CHANNEL_CREATE.full",
+                "CHANNEL_CREATE",
+                {"call_id": "full", "msg_id": "full", "account_id": DEMO.account_id},
+            )
+        result = process.finish()
+    finally:
+        process.kill()
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last == (
+        "kazoo-tail: error: cannot write the recording /dev/full: No space left on device"
+    )
+    assert "unexpected" not in result.stderr
+
+
+def test_a_recording_is_made_private_and_a_symbolic_link_is_not_followed(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared.jsonl"
+    shared.write_text("")
+    shared.chmod(0o644)
+    args = [*login_args(sim), "-b", "call.*.*"]
+    result = tail_until_subscribed(sim, *args, "--record", str(shared), **PASSWORD)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o600
+    assert shared.read_text().count("\n") >= 2
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("untouched\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(elsewhere)
+    refused = run(*args, "--record", str(link), **PASSWORD)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (
+        f"kazoo-tail: error: cannot write the recording {link}: it is a symbolic link, "
+        f"which is not followed (give the file it points to)\n"
+    )
+    assert elsewhere.read_text() == "untouched\n"
+
+
+def test_replaying_an_endless_line_is_an_error_not_all_memory() -> None:
+    def little_memory() -> None:
+        # Before the fix, a MemoryError within a second rather than the machine's memory.
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    completed = subprocess.run(
+        [str(BIN), "replay", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=kazoo_tail_env(),
+        preexec_fn=little_memory,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr == (
+        "kazoo-tail: error: /dev/zero is not a kazoo-tail recording: line 1 is longer than 64 MiB\n"
+    )
