@@ -1,7 +1,10 @@
 """The config directory: named profiles (no secrets) and the token cache.
 
 Both files are JSON, written atomically and created with mode 0600 in a 0700 directory. The
-token cache is refused when other users could read it. Nothing here knows about click: the CLI
+token cache is refused when other users could read it. Every read-modify-write holds an
+exclusive lock on a lock file in the directory, so that concurrent kazoo-tails (eight logins at
+once, a logout during a tail's renewal) never lose each other's changes; plain reads need no
+lock, since a file is only ever replaced whole. Nothing here knows about click: the CLI
 resolves the directory and passes it in.
 """
 
@@ -22,6 +25,7 @@ from kazoo_tail.kazoo.tokens import token_expiry
 PROFILES_FILE = "profiles.json"
 TOKENS_FILE = "tokens.json"
 CATALOGUE_FILE = "catalogue.json"
+LOCK_FILE = "lock"
 
 
 @dataclass
@@ -114,19 +118,20 @@ class ConfigStore:
         path = self.tokens_path
         if not path.exists():
             return 0
-        try:
-            raw = self._read(path, check_private=False)
-        except ConfigError:
-            path.unlink()
-            return 1
-        doomed = [key for key in raw if key.startswith(key_prefix)]
-        if len(doomed) == len(raw):
-            path.unlink()
+        with self._locked():
+            try:
+                raw = self._read(path, check_private=False)
+            except ConfigError:
+                self._remove(path)
+                return 1
+            doomed = [key for key in raw if key.startswith(key_prefix)]
+            if len(doomed) == len(raw):
+                self._remove(path)
+                return len(doomed)
+            for key in doomed:
+                del raw[key]
+            self._write(path, raw)
             return len(doomed)
-        for key in doomed:
-            del raw[key]
-        self._write(path, raw)
-        return len(doomed)
 
     # -- the server's binding catalogue, for shell completion --------------------------------
 
@@ -175,9 +180,41 @@ class ConfigStore:
 
     @contextmanager
     def _update(self, path: Path, *, check_private: bool) -> Iterator[dict[str, Any]]:
-        raw = self._read(path, check_private=check_private)
-        yield raw
-        self._write(path, raw)
+        with self._locked():
+            raw = self._read(path, check_private=check_private)
+            yield raw
+            self._write(path, raw)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the directory's lock: one read-modify-write at a time, across processes.
+
+        flock is released by the kernel when its holder dies, so a killed kazoo-tail never
+        leaves the directory locked; the lock file itself stays (removing it would let two
+        writers lock two different files).
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; writes stay atomic, only concurrency is lost
+            yield
+            return
+        self._ensure_directory()
+        path = self.directory / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot lock config file {path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _remove(self, path: Path) -> None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot remove config file {path}: {exc.strerror}") from None
 
     def _ensure_directory(self) -> None:
         try:
