@@ -1,7 +1,10 @@
 """The config directory: named profiles (no secrets) and the token cache.
 
-Both files are JSON, written atomically and created with mode 0600 in a 0700 directory. The
-token cache is refused when other users could read it. Every read-modify-write holds an
+Both files are JSON, written atomically and created with mode 0600 in a 0700 directory. As ssh
+does, nothing here is trusted that another user could change: a directory or file others can
+write, or that belongs to someone else, is refused (and the token cache when others can even
+read it), since whoever controls profiles.json chooses where the cached token is sent. Every
+read-modify-write holds an
 exclusive lock on a lock file in the directory, so that concurrent kazoo-tails (eight logins at
 once, a logout during a tail's renewal) never lose each other's changes; plain reads need no
 lock, since a file is only ever replaced whole. Nothing here knows about click: the CLI
@@ -26,6 +29,9 @@ PROFILES_FILE = "profiles.json"
 TOKENS_FILE = "tokens.json"
 CATALOGUE_FILE = "catalogue.json"
 LOCK_FILE = "lock"
+
+_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+_OTHERS_ANY = stat.S_IRWXG | stat.S_IRWXO
 
 
 @dataclass
@@ -150,15 +156,10 @@ class ConfigStore:
     # -- file plumbing ----------------------------------------------------------------------
 
     def _read(self, path: Path, *, check_private: bool) -> dict[str, Any]:
+        self._check_directory()
         try:
             with open(path, "rb") as handle:
-                if check_private:
-                    mode = os.fstat(handle.fileno()).st_mode
-                    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                        raise ConfigError(
-                            f"refusing to use {path}: other users can read it "
-                            f"(run: chmod 600 {path})"
-                        )
+                refuse_if_unsafe(path, os.fstat(handle.fileno()), private=check_private)
                 text = handle.read()
         except FileNotFoundError:
             return {}
@@ -205,6 +206,8 @@ class ConfigStore:
         except OSError as exc:
             raise ConfigError(f"cannot lock config file {path}: {exc.strerror}") from None
         try:
+            # Whoever else can open it could hold it forever and stall every write.
+            refuse_if_unsafe(path, os.fstat(fd))
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
@@ -216,13 +219,37 @@ class ConfigStore:
         except OSError as exc:
             raise ConfigError(f"cannot remove config file {path}: {exc.strerror}") from None
 
-    def _ensure_directory(self) -> None:
+    def _check_directory(self) -> None:
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = os.stat(self.directory)
+        except FileNotFoundError:
+            return  # nothing to read yet; writing creates it private
         except OSError as exc:
             raise ConfigError(
-                f"cannot create config directory {self.directory}: {exc.strerror}"
+                f"cannot use config directory {self.directory}: {exc.strerror}"
             ) from None
+        if not stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"config directory {self.directory} is not a directory")
+        refuse_if_unsafe(self.directory, info)
+
+    def _ensure_directory(self) -> None:
+        """Create the directory and any missing parent with mode 0700 (the umask can only take
+        bits away), then check it: a directory that was already there may be anyone's."""
+        missing: list[Path] = []
+        candidate = self.directory
+        while not os.path.isdir(candidate) and candidate.parent != candidate:
+            missing.append(candidate)
+            candidate = candidate.parent
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                pass  # a concurrent kazoo-tail made it first; a file there fails just below
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create config directory {self.directory}: {exc.strerror}"
+                ) from None
+        self._check_directory()
 
     def _write(self, path: Path, data: dict[str, Any]) -> None:
         """Write via a 0600 temp file in the same directory, then rename over the target."""
@@ -246,3 +273,30 @@ class ConfigStore:
         except OSError as exc:
             Path(tmp_name).unlink(missing_ok=True)
             raise ConfigError(f"cannot write config file {path}: {exc.strerror}") from None
+
+
+def refuse_if_unsafe(path: Path, info: os.stat_result, *, private: bool = False) -> None:
+    """Refuse what another user could change (or, when ``private``, even read), as ssh does.
+
+    Root's own files are trusted too (root could change them anyway). Only on POSIX: elsewhere
+    the mode bits do not describe who may write.
+    """
+    if not hasattr(os, "geteuid"):
+        return
+    is_directory = stat.S_ISDIR(info.st_mode)
+    what = "config directory" if is_directory else "config file"
+    if info.st_uid not in (os.geteuid(), 0):
+        remedy = "use a config directory of your own" if is_directory else "remove it"
+        raise ConfigError(
+            f"refusing to use {what} {path}: it belongs to another user (uid {info.st_uid}), "
+            f"who could change it; {remedy}"
+        )
+    if private and info.st_mode & _OTHERS_ANY:
+        raise ConfigError(
+            f"refusing to use {path}: other users can read or change it (run: chmod 600 {path})"
+        )
+    if info.st_mode & _OTHERS_WRITE:
+        remedy = f"chmod 700 {path}" if is_directory else f"chmod go-w {path}"
+        raise ConfigError(
+            f"refusing to use {what} {path}: other users can write to it (run: {remedy})"
+        )
