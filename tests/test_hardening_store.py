@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import stat
 import subprocess
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +17,7 @@ from kazoo_tail.auth.store import ConfigStore
 from kazoo_tail.simulator import DEMO, Simulator
 from kazoo_tail.simulator.accounts import User
 
-from .conftest import BIN, ScriptedServer, kazoo_tail_env, login_args, run
+from .conftest import BIN, ScriptedServer, kazoo_tail_env, login_args, run, wait_until
 
 if TYPE_CHECKING:
     from websockets.sync.server import ServerConnection
@@ -171,3 +173,104 @@ def test_a_config_dir_or_file_others_can_change_is_refused(
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
     for path in fresh.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+# -- item 14: a cache that cannot be written ---------------------------------------------------
+
+
+def _full_disk() -> None:
+    """In the child: ``ulimit -f 0``, so that writing any byte to a file fails (EFBIG; Python
+    ignores SIGXFSZ). It binds root as well, unlike a read-only mode."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+class FullDiskTail:
+    """A kazoo-tail that cannot write a byte to any file, its stderr read as it comes."""
+
+    def __init__(self, *args: str, **env: str) -> None:
+        # Coverage, when measuring, would try to save its data in the child too.
+        environ = {k: v for k, v in kazoo_tail_env(**env).items() if not k.startswith("COV")}
+        self.process = subprocess.Popen(
+            [str(BIN), *args, "--count", "1"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+            preexec_fn=_full_disk,
+        )
+        self.stderr_lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr_lines.append(line)
+
+    def subscribes(self) -> int:
+        return sum("subscribed to" in line for line in self.stderr_lines)
+
+    def wait_for_subscribes(self, count: int) -> None:
+        wait_until(
+            lambda: self.subscribes() >= count or self.process.poll() is not None,
+            what=lambda: "".join(self.stderr_lines),
+        )
+        assert self.subscribes() >= count, "".join(self.stderr_lines)
+
+    def finish(self) -> tuple[int, str, str]:
+        stdout, _ = self.process.communicate(timeout=30)
+        self._reader.join(5)
+        return self.process.returncode, stdout, "".join(self.stderr_lines)
+
+
+def _publish_call(sim: Simulator, call_id: str) -> None:
+    sim.publish(
+        f"call.{DEMO.account_id}.CHANNEL_CREATE.{call_id}",
+        "CHANNEL_CREATE",
+        {"call_id": call_id, "msg_id": call_id, "account_id": DEMO.account_id},
+    )
+
+
+def test_a_token_that_cannot_be_cached_is_a_warning_and_the_tail_goes_on(
+    sim: Simulator, isolated_env: Path, tmp_path: Path
+) -> None:
+    assert run("login", *login_args(sim), **PASSWORD).returncode == 0
+    tokens = isolated_env / "tokens.json"
+    before = tokens.read_text()
+
+    # A renewal at reconnect, on a full disk: the new token is used, the tail goes on.
+    tail = FullDiskTail("-b", "call.*.*", KAZOO_TAIL_BACKOFF_INITIAL="0.05", **PASSWORD)
+    try:
+        tail.wait_for_subscribes(1)
+        sim.revoke_tokens()  # e.g. a password change elsewhere: blackhole wants a new token
+        sim.close_connections(code=1001)
+        tail.wait_for_subscribes(2)
+        _publish_call(sim, "after-renewal")
+        code, stdout, stderr = tail.finish()
+    finally:
+        tail.process.kill()
+    assert code == 0, stderr
+    assert json.loads(stdout)["data"]["call_id"] == "after-renewal"
+    warnings = [line for line in stderr.splitlines() if "cached" in line]
+    assert len(warnings) == 1 and str(tokens) in warnings[0], stderr
+    assert "File too large" in warnings[0] and "error:" not in stderr
+    assert tokens.read_text() == before  # the old cache is left whole
+    assert sim.stats.user_auth == 2
+
+    # An API key into an empty config directory on a full disk: it starts all the same.
+    empty = tmp_path / "empty"
+    tail = FullDiskTail(
+        "--url", sim.crossbar_url, "--config-dir", str(empty), "-b", "call.*.*",
+        KAZOO_API_KEY=DEMO.api_key,
+    )  # fmt: skip
+    try:
+        tail.wait_for_subscribes(1)
+        _publish_call(sim, "api-key")
+        code, stdout, stderr = tail.finish()
+    finally:
+        tail.process.kill()
+    assert code == 0, stderr
+    assert json.loads(stdout)["data"]["call_id"] == "api-key"
+    assert stderr.count("warning: the token could not be cached") == 1, stderr
+    assert str(empty / "tokens.json") in stderr and "error:" not in stderr
