@@ -17,7 +17,14 @@ from kazoo_tail.auth.store import ConfigStore
 from kazoo_tail.simulator import DEMO, Simulator
 from kazoo_tail.simulator.accounts import User
 
-from .conftest import BIN, ScriptedServer, kazoo_tail_env, login_args, run, wait_until
+from .conftest import (
+    BIN,
+    ScriptedServer,
+    kazoo_tail_env,
+    login_args,
+    run,
+    wait_until,
+)
 
 if TYPE_CHECKING:
     from websockets.sync.server import ServerConnection
@@ -274,3 +281,44 @@ def test_a_token_that_cannot_be_cached_is_a_warning_and_the_tail_goes_on(
     assert json.loads(stdout)["data"]["call_id"] == "api-key"
     assert stderr.count("warning: the token could not be cached") == 1, stderr
     assert str(empty / "tokens.json") in stderr and "error:" not in stderr
+
+
+# -- also seen: files a broken writer left behind ----------------------------------------------
+
+
+def test_deeply_nested_or_mistyped_config_files_are_one_sentence_and_logout_clears_them(
+    sim: Simulator, isolated_env: Path
+) -> None:
+    assert run("login", *login_args(sim), **PASSWORD).returncode == 0
+    tokens = isolated_env / "tokens.json"
+    profiles = isolated_env / "profiles.json"
+    good_profiles = profiles.read_text()
+    tail = ["-b", "call.*.*", "--count", "1"]
+    nested = "[" * 100_000
+
+    for path, good in ((profiles, good_profiles), (tokens, None)):
+        path.write_text(nested)
+        result = run(*tail)
+        assert result.returncode == 1 and _one_sentence(result.stderr), result.stderr
+        assert f"{path} is corrupt" in result.stderr
+        if good is not None:
+            path.write_text(good)
+    cleared = run("logout", "--all")
+    assert cleared.returncode == 0 and "forgot 1 cached token" in cleared.stderr, cleared.stderr
+    assert not tokens.exists()
+
+    (isolated_env / "catalogue.json").write_text(nested)
+    assert ConfigStore(isolated_env).cached_catalogue() == {}  # completion still works
+
+    # A cached token's fields are type-checked as a profile's are: a number is no URL.
+    assert run("login", *login_args(sim), **PASSWORD).returncode == 0
+    cache = json.loads(tokens.read_text())
+    for field, value in (("ws_url", 5), ("account_id", ["not", "an", "id"])):
+        for entry in cache.values():
+            entry[field] = value
+        tokens.write_text(json.dumps(cache))
+        result = run(*tail)
+        assert result.returncode == 1 and _one_sentence(result.stderr), result.stderr
+        assert f"token cache {tokens} is malformed" in result.stderr and field in result.stderr
+    cleared = run("logout")  # the profile's own entry goes, unread
+    assert cleared.returncode == 0 and "forgot 1 cached token" in cleared.stderr, cleared.stderr

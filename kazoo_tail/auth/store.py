@@ -69,10 +69,19 @@ class CachedToken:
 
     @classmethod
     def from_json(cls, raw: Any) -> CachedToken:
-        if not isinstance(raw, dict) or not isinstance(raw.get("token"), str):
-            raise ValueError("a cached token must be an object with a token")
+        """Typed as a profile is, but strictly: the cache is machine-written, so a field of the
+        wrong type means a broken file, better named than half used."""
+        if not isinstance(raw, dict):
+            raise ValueError("a cached token must be an object")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        kept = {k: v for k, v in raw.items() if k in known}
+        for name in ("token", "account_id"):
+            if not isinstance(kept.get(name), str):
+                raise ValueError(f"a cached token needs a {name} that is a string")
+        for name, value in kept.items():
+            if not isinstance(value, str | None):
+                raise ValueError(f"the {name} of a cached token must be a string")
+        return cls(**kept)
 
 
 class ConfigStore:
@@ -174,6 +183,10 @@ class ConfigStore:
         except (ValueError, UnicodeDecodeError):
             raise ConfigError(
                 f"config file {path} is corrupt (not valid JSON); delete it or fix it"
+            ) from None
+        except RecursionError:
+            raise ConfigError(
+                f"config file {path} is corrupt (nested too deeply); delete it or fix it"
             ) from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path} is corrupt (expected a JSON object)")
