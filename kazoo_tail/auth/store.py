@@ -1,14 +1,14 @@
-"""The config directory: named profiles (no secrets) and the token cache.
+"""The config directory: named profiles (no secrets), the token cache, and the server's binding
+catalogue.
 
-Both files are JSON, written atomically and created with mode 0600 in a 0700 directory. As ssh
-does, nothing here is trusted that another user could change: a directory or file others can
-write, or that belongs to someone else, is refused (and the token cache when others can even
-read it), since whoever controls profiles.json chooses where the cached token is sent. Every
-read-modify-write holds an
-exclusive lock on a lock file in the directory, so that concurrent kazoo-tails (eight logins at
-once, a logout during a tail's renewal) never lose each other's changes; plain reads need no
-lock, since a file is only ever replaced whole. Nothing here knows about click: the CLI
-resolves the directory and passes it in.
+The files are JSON, written atomically and created with mode 0600 in a 0700 directory. As ssh
+does, nothing is trusted that another user could change: a directory or file others can write,
+or that belongs to someone else, is refused (the token cache even when others can read it),
+since whoever controls profiles.json chooses where the cached token is sent. Every
+read-modify-write holds an exclusive lock on a lock file in the directory, so that concurrent
+kazoo-tails (eight logins at once, a logout during a tail's renewal) never lose each other's
+changes; plain reads need no lock, since a file is only ever replaced whole. Nothing here knows
+about click: the CLI resolves the directory and passes it in.
 """
 
 from __future__ import annotations
