@@ -1,7 +1,9 @@
 """Getting a valid Crossbar token: from --token, the cache, a refresh, or a fresh login.
 
 ``requests`` (through ``crossbar``) is imported only when a network round trip is really needed,
-so a tail with a valid cached token starts without paying for it.
+so a tail with a valid cached token starts without paying for it. The cache is a convenience:
+a token in hand that cannot be cached (a full disk, a read-only config directory) is still
+used, and the failure is told once through ``warn``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kazoo_tail.auth.store import CachedToken, ConfigStore
-from kazoo_tail.errors import AuthError, register_secret
+from kazoo_tail.errors import AuthError, ConfigError, register_secret
 from kazoo_tail.kazoo.tokens import token_claims
 
 if TYPE_CHECKING:
@@ -67,11 +69,16 @@ class TokenProvider:
         *,
         verify: bool | str = True,
         clock: Callable[[], float] = time.time,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
+        """``warn`` is told, once, that a new token could not be cached; by default it becomes
+        a Python warning, the library's way of saying something that is not an error."""
         self.credentials = credentials
         self.store = store
         self.verify = verify
         self.clock = clock
+        self.warn = warn or _python_warning
+        self._told_cache_failure = False
         self._current: CachedToken | None = None
         self._lock = threading.Lock()
         self._crossbar: Crossbar | None = None
@@ -190,7 +197,17 @@ class TokenProvider:
         self._current = token
         key = self.credentials.cache_key()
         if self.store is not None and key is not None:
-            self.store.save_token(key, token)
+            try:
+                self.store.save_token(key, token)
+            except ConfigError as exc:
+                # Failing to cache must not end a tail that holds a valid token: the cost is
+                # only a login on the next start.
+                if not self._told_cache_failure:
+                    self._told_cache_failure = True
+                    self.warn(
+                        f"the token could not be cached ({exc.message}), "
+                        "so the next kazoo-tail logs in again"
+                    )
         return token
 
     def _load_cached(self) -> CachedToken | None:
@@ -233,3 +250,9 @@ class TokenProvider:
 
     def _is_expired(self, token: CachedToken) -> bool:
         return token.expires_at is not None and token.expires_at <= self.clock() + 5
+
+
+def _python_warning(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, RuntimeWarning, stacklevel=3)

@@ -1,8 +1,14 @@
-"""The config directory: named profiles (no secrets) and the token cache.
+"""The config directory: named profiles (no secrets), the token cache, and the server's binding
+catalogue.
 
-Both files are JSON, written atomically and created with mode 0600 in a 0700 directory. The
-token cache is refused when other users could read it. Nothing here knows about click: the CLI
-resolves the directory and passes it in.
+The files are JSON, written atomically and created with mode 0600 in a 0700 directory. As ssh
+does, nothing is trusted that another user could change: a directory or file others can write,
+or that belongs to someone else, is refused (the token cache even when others can read it),
+since whoever controls profiles.json chooses where the cached token is sent. Every
+read-modify-write holds an exclusive lock on a lock file in the directory, so that concurrent
+kazoo-tails (eight logins at once, a logout during a tail's renewal) never lose each other's
+changes; plain reads need no lock, since a file is only ever replaced whole. Nothing here knows
+about click: the CLI resolves the directory and passes it in.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ from kazoo_tail.kazoo.tokens import token_expiry
 PROFILES_FILE = "profiles.json"
 TOKENS_FILE = "tokens.json"
 CATALOGUE_FILE = "catalogue.json"
+LOCK_FILE = "lock"
+
+_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+_OTHERS_ANY = stat.S_IRWXG | stat.S_IRWXO
 
 
 @dataclass
@@ -59,10 +69,19 @@ class CachedToken:
 
     @classmethod
     def from_json(cls, raw: Any) -> CachedToken:
-        if not isinstance(raw, dict) or not isinstance(raw.get("token"), str):
-            raise ValueError("a cached token must be an object with a token")
+        """Typed as a profile is, but strictly: the cache is machine-written, so a field of the
+        wrong type means a broken file, better named than half used."""
+        if not isinstance(raw, dict):
+            raise ValueError("a cached token must be an object")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        kept = {k: v for k, v in raw.items() if k in known}
+        for name in ("token", "account_id"):
+            if not isinstance(kept.get(name), str):
+                raise ValueError(f"a cached token needs a {name} that is a string")
+        for name, value in kept.items():
+            if not isinstance(value, str | None):
+                raise ValueError(f"the {name} of a cached token must be a string")
+        return cls(**kept)
 
 
 class ConfigStore:
@@ -114,19 +133,20 @@ class ConfigStore:
         path = self.tokens_path
         if not path.exists():
             return 0
-        try:
-            raw = self._read(path, check_private=False)
-        except ConfigError:
-            path.unlink()
-            return 1
-        doomed = [key for key in raw if key.startswith(key_prefix)]
-        if len(doomed) == len(raw):
-            path.unlink()
+        with self._locked():
+            try:
+                raw = self._read(path, check_private=False)
+            except ConfigError:
+                self._remove(path)
+                return 1
+            doomed = [key for key in raw if key.startswith(key_prefix)]
+            if len(doomed) == len(raw):
+                self._remove(path)
+                return len(doomed)
+            for key in doomed:
+                del raw[key]
+            self._write(path, raw)
             return len(doomed)
-        for key in doomed:
-            del raw[key]
-        self._write(path, raw)
-        return len(doomed)
 
     # -- the server's binding catalogue, for shell completion --------------------------------
 
@@ -145,15 +165,10 @@ class ConfigStore:
     # -- file plumbing ----------------------------------------------------------------------
 
     def _read(self, path: Path, *, check_private: bool) -> dict[str, Any]:
+        self._check_directory()
         try:
             with open(path, "rb") as handle:
-                if check_private:
-                    mode = os.fstat(handle.fileno()).st_mode
-                    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                        raise ConfigError(
-                            f"refusing to use {path}: other users can read it "
-                            f"(run: chmod 600 {path})"
-                        )
+                refuse_if_unsafe(path, os.fstat(handle.fileno()), private=check_private)
                 text = handle.read()
         except FileNotFoundError:
             return {}
@@ -169,23 +184,85 @@ class ConfigStore:
             raise ConfigError(
                 f"config file {path} is corrupt (not valid JSON); delete it or fix it"
             ) from None
+        except RecursionError:
+            raise ConfigError(
+                f"config file {path} is corrupt (nested too deeply); delete it or fix it"
+            ) from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path} is corrupt (expected a JSON object)")
         return data
 
     @contextmanager
     def _update(self, path: Path, *, check_private: bool) -> Iterator[dict[str, Any]]:
-        raw = self._read(path, check_private=check_private)
-        yield raw
-        self._write(path, raw)
+        with self._locked():
+            raw = self._read(path, check_private=check_private)
+            yield raw
+            self._write(path, raw)
 
-    def _ensure_directory(self) -> None:
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the directory's lock: one read-modify-write at a time, across processes.
+
+        flock is released by the kernel when its holder dies, so a killed kazoo-tail never
+        leaves the directory locked; the lock file itself stays (removing it would let two
+        writers lock two different files).
+        """
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            import fcntl
+        except ImportError:  # Windows: no flock; writes stay atomic, only concurrency is lost
+            yield
+            return
+        self._ensure_directory()
+        path = self.directory / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot lock config file {path}: {exc.strerror}") from None
+        try:
+            # Whoever else can open it could hold it forever and stall every write.
+            refuse_if_unsafe(path, os.fstat(fd))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _remove(self, path: Path) -> None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot remove config file {path}: {exc.strerror}") from None
+
+    def _check_directory(self) -> None:
+        try:
+            info = os.stat(self.directory)
+        except FileNotFoundError:
+            return  # nothing to read yet; writing creates it private
         except OSError as exc:
             raise ConfigError(
-                f"cannot create config directory {self.directory}: {exc.strerror}"
+                f"cannot use config directory {self.directory}: {exc.strerror}"
             ) from None
+        if not stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"config directory {self.directory} is not a directory")
+        refuse_if_unsafe(self.directory, info)
+
+    def _ensure_directory(self) -> None:
+        """Create the directory and any missing parent with mode 0700 (the umask can only take
+        bits away), then check it: a directory that was already there may be anyone's."""
+        missing: list[Path] = []
+        candidate = self.directory
+        while not os.path.isdir(candidate) and candidate.parent != candidate:
+            missing.append(candidate)
+            candidate = candidate.parent
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                pass  # a concurrent kazoo-tail made it first; a file there fails just below
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create config directory {self.directory}: {exc.strerror}"
+                ) from None
+        self._check_directory()
 
     def _write(self, path: Path, data: dict[str, Any]) -> None:
         """Write via a 0600 temp file in the same directory, then rename over the target."""
@@ -209,3 +286,30 @@ class ConfigStore:
         except OSError as exc:
             Path(tmp_name).unlink(missing_ok=True)
             raise ConfigError(f"cannot write config file {path}: {exc.strerror}") from None
+
+
+def refuse_if_unsafe(path: Path, info: os.stat_result, *, private: bool = False) -> None:
+    """Refuse what another user could change (or, when ``private``, even read), as ssh does.
+
+    Root's own files are trusted too (root could change them anyway). Only on POSIX: elsewhere
+    the mode bits do not describe who may write.
+    """
+    if not hasattr(os, "geteuid"):
+        return
+    is_directory = stat.S_ISDIR(info.st_mode)
+    what = "config directory" if is_directory else "config file"
+    if info.st_uid not in (os.geteuid(), 0):
+        remedy = "use a config directory of your own" if is_directory else "remove it"
+        raise ConfigError(
+            f"refusing to use {what} {path}: it belongs to another user (uid {info.st_uid}), "
+            f"who could change it; {remedy}"
+        )
+    if private and info.st_mode & _OTHERS_ANY:
+        raise ConfigError(
+            f"refusing to use {path}: other users can read or change it (run: chmod 600 {path})"
+        )
+    if info.st_mode & _OTHERS_WRITE:
+        remedy = f"chmod 700 {path}" if is_directory else f"chmod go-w {path}"
+        raise ConfigError(
+            f"refusing to use {what} {path}: other users can write to it (run: {remedy})"
+        )

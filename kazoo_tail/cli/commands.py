@@ -67,7 +67,7 @@ def _connection(
             "no Kazoo server given: pass --url (or set KAZOO_URL), run 'kazoo-tail login', "
             "or try 'kazoo-tail demo'"
         )
-    return config, token_provider(config, store, clock=env.clock)
+    return config, token_provider(config, store, clock=env.clock, warn=status_writer(env).warning)
 
 
 @cli.command(
@@ -196,7 +196,7 @@ def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
         and not interactive
     ):
         raise UsageError("no password: set KAZOO_PASSWORD or use --password-stdin")
-    token = token_provider(config, store, clock=env.clock).login()
+    token = token_provider(config, store, clock=env.clock, warn=status.warning).login()
     profile = Profile(
         url=url,
         ws_url=options["ws_url"] or saved.ws_url,

@@ -184,8 +184,9 @@ def token_provider(
     store: ConfigStore | None = None,
     *,
     clock: Callable[[], float] = time.time,
+    warn: Callable[[str], None] | None = None,
 ) -> TokenProvider:
-    return TokenProvider(config.credentials(), store, verify=config.verify, clock=clock)
+    return TokenProvider(config.credentials(), store, verify=config.verify, clock=clock, warn=warn)
 
 
 def open_session(
