@@ -1,0 +1,121 @@
+"""Issue 10, the output items: server text that is not quite JSON, nested too deep, or built to
+hide from or reorder a terminal, shown safely by every output and left valid for jq.
+
+Each test runs the installed kazoo-tail: a replay of a recording written here, and where the
+live path matters, a tail of a raw websocket server on 127.0.0.1 sending the frames."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tests.conftest import ScriptedServer, have, run
+
+if TYPE_CHECKING:
+    from websockets.sync.server import ServerConnection
+
+# A token that names its account (acc1) and is never checked by the raw servers here.
+TOKEN = "eyJhbGciOiJub25lIn0.eyJhY2NvdW50X2lkIjoiYWNjMSJ9.x"
+PRETTY = ("-o", "pretty", "--color", "never")
+
+
+def call_frame(name: str, data: dict[str, Any]) -> str:
+    """A call event as blackhole sends it; json.dumps writes a lone surrogate as its \\u
+    escape and a NaN as NaN, just as a hostile server would."""
+    call_id = data.setdefault("call_id", "c1")
+    return json.dumps(
+        {
+            "action": "event",
+            "subscribed_key": "call.*.*",
+            "name": name,
+            "routing_key": f"call.acc1.{name}.{call_id}",
+            "data": data,
+        }
+    )
+
+
+def recording(tmp_path: Path, *frames: str) -> str:
+    path = tmp_path / "hostile.jsonl"
+    lines = (json.dumps({"received_at": 1764291600.0 + n, "text": f}) for n, f in enumerate(frames))
+    path.write_text("".join(line + "\n" for line in lines))
+    return str(path)
+
+
+def replay(path: str, *args: str) -> str:
+    result = run("replay", path, *args, TZ="UTC")
+    assert result.returncode == 0 and not result.stderr, (args, result.stderr)
+    return result.stdout
+
+
+def tail_scripted(scripted: ScriptedServer, *frames: str, args: tuple[str, ...] = ()) -> str:
+    """A live tail of a server that accepts the subscribe, then sends ``frames``."""
+
+    def script(ws: ServerConnection) -> None:
+        request = json.loads(ws.recv())
+        reply = {"action": "reply", "request_id": request["request_id"], "status": "success"}
+        ws.send(json.dumps({**reply, "data": {"subscribed": ["call.*.*"]}}))
+        for frame in frames:
+            ws.send(frame)
+        for _ in ws:
+            pass
+
+    url = scripted(script)
+    common = ("--ws-url", url, "--token", TOKEN, "-b", "call.*.*", "--count", str(len(frames)))
+    result = run(*common, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def strict_json(line: str) -> Any:
+    """What a strict consumer (jq, or any standard JSON parser) makes of a line: no NaN or
+    Infinity, and every string encodable as UTF-8 (no lone surrogate)."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    value = json.loads(line, parse_constant=refuse)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return value
+
+
+def assert_jq_accepts(text: str) -> None:
+    if have("jq"):
+        jq = subprocess.run(["jq", "-c", "."], input=text, capture_output=True, text=True)
+        assert jq.returncode == 0, jq.stderr
+
+
+def test_a_lone_surrogate_is_shown_escaped_by_every_output_and_json_stays_valid(
+    tmp_path: Path, scripted: ScriptedServer
+) -> None:
+    """Item 12: "\\ud800" with no partner made pretty, --calls, --fields and replay die of
+    UnicodeEncodeError, and --json passed it to jq, which aborts on it."""
+    lone_high = call_frame("CHANNEL_CREATE", {"caller_id_name": "\ud800", "msg_id": "1"})
+    # Upper-case hex, a lone low surrogate, and a valid pair in the same frame.
+    mixed = call_frame("CHANNEL_ANSWER", {"caller_id_name": "x\udc00y 😀", "msg_id": "2"}).replace(
+        "\\udc00", "\\uDC00"
+    )
+    # An escaped backslash before "ud800" is the six characters, not a surrogate.
+    literal = call_frame("CHANNEL_DESTROY", {"caller_id_name": "\\ud800 😀", "msg_id": "3"})
+    path = recording(tmp_path, lone_high, mixed, literal)
+
+    for args in (PRETTY, (*PRETTY, "--fields", "name,data.caller_id_name")):
+        shown = replay(path, *args).splitlines()
+        assert [("\\ud800" in line, "\\udc00" in line) for line in shown] == [
+            (True, False),
+            (False, True),
+            (True, False),
+        ], (args, shown)
+        assert shown[1].count("😀") == 1 and shown[2].count("😀") == 1
+    timelines = replay(path, *PRETTY, "--calls").splitlines()
+    assert timelines[0].startswith("┌ call c1") and '"\\ud800"' in timelines[0], timelines
+
+    for stdout in (
+        replay(path, "--json"),
+        replay(path, "--fields", "name,data.caller_id_name"),
+        tail_scripted(scripted, lone_high, mixed, literal, args=("--json",)),
+    ):
+        names = [strict_json(line)["data"]["caller_id_name"] for line in stdout.splitlines()]
+        assert names == ["\\ud800", "x\\udc00y 😀", "\\ud800 😀"]
+        assert_jq_accepts(stdout)
