@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from tests.conftest import ScriptedServer, have, run
 
 if TYPE_CHECKING:
@@ -69,15 +71,9 @@ def tail_scripted(scripted: ScriptedServer, *frames: str, args: tuple[str, ...] 
 
 
 def strict_json(line: str) -> Any:
-    """What a strict consumer (jq, or any standard JSON parser) makes of a line: no NaN or
-    Infinity, and every string encodable as UTF-8 (no lone surrogate)."""
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"{constant} is not JSON")
-
-    value = json.loads(line, parse_constant=refuse)
-    json.dumps(value, ensure_ascii=False).encode("utf-8")
-    return value
+    """What a strict consumer (jq, or any standard JSON parser) makes of a line. orjson is
+    one: it refuses NaN, Infinity and lone surrogates, and it parses 1,024 levels deep."""
+    return orjson.loads(line)
 
 
 def assert_jq_accepts(text: str) -> None:
@@ -119,3 +115,43 @@ def test_a_lone_surrogate_is_shown_escaped_by_every_output_and_json_stays_valid(
         names = [strict_json(line)["data"]["caller_id_name"] for line in stdout.splitlines()]
         assert names == ["\\ud800", "x\\udc00y 😀", "\\ud800 😀"]
         assert_jq_accepts(stdout)
+
+
+def nested(depth: int) -> str:
+    """JSON text of an object ``depth`` levels deep, written out (json.dumps would recurse)."""
+    return '{"a":' * (depth - 1) + '{"a":"bottom"' + "}" * depth
+
+
+def test_a_value_nested_a_thousand_deep_is_shown_not_a_recursion_error(
+    tmp_path: Path, scripted: ScriptedServer
+) -> None:
+    """Item 13: --fields name,data and --match on that path died with RecursionError."""
+    depth = 1010
+    frame = call_frame("CHANNEL_CREATE", {"msg_id": "1", "deep": "HERE"})
+    frame = frame.replace('"HERE"', nested(depth))
+    # Of no kind pretty knows, so that its data is shown as JSON.
+    other = frame.replace('"call.*.*"', '"x.y"').replace('"msg_id": "1"', '"msg_id": "2"')
+    path = recording(tmp_path, frame, other)
+
+    bottom = ["a"] * (depth - 1)
+    for args in (("--fields", "name,data"), ("--match", "data.deep.a.a=*bottom*", "--json")):
+        lines = replay(path, *args).splitlines()
+        assert len(lines) == 2, args
+        value = strict_json(lines[0])["data"]["deep"]
+        for key in bottom:
+            value = value[key]
+        assert value == {"a": "bottom"}, args
+    tsv = replay(path, *PRETTY, "--fields", "name,data.deep,data.call_id").splitlines()
+    assert all(line.endswith('"bottom"' + "}" * depth + "\tc1") for line in tsv), tsv
+    pretty = replay(path, *PRETTY, "--exclude", "data.deep=x").splitlines()
+    assert len(pretty) == 2 and pretty[1].count('{"a":') > 10  # the start of it, not an apology
+
+    def refuse_deeply(ws: ServerConnection) -> None:
+        request = json.loads(ws.recv())
+        reply = {"action": "reply", "request_id": request["request_id"], "status": "error"}
+        ws.send(json.dumps(reply)[:-1] + ',"data":{"errors":[' + nested(depth) + "]}}")
+
+    url = scripted(refuse_deeply)
+    result = run("--ws-url", url, "--token", TOKEN, "-b", "call.*.*")
+    assert result.returncode not in (0, 1) and "RecursionError" not in result.stderr
+    assert result.stderr.count("\n") == 1 and '{"a":{"a":' in result.stderr, result.stderr

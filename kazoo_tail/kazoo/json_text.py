@@ -1,12 +1,16 @@
-"""JSON text from an untrusted server, made standard.
+"""JSON text from an untrusted server: made standard, and written back without recursion.
 
 Python's json accepts what standard JSON does not (a ``\\ud800`` escape with no partner), so a
-frame it parses can still make jq, or a strict UTF-8 encoder printing it, fail.
+frame it parses can still make jq, or a strict UTF-8 encoder printing it, fail. And both of
+Python's json encoders, like ``repr``, recurse once per level of nesting, so a value a server
+nested a thousand deep raises ``RecursionError``.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 # A string, kept whole so that nothing inside it is taken for a token. The pattern is the
 # unrolled loop: it cannot backtrack.
@@ -43,3 +47,55 @@ def standard_json(text: str) -> str:
     depth costs nothing.
     """
     return _STRING.sub(_standard_token, text)
+
+
+class _Verbatim(str):
+    """Punctuation to copy to the output, among the values still to write."""
+
+    __slots__ = ()
+
+
+_OPEN_OBJECT, _CLOSE_OBJECT = _Verbatim("{"), _Verbatim("}")
+_OPEN_ARRAY, _CLOSE_ARRAY = _Verbatim("["), _Verbatim("]")
+
+
+def compact_json(value: Any, *, sort_keys: bool = False) -> str:
+    """Compact JSON text of a parsed value (non-ASCII kept as is), however deeply nested."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
+    except RecursionError:
+        return _compact_json_without_recursion(value, sort_keys)
+
+
+def _compact_json_without_recursion(value: Any, sort_keys: bool) -> str:
+    written: list[str] = []
+    # Last in, first out: a container pushes its closing bracket, then its members in
+    # reverse, then its opening bracket.
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Verbatim):
+            written.append(item)
+        elif isinstance(item, dict):
+            entries = sorted(item.items()) if sort_keys else list(item.items())
+            pending.append(_CLOSE_OBJECT)
+            for index in range(len(entries) - 1, -1, -1):
+                key, member = entries[index]
+                pending.append(member)
+                separator = "," if index else ""
+                pending.append(_Verbatim(f"{separator}{_scalar(str(key))}:"))
+            pending.append(_OPEN_OBJECT)
+        elif isinstance(item, list | tuple):
+            pending.append(_CLOSE_ARRAY)
+            for index in range(len(item) - 1, -1, -1):
+                pending.append(item[index])
+                if index:
+                    pending.append(_Verbatim(","))
+            pending.append(_OPEN_ARRAY)
+        else:
+            written.append(_scalar(item))
+    return "".join(written)
+
+
+def _scalar(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

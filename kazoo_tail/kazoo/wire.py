@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from kazoo_tail.kazoo.events import Event
-from kazoo_tail.kazoo.json_text import standard_json
+from kazoo_tail.kazoo.json_text import compact_json, standard_json
 
 
 class BadFrame(Exception):
@@ -34,8 +34,10 @@ class Reply:
     def errors(self) -> list[str]:
         errors = self.data.get("errors") if isinstance(self.data, dict) else None
         if isinstance(errors, list) and errors:
-            return [str(error) for error in errors]
-        return [json.dumps(self.data)[:200]]
+            return [
+                error if isinstance(error, str) else compact_json(error)[:200] for error in errors
+            ]
+        return [compact_json(self.data)[:200]]
 
 
 def subscribe_message(request_id: str, token: str, account_id: str, binding: str) -> str:

@@ -7,12 +7,12 @@ Stdlib only, so that JSON mode never pays for importing rich.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import IO
 
 from kazoo_tail.features.filters import field_values, select_fields
 from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.output.registry import Renderer, RenderOptions
 from kazoo_tail.output.terminal import sanitize
 
@@ -68,7 +68,7 @@ class FieldsJsonRenderer:
 
     def render(self, event: Event) -> None:
         reduced = select_fields(event.envelope, self.paths)
-        self.stream.write(json.dumps(reduced, separators=(",", ":")).encode() + b"\n")
+        self.stream.write(escape_json_text(compact_json(reduced)).encode() + b"\n")
 
     def flush(self) -> None:
         self.stream.flush()

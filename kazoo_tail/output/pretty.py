@@ -7,7 +7,6 @@ the terminal.
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from typing import Any
@@ -16,6 +15,7 @@ from rich.console import COLOR_SYSTEMS, Console
 from rich.style import Style
 
 from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.kazoo.time import unix_from_gregorian
 from kazoo_tail.output.terminal import sanitize
 
@@ -190,10 +190,7 @@ class PrettyRenderer:
     def _other(self, line: Line, name: str, event: Event) -> None:
         line.append(f"{name:<16}", "bold")
         line.append(f" {sanitize(event.routing_key)} ", "dim")
-        try:
-            summary = json.dumps(event.data, separators=(",", ":"), sort_keys=True)
-        except (RecursionError, ValueError):
-            summary = "(data nested too deeply to show; use -o json)"
+        summary = compact_json(event.data, sort_keys=True)
         line.append(sanitize(summary[:300] + ("…" if len(summary) > 300 else "")))
 
 
