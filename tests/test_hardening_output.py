@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kazoo_tail.output.terminal import sanitize
 from tests.conftest import ScriptedServer, have, run
 
 if TYPE_CHECKING:
@@ -155,3 +156,22 @@ def test_a_value_nested_a_thousand_deep_is_shown_not_a_recursion_error(
     result = run("--ws-url", url, "--token", TOKEN, "-b", "call.*.*")
     assert result.returncode not in (0, 1) and "RecursionError" not in result.stderr
     assert result.stderr.count("\n") == 1 and '{"a":{"a":' in result.stderr, result.stderr
+
+
+INVISIBLE = [0x061C, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x206A), 0xFEFF]
+
+
+def test_zero_width_and_bidi_marks_are_shown_escaped_not_obeyed(tmp_path: Path) -> None:
+    """Also seen: U+200B, U+200E/F, U+061C and their family passed the sanitiser, so server
+    text could hide itself or reorder what the terminal shows."""
+    marks = "".join(chr(code) for code in INVISIBLE)
+    frame = call_frame(f"CHANNEL_CREATE{marks}", {"caller_id_name": f"Zoë{marks}日本"})
+    path = recording(tmp_path, frame)
+    escapes = "".join(f"\\u{code:04x}" for code in INVISIBLE)
+    for args in (PRETTY, (*PRETTY, "--calls"), (*PRETTY, "--fields", "name,data.caller_id_name")):
+        result = run("replay", path, *args, "--summary")
+        assert result.returncode == 0, result.stderr
+        for shown in (result.stdout, result.stderr):
+            assert not set(map(chr, INVISIBLE)) & set(shown), (args, shown)
+        assert f"Zoë{escapes}日本" in result.stdout and f"CHANNEL_CREATE{escapes}" in result.stderr
+    assert sanitize("\ud800 \udfff") == "\\ud800 \\udfff"  # a lone surrogate from anywhere else
