@@ -175,3 +175,31 @@ def test_zero_width_and_bidi_marks_are_shown_escaped_not_obeyed(tmp_path: Path) 
             assert not set(map(chr, INVISIBLE)) & set(shown), (args, shown)
         assert f"Zoë{escapes}日本" in result.stdout and f"CHANNEL_CREATE{escapes}" in result.stderr
     assert sanitize("\ud800 \udfff") == "\\ud800 \\udfff"  # a lone surrogate from anywhere else
+
+
+def test_nan_and_infinity_become_null_so_json_output_stays_json(
+    tmp_path: Path, scripted: ScriptedServer
+) -> None:
+    """Also seen: a frame with NaN or Infinity was printed raw in --json though it is not JSON.
+    Such a number becomes null, as JavaScript's JSON.stringify writes it: the event is still
+    shown, and a string that merely says NaN is left alone."""
+    values = {"x": float("nan"), "y": [float("inf"), float("-inf")], "z": 'NaN "Infinity"'}
+    frame = call_frame("CHANNEL_CREATE", {"msg_id": "1", **values})
+    # A number beyond a double is valid JSON text; parsed, it is an infinity to write as null.
+    huge = call_frame("CHANNEL_ANSWER", {"msg_id": "2", "x": 1.5}).replace("1.5", "1e400")
+    path = recording(tmp_path, frame, huge)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    for stdout in (
+        replay(path, "--json"),
+        replay(path, "--fields", "data.x,data.y,data.z"),
+        tail_scripted(scripted, frame, args=("--json",)),
+    ):
+        data = json.loads(stdout.splitlines()[0], parse_constant=refuse)["data"]
+        assert (data["x"], data["y"], data["z"]) == (None, [None, None], 'NaN "Infinity"')
+        assert_jq_accepts(stdout)
+    fields = replay(path, "--fields", "data.x").splitlines()
+    assert fields == ['{"data":{"x":null}}', '{"data":{"x":null}}']
+    assert replay(path, *PRETTY, "--fields", "data.x,data.y").splitlines()[0] == "null\t[null,null]"

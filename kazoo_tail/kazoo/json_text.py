@@ -1,20 +1,21 @@
 """JSON text from an untrusted server: made standard, and written back without recursion.
 
-Python's json accepts what standard JSON does not (a ``\\ud800`` escape with no partner), so a
-frame it parses can still make jq, or a strict UTF-8 encoder printing it, fail. And both of
-Python's json encoders, like ``repr``, recurse once per level of nesting, so a value a server
-nested a thousand deep raises ``RecursionError``.
+Python's json accepts what standard JSON does not (``NaN``, ``Infinity``, a ``\\ud800`` escape
+with no partner), so a frame it parses can still make jq, or a strict UTF-8 encoder printing
+it, fail. And both of Python's json encoders, like ``repr``, recurse once per level of
+nesting, so a value a server nested a thousand deep raises ``RecursionError``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
-# A string, kept whole so that nothing inside it is taken for a token. The pattern is the
-# unrolled loop: it cannot backtrack.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string (kept whole, so that nothing inside it is taken for a token), or a non-finite
+# number outside strings. The string pattern is the unrolled loop: it cannot backtrack.
+_STRING_OR_NON_FINITE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?Infinity|NaN', re.DOTALL)
 # Inside a string, scanned from the left: a valid surrogate pair, a lone surrogate, or any
 # other escape (consumed whole, so the "u" of an escaped backslash's "\\ud800" is not one).
 _ESCAPE = re.compile(
@@ -33,20 +34,24 @@ def _visible_lone_surrogate(match: re.Match[str]) -> str:
 
 def _standard_token(match: re.Match[str]) -> str:
     token = match.group()
+    if token[0] != '"':
+        # null, as JavaScript's JSON.stringify writes a non-finite number: the event is
+        # still worth showing, and no standard JSON number means NaN.
+        return "null"
     if "\\" not in token:
         return token
     return _ESCAPE.sub(_visible_lone_surrogate, token)
 
 
 def standard_json(text: str) -> str:
-    """``text`` as standard JSON: lone surrogate escapes spelt out.
+    """``text`` as standard JSON: lone surrogate escapes spelt out, non-finite numbers null.
 
     A lone surrogate cannot be printed or encoded as UTF-8; ``"\\ud800"`` becomes the
     string ``"\\\\ud800"``, which shows as ``\\ud800`` everywhere. Valid pairs (an emoji
     written as escapes) are left as they are. The text is scanned, not parsed, so nesting
     depth costs nothing.
     """
-    return _STRING.sub(_standard_token, text)
+    return _STRING_OR_NON_FINITE.sub(_standard_token, text)
 
 
 class _Verbatim(str):
@@ -60,10 +65,15 @@ _OPEN_ARRAY, _CLOSE_ARRAY = _Verbatim("["), _Verbatim("]")
 
 
 def compact_json(value: Any, *, sort_keys: bool = False) -> str:
-    """Compact JSON text of a parsed value (non-ASCII kept as is), however deeply nested."""
+    """Compact JSON text of a parsed value (non-ASCII kept as is), however deeply nested.
+
+    A non-finite number (a parsed ``1e400``) is written as null, so the text is standard JSON.
+    """
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
-    except RecursionError:
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=sort_keys
+        )
+    except (RecursionError, ValueError):  # ValueError: a non-finite number
         return _compact_json_without_recursion(value, sort_keys)
 
 
@@ -98,4 +108,6 @@ def _compact_json_without_recursion(value: Any, sort_keys: bool) -> str:
 
 
 def _scalar(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "null"
     return json.dumps(value, ensure_ascii=False)
