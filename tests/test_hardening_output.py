@@ -146,6 +146,15 @@ def test_a_value_nested_a_thousand_deep_is_shown_not_a_recursion_error(
     assert all(line.endswith('"bottom"' + "}" * depth + "\tc1") for line in tsv), tsv
     pretty = replay(path, *PRETTY, "--exclude", "data.deep=x").splitlines()
     assert len(pretty) == 2 and pretty[1].count('{"a":') > 10  # the start of it, not an apology
+    # Where a name or a call id is expected (--call-id follows the legs an event names).
+    no_name = frame.replace('"name": "CHANNEL_CREATE", ', "").replace('"deep"', '"event_name"')
+    leg = frame.replace('"deep"', '"other_leg_call_id"').replace('"msg_id": "1"', '"msg_id": "3"')
+    path = recording(tmp_path, no_name, leg)
+    assert [line.split()[1] for line in replay(path, *PRETTY).splitlines()] == [
+        "?",
+        "CHANNEL_CREATE",
+    ]
+    assert len(replay(path, "--call-id", "c1").splitlines()) == 2
 
     def refuse_deeply(ws: ServerConnection) -> None:
         request = json.loads(ws.recv())

@@ -100,7 +100,7 @@ class EventFilter:
     def _same_call(self, event: Event) -> bool:
         """Whether the event belongs to a followed call; bridged legs join as they appear."""
         data = event.data
-        legs = {str(data[key]) for key in ("call_id", "other_leg_call_id") if data.get(key)}
+        legs = {_as_text(data[key]) for key in ("call_id", "other_leg_call_id") if data.get(key)}
         if not legs & self.call_ids:
             return False
         self.call_ids |= legs

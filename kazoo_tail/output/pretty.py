@@ -120,7 +120,7 @@ class PrettyRenderer:
 
     def line(self, event: Event) -> Line:
         data = event.data
-        name = sanitize(event.name or str(data.get("event_name") or "?"))
+        name = sanitize(event.name) if event.name else _field(data, "event_name") or "?"
         line = Line()
         line.append(time.strftime("%H:%M:%S", time.localtime(event.received_at)), "dim")
         line.append(f".{int(event.received_at * 1000) % 1000:03d} ", "dim")
