@@ -46,13 +46,15 @@ def recording(tmp_path: Path, *frames: str) -> str:
     return str(path)
 
 
-def replay(path: str, *args: str) -> str:
-    result = run("replay", path, *args, TZ="UTC")
+def replay(path: str, *args: str, **env: str) -> str:
+    result = run("replay", path, *args, TZ="UTC", **env)
     assert result.returncode == 0 and not result.stderr, (args, result.stderr)
     return result.stdout
 
 
-def tail_scripted(scripted: ScriptedServer, *frames: str, args: tuple[str, ...] = ()) -> str:
+def tail_scripted(
+    scripted: ScriptedServer, *frames: str, args: tuple[str, ...] = (), **env: str
+) -> str:
     """A live tail of a server that accepts the subscribe, then sends ``frames``."""
 
     def script(ws: ServerConnection) -> None:
@@ -66,7 +68,7 @@ def tail_scripted(scripted: ScriptedServer, *frames: str, args: tuple[str, ...] 
 
     url = scripted(script)
     common = ("--ws-url", url, "--token", TOKEN, "-b", "call.*.*", "--count", str(len(frames)))
-    result = run(*common, *args)
+    result = run(*common, *args, **env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -116,6 +118,22 @@ def test_a_lone_surrogate_is_shown_escaped_by_every_output_and_json_stays_valid(
         names = [strict_json(line)["data"]["caller_id_name"] for line in stdout.splitlines()]
         assert names == ["\\ud800", "x\\udc00y 😀", "\\ud800 😀"]
         assert_jq_accepts(stdout)
+
+
+def test_text_an_ascii_stdout_cannot_encode_is_shown_escaped(
+    tmp_path: Path, scripted: ScriptedServer
+) -> None:
+    """Item 12, the same death by another road: on a stdout whose encoding is narrower than
+    Unicode (an ASCII or latin-1 locale), the first emoji a server sent ended pretty output
+    with UnicodeEncodeError."""
+    frame = call_frame("CHANNEL_CREATE", {"caller_id_name": "Zoë 😀", "msg_id": "1"})
+    path = recording(tmp_path, frame)
+    shown = '"Zo\\xeb \\U0001f600"'
+    assert shown in replay(path, *PRETTY, PYTHONIOENCODING="ascii")
+    assert shown in tail_scripted(scripted, frame, args=PRETTY, PYTHONIOENCODING="ascii")
+    timeline = replay(path, *PRETTY, "--calls", PYTHONIOENCODING="ascii").splitlines()
+    assert timeline[0].startswith("+ call c1") and timeline[1].startswith("  | "), timeline
+    assert shown in timeline[0]
 
 
 def nested(depth: int) -> str:

@@ -7,6 +7,7 @@ the terminal.
 
 from __future__ import annotations
 
+import codecs
 import time
 import zlib
 from typing import Any
@@ -91,6 +92,19 @@ class PrettyRenderer:
         system = console.color_system  # None when not colouring (no terminal, --color never)
         self._system = COLOR_SYSTEMS.get(system) if system else None
         self._codes: dict[str, tuple[str, str]] = {}
+        encoding = getattr(console.file, "encoding", None) or "utf-8"
+        # A stdout in a narrower encoding (an ASCII or latin-1 locale) would fail on the first
+        # emoji a server sends: what it cannot encode is shown as an escape (\U0001f600).
+        self._narrow = None if codecs.lookup(encoding).name.startswith("utf") else encoding
+
+    def can_show(self, text: str) -> bool:
+        if self._narrow is None:
+            return True
+        try:
+            text.encode(self._narrow)
+        except UnicodeEncodeError:
+            return False
+        return True
 
     def render(self, event: Event) -> None:
         self.write(self.line(event))
@@ -101,6 +115,8 @@ class PrettyRenderer:
             text = "".join(piece for piece, _ in pieces)
         else:
             text = "".join(self._paint(piece, style) for piece, style in pieces)
+        if self._narrow is not None:
+            text = text.encode(self._narrow, "backslashreplace").decode(self._narrow)
         self.console.file.write(text + "\n")
 
     def flush(self) -> None:
@@ -240,6 +256,7 @@ class TimelineRenderer:
     def __init__(self, pretty: PrettyRenderer) -> None:
         self.pretty = pretty
         self._group_of_leg: dict[str, _CallGroup] = {}
+        self._corner, self._bar = ("┌ ", "  │ ") if pretty.can_show("┌│") else ("+ ", "  | ")
 
     def render(self, event: Event) -> None:
         data = event.data
@@ -263,7 +280,7 @@ class TimelineRenderer:
         if name == "CHANNEL_ANSWER" and group.answered is None:
             group.answered = when
         line = Line()
-        line.append("  │ ", group.colour)
+        line.append(self._bar, group.colour)
         # Kazoo stamps whole seconds; milliseconds are shown only when we measured them.
         line.append(clock(when, millis=kazoo_time(event) is None), "dim")
         line.append(f" {name:<16}", _NAME_STYLES.get(name, "bold"))
@@ -288,7 +305,7 @@ class TimelineRenderer:
     def _header(self, event: Event, group: _CallGroup, call_id: str) -> None:
         data = event.data
         line = Line()
-        line.append("┌ call ", group.colour)
+        line.append(f"{self._corner}call ", group.colour)
         line.append(call_id, f"bold {group.colour}")
         direction = _field(data, "call_direction")
         if direction:
