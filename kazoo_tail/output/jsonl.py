@@ -1,7 +1,9 @@
 """Output for programs: JSON lines, and the reduced forms --fields asks for.
 
 Everything in an event is untrusted. JSON lines are written exactly as received when that is
-safe (plain ASCII, one line) and re-encoded with every control character escaped otherwise.
+safe (plain ASCII, one line) and re-encoded with every control character escaped otherwise. A
+frame that was not standard JSON (NaN, a lone surrogate escape) arrives here made standard
+at parsing (kazoo/json_text.py), so every line is valid for jq.
 Stdlib only, so that JSON mode never pays for importing rich.
 """
 
