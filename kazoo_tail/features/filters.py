@@ -11,6 +11,7 @@ from typing import Any
 
 from kazoo_tail.errors import UsageError
 from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.json_text import compact_json
 
 _MISSING = object()
 
@@ -33,6 +34,8 @@ def _as_text(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, dict | list):
+        return compact_json(value)  # str() would be Python's repr, and recurse
     return str(value)
 
 
@@ -97,7 +100,7 @@ class EventFilter:
     def _same_call(self, event: Event) -> bool:
         """Whether the event belongs to a followed call; bridged legs join as they appear."""
         data = event.data
-        legs = {str(data[key]) for key in ("call_id", "other_leg_call_id") if data.get(key)}
+        legs = {_as_text(data[key]) for key in ("call_id", "other_leg_call_id") if data.get(key)}
         if not legs & self.call_ids:
             return False
         self.call_ids |= legs

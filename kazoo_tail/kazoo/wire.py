@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.json_text import compact_json, standard_json
 
 
 class BadFrame(Exception):
@@ -33,8 +34,10 @@ class Reply:
     def errors(self) -> list[str]:
         errors = self.data.get("errors") if isinstance(self.data, dict) else None
         if isinstance(errors, list) and errors:
-            return [str(error) for error in errors]
-        return [json.dumps(self.data)[:200]]
+            return [
+                error if isinstance(error, str) else compact_json(error)[:200] for error in errors
+            ]
+        return [compact_json(self.data)[:200]]
 
 
 def subscribe_message(request_id: str, token: str, account_id: str, binding: str) -> str:
@@ -53,10 +56,11 @@ def parse_frame(payload: bytes, received_at: float) -> Event | Reply | None:
     """An event, a reply, or None for a well-formed frame of an action we do not know."""
     try:
         # orjson validates UTF-8 and parses about three times faster than json, which is
-        # most of the cost of an event; json's leniency (huge integers, NaN) is the fallback.
+        # most of the cost of an event. It refuses what is not standard JSON; such a frame
+        # is made standard first, and the event carries that text (see json_text.py).
         envelope = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        envelope = _parse_leniently(payload)
+        payload, envelope = _parse_leniently(payload)
     if not isinstance(envelope, dict):
         raise BadFrame(f"a JSON {type(envelope).__name__} instead of an object")
     action = envelope.get("action")
@@ -72,14 +76,18 @@ def parse_frame(payload: bytes, received_at: float) -> Event | Reply | None:
     return None
 
 
-def _parse_leniently(payload: bytes) -> Any:
+def _parse_leniently(payload: bytes) -> tuple[bytes, Any]:
+    """The frame made standard JSON, and what it holds."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise BadFrame("a text frame that is not valid UTF-8") from None
+    standard = standard_json(text)
     try:
-        return json.loads(text)
+        # json, for its leniency beyond the repairs (a number too big for a double).
+        envelope = json.loads(standard)
     except RecursionError:
         raise BadFrame("a frame nested too deeply to parse") from None
     except ValueError:
         raise BadFrame("a frame that is not JSON") from None
+    return (payload if standard == text else standard.encode()), envelope

@@ -1,18 +1,20 @@
 """Output for programs: JSON lines, and the reduced forms --fields asks for.
 
 Everything in an event is untrusted. JSON lines are written exactly as received when that is
-safe (plain ASCII, one line) and re-encoded with every control character escaped otherwise.
+safe (plain ASCII, one line) and re-encoded with every control character escaped otherwise. A
+frame that was not standard JSON (NaN, a lone surrogate escape) arrives here made standard
+at parsing (kazoo/json_text.py), so every line is valid for jq.
 Stdlib only, so that JSON mode never pays for importing rich.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import IO
 
 from kazoo_tail.features.filters import field_values, select_fields
 from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.output.registry import Renderer, RenderOptions
 from kazoo_tail.output.terminal import sanitize
 
@@ -68,7 +70,7 @@ class FieldsJsonRenderer:
 
     def render(self, event: Event) -> None:
         reduced = select_fields(event.envelope, self.paths)
-        self.stream.write(json.dumps(reduced, separators=(",", ":")).encode() + b"\n")
+        self.stream.write(escape_json_text(compact_json(reduced)).encode() + b"\n")
 
     def flush(self) -> None:
         self.stream.flush()

@@ -7,7 +7,7 @@ the terminal.
 
 from __future__ import annotations
 
-import json
+import codecs
 import time
 import zlib
 from typing import Any
@@ -16,6 +16,7 @@ from rich.console import COLOR_SYSTEMS, Console
 from rich.style import Style
 
 from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.kazoo.time import unix_from_gregorian
 from kazoo_tail.output.terminal import sanitize
 
@@ -91,6 +92,19 @@ class PrettyRenderer:
         system = console.color_system  # None when not colouring (no terminal, --color never)
         self._system = COLOR_SYSTEMS.get(system) if system else None
         self._codes: dict[str, tuple[str, str]] = {}
+        encoding = getattr(console.file, "encoding", None) or "utf-8"
+        # A stdout in a narrower encoding (an ASCII or latin-1 locale) would fail on the first
+        # emoji a server sends: what it cannot encode is shown as an escape (\U0001f600).
+        self._narrow = None if codecs.lookup(encoding).name.startswith("utf") else encoding
+
+    def can_show(self, text: str) -> bool:
+        if self._narrow is None:
+            return True
+        try:
+            text.encode(self._narrow)
+        except UnicodeEncodeError:
+            return False
+        return True
 
     def render(self, event: Event) -> None:
         self.write(self.line(event))
@@ -101,6 +115,8 @@ class PrettyRenderer:
             text = "".join(piece for piece, _ in pieces)
         else:
             text = "".join(self._paint(piece, style) for piece, style in pieces)
+        if self._narrow is not None:
+            text = text.encode(self._narrow, "backslashreplace").decode(self._narrow)
         self.console.file.write(text + "\n")
 
     def flush(self) -> None:
@@ -120,7 +136,7 @@ class PrettyRenderer:
 
     def line(self, event: Event) -> Line:
         data = event.data
-        name = sanitize(event.name or str(data.get("event_name") or "?"))
+        name = sanitize(event.name) if event.name else _field(data, "event_name") or "?"
         line = Line()
         line.append(time.strftime("%H:%M:%S", time.localtime(event.received_at)), "dim")
         line.append(f".{int(event.received_at * 1000) % 1000:03d} ", "dim")
@@ -190,10 +206,7 @@ class PrettyRenderer:
     def _other(self, line: Line, name: str, event: Event) -> None:
         line.append(f"{name:<16}", "bold")
         line.append(f" {sanitize(event.routing_key)} ", "dim")
-        try:
-            summary = json.dumps(event.data, separators=(",", ":"), sort_keys=True)
-        except (RecursionError, ValueError):
-            summary = "(data nested too deeply to show; use -o json)"
+        summary = compact_json(event.data, sort_keys=True)
         line.append(sanitize(summary[:300] + ("…" if len(summary) > 300 else "")))
 
 
@@ -243,6 +256,7 @@ class TimelineRenderer:
     def __init__(self, pretty: PrettyRenderer) -> None:
         self.pretty = pretty
         self._group_of_leg: dict[str, _CallGroup] = {}
+        self._corner, self._bar = ("┌ ", "  │ ") if pretty.can_show("┌│") else ("+ ", "  | ")
 
     def render(self, event: Event) -> None:
         data = event.data
@@ -266,7 +280,7 @@ class TimelineRenderer:
         if name == "CHANNEL_ANSWER" and group.answered is None:
             group.answered = when
         line = Line()
-        line.append("  │ ", group.colour)
+        line.append(self._bar, group.colour)
         # Kazoo stamps whole seconds; milliseconds are shown only when we measured them.
         line.append(clock(when, millis=kazoo_time(event) is None), "dim")
         line.append(f" {name:<16}", _NAME_STYLES.get(name, "bold"))
@@ -291,7 +305,7 @@ class TimelineRenderer:
     def _header(self, event: Event, group: _CallGroup, call_id: str) -> None:
         data = event.data
         line = Line()
-        line.append("┌ call ", group.colour)
+        line.append(f"{self._corner}call ", group.colour)
         line.append(call_id, f"bold {group.colour}")
         direction = _field(data, "call_direction")
         if direction:

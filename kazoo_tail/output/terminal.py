@@ -10,15 +10,18 @@ import os
 import sys
 from typing import IO
 
-# C0 controls, DEL, C1 controls, and the Unicode line separators and bidi overrides that can
-# reorder or hide text on a terminal.
+# C0 controls, DEL, C1 controls, and the Unicode line separators, zero-width characters and
+# bidi marks, embeddings, overrides and isolates that can reorder or hide text on a terminal.
 _UNSAFE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]
-_UNSAFE += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_UNSAFE += [0x061C, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x206A)]
+_UNSAFE += [0xFEFF]
+# Lone surrogates (a parsed "\ud800" escape) cannot be encoded to print at all.
+_UNSAFE += range(0xD800, 0xE000)
 _ESCAPES = {code: (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for code in _UNSAFE}
 
 
 def sanitize(text: str) -> str:
-    """Show control characters as visible escapes, e.g. ESC as ``\\x1b``."""
+    """Show control and invisible characters as visible escapes, e.g. ESC as ``\\x1b``."""
     return text.translate(_ESCAPES)
 
 
