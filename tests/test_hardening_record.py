@@ -78,7 +78,9 @@ def test_a_reply_echoing_the_token_is_recorded_without_it_wherever_it_stands(
 
     recording = tmp_path / "incident.jsonl"
     url = scripted(echo_the_token)
-    result = run("--ws-url", url, "--token", token, "-b", "call.*.*", "--record", str(recording))
+    result = run(
+        "--ws-url", url, "-b", "call.*.*", "--record", str(recording), KAZOO_AUTH_TOKEN=token
+    )
     assert result.returncode == 3, result.stderr
     assert token not in result.stderr
     [reply, *_] = recorded_texts(recording)

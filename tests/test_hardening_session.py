@@ -149,7 +149,7 @@ def test_duration_ends_a_first_connect_stuck_in_its_handshake(
 ) -> None:
     relay.forward = False
     process = background(
-        "--token", TOKEN, "--ws-url", relay.url, "-b", "call.*.*", "--duration", "1", **FAST
+        "--ws-url", relay.url, "-b", "call.*.*", "--duration", "1", KAZOO_AUTH_TOKEN=TOKEN, **FAST
     )
     result = process.finish(timeout=60)
     assert result.returncode == 0, result.stderr
@@ -170,7 +170,12 @@ def test_a_blackhole_that_crashes_on_every_subscribe_ends_the_tail_with_exit_3(
         ws.close(1011, "")
 
     process = background(
-        "--token", TOKEN, "--ws-url", scripted(crash_on_the_token), "-b", "call.*.*", **FAST
+        "--ws-url",
+        scripted(crash_on_the_token),
+        "-b",
+        "call.*.*",
+        KAZOO_AUTH_TOKEN=TOKEN,
+        **FAST,
     )
     result = process.finish(timeout=60)
     assert result.returncode == 3, result.stderr
@@ -250,7 +255,7 @@ def test_a_first_link_lost_while_subscribing_is_retried_like_any_other() -> None
     with serve(blackhole, "127.0.0.1", 0, process_request=gatekeeper) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
-        process = Running("--token", TOKEN, "--ws-url", url, "-b", "call.*.*", **FAST)
+        process = Running("--ws-url", url, "-b", "call.*.*", KAZOO_AUTH_TOKEN=TOKEN, **FAST)
         try:
             process.wait_for_stderr("subscribed to", timeout=30)
         finally:

@@ -24,6 +24,12 @@ PROGRESS_AFTER = 2.0
 PROGRESS_EVERY = 5.0
 
 FrameObserver = Callable[[int, bytes, float], None]
+# The most of a server's error text an error message quotes: it is meant to be one line.
+QUOTED_AT_MOST = 300
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= QUOTED_AT_MOST else f"{text[:QUOTED_AT_MOST]}..."
 
 
 class TokenSource(Protocol):
@@ -163,7 +169,7 @@ class Link:
             first = round_.rejected[0]
             raise SubscribeError(
                 f"blackhole rejected binding {first.subscription.binding!r} for account "
-                f"{first.subscription.account_id}: {redact(first.error)}"
+                f"{first.subscription.account_id}: {_bounded(redact(first.error))}"
             )
         return outcome
 
