@@ -197,9 +197,11 @@ def run_soak(config: SoakConfig, config_dir: Path) -> SoakReport:
             thread = threading.Thread(target=publisher, daemon=True)
             thread.start()
             ends = time.monotonic() + config.seconds
-            # Every kind of fault comes up in each round of len(FAULTS), in a random order.
+            # Every kind of fault comes up in each round of len(FAULTS), in a random order, and
+            # a round begun is finished: on a slow machine, faults that take long (a stall, a
+            # paused stdout) must not crowd the others out of a short run.
             schedule: list[str] = []
-            while time.monotonic() < ends:
+            while time.monotonic() < ends or schedule:
                 time.sleep(rng.expovariate(1 / config.mean_fault_interval))
                 if not schedule:
                     schedule = list(FAULTS)
