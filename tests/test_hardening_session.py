@@ -122,26 +122,28 @@ def tail_through(background: type[Running], sim: Simulator, relay: Relay, *args:
     return process
 
 
-def test_max_reconnect_time_ends_a_reconnect_stuck_in_its_handshake(
-    sim: Simulator, background: type[Running], relay: Relay
+@pytest.mark.parametrize(
+    ("deadline", "code", "said"),
+    [
+        (("--max-reconnect-time", "1"), 4, ["gave up reconnecting", "handshake"]),
+        (("--duration", "4", "--summary"), 0, ["reconnecting in", "1 gap"]),
+    ],
+    ids=["max-reconnect-time", "duration"],
+)
+def test_a_deadline_ends_a_reconnect_stuck_in_its_handshake(
+    sim: Simulator,
+    background: type[Running],
+    relay: Relay,
+    deadline: tuple[str, ...],
+    code: int,
+    said: list[str],
 ) -> None:
-    process = tail_through(background, sim, relay, "--max-reconnect-time", "1")
+    process = tail_through(background, sim, relay, *deadline)
     relay.cut()
     wait_until(lambda: relay.stalled >= 1, what="a reconnect reaching the stalled target")
     result = process.finish(timeout=60)
-    assert result.returncode == 4, result.stderr
-    assert "gave up reconnecting" in result.stderr and "handshake" in result.stderr
-
-
-def test_duration_ends_a_tail_stuck_in_a_reconnect_handshake(
-    sim: Simulator, background: type[Running], relay: Relay
-) -> None:
-    process = tail_through(background, sim, relay, "--duration", "4", "--summary")
-    relay.cut()
-    wait_until(lambda: relay.stalled >= 1, what="a reconnect reaching the stalled target")
-    result = process.finish(timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "reconnecting in" in result.stderr and "1 gap" in result.stderr
+    assert result.returncode == code, result.stderr
+    assert all(text in result.stderr for text in said), result.stderr
 
 
 def test_duration_ends_a_first_connect_stuck_in_its_handshake(
