@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 import urllib3
 
-from kazoo_tail.errors import AuthError, ConnectError, register_secret
+from kazoo_tail.errors import AuthError, ConnectError, redact, register_secret
 from kazoo_tail.net.urls import check_url
+
+# How much of a server's error message is shown: enough for any real reason, not a flood.
+DETAIL_LIMIT = 300
 
 
 @dataclass
@@ -60,10 +64,10 @@ class Crossbar:
         phone_number: str | None = None,
     ) -> LoginResult:
         register_secret(password)
-        data: dict[str, Any] = {
-            "credentials": credentials_hash(username, password),
-            "method": "md5",
-        }
+        credentials = credentials_hash(username, password)
+        # What is sent is what a validation error can echo back.
+        register_secret(credentials, machine_made=True)
+        data: dict[str, Any] = {"credentials": credentials, "method": "md5"}
         if phone_number:
             data["phone_number"] = phone_number
         elif realm:
@@ -78,7 +82,8 @@ class Crossbar:
         return self._login("user_auth", {"data": data}, who=who)
 
     def api_auth(self, api_key: str) -> LoginResult:
-        register_secret(api_key)
+        # Machine-made: hidden whatever its length, a mistyped one too, and in part.
+        register_secret(api_key, machine_made=True)
         return self._login("api_auth", {"data": {"api_key": api_key}}, who="the API key")
 
     def refresh(self, token: str) -> LoginResult:
@@ -174,7 +179,9 @@ class Crossbar:
         except (ValueError, UnicodeDecodeError):
             envelope = None
         if not isinstance(envelope, dict):
-            kind = response.headers.get("Content-Type", "unknown content").split(";")[0]
+            kind = bounded(
+                response.headers.get("Content-Type", "unknown content").split(";")[0], 60
+            )
             if response.status_code == 429:
                 raise ConnectError(f"Crossbar at {self.base_url} is rate limiting us (HTTP 429)")
             raise ConnectError(
@@ -193,15 +200,36 @@ class Crossbar:
 
 
 def _error_detail(envelope: dict[str, Any]) -> str:
+    """The server's reason, without what it echoes of our request, secrets hidden, on one line
+    of bounded length."""
     message = envelope.get("message")
-    data = envelope.get("data")
+    data = _without_echoes(envelope.get("data"))
     if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])
-    if isinstance(data, dict) and data:
-        return f"{message}: {json.dumps(data, sort_keys=True)[:200]}"
-    if isinstance(message, str) and message:
-        return message.replace("_", " ")
-    return "no reason given"
+        text = str(data["message"])
+    elif isinstance(data, dict) and data:
+        text = f"{message}: {json.dumps(data, sort_keys=True)}"
+    elif isinstance(message, str) and message:
+        text = message.replace("_", " ")
+    else:
+        return "no reason given"
+    return bounded(redact(text))
+
+
+def _without_echoes(value: Any) -> Any:
+    """Kazoo's validation errors repeat the offending value (an API key one character short,
+    say) under "value": the user knows what they sent, and it may be a secret."""
+    if isinstance(value, dict):
+        return {key: _without_echoes(item) for key, item in value.items() if key != "value"}
+    if isinstance(value, list):
+        return [_without_echoes(item) for item in value]
+    return value
+
+
+def bounded(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """Server text as one line of at most ``limit`` characters: control characters and runs of
+    white space become one space first, so the cut counts what is shown."""
+    text = re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _advertised_ws_url(data: dict[str, Any]) -> str | None:

@@ -1,0 +1,142 @@
+"""Issue 10, the network items: what a hostile server or a careless URL did to the tool. Each
+test fails on the code before its fix; the misbehaving servers are raw sockets on 127.0.0.1
+(and 127.0.0.2, a host the user did not name), or the simulator where it can misbehave so."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from kazoo_tail.simulator import Simulator
+
+from .conftest import run
+
+API_KEY_63 = "0123456789abcdef" * 3 + "0123456789abcde"
+# No run this long of a secret may reach the screen.
+FRAGMENT = 8
+
+
+@dataclass
+class Request:
+    head: str
+    body: bytes
+
+    @property
+    def request_line(self) -> str:
+        return self.head.split("\r\n", 1)[0]
+
+
+Handler = Callable[[socket.socket, Request, "RawServer"], None]
+
+
+@dataclass
+class RawServer:
+    """An HTTP-ish server that reads each request and lets ``handler`` write whatever bytes it
+    likes back (or nothing, slowly, or forever); every request that reached it is kept."""
+
+    handler: Handler
+    host: str = "127.0.0.1"
+    requests: list[Request] = field(default_factory=list)
+    connections: int = 0
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.listener = socket.create_server((self.host, 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            text = head.decode("latin-1")
+            length = 0
+            for line in text.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+            request = Request(text, body)
+            self.requests.append(request)
+            try:
+                self.handler(conn, request, self)
+            except OSError:
+                pass  # the client gave up on us: that is what several tests want
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    started: list[RawServer] = []
+
+    def start(handler: Handler, host: str = "127.0.0.1") -> RawServer:
+        server = RawServer(handler, host)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def json_reply(status: int, envelope: object, extra_headers: str = "") -> bytes:
+    body = json.dumps(envelope).encode()
+    return (
+        f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra_headers}"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+
+# -- item 3: a mistyped API key is printed ----------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["-b", "call.*.*"], ["login"], ["-b", "call.*.*", "--debug"]])
+def test_a_mistyped_api_key_echoed_by_crossbar_is_never_printed(
+    sim: Simulator, raw_server: Callable[..., RawServer], command: list[str]
+) -> None:
+    # The simulator's Crossbar, like Kazoo's, repeats the 63 characters in its validation error.
+    result = run(*command, "--url", sim.crossbar_url, KAZOO_API_KEY=API_KEY_63)
+    assert result.returncode == 3, result.stderr
+    assert "must be at least 64 characters" in result.stderr
+    assert API_KEY_63[:FRAGMENT] not in result.stderr
+
+    # A Crossbar that echoes a part of the key, or its JSON-escaped form, in its own words.
+    def echo_a_part(conn: socket.socket, request: Request, server: RawServer) -> None:
+        reason = f"no such key {API_KEY_63[5:30]}..., did you mean {API_KEY_63[:40]!r}?"
+        conn.sendall(json_reply(401, {"message": "invalid", "data": {"message": reason}}))
+
+    server = raw_server(echo_a_part)
+    result = run(*command, "--url", server.url(), KAZOO_API_KEY=API_KEY_63)
+    assert result.returncode == 3, result.stderr
+    assert "no such key" in result.stderr
+    for start in range(len(API_KEY_63) - FRAGMENT + 1):
+        assert API_KEY_63[start : start + FRAGMENT] not in result.stderr, result.stderr
