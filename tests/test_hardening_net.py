@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,38 @@ def test_a_mistyped_api_key_echoed_by_crossbar_is_never_printed(
     assert "no such key" in result.stderr
     for start in range(len(API_KEY_63) - FRAGMENT + 1):
         assert API_KEY_63[start : start + FRAGMENT] not in result.stderr, result.stderr
+
+
+# -- item 5: credentials in a URL leak --------------------------------------------------------
+
+
+def test_a_url_carrying_a_password_is_refused_before_it_is_used_shown_or_saved(
+    sim: Simulator, isolated_env: Path
+) -> None:
+    password = "Sekr1t-in-the-url"
+    crossbar = sim.crossbar_url.replace("http://", f"http://ops:{password}@")
+    blackhole = sim.blackhole_url.replace("ws://", f"ws://ops:{password}@")
+    login = ["--account-name", "demo", "--username", "demo"]
+    attempts = [
+        ["login", "--url", crossbar, *login],
+        ["-b", "call.*.*", "--url", crossbar, *login],
+        ["-b", "call.*.*", "--token", "t" * 40, "--ws-url", blackhole],
+        ["bindings", "--url", crossbar],
+    ]
+    for args in attempts:
+        result = run(*args, KAZOO_PASSWORD="demo")
+        assert result.returncode == 2, (args, result.stderr)
+        assert "must not carry a user name or password" in result.stderr
+        assert password not in result.stderr + result.stdout
+    assert not isolated_env.exists() or all(
+        password not in path.read_text() for path in isolated_env.iterdir()
+    )
+
+    # A profile saved before this was refused is refused too, without echoing it.
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    profile = {"url": crossbar, "account_name": "demo", "username": "demo"}
+    (isolated_env / "profiles.json").write_text(json.dumps({"default": profile}))
+    result = run("-b", "call.*.*", KAZOO_PASSWORD="demo")
+    assert result.returncode == 2, result.stderr
+    assert "must not carry a user name or password" in result.stderr
+    assert password not in result.stderr

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from kazoo_tail.errors import UsageError
 
+# Everything up to the last "@" before any query or fragment: where a URL's user:password is.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?(//)?[^?#]*@")
+
 
 def check_url(url: str, schemes: tuple[str, ...], what: str) -> None:
-    """A usage error, before any connection, for a URL that cannot work."""
+    """A usage error, before any connection, for a URL that cannot work or that carries a user
+    name or password (which would be shown in messages and saved in the config files)."""
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError when out of range or not a number
     except ValueError:
         port, parts = -1, urlsplit("")
+    if "@" in parts.netloc or (port == -1 and "@" in url):
+        raise UsageError(
+            f"{what} {without_userinfo(url)!r} must not carry a user name or password: "
+            "remove the 'USER:PASSWORD@' part and log in with --username and KAZOO_PASSWORD "
+            "(or --api-key)"
+        )
     if parts.scheme not in schemes or not parts.hostname or port == -1:
         raise UsageError(
-            f"{what} {url!r} is not a valid URL: it must look like "
+            f"{what} {without_userinfo(url)!r} is not a valid URL: it must look like "
             f"{schemes[0]}://HOST:PORT (scheme {' or '.join(schemes)})"
         )
+
+
+def without_userinfo(url: str) -> str:
+    """The URL as it may be shown: without whatever could be a user name and password."""
+    return _USERINFO.sub(lambda found: (found.group(1) or "") + (found.group(2) or ""), url)
 
 
 def default_ws_url(crossbar_url: str) -> str:
