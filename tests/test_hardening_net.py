@@ -176,3 +176,68 @@ def test_a_url_carrying_a_password_is_refused_before_it_is_used_shown_or_saved(
     assert result.returncode == 2, result.stderr
     assert "must not carry a user name or password" in result.stderr
     assert password not in result.stderr
+
+
+# -- item 4: secrets follow redirects to another host ----------------------------------------
+
+GOOD_LOGIN = {"auth_token": "tok-" + "x" * 40, "data": {"account_id": "acc1"}}
+
+
+def redirect_to(location: str, status: int) -> Handler:
+    def handler(conn: socket.socket, request: Request, server: RawServer) -> None:
+        if request.request_line.startswith(("PUT /moved/", "GET /moved/")):
+            conn.sendall(json_reply(201, GOOD_LOGIN))
+            return
+        headers = f"Location: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        conn.sendall(f"HTTP/1.1 {status} Moved\r\n{headers}".encode())
+
+    return handler
+
+
+def test_no_secret_follows_a_redirect_to_a_host_the_user_did_not_name(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    answer = json_reply(201, GOOD_LOGIN)
+    same_host_other_port = raw_server(lambda conn, request, server: conn.sendall(answer))
+    other_host_server = raw_server(lambda conn, request, server: conn.sendall(answer), "127.0.0.2")
+    strangers = (same_host_other_port, other_host_server)
+    other_port, other_host = same_host_other_port.url(), other_host_server.url()
+    token = ["--token", "t" * 40, "--account-id", "acc1"]
+    cases = [
+        # A 307 would re-send the body: the API key, or the password's md5 hash.
+        (307, other_host, ["login"], {"KAZOO_API_KEY": "k" * 64}),
+        (
+            307,
+            other_port,
+            ["login", "--account-name", "demo", "--username", "demo"],
+            {"KAZOO_PASSWORD": "demo-password"},
+        ),
+        # A 302 would re-send X-Auth-Token (requests drops only Authorization).
+        (302, other_host, ["-b", "call.*.*", *token, "--descendants", "--ws-url", "ws://x:1"], {}),
+    ]
+    for status, target, args, env in cases:
+        crossbar = raw_server(redirect_to(f"{target}/v2/api_auth", status))
+        result = run(*args, "--url", crossbar.url(), **env)
+        assert result.returncode == 4, result.stderr
+        assert f"Crossbar at {crossbar.url()} redirected" in result.stderr
+        assert f"to {target}/v2/api_auth" in result.stderr and "not following it" in result.stderr
+        assert len(crossbar.requests) == 1
+    assert [stranger.connections for stranger in strangers] == [0, 0]
+
+    # The blackhole upgrade: websocket-client would follow a 301 to any host, token and all.
+    blackhole = raw_server(redirect_to(f"ws://127.0.0.2:{other_host_server.port}/", 301))
+    result = run("-b", "call.*.*", *token, "--ws-url", blackhole.url("ws"))
+    assert result.returncode == 4, result.stderr
+    assert f"blackhole at {blackhole.url('ws')} redirected the websocket upgrade" in result.stderr
+    assert f"to ws://127.0.0.2:{other_host_server.port}/, another host" in result.stderr
+    assert other_host_server.connections == 0
+
+    # The same server, elsewhere on it, is followed, body and all.
+    crossbar = raw_server(redirect_to("/moved/v2/api_auth", 308))
+    result = run("login", "--url", crossbar.url(), KAZOO_API_KEY="k" * 64)
+    assert result.returncode == 0, result.stderr
+    assert [r.request_line for r in crossbar.requests] == [
+        "PUT /v2/api_auth HTTP/1.1",
+        "PUT /moved/v2/api_auth HTTP/1.1",
+    ]
+    assert json.loads(crossbar.requests[1].body) == {"data": {"api_key": "k" * 64}}

@@ -11,15 +11,19 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from requests.exceptions import ContentDecodingError
 
 from kazoo_tail.errors import AuthError, ConnectError, redact, register_secret
-from kazoo_tail.net.urls import check_url
+from kazoo_tail.net.urls import check_url, shown_url, why_not_follow
 
 # How much of a server's error message is shown: enough for any real reason, not a flood.
 DETAIL_LIMIT = 300
+# Same-server redirects followed (e.g. http to https) before giving up.
+MAX_REDIRECTS = 5
 
 
 @dataclass
@@ -147,35 +151,9 @@ class Crossbar:
         headers = {"Accept": "application/json"}
         if token:
             headers["X-Auth-Token"] = token
+        response, content = self._exchange(method, url, body, headers, params)
         try:
-            # verify is passed per request: on the session, REQUESTS_CA_BUNDLE or
-            # CURL_CA_BUNDLE in the environment would silently override --ca-bundle.
-            response = self.http.request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers=headers,
-                timeout=self.timeout,
-                verify=self.verify,
-            )
-        except requests.exceptions.SSLError as exc:
-            raise ConnectError(
-                f"TLS verification failed for {self.base_url} ({_ssl_reason(exc)}); "
-                "pass --ca-bundle with the server's CA, or --insecure"
-            ) from None
-        except requests.exceptions.Timeout:
-            raise ConnectError(f"Crossbar at {self.base_url} did not answer in time") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise ConnectError(
-                f"cannot connect to Crossbar at {self.base_url}: {_connection_reason(exc)}"
-            ) from None
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            raise ConnectError(f"Crossbar at {self.base_url} sent a truncated response") from None
-        except requests.exceptions.RequestException as exc:
-            raise ConnectError(f"request to {url} failed: {type(exc).__name__}") from None
-        try:
-            envelope = json.loads(response.content)
+            envelope = json.loads(content)
         except (ValueError, UnicodeDecodeError):
             envelope = None
         if not isinstance(envelope, dict):
@@ -185,10 +163,88 @@ class Crossbar:
             if response.status_code == 429:
                 raise ConnectError(f"Crossbar at {self.base_url} is rate limiting us (HTTP 429)")
             raise ConnectError(
-                f"{url} does not look like Crossbar: HTTP {response.status_code} with {kind}, "
-                "not a JSON envelope (check --url)"
+                f"{shown_url(response.url)} does not look like Crossbar: "
+                f"HTTP {response.status_code} with {kind}, not a JSON envelope (check --url)"
             )
         return response.status_code, envelope
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+    ) -> tuple[requests.Response, bytes]:
+        """The answer and its body, following redirects only where the credentials in the
+        request (a body with the API key or the password's hash, X-Auth-Token) may go.
+
+        requests would follow any: a 307 re-sends the body to another host, and only
+        Authorization, not X-Auth-Token, is dropped on the way.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send(method, url, body, headers, params)
+            if not response.is_redirect:
+                return response, self._body(response, url)
+            response.close()
+            target = urljoin(url, response.headers["location"])
+            why = why_not_follow(url, target)
+            if why is not None:
+                raise ConnectError(
+                    f"Crossbar at {self.base_url} redirected {urlsplit(url).path} to "
+                    f"{shown_url(target)}, {why}; not following it, so no credentials go there "
+                    "(pass --url with that address if that server is yours)"
+                )
+            url, params = target, None  # the target names its own query
+        raise ConnectError(
+            f"Crossbar at {self.base_url} redirected more than {MAX_REDIRECTS} times"
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+    ) -> requests.Response:
+        try:
+            # verify is passed per request: on the session, REQUESTS_CA_BUNDLE or
+            # CURL_CA_BUNDLE in the environment would silently override --ca-bundle.
+            return self.http.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=False,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise self._failure(exc, url) from None
+
+    def _body(self, response: requests.Response, url: str) -> bytes:
+        try:
+            return response.content
+        except requests.exceptions.RequestException as exc:
+            raise self._failure(exc, url) from None
+
+    def _failure(self, exc: requests.exceptions.RequestException, url: str) -> ConnectError:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return ConnectError(
+                f"TLS verification failed for {self.base_url} ({_ssl_reason(exc)}); "
+                "pass --ca-bundle with the server's CA, or --insecure"
+            )
+        if isinstance(exc, requests.exceptions.Timeout):
+            return ConnectError(f"Crossbar at {self.base_url} did not answer in time")
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError | ContentDecodingError):
+            return ConnectError(f"Crossbar at {self.base_url} sent a truncated response")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return ConnectError(
+                f"cannot connect to Crossbar at {self.base_url}: {_connection_reason(exc)}"
+            )
+        return ConnectError(f"request to {shown_url(url)} failed: {type(exc).__name__}")
 
     def _raise_for_status(self, status: int, envelope: dict[str, Any], path: str) -> None:
         if status == 429:
@@ -197,6 +253,9 @@ class Crossbar:
             raise ConnectError(
                 f"Crossbar answered HTTP {status} to /v2/{path}: {_error_detail(envelope)}"
             )
+
+
+# -- reading Crossbar's answers --------------------------------------------------------------
 
 
 def _error_detail(envelope: dict[str, Any]) -> str:

@@ -13,14 +13,18 @@ import select
 import socket
 import ssl
 from typing import Any
+from urllib.parse import urljoin
 
 import websocket
 
 from kazoo_tail.errors import redact
 from kazoo_tail.net.frames import FrameError, FrameReader
+from kazoo_tail.net.urls import shown_url, why_not_follow
 
 # One recv() takes everything the kernel has buffered, up to this much, for many frames at once.
 RECV_SIZE = 256 * 1024
+# Statuses that send the upgrade elsewhere (websocket-client's list).
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class LinkLost(Exception):
@@ -48,17 +52,22 @@ class Transport:
 
     @classmethod
     def open(cls, url: str, *, sslopt: dict[str, Any], timeout: float, tick: float) -> Transport:
+        ws = websocket.WebSocket(
+            sslopt=sslopt,
+            # Python's strict bytes.decode validates text frames; websocket-client's own
+            # pure-Python UTF-8 check costs more than everything else per frame.
+            skip_utf8_validation=True,
+            enable_multithread=False,
+        )
+        ws.settimeout(timeout)
         try:
-            ws = websocket.create_connection(
-                url,
-                timeout=timeout,
-                sslopt=sslopt,
-                # Python's strict bytes.decode validates text frames; websocket-client's own
-                # pure-Python UTF-8 check costs more than everything else per frame.
-                skip_utf8_validation=True,
-                enable_multithread=False,
-            )
+            # Redirects are judged here: websocket-client would follow one to any host and
+            # the token would follow it there.
+            ws.connect(url, redirect_limit=0)  # type: ignore[no-untyped-call]
         except (OSError, websocket.WebSocketException) as exc:
+            response = getattr(ws, "handshake_response", None)
+            if response is not None and response.status in REDIRECTS:
+                raise ConnectFailed(_redirected(url, response.headers), False) from None
             sentence, retryable = connect_failure(url, exc)
             raise ConnectFailed(sentence, retryable) from None
         ws.settimeout(tick)
@@ -166,6 +175,26 @@ def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
     else:
         reason = describe_error(exc)
     return f"cannot connect to blackhole at {url}: {reason}", True
+
+
+def _redirected(url: str, headers: dict[str, str]) -> str:
+    """Why a redirected upgrade is not followed. The tail's status lines, its reconnects and
+    doctor name the configured URL, so even a same-host redirect is the user's to adopt."""
+    location = headers.get("location")
+    if not location:
+        return f"blackhole at {url} redirected the websocket upgrade without saying where"
+    target = shown_url(urljoin(url, location))
+    why = why_not_follow(url, target)
+    if why is not None:
+        return (
+            f"blackhole at {url} redirected the websocket upgrade to {target}, {why}; "
+            f"not following it, so the token does not go there (pass --ws-url {target} "
+            "if that server is yours)"
+        )
+    return (
+        f"blackhole at {url} redirected the websocket upgrade to {target}: "
+        f"pass --ws-url {target} to connect there"
+    )
 
 
 def describe_close(payload: bytes) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from kazoo_tail.errors import UsageError
 
@@ -35,6 +35,39 @@ def check_url(url: str, schemes: tuple[str, ...], what: str) -> None:
 def without_userinfo(url: str) -> str:
     """The URL as it may be shown: without whatever could be a user name and password."""
     return _USERINFO.sub(lambda found: (found.group(1) or "") + (found.group(2) or ""), url)
+
+
+def shown_url(url: str, limit: int = 200) -> str:
+    """A URL a server gave us, as it may be shown: no userinfo, no control characters, and
+    not endless."""
+    text = re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", "", without_userinfo(url))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def why_not_follow(origin: str, target: str) -> str | None:
+    """Why credentials for ``origin`` must not follow a redirect to ``target`` (another host
+    or port, or plain text after TLS), or None when they may: the same host and port, or the
+    same host moving from plain text to TLS (http to https, ws to wss) on any port, the usual
+    redirect to TLS."""
+    try:
+        before, after = urlsplit(origin), urlsplit(target)
+        ports = _port(before), _port(after)
+    except ValueError:
+        return "an address that is not a valid URL"
+    if not after.hostname or (before.hostname or "").lower() != after.hostname.lower():
+        return "another host"
+    if before.scheme == after.scheme:
+        return "another port" if ports[0] != ports[1] else None
+    if (before.scheme, after.scheme) in (("http", "https"), ("ws", "wss")):
+        return None
+    return "plain text instead of TLS" if before.scheme in ("https", "wss") else "another scheme"
+
+
+def _port(parts: SplitResult) -> int | None:
+    return parts.port or _DEFAULT_PORTS.get(parts.scheme)
+
+
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
 def default_ws_url(crossbar_url: str) -> str:
