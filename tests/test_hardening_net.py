@@ -241,3 +241,38 @@ def test_no_secret_follows_a_redirect_to_a_host_the_user_did_not_name(
         "PUT /moved/v2/api_auth HTTP/1.1",
     ]
     assert json.loads(crossbar.requests[1].body) == {"data": {"api_key": "k" * 64}}
+
+
+# -- item 9: a never-finished upgrade hangs forever --------------------------------------------
+
+# How long the dribbling servers go on when nobody stops them: far past every deadline here,
+# yet finite, so that the code before the fixes fails these tests instead of hanging them.
+DRIBBLES = 100
+DRIBBLE_EVERY = 0.05
+
+
+def dribble(pieces: Iterator[bytes]) -> Handler:
+    def handler(conn: socket.socket, request: Request, server: RawServer) -> None:
+        for piece in pieces:
+            if server.stopped.wait(DRIBBLE_EVERY):
+                return
+            conn.sendall(piece)
+
+    return handler
+
+
+def test_an_upgrade_that_never_finishes_ends_at_the_connect_deadline(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    from kazoo_tail.net.transport import ConnectFailed, Transport
+
+    lines = (f"X-Header-{n}: still coming\r\n".encode() for n in range(DRIBBLES))
+    server = raw_server(dribble(iter([b"HTTP/1.1 101 Switching Protocols\r\n", *lines])))
+    url = server.url("ws")
+    with pytest.raises(ConnectFailed) as failed:
+        Transport.open(url, sslopt={}, timeout=0.5, tick=0.25)
+    assert failed.value.sentence == (
+        f"cannot connect to blackhole at {url}: timed out while connecting "
+        "(the websocket upgrade did not finish within 0.5s)"
+    )
+    assert failed.value.retryable

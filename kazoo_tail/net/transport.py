@@ -20,6 +20,7 @@ import websocket
 from kazoo_tail.errors import redact
 from kazoo_tail.net.frames import FrameError, FrameReader
 from kazoo_tail.net.urls import shown_url, why_not_follow
+from kazoo_tail.net.watchdog import Watchdog
 
 # One recv() takes everything the kernel has buffered, up to this much, for many frames at once.
 RECV_SIZE = 256 * 1024
@@ -52,6 +53,8 @@ class Transport:
 
     @classmethod
     def open(cls, url: str, *, sslopt: dict[str, Any], timeout: float, tick: float) -> Transport:
+        """Connect and upgrade within ``timeout`` in all (not per read: a server that answers
+        101 and then a header line a second would hold each read just under it, for ever)."""
         ws = websocket.WebSocket(
             sslopt=sslopt,
             # Python's strict bytes.decode validates text frames; websocket-client's own
@@ -60,16 +63,23 @@ class Transport:
             enable_multithread=False,
         )
         ws.settimeout(timeout)
-        try:
-            # Redirects are judged here: websocket-client would follow one to any host and
-            # the token would follow it there.
-            ws.connect(url, redirect_limit=0)  # type: ignore[no-untyped-call]
-        except (OSError, websocket.WebSocketException) as exc:
-            response = getattr(ws, "handshake_response", None)
-            if response is not None and response.status in REDIRECTS:
-                raise ConnectFailed(_redirected(url, response.headers), False) from None
-            sentence, retryable = connect_failure(url, exc)
-            raise ConnectFailed(sentence, retryable) from None
+        with Watchdog(timeout) as watchdog:
+            watchdog.watch(lambda: ws.sock)
+            try:
+                # Redirects are judged here: websocket-client would follow one to any host and
+                # the token would follow it there.
+                ws.connect(url, redirect_limit=0)  # type: ignore[no-untyped-call]
+            except (OSError, websocket.WebSocketException) as exc:
+                if watchdog.fired:
+                    raise ConnectFailed(_too_slow(url, timeout), True) from None
+                response = getattr(ws, "handshake_response", None)
+                if response is not None and response.status in REDIRECTS:
+                    raise ConnectFailed(_redirected(url, response.headers), False) from None
+                sentence, retryable = connect_failure(url, exc)
+                raise ConnectFailed(sentence, retryable) from None
+        if watchdog.fired:  # it shut the socket down just as the upgrade finished
+            ws.shutdown()  # type: ignore[no-untyped-call]
+            raise ConnectFailed(_too_slow(url, timeout), True)
         ws.settimeout(tick)
         return cls(ws, url, tick)
 
@@ -175,6 +185,13 @@ def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
     else:
         reason = describe_error(exc)
     return f"cannot connect to blackhole at {url}: {reason}", True
+
+
+def _too_slow(url: str, timeout: float) -> str:
+    return (
+        f"cannot connect to blackhole at {url}: timed out while connecting "
+        f"(the websocket upgrade did not finish within {timeout:g}s)"
+    )
 
 
 def _redirected(url: str, headers: dict[str, str]) -> str:
