@@ -276,3 +276,25 @@ def test_an_upgrade_that_never_finishes_ends_at_the_connect_deadline(
         "(the websocket upgrade did not finish within 0.5s)"
     )
     assert failed.value.retryable
+
+
+# -- item 11: a dribbling Crossbar hangs login forever -----------------------------------------
+
+
+def test_a_crossbar_sending_a_byte_at_a_time_is_given_up_at_the_call_deadline(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    from kazoo_tail.errors import ConnectError
+    from kazoo_tail.net.crossbar import Crossbar
+
+    reply = json_reply(201, {**GOOD_LOGIN, "padding": "p" * DRIBBLES})
+    head, _, body = reply.partition(b"\r\n\r\n")
+    dribbled_head = raw_server(dribble(iter([reply[i : i + 1] for i in range(len(reply))])))
+    dribbled_body = raw_server(
+        dribble(iter([head + b"\r\n\r\n", *(body[i : i + 1] for i in range(len(body)))]))
+    )
+    for server in (dribbled_head, dribbled_body):
+        crossbar = Crossbar(server.url(), deadline=0.5)
+        with pytest.raises(ConnectError) as failed:
+            crossbar.api_auth("k" * 64)
+        assert str(failed.value) == f"Crossbar at {server.url()} did not answer within 0.5s"

@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -16,12 +19,16 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 from requests.exceptions import ContentDecodingError
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from kazoo_tail.errors import AuthError, ConnectError, redact, register_secret
 from kazoo_tail.net.urls import check_url, shown_url, why_not_follow
+from kazoo_tail.net.watchdog import Watchdog
 
 # How much of a server's error message is shown: enough for any real reason, not a flood.
 DETAIL_LIMIT = 300
+# Seconds a whole call may take, however the server paces its bytes.
+DEADLINE = 30.0
 # Same-server redirects followed (e.g. http to https) before giving up.
 MAX_REDIRECTS = 5
 
@@ -43,17 +50,30 @@ def credentials_hash(username: str, password: str, method: str = "md5") -> str:
 
 
 class Crossbar:
-    def __init__(self, base_url: str, *, verify: bool | str = True, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+        deadline: float = DEADLINE,
+    ) -> None:
+        """``timeout`` bounds each connect and read, ``deadline`` a whole call, redirects and
+        all (a server sending a byte at a time passes every read's timeout)."""
         check_url(base_url, ("http", "https"), "the Crossbar URL")
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v2"):
             self.base_url = self.base_url[: -len("/v2")]
         self.timeout = timeout
+        self.deadline = deadline
         self.verify = verify
         if verify is False:
             # The user asked for it and was warned once; urllib3 would repeat it every request.
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.http = requests.Session()
+        adapter = _WatchedAdapter()
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
         self.http.headers["User-Agent"] = "kazoo-tail"
 
     # -- logins -----------------------------------------------------------------------------
@@ -151,7 +171,19 @@ class Crossbar:
         headers = {"Accept": "application/json"}
         if token:
             headers["X-Auth-Token"] = token
-        response, content = self._exchange(method, url, body, headers, params)
+        watchdog = Watchdog(self.deadline)
+        _calls.watchdog = watchdog
+        try:
+            with watchdog:
+                response, content = self._exchange(method, url, body, headers, params)
+        except Exception:
+            if watchdog.fired:  # whatever broke, it broke because the watchdog cut it short
+                raise ConnectError(
+                    f"Crossbar at {self.base_url} did not answer within {self.deadline:g}s"
+                ) from None
+            raise
+        finally:
+            _calls.watchdog = None
         try:
             envelope = json.loads(content)
         except (ValueError, UnicodeDecodeError):
@@ -220,13 +252,14 @@ class Crossbar:
                 timeout=self.timeout,
                 verify=self.verify,
                 allow_redirects=False,
+                stream=True,  # the body is read here, within the deadline
             )
         except requests.exceptions.RequestException as exc:
             raise self._failure(exc, url) from None
 
     def _body(self, response: requests.Response, url: str) -> bytes:
         try:
-            return response.content
+            return b"".join(response.iter_content(64 * 1024))
         except requests.exceptions.RequestException as exc:
             raise self._failure(exc, url) from None
 
@@ -253,6 +286,68 @@ class Crossbar:
             raise ConnectError(
                 f"Crossbar answered HTTP {status} to /v2/{path}: {_error_detail(envelope)}"
             )
+
+
+# -- the watchdog's hold on urllib3's connections ---------------------------------------------
+
+# The watchdog of the call this thread is making, for the connections it uses to register with.
+_calls = threading.local()
+
+
+def _watch(source: Callable[[], socket.socket | None]) -> None:
+    watchdog: Watchdog | None = getattr(_calls, "watchdog", None)
+    if watchdog is not None:
+        watchdog.watch(source)
+
+
+class _Watched(HTTPConnection):
+    """A connection whose sockets the call's watchdog can shut down: the one being connected
+    and sent on (read when the deadline passes: it is made after the request starts), and the
+    one the answer comes on, which http.client lets go of before the body is read when the
+    server will close the connection."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(lambda: self.sock)
+        super().request(*args, **kwargs)
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> urllib3.HTTPResponse:  # type: ignore[override]
+        answering = self.sock
+        _watch(lambda: answering)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedConnection(_Watched):
+    pass
+
+
+class _WatchedTLSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedTLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedTLSConnection
+
+
+_POOLS = {"http": _WatchedPool, "https": _WatchedTLSPool}
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with connections a call's watchdog can shut down (also through an
+    HTTP proxy; a SOCKS proxy keeps its own, bounded by each read's timeout only)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is urllib3.ProxyManager:
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
 
 
 # -- reading Crossbar's answers --------------------------------------------------------------
