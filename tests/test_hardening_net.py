@@ -298,3 +298,40 @@ def test_a_crossbar_sending_a_byte_at_a_time_is_given_up_at_the_call_deadline(
         with pytest.raises(ConnectError) as failed:
             crossbar.api_auth("k" * 64)
         assert str(failed.value) == f"Crossbar at {server.url()} did not answer within 0.5s"
+
+
+# -- also seen: a flood of an error message, an endless body ----------------------------------
+
+
+def test_crossbar_floods_are_bounded_a_long_reason_and_an_endless_body(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    from kazoo_tail.errors import ConnectError
+    from kazoo_tail.net.crossbar import MAX_BODY, Crossbar
+
+    reason = "\x1b[31mdisk full " + "and more " * 25_000  # 200 KB, a colour code first
+    flood = raw_server(
+        lambda conn, request, server: conn.sendall(
+            json_reply(500, {"message": "x", "data": {"message": reason}})
+        )
+    )
+    result = run("-b", "call.*.*", "--url", flood.url(), KAZOO_API_KEY="k" * 64)
+    assert result.returncode == 4, result.stderr[:500]
+    (line,) = result.stderr.splitlines()
+    assert "HTTP 500 to /v2/api_auth: [31mdisk full and more" in line
+    assert line.endswith("…") and len(line) < 400
+
+    def endless(conn: socket.socket, request: Request, server: RawServer) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"%x\r\n%s\r\n" % (64 * 1024, b" " * 64 * 1024)
+        for _ in range(3 * MAX_BODY // (64 * 1024)):  # finite only for the code before the fix
+            conn.sendall(chunk)
+        conn.sendall(b"0\r\n\r\n")
+
+    server = raw_server(endless)
+    with pytest.raises(ConnectError) as failed:
+        Crossbar(server.url()).get("websockets")
+    assert str(failed.value) == (
+        f"Crossbar at {server.url()} sent more than 8 MB in answer to /v2/websockets; "
+        "no Kazoo answer is that big (check --url)"
+    )

@@ -29,6 +29,9 @@ from kazoo_tail.net.watchdog import Watchdog
 DETAIL_LIMIT = 300
 # Seconds a whole call may take, however the server paces its bytes.
 DEADLINE = 30.0
+# The most of a body read: a page of descendants is about 12 KB, all of them (paginate=false)
+# about 250 bytes an account.
+MAX_BODY = 8 * 2**20
 # Same-server redirects followed (e.g. http to https) before giving up.
 MAX_REDIRECTS = 5
 
@@ -252,16 +255,34 @@ class Crossbar:
                 timeout=self.timeout,
                 verify=self.verify,
                 allow_redirects=False,
-                stream=True,  # the body is read here, within the deadline
+                stream=True,  # the body is read here, within the deadline and the size limit
             )
         except requests.exceptions.RequestException as exc:
             raise self._failure(exc, url) from None
 
     def _body(self, response: requests.Response, url: str) -> bytes:
+        """The whole body, up to MAX_BODY: a server sending without end is an error, not a
+        MemoryError."""
+        too_big = ConnectError(
+            f"Crossbar at {self.base_url} sent more than {MAX_BODY // 2**20} MB in answer to "
+            f"{urlsplit(url).path}; no Kazoo answer is that big (check --url)"
+        )
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            response.close()
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
         try:
-            return b"".join(response.iter_content(64 * 1024))
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    response.close()
+                    raise too_big
+                chunks.append(chunk)
         except requests.exceptions.RequestException as exc:
             raise self._failure(exc, url) from None
+        return b"".join(chunks)
 
     def _failure(self, exc: requests.exceptions.RequestException, url: str) -> ConnectError:
         if isinstance(exc, requests.exceptions.SSLError):
