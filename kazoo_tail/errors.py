@@ -28,7 +28,13 @@ class KazooTailError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
+        self._message = message
+
+    @property
+    def message(self) -> str:
+        # Redacted when read, not when made: a secret registered after the error was built (a
+        # key Crossbar echoed back while we were still failing) is still kept off the screen.
+        return redact(self._message)
 
     def __str__(self) -> str:
         return self.message
@@ -72,25 +78,77 @@ def stdout_failed(error: OSError) -> OutputError:
 
 # -- keeping secrets out of messages ---------------------------------------------------------
 
+# Every form of every secret, longest first when used; filled by register_secret.
 _secrets: set[str] = set()
+# Machine-made secrets (API keys, credential hashes), any run of whose characters is hidden.
+_machine_made: set[str] = set()
+_fragments: re.Pattern[str] | None = None
+
+# A run this long of a machine-made secret's characters is hidden wherever it appears: a
+# server echoing a prefix or a part of a key gives nothing usable away, and eight random hex
+# or base64 characters do not occur in ordinary text by chance.
+FRAGMENT_LENGTH = 8
+# Machine-made values shorter than this are not kept: they would blank ordinary letters.
+MACHINE_MADE_MINIMUM = 4
 
 # Three base64url segments, the first two starting like a JSON object ("eyJ"): a JWT.
 _JWT = r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
 
 
-def register_secret(value: str | None) -> None:
-    """Remember a password, API key or token so that ``redact`` removes it from any text.
+def register_secret(value: str | None, *, machine_made: bool = False) -> None:
+    """Remember a password, API key, hash or token so that ``redact`` removes it from any text,
+    also in the JSON-escaped forms a server's error message or our own JSON gives it.
 
-    Very short values are left out: they would blank ordinary words (a password "demo" would
-    hide the account "demo"), and a password is never put in a message anyway, only its hash
-    is sent; tokens and API keys, which could be, are long.
+    ``machine_made`` (an API key, a credentials hash): hidden however short it is (down to a
+    few characters, for a mistyped key), and any run of ``FRAGMENT_LENGTH`` of its characters
+    is hidden too. Other short values are left out: they would blank ordinary words (a
+    password "demo" would hide the account "demo"), and a password is never put in a message
+    anyway, only its hash is sent; tokens, which could be, are long.
     """
-    if value and len(value) >= 8:
-        _secrets.add(value)
+    global _fragments
+    if not value or len(value) < (MACHINE_MADE_MINIMUM if machine_made else 8):
+        return
+    import json  # only a program that holds secrets pays for it, not every TAB press
+
+    _secrets.update(
+        form
+        for form in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1])
+        if form
+    )
+    if machine_made and value not in _machine_made:
+        _machine_made.add(value)
+        _fragments = None
 
 
 def redact(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, "<redacted>")
+    text = _redact_fragments(text)
     # re caches the compiled pattern; compiling it at import would cost every TAB press.
     return re.sub(_JWT, "<redacted token>", text)
+
+
+def _redact_fragments(text: str) -> str:
+    """Hide every run of text made of overlapping pieces of a machine-made secret."""
+    global _fragments
+    if not _machine_made or len(text) < FRAGMENT_LENGTH:
+        return text
+    if _fragments is None:
+        pieces = {
+            secret[start : start + FRAGMENT_LENGTH]
+            for secret in _machine_made
+            for start in range(max(1, len(secret) - FRAGMENT_LENGTH + 1))
+        }
+        # A lookahead finds every start, overlapping ones included.
+        alternatives = "|".join(re.escape(piece) for piece in sorted(pieces))
+        _fragments = re.compile(f"(?=({alternatives}))")
+    runs: list[list[int]] = []
+    for found in _fragments.finditer(text):
+        start, end = found.start(), found.start() + len(found.group(1))
+        if runs and start <= runs[-1][1]:
+            runs[-1][1] = max(runs[-1][1], end)
+        else:
+            runs.append([start, end])
+    for start, end in reversed(runs):
+        text = f"{text[:start]}<redacted>{text[end:]}"
+    return text

@@ -72,6 +72,7 @@ def connection_config(
     if profile is not None:
         given["url"] = given.get("url") or profile.url
         given["ws_url"] = given.get("ws_url") or profile.ws_url
+    check_urls(given.get("url"), given.get("ws_url"))
     if saved is not None:
         for key in ("username", "account_name", "realm", "phone_number", "api_key_hash"):
             if not given.get(key):
@@ -87,6 +88,17 @@ def connection_config(
         reconnect=not options.get("no_reconnect", False),
         dedupe=not options.get("no_dedupe", False),
     )
+
+
+def check_urls(url: str | None, ws_url: str | None) -> None:
+    """A usage error for a --url or --ws-url (or a profile's) that cannot work, or that carries
+    a password, before anything is connected to, shown or saved."""
+    from kazoo_tail.net.urls import check_url
+
+    if url:
+        check_url(url, ("http", "https"), "the Crossbar URL")
+    if ws_url:
+        check_url(ws_url, ("ws", "wss"), "the blackhole URL")
 
 
 def output_options(options: Mapping[str, Any], env: Environment) -> OutputOptions:

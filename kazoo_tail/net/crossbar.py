@@ -8,14 +8,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from requests.exceptions import ContentDecodingError
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
-from kazoo_tail.errors import AuthError, ConnectError, register_secret
-from kazoo_tail.net.urls import check_url
+from kazoo_tail.errors import AuthError, ConnectError, redact, register_secret
+from kazoo_tail.net.urls import check_url, shown_url, why_not_follow
+from kazoo_tail.net.watchdog import Watchdog
+
+# How much of a server's error message is shown: enough for any real reason, not a flood.
+DETAIL_LIMIT = 300
+# Seconds a whole call may take, however the server paces its bytes.
+DEADLINE = 30.0
+# The most of a body read: a page of descendants is about 12 KB, all of them (paginate=false)
+# about 250 bytes an account.
+MAX_BODY = 8 * 2**20
+# Same-server redirects followed (e.g. http to https) before giving up.
+MAX_REDIRECTS = 5
 
 
 @dataclass
@@ -35,17 +53,30 @@ def credentials_hash(username: str, password: str, method: str = "md5") -> str:
 
 
 class Crossbar:
-    def __init__(self, base_url: str, *, verify: bool | str = True, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+        deadline: float = DEADLINE,
+    ) -> None:
+        """``timeout`` bounds each connect and read, ``deadline`` a whole call, redirects and
+        all (a server sending a byte at a time passes every read's timeout)."""
         check_url(base_url, ("http", "https"), "the Crossbar URL")
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v2"):
             self.base_url = self.base_url[: -len("/v2")]
         self.timeout = timeout
+        self.deadline = deadline
         self.verify = verify
         if verify is False:
             # The user asked for it and was warned once; urllib3 would repeat it every request.
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.http = requests.Session()
+        adapter = _WatchedAdapter()
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
         self.http.headers["User-Agent"] = "kazoo-tail"
 
     # -- logins -----------------------------------------------------------------------------
@@ -60,10 +91,10 @@ class Crossbar:
         phone_number: str | None = None,
     ) -> LoginResult:
         register_secret(password)
-        data: dict[str, Any] = {
-            "credentials": credentials_hash(username, password),
-            "method": "md5",
-        }
+        credentials = credentials_hash(username, password)
+        # What is sent is what a validation error can echo back.
+        register_secret(credentials, machine_made=True)
+        data: dict[str, Any] = {"credentials": credentials, "method": "md5"}
         if phone_number:
             data["phone_number"] = phone_number
         elif realm:
@@ -78,7 +109,8 @@ class Crossbar:
         return self._login("user_auth", {"data": data}, who=who)
 
     def api_auth(self, api_key: str) -> LoginResult:
-        register_secret(api_key)
+        # Machine-made: hidden whatever its length, a mistyped one too, and in part.
+        register_secret(api_key, machine_made=True)
         return self._login("api_auth", {"data": {"api_key": api_key}}, who="the API key")
 
     def refresh(self, token: str) -> LoginResult:
@@ -142,10 +174,79 @@ class Crossbar:
         headers = {"Accept": "application/json"}
         if token:
             headers["X-Auth-Token"] = token
+        watchdog = Watchdog(self.deadline)
+        _calls.watchdog = watchdog
+        try:
+            with watchdog:
+                response, content = self._exchange(method, url, body, headers, params)
+        except Exception:
+            if watchdog.fired:  # whatever broke, it broke because the watchdog cut it short
+                raise ConnectError(
+                    f"Crossbar at {self.base_url} did not answer within {self.deadline:g}s"
+                ) from None
+            raise
+        finally:
+            _calls.watchdog = None
+        try:
+            envelope = json.loads(content)
+        except (ValueError, UnicodeDecodeError):
+            envelope = None
+        if not isinstance(envelope, dict):
+            kind = bounded(
+                response.headers.get("Content-Type", "unknown content").split(";")[0], 60
+            )
+            if response.status_code == 429:
+                raise ConnectError(f"Crossbar at {self.base_url} is rate limiting us (HTTP 429)")
+            raise ConnectError(
+                f"{shown_url(response.url)} does not look like Crossbar: "
+                f"HTTP {response.status_code} with {kind}, not a JSON envelope (check --url)"
+            )
+        return response.status_code, envelope
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+    ) -> tuple[requests.Response, bytes]:
+        """The answer and its body, following redirects only where the credentials in the
+        request (a body with the API key or the password's hash, X-Auth-Token) may go.
+
+        requests would follow any: a 307 re-sends the body to another host, and only
+        Authorization, not X-Auth-Token, is dropped on the way.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send(method, url, body, headers, params)
+            if not response.is_redirect:
+                return response, self._body(response, url)
+            response.close()
+            target = urljoin(url, response.headers["location"])
+            why = why_not_follow(url, target)
+            if why is not None:
+                raise ConnectError(
+                    f"Crossbar at {self.base_url} redirected {urlsplit(url).path} to "
+                    f"{shown_url(target)}, {why}; not following it, so no credentials go there "
+                    "(pass --url with that address if that server is yours)"
+                )
+            url, params = target, None  # the target names its own query
+        raise ConnectError(
+            f"Crossbar at {self.base_url} redirected more than {MAX_REDIRECTS} times"
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+    ) -> requests.Response:
         try:
             # verify is passed per request: on the session, REQUESTS_CA_BUNDLE or
             # CURL_CA_BUNDLE in the environment would silently override --ca-bundle.
-            response = self.http.request(
+            return self.http.request(
                 method,
                 url,
                 params=params,
@@ -153,35 +254,51 @@ class Crossbar:
                 headers=headers,
                 timeout=self.timeout,
                 verify=self.verify,
+                allow_redirects=False,
+                stream=True,  # the body is read here, within the deadline and the size limit
             )
-        except requests.exceptions.SSLError as exc:
-            raise ConnectError(
+        except requests.exceptions.RequestException as exc:
+            raise self._failure(exc, url) from None
+
+    def _body(self, response: requests.Response, url: str) -> bytes:
+        """The whole body, up to MAX_BODY: a server sending without end is an error, not a
+        MemoryError."""
+        too_big = ConnectError(
+            f"Crossbar at {self.base_url} sent more than {MAX_BODY // 2**20} MB in answer to "
+            f"{urlsplit(url).path}; no Kazoo answer is that big (check --url)"
+        )
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            response.close()
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    response.close()
+                    raise too_big
+                chunks.append(chunk)
+        except requests.exceptions.RequestException as exc:
+            raise self._failure(exc, url) from None
+        return b"".join(chunks)
+
+    def _failure(self, exc: requests.exceptions.RequestException, url: str) -> ConnectError:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return ConnectError(
                 f"TLS verification failed for {self.base_url} ({_ssl_reason(exc)}); "
                 "pass --ca-bundle with the server's CA, or --insecure"
-            ) from None
-        except requests.exceptions.Timeout:
-            raise ConnectError(f"Crossbar at {self.base_url} did not answer in time") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise ConnectError(
-                f"cannot connect to Crossbar at {self.base_url}: {_connection_reason(exc)}"
-            ) from None
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            raise ConnectError(f"Crossbar at {self.base_url} sent a truncated response") from None
-        except requests.exceptions.RequestException as exc:
-            raise ConnectError(f"request to {url} failed: {type(exc).__name__}") from None
-        try:
-            envelope = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            envelope = None
-        if not isinstance(envelope, dict):
-            kind = response.headers.get("Content-Type", "unknown content").split(";")[0]
-            if response.status_code == 429:
-                raise ConnectError(f"Crossbar at {self.base_url} is rate limiting us (HTTP 429)")
-            raise ConnectError(
-                f"{url} does not look like Crossbar: HTTP {response.status_code} with {kind}, "
-                "not a JSON envelope (check --url)"
             )
-        return response.status_code, envelope
+        if isinstance(exc, requests.exceptions.Timeout):
+            return ConnectError(f"Crossbar at {self.base_url} did not answer in time")
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError | ContentDecodingError):
+            return ConnectError(f"Crossbar at {self.base_url} sent a truncated response")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return ConnectError(
+                f"cannot connect to Crossbar at {self.base_url}: {_connection_reason(exc)}"
+            )
+        return ConnectError(f"request to {shown_url(url)} failed: {type(exc).__name__}")
 
     def _raise_for_status(self, status: int, envelope: dict[str, Any], path: str) -> None:
         if status == 429:
@@ -192,16 +309,102 @@ class Crossbar:
             )
 
 
+# -- the watchdog's hold on urllib3's connections ---------------------------------------------
+
+# The watchdog of the call this thread is making, for the connections it uses to register with.
+_calls = threading.local()
+
+
+def _watch(source: Callable[[], socket.socket | None]) -> None:
+    watchdog: Watchdog | None = getattr(_calls, "watchdog", None)
+    if watchdog is not None:
+        watchdog.watch(source)
+
+
+class _Watched(HTTPConnection):
+    """A connection whose sockets the call's watchdog can shut down: the one being connected
+    and sent on (read when the deadline passes: it is made after the request starts), and the
+    one the answer comes on, which http.client lets go of before the body is read when the
+    server will close the connection."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(lambda: self.sock)
+        super().request(*args, **kwargs)
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> urllib3.HTTPResponse:  # type: ignore[override]
+        answering = self.sock
+        _watch(lambda: answering)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedConnection(_Watched):
+    pass
+
+
+class _WatchedTLSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedTLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedTLSConnection
+
+
+_POOLS = {"http": _WatchedPool, "https": _WatchedTLSPool}
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with connections a call's watchdog can shut down (also through an
+    HTTP proxy; a SOCKS proxy keeps its own, bounded by each read's timeout only)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is urllib3.ProxyManager:
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+# -- reading Crossbar's answers --------------------------------------------------------------
+
+
 def _error_detail(envelope: dict[str, Any]) -> str:
+    """The server's reason, without what it echoes of our request, secrets hidden, on one line
+    of bounded length."""
     message = envelope.get("message")
-    data = envelope.get("data")
+    data = _without_echoes(envelope.get("data"))
     if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])
-    if isinstance(data, dict) and data:
-        return f"{message}: {json.dumps(data, sort_keys=True)[:200]}"
-    if isinstance(message, str) and message:
-        return message.replace("_", " ")
-    return "no reason given"
+        text = str(data["message"])
+    elif isinstance(data, dict) and data:
+        text = f"{message}: {json.dumps(data, sort_keys=True)}"
+    elif isinstance(message, str) and message:
+        text = message.replace("_", " ")
+    else:
+        return "no reason given"
+    return bounded(redact(text))
+
+
+def _without_echoes(value: Any) -> Any:
+    """Kazoo's validation errors repeat the offending value (an API key one character short,
+    say) under "value": the user knows what they sent, and it may be a secret."""
+    if isinstance(value, dict):
+        return {key: _without_echoes(item) for key, item in value.items() if key != "value"}
+    if isinstance(value, list):
+        return [_without_echoes(item) for item in value]
+    return value
+
+
+def bounded(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """Server text as one line of at most ``limit`` characters: control characters and runs of
+    white space become one space first, so the cut counts what is shown."""
+    text = re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _advertised_ws_url(data: dict[str, Any]) -> str | None:

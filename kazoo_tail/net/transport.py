@@ -13,14 +13,19 @@ import select
 import socket
 import ssl
 from typing import Any
+from urllib.parse import urljoin
 
 import websocket
 
 from kazoo_tail.errors import redact
 from kazoo_tail.net.frames import FrameError, FrameReader
+from kazoo_tail.net.urls import shown_url, why_not_follow
+from kazoo_tail.net.watchdog import Watchdog
 
 # One recv() takes everything the kernel has buffered, up to this much, for many frames at once.
 RECV_SIZE = 256 * 1024
+# Statuses that send the upgrade elsewhere (websocket-client's list).
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class LinkLost(Exception):
@@ -53,19 +58,33 @@ class Transport:
 
     @classmethod
     def open(cls, url: str, *, sslopt: dict[str, Any], timeout: float, tick: float) -> Transport:
-        try:
-            ws = websocket.create_connection(
-                url,
-                timeout=timeout,
-                sslopt=sslopt,
-                # Python's strict bytes.decode validates text frames; websocket-client's own
-                # pure-Python UTF-8 check costs more than everything else per frame.
-                skip_utf8_validation=True,
-                enable_multithread=False,
-            )
-        except (OSError, websocket.WebSocketException) as exc:
-            sentence, retryable = connect_failure(url, exc)
-            raise ConnectFailed(sentence, retryable) from None
+        """Connect and upgrade within ``timeout`` in all (not per read: a server that answers
+        101 and then a header line a second would hold each read just under it, for ever)."""
+        ws = websocket.WebSocket(
+            sslopt=sslopt,
+            # Python's strict bytes.decode validates text frames; websocket-client's own
+            # pure-Python UTF-8 check costs more than everything else per frame.
+            skip_utf8_validation=True,
+            enable_multithread=False,
+        )
+        ws.settimeout(timeout)
+        with Watchdog(timeout) as watchdog:
+            watchdog.watch(lambda: ws.sock)
+            try:
+                # Redirects are judged here: websocket-client would follow one to any host and
+                # the token would follow it there.
+                ws.connect(url, redirect_limit=0)  # type: ignore[no-untyped-call]
+            except (OSError, websocket.WebSocketException) as exc:
+                if watchdog.fired:
+                    raise ConnectFailed(_too_slow(url, timeout), True) from None
+                response = getattr(ws, "handshake_response", None)
+                if response is not None and response.status in REDIRECTS:
+                    raise ConnectFailed(_redirected(url, response.headers), False) from None
+                sentence, retryable = connect_failure(url, exc)
+                raise ConnectFailed(sentence, retryable) from None
+        if watchdog.fired:  # it shut the socket down just as the upgrade finished
+            ws.shutdown()  # type: ignore[no-untyped-call]
+            raise ConnectFailed(_too_slow(url, timeout), True)
         ws.settimeout(tick)
         return cls(ws, url, tick)
 
@@ -177,6 +196,33 @@ def closed_by_server(payload: bytes) -> LinkLost:
     """The close frame the server sent, as the reason the link was lost."""
     code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
     return LinkLost(f"the server closed the connection{describe_close(payload)}", code)
+
+
+def _too_slow(url: str, timeout: float) -> str:
+    return (
+        f"cannot connect to blackhole at {url}: timed out while connecting "
+        f"(the websocket upgrade did not finish within {timeout:g}s)"
+    )
+
+
+def _redirected(url: str, headers: dict[str, str]) -> str:
+    """Why a redirected upgrade is not followed. The tail's status lines, its reconnects and
+    doctor name the configured URL, so even a same-host redirect is the user's to adopt."""
+    location = headers.get("location")
+    if not location:
+        return f"blackhole at {url} redirected the websocket upgrade without saying where"
+    target = shown_url(urljoin(url, location))
+    why = why_not_follow(url, target)
+    if why is not None:
+        return (
+            f"blackhole at {url} redirected the websocket upgrade to {target}, {why}; "
+            f"not following it, so the token does not go there (pass --ws-url {target} "
+            "if that server is yours)"
+        )
+    return (
+        f"blackhole at {url} redirected the websocket upgrade to {target}: "
+        f"pass --ws-url {target} to connect there"
+    )
 
 
 def describe_close(payload: bytes) -> str:

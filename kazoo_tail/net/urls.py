@@ -2,23 +2,72 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import re
+from urllib.parse import SplitResult, urlsplit
 
 from kazoo_tail.errors import UsageError
 
+# Everything up to the last "@" before any query or fragment: where a URL's user:password is.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?(//)?[^?#]*@")
+
 
 def check_url(url: str, schemes: tuple[str, ...], what: str) -> None:
-    """A usage error, before any connection, for a URL that cannot work."""
+    """A usage error, before any connection, for a URL that cannot work or that carries a user
+    name or password (which would be shown in messages and saved in the config files)."""
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError when out of range or not a number
     except ValueError:
         port, parts = -1, urlsplit("")
+    if "@" in parts.netloc or (port == -1 and "@" in url):
+        raise UsageError(
+            f"{what} {without_userinfo(url)!r} must not carry a user name or password: "
+            "remove the 'USER:PASSWORD@' part and log in with --username and KAZOO_PASSWORD "
+            "(or --api-key)"
+        )
     if parts.scheme not in schemes or not parts.hostname or port == -1:
         raise UsageError(
-            f"{what} {url!r} is not a valid URL: it must look like "
+            f"{what} {without_userinfo(url)!r} is not a valid URL: it must look like "
             f"{schemes[0]}://HOST:PORT (scheme {' or '.join(schemes)})"
         )
+
+
+def without_userinfo(url: str) -> str:
+    """The URL as it may be shown: without whatever could be a user name and password."""
+    return _USERINFO.sub(lambda found: (found.group(1) or "") + (found.group(2) or ""), url)
+
+
+def shown_url(url: str, limit: int = 200) -> str:
+    """A URL a server gave us, as it may be shown: no userinfo, no control characters, and
+    not endless."""
+    text = re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", "", without_userinfo(url))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def why_not_follow(origin: str, target: str) -> str | None:
+    """Why credentials for ``origin`` must not follow a redirect to ``target`` (another host
+    or port, or plain text after TLS), or None when they may: the same host and port, or the
+    same host moving from plain text to TLS (http to https, ws to wss) on any port, the usual
+    redirect to TLS."""
+    try:
+        before, after = urlsplit(origin), urlsplit(target)
+        ports = _port(before), _port(after)
+    except ValueError:
+        return "an address that is not a valid URL"
+    if not after.hostname or (before.hostname or "").lower() != after.hostname.lower():
+        return "another host"
+    if before.scheme == after.scheme:
+        return "another port" if ports[0] != ports[1] else None
+    if (before.scheme, after.scheme) in (("http", "https"), ("ws", "wss")):
+        return None
+    return "plain text instead of TLS" if before.scheme in ("https", "wss") else "another scheme"
+
+
+def _port(parts: SplitResult) -> int | None:
+    return parts.port or _DEFAULT_PORTS.get(parts.scheme)
+
+
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
 def default_ws_url(crossbar_url: str) -> str:
