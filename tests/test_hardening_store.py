@@ -322,3 +322,17 @@ def test_deeply_nested_or_mistyped_config_files_are_one_sentence_and_logout_clea
         assert f"token cache {tokens} is malformed" in result.stderr and field in result.stderr
     cleared = run("logout")  # the profile's own entry goes, unread
     assert cleared.returncode == 0 and "forgot 1 cached token" in cleared.stderr, cleared.stderr
+
+
+def test_a_catalogue_that_cannot_be_cached_is_a_warning_and_the_listing_is_shown(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Only completion reads the cached catalogue: failing to write it must not cost the user
+    the listing they asked for."""
+    config = tmp_path / "config"
+    config.mkdir(mode=0o700)
+    (config / "catalogue.json").mkdir()  # unwritable as a file, even for root
+    result = run("bindings", "--url", sim.crossbar_url, "--config-dir", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "call" in json.loads(result.stdout)
+    assert "warning: the catalogue was not cached for completion" in result.stderr

@@ -21,7 +21,7 @@ from kazoo_tail.cli.settings import (
     output_options,
     saved_profile,
 )
-from kazoo_tail.errors import UsageError
+from kazoo_tail.errors import ConfigError, UsageError
 from kazoo_tail.simulator.command import build as build_simulator_command
 from kazoo_tail.simulator.command import event_rate_option, seed_option
 
@@ -320,7 +320,11 @@ def bindings(ctx: click.Context, /, output: str | None, **options: Any) -> None:
         if isinstance(data, dict):
             offered = catalog.clean(data)
     if offered:
-        store.save_catalogue(offered)
+        try:
+            store.save_catalogue(offered)
+        except ConfigError as exc:
+            # Only completion reads it: the listing asked for is still shown.
+            status.warning(f"the catalogue was not cached for completion: {exc.message}")
     else:
         status.info(
             "the server lists no bindings; showing the built-in catalogue"

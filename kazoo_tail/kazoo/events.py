@@ -18,7 +18,8 @@ _CATEGORY_KIND = {
 
 @dataclass(slots=True)
 class Event:
-    """One ``action: event`` frame. ``raw`` is the frame exactly as it came off the wire."""
+    """One ``action: event`` frame. ``raw`` is the frame as it came off the wire, or made
+    standard JSON when it was not (a lone surrogate escape, NaN): what every output shows."""
 
     raw: bytes
     envelope: dict[str, Any]
