@@ -4,6 +4,7 @@ crashes on every subscribe, and signals (end-to-end, over real sockets)."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import threading
@@ -196,31 +197,45 @@ def shell(command: str) -> Result:
     return Result(completed.returncode, completed.stdout, completed.stderr)
 
 
-@pytest.mark.parametrize("command", ["bindings", "doctor", "tail"])
-def test_stdout_closed_is_one_sentence_and_exit_1(busy_sim: Simulator, command: str) -> None:
-    """Started with stdout closed (``>&-``): no AttributeError, and no socket or file takes
-    stdout's number to receive the events meant for it."""
-    login = " ".join(login_args(busy_sim))
-    args = {
-        "bindings": "bindings",
-        "doctor": f"doctor {login}",
-        "tail": f"{login} -b 'call.*.*'",
-    }[command]
-    result = shell(f"KAZOO_PASSWORD={DEMO.password} {BIN} {args} >&-")
-    assert result.returncode == 1, result.stderr
-    assert "cannot write to stdout: it was closed when kazoo-tail started" in result.stderr
-    assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
+RECORDING = Path(__file__).parent / "recordings" / "samples.jsonl"
+# Every kind of stdout writer: click's own help, the catalogue, doctor's report, a replay
+# (straight to stdout), a live tail (through the spool) and sockets (text over the buffer).
+STDOUT_WRITERS = {
+    "--help": "--help",
+    "--version": "--version",
+    "tail --help": "tail --help",
+    "bindings": "bindings",
+    "bindings pretty": "bindings -o pretty",
+    "doctor": "doctor {login}",
+    "replay": f"replay {RECORDING}",
+    "replay pretty": f"replay {RECORDING} -o pretty",
+    "tail": "{login} -b 'call.*.*'",
+    "sockets": "sockets {login} -o json",
+}
 
 
-def test_a_full_stdout_names_stdout_for_every_command(sim: Simulator) -> None:
-    if not Path("/dev/full").exists():
+@pytest.mark.parametrize(
+    ("redirect", "reason"),
+    [(">&-", "it was closed when kazoo-tail started (>&-)"), ("> /dev/full", "No space")],
+    ids=["closed", "full"],
+)
+@pytest.mark.parametrize("command", list(STDOUT_WRITERS))
+def test_stdout_closed_or_full_is_one_sentence_and_exit_1_for_every_command(
+    busy_sim: Simulator, background: type[Running], command: str, redirect: str, reason: str
+) -> None:
+    """Started with stdout closed (``>&-``) or full: no AttributeError or OSError, no
+    "Exception ignored" at exit (exit 120), and no socket or file takes stdout's number."""
+    if redirect.endswith("/dev/full") and not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
-    doctor = " ".join(["doctor", *login_args(sim)])
-    for command in ["bindings", doctor, "bindings -o pretty"]:
-        result = shell(f"KAZOO_PASSWORD={DEMO.password} {BIN} {command} > /dev/full")
-        assert result.returncode == 1, (command, result.stderr)
-        assert "cannot write to stdout: No space left on device" in result.stderr
-        assert "unexpected" not in result.stderr
+    login = " ".join(login_args(busy_sim))
+    if command == "sockets":  # a live socket for it to list
+        background(*login_args(busy_sim), "-b", "call.*.*", **FAST).wait_for_stderr("subscribed")
+    args = STDOUT_WRITERS[command].format(login=login)
+    result = shell(f"KAZOO_PASSWORD={DEMO.password} {BIN} {args} {redirect}")
+    assert result.returncode == 1, result.stderr
+    assert f"kazoo-tail: error: cannot write to stdout: {reason}" in result.stderr
+    assert "unexpected" not in result.stderr and "Exception ignored" not in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_secret_on_the_command_line_is_warned_about_and_one_from_the_environment_is_not() -> None:
@@ -263,3 +278,23 @@ def test_a_first_link_lost_while_subscribing_is_retried_like_any_other() -> None
         finally:
             process.kill()
     assert upgrades == [1, 2, 3] and "HTTP 503" in process.stderr
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_replay_ends_on_sigterm_and_sighup_like_a_tail(
+    tmp_path: Path, background: type[Running], sig: signal.Signals, code: int
+) -> None:
+    """doctor, sockets and replay unwind on SIGTERM and SIGHUP as the tail does: what was
+    rendered is written, sockets are closed, and the exit code is the documented one."""
+    events = [line for line in RECORDING.read_text().splitlines() if '\\"event\\"' in line]
+    first, second = events[:2]
+    later = json.loads(second)
+    later["received_at"] = json.loads(first)["received_at"] + 3600  # an hour to wait for it
+    recording = tmp_path / "slow.jsonl"
+    recording.write_text(f"{first}\n{json.dumps(later)}\n")
+    process = background("replay", str(recording), "--realtime")
+    wait_until(lambda: process.stdout_lines, what="the first event replayed")
+    process.process.send_signal(sig)
+    result = process.finish()
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stdout.splitlines()) == 1

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from kazoo_tail.errors import stdout_failed
 
@@ -121,6 +121,13 @@ class _TextOut(io.TextIOWrapper):
                 self.detach()  # flushes, then lets go of the stream
             except ValueError:
                 pass
+
+
+def closed_stdout() -> IO[str]:
+    """A stand-in for a stdout the process was started without: every write fails, saying
+    so, where Python's own stand-in (None) would make click's output vanish silently."""
+    raw: Any = _ClosedStdout()
+    return io.TextIOWrapper(io.BufferedWriter(raw), write_through=True)
 
 
 class _ClosedStdout(io.RawIOBase):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from kazoo_tail.errors import UsageError
+from kazoo_tail.errors import UsageError, stdout_failed
 from kazoo_tail.features.filters import EventFilter
 from kazoo_tail.features.summary import Summary
 from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
@@ -69,7 +69,12 @@ class Pipeline:
         """Show the event if it passes the filters; True once --count is reached."""
         if self.filtering and not self.filter.accepts(event):
             return False
-        self.renderer.render(event)
+        try:
+            self.renderer.render(event)
+        except BrokenPipeError:
+            raise  # the reader left: an ending, not an error
+        except OSError as exc:  # a replay writes straight to stdout: a full disk, a closed fd
+            raise stdout_failed(exc) from None
         if self.commit is not None:
             self.commit()
         self.printed += 1
@@ -88,14 +93,19 @@ class Pipeline:
             self.summary.gap(notice.gap_seconds)
 
     def flush(self) -> None:
-        self.renderer.flush()
+        try:
+            self.renderer.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise stdout_failed(exc) from None
 
     def finish(self) -> None:
         """Always runs, errors included, so that nothing already rendered is lost."""
         try:
             self.renderer.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # the reader left; there is no one to lose anything for
+        except (OSError, ValueError):
+            pass  # the reader left, or the error that ended the run is being reported
         if self.summary is not None:
             for line in self.summary.lines():
                 self.status.report(line)

@@ -40,6 +40,14 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return ExitCode.OK
+    except OSError as exc:
+        # Only what runs before a command gets here (--help, --version): its output failed.
+        from kazoo_tail.app.environment import Environment
+        from kazoo_tail.cli.group import status_writer
+        from kazoo_tail.errors import stdout_failed
+
+        status_writer(env or Environment.from_process()).error(stdout_failed(exc).message)
+        return ExitCode.ERROR
     except SystemExit as exc:  # completion requests and sys.exit in commands end this way
         if exc.code == 1 and _click_saw_a_broken_pipe(stdout):
             return ExitCode.OK  # e.g. `kazoo-tail --help | head -n 1`: the reader had enough
@@ -60,7 +68,28 @@ def _click_saw_a_broken_pipe(stdout_before: object) -> bool:
 def main(argv: list[str] | None = None) -> NoReturn:
     """The console script: every ending goes through here with its documented exit code."""
     _fill_closed_standard_descriptors()
-    sys.exit(run(argv))
+    code = run(argv)
+    _drop_what_stdout_could_not_take()
+    sys.exit(code)
+
+
+def _drop_what_stdout_could_not_take() -> None:
+    """After stdout failed (a full disk), what it still buffers would fail again at the
+    interpreter's exit flush, which prints "Exception ignored" and makes the exit code 120:
+    flush it now, and if that fails too, let /dev/null take it."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            sys.stdout = None  # Python's own stand-in for a closed stdout: not flushed at exit
 
 
 def _fill_closed_standard_descriptors() -> None:
@@ -78,3 +107,8 @@ def _fill_closed_standard_descriptors() -> None:
             if devnull != fd:
                 os.dup2(devnull, fd)
                 os.close(devnull)
+            if fd == 1:
+                from kazoo_tail.app.environment import closed_stdout
+
+                # Every write to it (click's --help too) fails and says why.
+                sys.stdout = closed_stdout()

@@ -265,6 +265,7 @@ def replay(ctx: click.Context, /, recording: str, realtime: bool, **options: Any
 
     from kazoo_tail.app.replay import run_replay
 
+    end_on_sigterm()
     env = environment(ctx)
     show = output_options(options, env)
     code = run_replay(
@@ -369,6 +370,7 @@ def doctor(ctx: click.Context, /, **options: Any) -> None:
     """
     from kazoo_tail.app.doctor import run_doctor
 
+    end_on_sigterm()  # its websocket is closed on the way out, as a tail's is
     config, provider = _connection(options, ctx)
     ctx.exit(run_doctor(config, provider, environment(ctx).text_stdout()))
 
@@ -386,6 +388,7 @@ def sockets(ctx: click.Context, /, **options: Any) -> None:
     """List the account's live blackhole sockets and their bindings."""
     from kazoo_tail.app.sockets import list_sockets
 
+    end_on_sigterm()
     env = environment(ctx)
     config, provider = _connection(options, ctx)
     as_json = (options["output"] or ("pretty" if env.stdout_isatty else "json")) == "json"

@@ -69,6 +69,10 @@ def report(exc: BaseException, env: Environment, *, debug: bool) -> int:
         return exc.exit_code
     if isinstance(exc, BrokenPipeError):
         return ExitCode.OK  # the reader of stdout left; nothing to say to anyone
+    if isinstance(exc, OSError) and _a_failed_write_to_a_stream(exc):
+        from kazoo_tail.errors import stdout_failed
+
+        exc = stdout_failed(exc)
     if isinstance(exc, KazooTailError):
         status.error(exc.message)
         return exc.exit_code
@@ -81,6 +85,20 @@ def report(exc: BaseException, env: Environment, *, debug: bool) -> int:
         + ("" if debug else " (run with --debug for details)")
     )
     return ExitCode.ERROR
+
+
+def _a_failed_write_to_a_stream(exc: OSError) -> bool:
+    """click's own output (a command's --help) failing: a write error on no named file. The
+    program's own writes to stdout and to files already fail as one sentence of their own."""
+    import errno
+
+    return exc.filename is None and exc.errno in (
+        errno.ENOSPC,
+        errno.EBADF,
+        errno.EIO,
+        errno.EDQUOT,
+        errno.EFBIG,
+    )
 
 
 class DefaultGroup(click.Group):
