@@ -182,6 +182,39 @@ def test_a_config_dir_or_file_others_can_change_is_refused(
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
+# -- item 8 (second round): a umask that takes the owner's own bits -------------------------
+
+
+def test_a_umask_that_takes_the_owners_bits_still_leaves_0700_and_0600(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """umask 277 leaves mkdir's 0700 as 0500, in which no parent below can be made (but by
+    root, which the suite may run as: so the modes are checked, not only success)."""
+    top = tmp_path / "um277"
+    config = top / "a" / "b"
+    # Coverage, when measuring, would save its data under the same umask.
+    environ = {k: v for k, v in kazoo_tail_env(**PASSWORD).items() if not k.startswith("COV")}
+    for _ in range(2):  # the second run finds the directories and the lock already there
+        login = subprocess.run(
+            [str(BIN), "login", *login_args(sim), "--config-dir", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=environ,
+            umask=0o277,
+        )
+        assert login.returncode == 0, login.stderr
+    for directory in (top, top / "a", config):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    assert sorted(path.name for path in config.iterdir()) == [
+        "lock",
+        "profiles.json",
+        "tokens.json",
+    ]
+    for path in config.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
 # -- item 14: a cache that cannot be written ---------------------------------------------------
 
 

@@ -215,7 +215,7 @@ class ConfigStore:
         self._ensure_directory()
         path = self.directory / LOCK_FILE
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = self._open_lock(path)
         except OSError as exc:
             raise ConfigError(f"cannot lock config file {path}: {exc.strerror}") from None
         try:
@@ -225,6 +225,21 @@ class ConfigStore:
             yield
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _open_lock(path: Path) -> int:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            # Ours, just made: the umask may have taken the owner's own bits (umask 277 leaves
+            # 0400, which the next writer could not open for writing).
+            os.fchmod(fd, 0o600)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
 
     def _remove(self, path: Path) -> None:
         try:
@@ -246,8 +261,9 @@ class ConfigStore:
         refuse_if_unsafe(self.directory, info)
 
     def _ensure_directory(self) -> None:
-        """Create the directory and any missing parent with mode 0700 (the umask can only take
-        bits away), then check it: a directory that was already there may be anyone's."""
+        """Create the directory and any missing parent with mode 0700 whatever the umask (277
+        would leave 0500, in which not even the next parent could be made), then check it: a
+        directory that was already there may be anyone's."""
         missing: list[Path] = []
         candidate = self.directory
         while not os.path.isdir(candidate) and candidate.parent != candidate:
@@ -256,6 +272,7 @@ class ConfigStore:
         for directory in reversed(missing):
             try:
                 os.mkdir(directory, 0o700)
+                os.chmod(directory, 0o700)  # a chmod is the one thing the umask does not touch
             except FileExistsError:
                 pass  # a concurrent kazoo-tail made it first; a file there fails just below
             except OSError as exc:
@@ -271,7 +288,7 @@ class ConfigStore:
         self._ensure_directory()
         payload = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
         try:
-            # mkstemp creates the file with mode 0600, so it is never readable by others.
+            # mkstemp creates the file private, so it is never readable by others.
             fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=self.directory)
         except OSError as exc:
             raise ConfigError(
@@ -279,6 +296,8 @@ class ConfigStore:
             ) from None
         try:
             with os.fdopen(fd, "wb") as handle:
+                if os.name == "posix":
+                    os.fchmod(fd, 0o600)  # mkstemp's 0600 less the umask, which may be 0400
                 handle.write(payload)
                 handle.flush()
                 os.fsync(handle.fileno())
