@@ -357,6 +357,34 @@ def test_deeply_nested_or_mistyped_config_files_are_one_sentence_and_logout_clea
     assert cleared.returncode == 0 and "forgot 1 cached token" in cleared.stderr, cleared.stderr
 
 
+def test_logout_all_removes_a_corrupt_profiles_file_and_keeps_a_healthy_one(
+    sim: Simulator, isolated_env: Path
+) -> None:
+    profiles = isolated_env / "profiles.json"
+    explicit = ["-b", "call.*.*", "--count", "1", *login_args(sim)]  # needs no profile
+
+    for corrupt in ("[" * 100_000, '{"default": 5}'):
+        assert run("login", *login_args(sim), **PASSWORD).returncode == 0
+        profiles.write_text(corrupt)
+        result = run(*explicit, **PASSWORD)
+        assert result.returncode == 1 and _one_sentence(result.stderr), result.stderr
+        assert str(profiles) in result.stderr
+        assert "run 'kazoo-tail logout --all'" in result.stderr
+
+        cleared = run("logout", "--all")
+        assert cleared.returncode == 0, cleared.stderr
+        assert f"warning: removed the corrupt {profiles}" in cleared.stderr
+        assert "forgot 1 cached token" in cleared.stderr
+        assert not profiles.exists()
+
+    # Profiles hold no secrets, and --all is about tokens: a healthy file stays as it was.
+    assert run("login", *login_args(sim), **PASSWORD).returncode == 0
+    healthy = profiles.read_text()
+    cleared = run("logout", "--all")
+    assert cleared.returncode == 0 and "removed" not in cleared.stderr, cleared.stderr
+    assert profiles.read_text() == healthy
+
+
 def test_a_catalogue_that_cannot_be_cached_is_a_warning_and_the_listing_is_shown(
     sim: Simulator, tmp_path: Path
 ) -> None:

@@ -32,6 +32,8 @@ LOCK_FILE = "lock"
 
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 _OTHERS_ANY = stat.S_IRWXG | stat.S_IRWXO
+# Every broken file the user can be shown is one that 'logout --all' removes.
+_REMEDY = "delete it or run 'kazoo-tail logout --all'"
 
 
 @dataclass
@@ -99,11 +101,15 @@ class ConfigStore:
     # -- profiles ---------------------------------------------------------------------------
 
     def profiles(self) -> dict[str, Profile]:
-        raw = self._read(self.profiles_path, check_private=False)
+        return self._profiles_in(self._read(self.profiles_path, check_private=False))
+
+    def _profiles_in(self, raw: dict[str, Any]) -> dict[str, Profile]:
         try:
             return {name: Profile.from_json(value) for name, value in raw.items()}
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"config file {self.profiles_path} is malformed: {exc}") from None
+            raise ConfigError(
+                f"config file {self.profiles_path} is malformed: {exc}; {_REMEDY}"
+            ) from None
 
     def profile(self, name: str) -> Profile | None:
         return self.profiles().get(name)
@@ -111,6 +117,28 @@ class ConfigStore:
     def save_profile(self, name: str, profile: Profile) -> None:
         with self._update(self.profiles_path, check_private=False) as raw:
             raw[name] = {k: v for k, v in asdict(profile).items() if v is not None}
+
+    def remove_corrupt_profiles(self) -> bool:
+        """Remove profiles.json if it cannot be parsed, since then no command could start;
+        True if it was removed. A healthy file is kept (it holds no secrets), and so is one
+        that is unsafe or unreadable: the error naming it says what to do, and deleting what
+        another user planted is not a logout's job."""
+        path = self.profiles_path
+        if not path.exists():
+            return False
+        with self._locked():
+            try:
+                text = self._read_bytes(path, check_private=False)
+            except ConfigError:
+                return False
+            if text is None:
+                return False
+            try:
+                self._profiles_in(self._parse(path, text))
+            except ConfigError:
+                self._remove(path)
+                return True
+            return False
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -122,7 +150,9 @@ class ConfigStore:
         try:
             return CachedToken.from_json(entry)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"token cache {self.tokens_path} is malformed: {exc}") from None
+            raise ConfigError(
+                f"token cache {self.tokens_path} is malformed: {exc}; {_REMEDY}"
+            ) from None
 
     def save_token(self, key: str, token: CachedToken) -> None:
         with self._update(self.tokens_path, check_private=True) as raw:
@@ -165,31 +195,40 @@ class ConfigStore:
     # -- file plumbing ----------------------------------------------------------------------
 
     def _read(self, path: Path, *, check_private: bool) -> dict[str, Any]:
+        text = self._read_bytes(path, check_private=check_private)
+        return {} if text is None else self._parse(path, text)
+
+    def _read_bytes(self, path: Path, *, check_private: bool) -> bytes | None:
+        """The file's bytes, None if it does not exist; an error if it is unsafe or unreadable."""
         self._check_directory()
         try:
             with open(path, "rb") as handle:
                 refuse_if_unsafe(path, os.fstat(handle.fileno()), private=check_private)
-                text = handle.read()
+                return handle.read()
         except FileNotFoundError:
-            return {}
+            return None
         except IsADirectoryError:
             raise ConfigError(f"config file {path} is a directory") from None
         except PermissionError:
             raise ConfigError(f"cannot read config file {path}: permission denied") from None
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+    @staticmethod
+    def _parse(path: Path, text: bytes) -> dict[str, Any]:
+        """The JSON object in a file's bytes; every error here means the file is corrupt."""
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError):
             raise ConfigError(
-                f"config file {path} is corrupt (not valid JSON); delete it or fix it"
+                f"config file {path} is corrupt (not valid JSON); {_REMEDY}"
             ) from None
         except RecursionError:
             raise ConfigError(
-                f"config file {path} is corrupt (nested too deeply); delete it or fix it"
+                f"config file {path} is corrupt (nested too deeply); {_REMEDY}"
             ) from None
         if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} is corrupt (expected a JSON object)")
+            raise ConfigError(f"config file {path} is corrupt (expected a JSON object); {_REMEDY}")
         return data
 
     @contextmanager
