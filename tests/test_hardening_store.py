@@ -182,6 +182,39 @@ def test_a_config_dir_or_file_others_can_change_is_refused(
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
+# -- item 8 (second round): a umask that takes the owner's own bits -------------------------
+
+
+def test_a_umask_that_takes_the_owners_bits_still_leaves_0700_and_0600(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """umask 277 leaves mkdir's 0700 as 0500, in which no parent below can be made (but by
+    root, which the suite may run as: so the modes are checked, not only success)."""
+    top = tmp_path / "um277"
+    config = top / "a" / "b"
+    # Coverage, when measuring, would save its data under the same umask.
+    environ = {k: v for k, v in kazoo_tail_env(**PASSWORD).items() if not k.startswith("COV")}
+    for _ in range(2):  # the second run finds the directories and the lock already there
+        login = subprocess.run(
+            [str(BIN), "login", *login_args(sim), "--config-dir", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=environ,
+            umask=0o277,
+        )
+        assert login.returncode == 0, login.stderr
+    for directory in (top, top / "a", config):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    assert sorted(path.name for path in config.iterdir()) == [
+        "lock",
+        "profiles.json",
+        "tokens.json",
+    ]
+    for path in config.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
 # -- item 14: a cache that cannot be written ---------------------------------------------------
 
 
@@ -322,6 +355,34 @@ def test_deeply_nested_or_mistyped_config_files_are_one_sentence_and_logout_clea
         assert f"token cache {tokens} is malformed" in result.stderr and field in result.stderr
     cleared = run("logout")  # the profile's own entry goes, unread
     assert cleared.returncode == 0 and "forgot 1 cached token" in cleared.stderr, cleared.stderr
+
+
+def test_logout_all_removes_a_corrupt_profiles_file_and_keeps_a_healthy_one(
+    sim: Simulator, isolated_env: Path
+) -> None:
+    profiles = isolated_env / "profiles.json"
+    explicit = ["-b", "call.*.*", "--count", "1", *login_args(sim)]  # needs no profile
+
+    for corrupt in ("[" * 100_000, '{"default": 5}'):
+        assert run("login", *login_args(sim), **PASSWORD).returncode == 0
+        profiles.write_text(corrupt)
+        result = run(*explicit, **PASSWORD)
+        assert result.returncode == 1 and _one_sentence(result.stderr), result.stderr
+        assert str(profiles) in result.stderr
+        assert "run 'kazoo-tail logout --all'" in result.stderr
+
+        cleared = run("logout", "--all")
+        assert cleared.returncode == 0, cleared.stderr
+        assert f"warning: removed the corrupt {profiles}" in cleared.stderr
+        assert "forgot 1 cached token" in cleared.stderr
+        assert not profiles.exists()
+
+    # Profiles hold no secrets, and --all is about tokens: a healthy file stays as it was.
+    assert run("login", *login_args(sim), **PASSWORD).returncode == 0
+    healthy = profiles.read_text()
+    cleared = run("logout", "--all")
+    assert cleared.returncode == 0 and "removed" not in cleared.stderr, cleared.stderr
+    assert profiles.read_text() == healthy
 
 
 def test_a_catalogue_that_cannot_be_cached_is_a_warning_and_the_listing_is_shown(

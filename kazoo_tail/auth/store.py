@@ -32,6 +32,8 @@ LOCK_FILE = "lock"
 
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 _OTHERS_ANY = stat.S_IRWXG | stat.S_IRWXO
+# Every broken file the user can be shown is one that 'logout --all' removes.
+_REMEDY = "delete it or run 'kazoo-tail logout --all'"
 
 
 @dataclass
@@ -99,11 +101,15 @@ class ConfigStore:
     # -- profiles ---------------------------------------------------------------------------
 
     def profiles(self) -> dict[str, Profile]:
-        raw = self._read(self.profiles_path, check_private=False)
+        return self._profiles_in(self._read(self.profiles_path, check_private=False))
+
+    def _profiles_in(self, raw: dict[str, Any]) -> dict[str, Profile]:
         try:
             return {name: Profile.from_json(value) for name, value in raw.items()}
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"config file {self.profiles_path} is malformed: {exc}") from None
+            raise ConfigError(
+                f"config file {self.profiles_path} is malformed: {exc}; {_REMEDY}"
+            ) from None
 
     def profile(self, name: str) -> Profile | None:
         return self.profiles().get(name)
@@ -111,6 +117,28 @@ class ConfigStore:
     def save_profile(self, name: str, profile: Profile) -> None:
         with self._update(self.profiles_path, check_private=False) as raw:
             raw[name] = {k: v for k, v in asdict(profile).items() if v is not None}
+
+    def remove_corrupt_profiles(self) -> bool:
+        """Remove profiles.json if it cannot be parsed, since then no command could start;
+        True if it was removed. A healthy file is kept (it holds no secrets), and so is one
+        that is unsafe or unreadable: the error naming it says what to do, and deleting what
+        another user planted is not a logout's job."""
+        path = self.profiles_path
+        if not path.exists():
+            return False
+        with self._locked():
+            try:
+                text = self._read_bytes(path, check_private=False)
+            except ConfigError:
+                return False
+            if text is None:
+                return False
+            try:
+                self._profiles_in(self._parse(path, text))
+            except ConfigError:
+                self._remove(path)
+                return True
+            return False
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -122,7 +150,9 @@ class ConfigStore:
         try:
             return CachedToken.from_json(entry)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"token cache {self.tokens_path} is malformed: {exc}") from None
+            raise ConfigError(
+                f"token cache {self.tokens_path} is malformed: {exc}; {_REMEDY}"
+            ) from None
 
     def save_token(self, key: str, token: CachedToken) -> None:
         with self._update(self.tokens_path, check_private=True) as raw:
@@ -165,31 +195,40 @@ class ConfigStore:
     # -- file plumbing ----------------------------------------------------------------------
 
     def _read(self, path: Path, *, check_private: bool) -> dict[str, Any]:
+        text = self._read_bytes(path, check_private=check_private)
+        return {} if text is None else self._parse(path, text)
+
+    def _read_bytes(self, path: Path, *, check_private: bool) -> bytes | None:
+        """The file's bytes, None if it does not exist; an error if it is unsafe or unreadable."""
         self._check_directory()
         try:
             with open(path, "rb") as handle:
                 refuse_if_unsafe(path, os.fstat(handle.fileno()), private=check_private)
-                text = handle.read()
+                return handle.read()
         except FileNotFoundError:
-            return {}
+            return None
         except IsADirectoryError:
             raise ConfigError(f"config file {path} is a directory") from None
         except PermissionError:
             raise ConfigError(f"cannot read config file {path}: permission denied") from None
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+    @staticmethod
+    def _parse(path: Path, text: bytes) -> dict[str, Any]:
+        """The JSON object in a file's bytes; every error here means the file is corrupt."""
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError):
             raise ConfigError(
-                f"config file {path} is corrupt (not valid JSON); delete it or fix it"
+                f"config file {path} is corrupt (not valid JSON); {_REMEDY}"
             ) from None
         except RecursionError:
             raise ConfigError(
-                f"config file {path} is corrupt (nested too deeply); delete it or fix it"
+                f"config file {path} is corrupt (nested too deeply); {_REMEDY}"
             ) from None
         if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} is corrupt (expected a JSON object)")
+            raise ConfigError(f"config file {path} is corrupt (expected a JSON object); {_REMEDY}")
         return data
 
     @contextmanager
@@ -215,7 +254,7 @@ class ConfigStore:
         self._ensure_directory()
         path = self.directory / LOCK_FILE
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = self._open_lock(path)
         except OSError as exc:
             raise ConfigError(f"cannot lock config file {path}: {exc.strerror}") from None
         try:
@@ -225,6 +264,21 @@ class ConfigStore:
             yield
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _open_lock(path: Path) -> int:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            # Ours, just made: the umask may have taken the owner's own bits (umask 277 leaves
+            # 0400, which the next writer could not open for writing).
+            os.fchmod(fd, 0o600)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
 
     def _remove(self, path: Path) -> None:
         try:
@@ -246,8 +300,9 @@ class ConfigStore:
         refuse_if_unsafe(self.directory, info)
 
     def _ensure_directory(self) -> None:
-        """Create the directory and any missing parent with mode 0700 (the umask can only take
-        bits away), then check it: a directory that was already there may be anyone's."""
+        """Create the directory and any missing parent with mode 0700 whatever the umask (277
+        would leave 0500, in which not even the next parent could be made), then check it: a
+        directory that was already there may be anyone's."""
         missing: list[Path] = []
         candidate = self.directory
         while not os.path.isdir(candidate) and candidate.parent != candidate:
@@ -256,6 +311,7 @@ class ConfigStore:
         for directory in reversed(missing):
             try:
                 os.mkdir(directory, 0o700)
+                os.chmod(directory, 0o700)  # a chmod is the one thing the umask does not touch
             except FileExistsError:
                 pass  # a concurrent kazoo-tail made it first; a file there fails just below
             except OSError as exc:
@@ -271,7 +327,7 @@ class ConfigStore:
         self._ensure_directory()
         payload = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
         try:
-            # mkstemp creates the file with mode 0600, so it is never readable by others.
+            # mkstemp creates the file private, so it is never readable by others.
             fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=self.directory)
         except OSError as exc:
             raise ConfigError(
@@ -279,6 +335,8 @@ class ConfigStore:
             ) from None
         try:
             with os.fdopen(fd, "wb") as handle:
+                if os.name == "posix":
+                    os.fchmod(fd, 0o600)  # mkstemp's 0600 less the umask, which may be 0400
                 handle.write(payload)
                 handle.flush()
                 os.fsync(handle.fileno())

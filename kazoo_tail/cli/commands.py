@@ -223,7 +223,12 @@ Examples:
   kazoo-tail logout --all""",
 )
 @opt.use("profile")
-@click.option("--all", "everything", is_flag=True, help="Forget every cached token.")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Forget every cached token, and remove a profiles file too corrupt to read.",
+)
 @opt.use("config_dir")
 @click.pass_context
 def logout(
@@ -231,15 +236,22 @@ def logout(
 ) -> None:
     """Forget the cached token of a profile (the profile itself is kept)."""
     env = environment(ctx)
+    status = status_writer(env)
     store = config_store(config_dir, env)
     if everything:
         forgotten = store.forget_tokens()
+        # No command can get past a profiles file it cannot read, not even a login.
+        if store.remove_corrupt_profiles():
+            status.warning(
+                f"removed the corrupt {store.profiles_path}; save its profiles again with "
+                "'kazoo-tail login --save-as NAME'"
+            )
     else:
         saved = saved_profile(store, profile)
         config = connection_config({}, saved, env, tuning=False) if saved else None
         key = config.credentials().cache_key() if config else None
         forgotten = store.forget_tokens(key) if key else 0
-    status_writer(env).info(f"forgot {forgotten} cached token{'s' if forgotten != 1 else ''}")
+    status.info(f"forgot {forgotten} cached token{'s' if forgotten != 1 else ''}")
 
 
 @cli.command(
