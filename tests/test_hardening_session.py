@@ -23,6 +23,7 @@ from tests.conftest import (
     kazoo_tail_env,
     login_args,
     run,
+    tail_until_subscribed,
     wait_until,
 )
 
@@ -298,3 +299,30 @@ def test_a_replay_ends_on_sigterm_and_sighup_like_a_tail(
     result = process.finish()
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr and len(result.stdout.splitlines()) == 1
+
+
+def test_a_profiles_websocket_is_not_used_with_another_crossbar(
+    scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    """The saved profile names another cluster: a token from the --url Crossbar must not be
+    sent to that profile's blackhole (the Crossbar's own advertised one is used)."""
+    from kazoo_tail.simulator import SimulatorConfig
+
+    reached: list[object] = []
+
+    def thief(ws: ServerConnection) -> None:
+        reached.append(ws.recv())
+
+    config = tmp_path / "config"
+    config.mkdir(mode=0o700)
+    profile = {"url": "http://127.0.0.1:9", "ws_url": scripted(thief)}
+    (config / "profiles.json").write_text(json.dumps({"default": profile}))
+    (config / "profiles.json").chmod(0o600)
+    with Simulator(SimulatorConfig(event_rate=0, advertise_ws_url=True)) as advertising:
+        result = tail_until_subscribed(
+            advertising, *login_args(advertising), "-b", "call.*.*", "--config-dir", str(config),
+            KAZOO_PASSWORD=DEMO.password,
+        )  # fmt: skip
+        advertised = advertising.blackhole_url
+    assert reached == [], "the token went to the profile's blackhole"
+    assert result.returncode == 0 and advertised in result.stderr, result.stderr

@@ -70,8 +70,12 @@ def connection_config(
     given = {key: value for key, value in options.items() if key in names and value is not None}
     saved = None if any(options.get(key) for key in LOGIN_KEYS) else profile
     if profile is not None:
+        # The profile's blackhole belongs to the profile's Crossbar: with another --url, the
+        # token that Crossbar issues must not go to the profile's websocket server.
+        same_cluster = not given.get("url") or given["url"] == profile.url
         given["url"] = given.get("url") or profile.url
-        given["ws_url"] = given.get("ws_url") or profile.ws_url
+        if same_cluster:
+            given["ws_url"] = given.get("ws_url") or profile.ws_url
     check_urls(given.get("url"), given.get("ws_url"))
     if saved is not None:
         for key in ("username", "account_name", "realm", "phone_number", "api_key_hash"):
