@@ -4,6 +4,7 @@ test fails on the code before its fix; the misbehaving servers are raw sockets o
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -335,3 +336,63 @@ def test_crossbar_floods_are_bounded_a_long_reason_and_an_endless_body(
         f"Crossbar at {server.url()} sent more than 8 MB in answer to /v2/websockets; "
         "no Kazoo answer is that big (check --url)"
     )
+
+
+# -- issue 10, second review: a token or a reply nested too deep, values JSON cannot carry,
+# -- an answer cut off at the deadline ----------------------------------------------------------
+
+# Far deeper than Python's json parses (it recurses once per level, to about 1000).
+TOO_DEEP = 5000
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def answering(replies: dict[str, bytes]) -> Handler:
+    """Each request answered with the reply of the first route its request line contains."""
+
+    def handler(conn: socket.socket, request: Request, server: RawServer) -> None:
+        for route, reply in replies.items():
+            if route in request.request_line:
+                conn.sendall(reply)
+                return
+
+    return handler
+
+
+def raw_json_reply(status: int, body: str) -> bytes:
+    """A reply with a body json.dumps could not have written (too deep, NaN...)."""
+    data = body.encode()
+    return (
+        f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    ).encode() + data
+
+
+def test_a_token_whose_claims_nest_too_deep_is_a_token_without_claims(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    payload = base64.urlsafe_b64encode(nested(TOO_DEEP).encode()).rstrip(b"=").decode()
+    token = f"eyJhbGciOiJub25lIn0.{payload}.sig"
+    crossbar = raw_server(
+        answering(
+            {"/v2/api_auth": json_reply(201, {"auth_token": token, "data": GOOD_LOGIN["data"]})}
+        )
+    )
+    blackhole = raw_server(lambda conn, request, server: None)  # hangs up on the upgrade
+    api_key = {"KAZOO_API_KEY": "k" * 64}
+    result = run("login", "--url", crossbar.url(), **api_key)
+    assert result.returncode == 0, result.stderr
+
+    # The next command reads the cached token's expiry, then goes on to the blackhole.
+    result = run("-b", "call.*.*", "--ws-url", blackhole.url("ws"), **api_key)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.startswith(
+        f"kazoo-tail: error: cannot connect to blackhole at {blackhole.url('ws')}"
+    )
+
+    # The same token given by hand names no account, like any token without claims.
+    result = run("-b", "call.*.*", "--ws-url", blackhole.url("ws"), KAZOO_AUTH_TOKEN=token)
+    assert result.returncode == 2, result.stderr
+    assert "the token does not name its account: pass --account-id" in result.stderr
