@@ -396,3 +396,50 @@ def test_a_token_whose_claims_nest_too_deep_is_a_token_without_claims(
     result = run("-b", "call.*.*", "--ws-url", blackhole.url("ws"), KAZOO_AUTH_TOKEN=token)
     assert result.returncode == 2, result.stderr
     assert "the token does not name its account: pass --account-id" in result.stderr
+
+
+def test_a_crossbar_reply_nested_too_deep_is_not_crossbar_and_an_error_nested_deep_is_shown(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    deep_data = raw_json_reply(200, f'{{"data":{nested(TOO_DEEP)}}}')
+    socket_with_deep_data = (
+        f'{{"websocket_session_id":"s1","bindings":["call.*.*"],"d":{nested(TOO_DEEP)}}}'
+    )
+    crossbar = raw_server(
+        answering(
+            {
+                "/v2/api_auth": raw_json_reply(200, nested(100_000)),
+                "/v2/websockets": deep_data,
+                "/websockets": raw_json_reply(200, f'{{"data":[{socket_with_deep_data}]}}'),
+            }
+        )
+    )
+    url = crossbar.url()
+    token = ["--token", "t" * 40, "--account-id", "acc1"]
+    for args in (
+        ["login", "--url", url],
+        ["sockets", "-o", "json", "--url", url, *token],
+        ["sockets", "-o", "pretty", "--url", url, *token],
+        ["bindings", "--url", url],
+    ):
+        result = run(*args, KAZOO_API_KEY="k" * 64)
+        assert result.returncode == 4, (args, result.stderr)
+        assert "does not look like Crossbar: HTTP 200 with application/json" in result.stderr
+        assert "RecursionError" not in result.stderr
+    result = run("doctor", "--url", url, KAZOO_API_KEY="k" * 64)
+    assert result.returncode == 4, result.stderr
+    assert "does not look like Crossbar" in result.stdout and "RecursionError" not in result.stdout
+
+    # Deep enough for the parser, too deep for a copy made by recursion: an error's details.
+    depth = 700
+    details = '{"key":' * depth + '{"value":"k-echoed"}' + "}" * depth
+    refusing = raw_server(
+        answering(
+            {"/v2/api_auth": raw_json_reply(400, f'{{"message":"invalid","data":{details}}}')}
+        )
+    )
+    result = run("login", "--url", refusing.url(), KAZOO_API_KEY="k" * 64)
+    assert result.returncode == 3, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert 'Crossbar rejected the login request: invalid: {"key": {"key": ' in line
+    assert line.endswith("…") and len(line) < 400

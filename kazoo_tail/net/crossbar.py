@@ -22,6 +22,7 @@ from requests.exceptions import ContentDecodingError
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from kazoo_tail.errors import AuthError, ConnectError, redact, register_secret
+from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.net.urls import check_url, shown_url, why_not_follow
 from kazoo_tail.net.watchdog import Watchdog
 
@@ -187,10 +188,7 @@ class Crossbar:
             raise
         finally:
             _calls.watchdog = None
-        try:
-            envelope = json.loads(content)
-        except (ValueError, UnicodeDecodeError):
-            envelope = None
+        envelope = _parsed(content)
         if not isinstance(envelope, dict):
             kind = bounded(
                 response.headers.get("Content-Type", "unknown content").split(";")[0], 60
@@ -382,7 +380,7 @@ def _error_detail(envelope: dict[str, Any]) -> str:
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         text = str(data["message"])
     elif isinstance(data, dict) and data:
-        text = f"{message}: {json.dumps(data, sort_keys=True)}"
+        text = f"{message}: {_shown_json(data)}"
     elif isinstance(message, str) and message:
         text = message.replace("_", " ")
     else:
@@ -390,13 +388,42 @@ def _error_detail(envelope: dict[str, Any]) -> str:
     return bounded(redact(text))
 
 
+def _shown_json(value: Any) -> str:
+    """JSON as people read it (spaced), or compact when nested too deep for json.dumps."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except RecursionError:
+        return compact_json(value, sort_keys=True)
+
+
 def _without_echoes(value: Any) -> Any:
     """Kazoo's validation errors repeat the offending value (an API key one character short,
-    say) under "value": the user knows what they sent, and it may be a secret."""
+    say) under "value": the user knows what they sent, and it may be a secret.
+
+    Copied with a stack of its own, not by recursion: a server may nest its data as deep as
+    the parser allows."""
+    copy = _empty_like(value)
+    pending = [(value, copy)]
+    while pending:
+        original, copied = pending.pop()
+        if isinstance(original, dict):
+            for key, item in original.items():
+                if key != "value":
+                    copied[key] = _empty_like(item)
+                    pending.append((item, copied[key]))
+        elif isinstance(original, list):
+            for item in original:
+                copied.append(_empty_like(item))
+                pending.append((item, copied[-1]))
+    return copy
+
+
+def _empty_like(value: Any) -> Any:
+    """An empty container of the same kind, to fill in; anything else as it is."""
     if isinstance(value, dict):
-        return {key: _without_echoes(item) for key, item in value.items() if key != "value"}
+        return {}
     if isinstance(value, list):
-        return [_without_echoes(item) for item in value]
+        return []
     return value
 
 
@@ -405,6 +432,15 @@ def bounded(text: str, limit: int = DETAIL_LIMIT) -> str:
     white space become one space first, so the cut counts what is shown."""
     text = re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _parsed(content: bytes) -> Any:
+    """A body's JSON, or None when it is not JSON, or nested deeper than the parser goes."""
+    try:
+        text = content.decode(json.detect_encoding(content))
+        return json.loads(text)
+    except (ValueError, RecursionError):  # ValueError: also a UnicodeDecodeError
+        return None
 
 
 def _advertised_ws_url(data: dict[str, Any]) -> str | None:
