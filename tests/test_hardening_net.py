@@ -443,3 +443,67 @@ def test_a_crossbar_reply_nested_too_deep_is_not_crossbar_and_an_error_nested_de
     (line,) = result.stderr.splitlines()
     assert 'Crossbar rejected the login request: invalid: {"key": {"key": ' in line
     assert line.endswith("…") and len(line) < 400
+
+
+def strict_json(line: str) -> object:
+    """What jq would accept: no NaN or Infinity, and text that can be written as UTF-8."""
+
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{constant} is not JSON")
+
+    line.encode("utf-8")  # a lone surrogate cannot be
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_sockets_as_json_are_strict_json_whatever_crossbar_sent(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    item = (
+        '{"websocket_session_id":"s1","bindings":["call.*.*"],'
+        r'"n":NaN,"i":-Infinity,"big":1e400,"s":"\ud800 \ud83d\ude00 \u00e9"}'
+    )
+    crossbar = raw_server(
+        answering({"/v2/accounts/acc1/websockets": raw_json_reply(200, f'{{"data":[{item}]}}')})
+    )
+    result = run(
+        "sockets",
+        "-o",
+        "json",
+        "--url",
+        crossbar.url(),
+        "--token",
+        "t" * 40,
+        "--account-id",
+        "acc1",
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert strict_json(line) == {
+        "websocket_session_id": "s1",
+        "bindings": ["call.*.*"],
+        "n": None,
+        "i": None,
+        "big": None,
+        # The lone surrogate spelt out, as the tail's --json does; the valid pair kept.
+        "s": "\\ud800 \U0001f600 \u00e9",
+    }
+
+    # A page key sent back as Crossbar's next_start_key is strict JSON too.
+    first_page = raw_json_reply(200, '{"data":[{"id":"child1"}],"next_start_key":[1e400,"b"]}')
+    crossbar = raw_server(
+        answering(
+            {
+                "/descendants?start_key=": json_reply(200, {"data": []}),
+                "/descendants": first_page,
+            }
+        )
+    )
+    blackhole = raw_server(lambda conn, request, server: None)
+    token = ["--token", "t" * 40, "--account-id", "acc1"]
+    tail = ["-b", "call.*.*", "--descendants", *token, "--ws-url", blackhole.url("ws")]
+    result = run(*tail, "--url", crossbar.url())
+    assert result.returncode == 4, result.stderr
+    assert [request.request_line.split("?")[-1] for request in crossbar.requests] == [
+        "paginate=false HTTP/1.1",
+        "start_key=%5Bnull%2C%22b%22%5D HTTP/1.1",
+    ]

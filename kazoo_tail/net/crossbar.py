@@ -22,7 +22,7 @@ from requests.exceptions import ContentDecodingError
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from kazoo_tail.errors import AuthError, ConnectError, redact, register_secret
-from kazoo_tail.kazoo.json_text import compact_json
+from kazoo_tail.kazoo.json_text import compact_json, standard_json
 from kazoo_tail.net.urls import check_url, shown_url, why_not_follow
 from kazoo_tail.net.watchdog import Watchdog
 
@@ -435,10 +435,11 @@ def bounded(text: str, limit: int = DETAIL_LIMIT) -> str:
 
 
 def _parsed(content: bytes) -> Any:
-    """A body's JSON, or None when it is not JSON, or nested deeper than the parser goes."""
+    """A body's JSON made standard (no NaN, no lone surrogate: see json_text.py), or None
+    when it is not JSON, or nested deeper than the parser goes."""
     try:
         text = content.decode(json.detect_encoding(content))
-        return json.loads(text)
+        return json.loads(standard_json(text))
     except (ValueError, RecursionError):  # ValueError: also a UnicodeDecodeError
         return None
 
