@@ -507,3 +507,23 @@ def test_sockets_as_json_are_strict_json_whatever_crossbar_sent(
         "paginate=false HTTP/1.1",
         "start_key=%5Bnull%2C%22b%22%5D HTTP/1.1",
     ]
+
+
+def test_a_crossbar_cut_off_at_the_deadline_mid_answer_did_not_answer_in_time(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    from kazoo_tail.errors import ConnectError
+    from kazoo_tail.net.crossbar import Crossbar
+
+    header_lines = (f"X-Header-{n}: still coming\r\n".encode() for n in range(DRIBBLES))
+    body_bytes = (b" " for _ in range(DRIBBLES))
+    # Cut off between two header lines, http.client takes the end for the end of the headers;
+    # cut off in a body without a length, for the end of the body.
+    slow_headers = raw_server(dribble(iter([b"HTTP/1.1 200 OK\r\n", *header_lines])))
+    slow_body = raw_server(
+        dribble(iter([b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{", *body_bytes]))
+    )
+    for server in (slow_headers, slow_body):
+        with pytest.raises(ConnectError) as failed:
+            Crossbar(server.url(), deadline=0.5).get("websockets")
+        assert str(failed.value) == f"Crossbar at {server.url()} did not answer within 0.5s"
