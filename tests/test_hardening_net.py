@@ -4,6 +4,7 @@ test fails on the code before its fix; the misbehaving servers are raw sockets o
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -335,3 +336,194 @@ def test_crossbar_floods_are_bounded_a_long_reason_and_an_endless_body(
         f"Crossbar at {server.url()} sent more than 8 MB in answer to /v2/websockets; "
         "no Kazoo answer is that big (check --url)"
     )
+
+
+# -- issue 10, second review: a token or a reply nested too deep, values JSON cannot carry,
+# -- an answer cut off at the deadline ----------------------------------------------------------
+
+# Far deeper than Python's json parses (it recurses once per level, to about 1000).
+TOO_DEEP = 5000
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def answering(replies: dict[str, bytes]) -> Handler:
+    """Each request answered with the reply of the first route its request line contains."""
+
+    def handler(conn: socket.socket, request: Request, server: RawServer) -> None:
+        for route, reply in replies.items():
+            if route in request.request_line:
+                conn.sendall(reply)
+                return
+
+    return handler
+
+
+def raw_json_reply(status: int, body: str) -> bytes:
+    """A reply with a body json.dumps could not have written (too deep, NaN...)."""
+    data = body.encode()
+    return (
+        f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    ).encode() + data
+
+
+def test_a_token_whose_claims_nest_too_deep_is_a_token_without_claims(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    payload = base64.urlsafe_b64encode(nested(TOO_DEEP).encode()).rstrip(b"=").decode()
+    token = f"eyJhbGciOiJub25lIn0.{payload}.sig"
+    crossbar = raw_server(
+        answering(
+            {"/v2/api_auth": json_reply(201, {"auth_token": token, "data": GOOD_LOGIN["data"]})}
+        )
+    )
+    blackhole = raw_server(lambda conn, request, server: None)  # hangs up on the upgrade
+    api_key = {"KAZOO_API_KEY": "k" * 64}
+    result = run("login", "--url", crossbar.url(), **api_key)
+    assert result.returncode == 0, result.stderr
+
+    # The next command reads the cached token's expiry, then goes on to the blackhole.
+    result = run("-b", "call.*.*", "--ws-url", blackhole.url("ws"), **api_key)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.startswith(
+        f"kazoo-tail: error: cannot connect to blackhole at {blackhole.url('ws')}"
+    )
+
+    # The same token given by hand names no account, like any token without claims.
+    result = run("-b", "call.*.*", "--ws-url", blackhole.url("ws"), KAZOO_AUTH_TOKEN=token)
+    assert result.returncode == 2, result.stderr
+    assert "the token does not name its account: pass --account-id" in result.stderr
+
+
+def test_a_crossbar_reply_nested_too_deep_is_not_crossbar_and_an_error_nested_deep_is_shown(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    deep_data = raw_json_reply(200, f'{{"data":{nested(TOO_DEEP)}}}')
+    socket_with_deep_data = (
+        f'{{"websocket_session_id":"s1","bindings":["call.*.*"],"d":{nested(TOO_DEEP)}}}'
+    )
+    crossbar = raw_server(
+        answering(
+            {
+                "/v2/api_auth": raw_json_reply(200, nested(100_000)),
+                "/v2/websockets": deep_data,
+                "/websockets": raw_json_reply(200, f'{{"data":[{socket_with_deep_data}]}}'),
+            }
+        )
+    )
+    url = crossbar.url()
+    token = ["--token", "t" * 40, "--account-id", "acc1"]
+    for args in (
+        ["login", "--url", url],
+        ["sockets", "-o", "json", "--url", url, *token],
+        ["sockets", "-o", "pretty", "--url", url, *token],
+        ["bindings", "--url", url],
+    ):
+        result = run(*args, KAZOO_API_KEY="k" * 64)
+        assert result.returncode == 4, (args, result.stderr)
+        assert "does not look like Crossbar: HTTP 200 with application/json" in result.stderr
+        assert "RecursionError" not in result.stderr
+    result = run("doctor", "--url", url, KAZOO_API_KEY="k" * 64)
+    assert result.returncode == 4, result.stderr
+    assert "does not look like Crossbar" in result.stdout and "RecursionError" not in result.stdout
+
+    # Deep enough for the parser, too deep for a copy made by recursion: an error's details.
+    depth = 700
+    details = '{"key":' * depth + '{"value":"k-echoed"}' + "}" * depth
+    refusing = raw_server(
+        answering(
+            {"/v2/api_auth": raw_json_reply(400, f'{{"message":"invalid","data":{details}}}')}
+        )
+    )
+    result = run("login", "--url", refusing.url(), KAZOO_API_KEY="k" * 64)
+    assert result.returncode == 3, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert 'Crossbar rejected the login request: invalid: {"key": {"key": ' in line
+    assert line.endswith("…") and len(line) < 400
+
+
+def strict_json(line: str) -> object:
+    """What jq would accept: no NaN or Infinity, and text that can be written as UTF-8."""
+
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{constant} is not JSON")
+
+    line.encode("utf-8")  # a lone surrogate cannot be
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_sockets_as_json_are_strict_json_whatever_crossbar_sent(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    item = (
+        '{"websocket_session_id":"s1","bindings":["call.*.*"],'
+        r'"n":NaN,"i":-Infinity,"big":1e400,"s":"\ud800 \ud83d\ude00 \u00e9"}'
+    )
+    crossbar = raw_server(
+        answering({"/v2/accounts/acc1/websockets": raw_json_reply(200, f'{{"data":[{item}]}}')})
+    )
+    result = run(
+        "sockets",
+        "-o",
+        "json",
+        "--url",
+        crossbar.url(),
+        "--token",
+        "t" * 40,
+        "--account-id",
+        "acc1",
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert strict_json(line) == {
+        "websocket_session_id": "s1",
+        "bindings": ["call.*.*"],
+        "n": None,
+        "i": None,
+        "big": None,
+        # The lone surrogate spelt out, as the tail's --json does; the valid pair kept.
+        "s": "\\ud800 \U0001f600 \u00e9",
+    }
+
+    # A page key sent back as Crossbar's next_start_key is strict JSON too.
+    first_page = raw_json_reply(200, '{"data":[{"id":"child1"}],"next_start_key":[1e400,"b"]}')
+    crossbar = raw_server(
+        answering(
+            {
+                "/descendants?start_key=": json_reply(200, {"data": []}),
+                "/descendants": first_page,
+            }
+        )
+    )
+    blackhole = raw_server(lambda conn, request, server: None)
+    token = ["--token", "t" * 40, "--account-id", "acc1"]
+    tail = ["-b", "call.*.*", "--descendants", *token, "--ws-url", blackhole.url("ws")]
+    result = run(*tail, "--url", crossbar.url())
+    assert result.returncode == 4, result.stderr
+    assert [request.request_line.split("?")[-1] for request in crossbar.requests] == [
+        "paginate=false HTTP/1.1",
+        "start_key=%5Bnull%2C%22b%22%5D HTTP/1.1",
+    ]
+
+
+def test_a_crossbar_cut_off_at_the_deadline_mid_answer_did_not_answer_in_time(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    from kazoo_tail.errors import ConnectError
+    from kazoo_tail.net.crossbar import Crossbar
+
+    header_lines = (f"X-Header-{n}: still coming\r\n".encode() for n in range(DRIBBLES))
+    body_bytes = (b" " for _ in range(DRIBBLES))
+    # Cut off between two header lines, http.client takes the end for the end of the headers;
+    # cut off in a body without a length, for the end of the body.
+    slow_headers = raw_server(dribble(iter([b"HTTP/1.1 200 OK\r\n", *header_lines])))
+    slow_body = raw_server(
+        dribble(iter([b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{", *body_bytes]))
+    )
+    for server in (slow_headers, slow_body):
+        with pytest.raises(ConnectError) as failed:
+            Crossbar(server.url(), deadline=0.5).get("websockets")
+        assert str(failed.value) == f"Crossbar at {server.url()} did not answer within 0.5s"

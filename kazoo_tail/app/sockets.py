@@ -13,8 +13,10 @@ from urllib.parse import quote
 
 from kazoo_tail.auth.provider import TokenProvider
 from kazoo_tail.errors import AuthError, ConnectError, ExitCode, UsageError
+from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.kazoo.time import unix_from_gregorian
 from kazoo_tail.net.crossbar import Crossbar
+from kazoo_tail.output.jsonl import escape_json_text
 from kazoo_tail.output.terminal import StatusWriter, sanitize
 from kazoo_tail.session.resolve import ConnectionConfig, account_ids
 
@@ -42,7 +44,8 @@ def list_sockets(
         status.info(f"no live blackhole sockets for account {', '.join(accounts)}")
         return ExitCode.OK
     for item in found.values():
-        line = json.dumps(item, separators=(",", ":")) if as_json else socket_line(item)
+        # Strict JSON in printable ASCII, whatever the server nested or stdout can encode.
+        line = escape_json_text(compact_json(item)) if as_json else socket_line(item)
         out.write(line + "\n")
     out.flush()
     return ExitCode.OK

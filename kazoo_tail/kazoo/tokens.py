@@ -16,7 +16,9 @@ def token_claims(token: str) -> dict[str, Any]:
     segment = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(segment))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a payload nested deeper than json's parser goes, which no issuer of
+        # real tokens writes; like any unreadable payload, it only means no claims are known.
         return {}
     return claims if isinstance(claims, dict) else {}
 

@@ -22,6 +22,7 @@ from requests.exceptions import ContentDecodingError
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from kazoo_tail.errors import AuthError, ConnectError, redact, register_secret
+from kazoo_tail.kazoo.json_text import compact_json, standard_json
 from kazoo_tail.net.urls import check_url, shown_url, why_not_follow
 from kazoo_tail.net.watchdog import Watchdog
 
@@ -174,23 +175,8 @@ class Crossbar:
         headers = {"Accept": "application/json"}
         if token:
             headers["X-Auth-Token"] = token
-        watchdog = Watchdog(self.deadline)
-        _calls.watchdog = watchdog
-        try:
-            with watchdog:
-                response, content = self._exchange(method, url, body, headers, params)
-        except Exception:
-            if watchdog.fired:  # whatever broke, it broke because the watchdog cut it short
-                raise ConnectError(
-                    f"Crossbar at {self.base_url} did not answer within {self.deadline:g}s"
-                ) from None
-            raise
-        finally:
-            _calls.watchdog = None
-        try:
-            envelope = json.loads(content)
-        except (ValueError, UnicodeDecodeError):
-            envelope = None
+        response, content = self._exchange_within_deadline(method, url, body, headers, params)
+        envelope = _parsed(content)
         if not isinstance(envelope, dict):
             kind = bounded(
                 response.headers.get("Content-Type", "unknown content").split(";")[0], 60
@@ -202,6 +188,33 @@ class Crossbar:
                 f"HTTP {response.status_code} with {kind}, not a JSON envelope (check --url)"
             )
         return response.status_code, envelope
+
+    def _exchange_within_deadline(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+    ) -> tuple[requests.Response, bytes]:
+        watchdog = Watchdog(self.deadline)
+        _calls.watchdog = watchdog
+        try:
+            with watchdog:
+                answer = self._exchange(method, url, body, headers, params)
+        except Exception:
+            if not watchdog.fired:
+                raise
+            # Otherwise, whatever broke, it broke because the watchdog cut it short.
+        else:
+            # A socket the watchdog shut down reads as an orderly end: of the headers, when
+            # http.client then returns an empty 200, or of a body without a length. Such an
+            # answer is a cut-off one, not the server's.
+            if not watchdog.fired:
+                return answer
+        finally:
+            _calls.watchdog = None
+        raise ConnectError(f"Crossbar at {self.base_url} did not answer within {self.deadline:g}s")
 
     def _exchange(
         self,
@@ -382,7 +395,7 @@ def _error_detail(envelope: dict[str, Any]) -> str:
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         text = str(data["message"])
     elif isinstance(data, dict) and data:
-        text = f"{message}: {json.dumps(data, sort_keys=True)}"
+        text = f"{message}: {_shown_json(data)}"
     elif isinstance(message, str) and message:
         text = message.replace("_", " ")
     else:
@@ -390,13 +403,42 @@ def _error_detail(envelope: dict[str, Any]) -> str:
     return bounded(redact(text))
 
 
+def _shown_json(value: Any) -> str:
+    """JSON as people read it (spaced), or compact when nested too deep for json.dumps."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except RecursionError:
+        return compact_json(value, sort_keys=True)
+
+
 def _without_echoes(value: Any) -> Any:
     """Kazoo's validation errors repeat the offending value (an API key one character short,
-    say) under "value": the user knows what they sent, and it may be a secret."""
+    say) under "value": the user knows what they sent, and it may be a secret.
+
+    Copied with a stack of its own, not by recursion: a server may nest its data as deep as
+    the parser allows."""
+    copy = _empty_like(value)
+    pending = [(value, copy)]
+    while pending:
+        original, copied = pending.pop()
+        if isinstance(original, dict):
+            for key, item in original.items():
+                if key != "value":
+                    copied[key] = _empty_like(item)
+                    pending.append((item, copied[key]))
+        elif isinstance(original, list):
+            for item in original:
+                copied.append(_empty_like(item))
+                pending.append((item, copied[-1]))
+    return copy
+
+
+def _empty_like(value: Any) -> Any:
+    """An empty container of the same kind, to fill in; anything else as it is."""
     if isinstance(value, dict):
-        return {key: _without_echoes(item) for key, item in value.items() if key != "value"}
+        return {}
     if isinstance(value, list):
-        return [_without_echoes(item) for item in value]
+        return []
     return value
 
 
@@ -405,6 +447,16 @@ def bounded(text: str, limit: int = DETAIL_LIMIT) -> str:
     white space become one space first, so the cut counts what is shown."""
     text = re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _parsed(content: bytes) -> Any:
+    """A body's JSON made standard (no NaN, no lone surrogate: see json_text.py), or None
+    when it is not JSON, or nested deeper than the parser goes."""
+    try:
+        text = content.decode(json.detect_encoding(content))
+        return json.loads(standard_json(text))
+    except (ValueError, RecursionError):  # ValueError: also a UnicodeDecodeError
+        return None
 
 
 def _advertised_ws_url(data: dict[str, Any]) -> str | None:

@@ -8,7 +8,6 @@ gives a running ``Session`` from a config alone.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from urllib.parse import quote
 
 from kazoo_tail.auth.provider import Credentials, TokenProvider
 from kazoo_tail.errors import ConnectError, UsageError
+from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.net.tls import websocket_sslopt
 from kazoo_tail.net.urls import check_url, default_ws_url
 from kazoo_tail.session.subscriber import Subscription
@@ -151,7 +151,7 @@ def descendant_ids(crossbar: Crossbar, account_id: str, token: str) -> Iterator[
         next_key = envelope.get("next_start_key")
         if next_key is None or next_key == "":
             return
-        start_key = next_key if isinstance(next_key, str) else json.dumps(next_key)
+        start_key = next_key if isinstance(next_key, str) else compact_json(next_key)
         if start_key in seen:
             raise ConnectError(
                 f"Crossbar's pages of the descendants of account {account_id} go round in a "
