@@ -29,6 +29,7 @@ from kazoo_tail.kazoo.tokens import token_claims, token_expiry
 from kazoo_tail.net.crossbar import Crossbar
 from kazoo_tail.net.tls import tls_details, websocket_sslopt
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
+from kazoo_tail.net.urls import node_label
 from kazoo_tail.output.terminal import sanitize
 from kazoo_tail.session.decoder import Decoder
 from kazoo_tail.session.link import Link, run_to_end
@@ -36,7 +37,7 @@ from kazoo_tail.session.resolve import (
     DEFAULT_PING_TIMEOUT,
     ConnectionConfig,
     account_ids,
-    blackhole_url,
+    blackhole_urls,
 )
 from kazoo_tail.session.subscriber import SubscribeRound, Subscription
 
@@ -117,33 +118,62 @@ class Doctor:
         self.token: CachedToken | None = None
         self.token_unusable = False
         self.link: Link | None = None
+        # The node being checked, when there are several.
+        self.node_url: str | None = None
         self.account_ids: list[str] = []
         self.events_seen = 0
         self.results: list[CheckResult] = []
 
     def run(self) -> ExitCode:
-        checks: list[tuple[str, Callable[[], Outcome]]] = [
+        login: list[tuple[str, Callable[[], Outcome]]] = [
             ("crossbar reachable", self.check_crossbar),
             ("login", self.check_login),
             ("token time left", self.check_token_time),
+        ]
+        node: list[tuple[str, Callable[[], Outcome]]] = [
             ("blackhole reachable", self.check_blackhole),
             ("subscribe round trip", self.check_subscribe),
             ("ping round trip", self.check_ping),
-            ("bindings", self.check_bindings),
         ]
         try:
-            for name, check in checks:
-                result = CheckResult(name, self._run_check(check))
-                self.results.append(result)
-                self._print(format_line(result))
+            self._run_checks(login)
+            urls = self._node_urls()
+            for number, url in enumerate(urls):
+                # Several nodes: each is checked, and named; which bindings the account may
+                # use is asked of the first.
+                self.node_url = url
+                label = f" ({node_label(url)})" if url is not None and len(urls) > 1 else ""
+                self._run_checks([(name + label, check) for name, check in node])
+                if number == 0:
+                    self._run_checks([("bindings", self.check_bindings)])
+                self._close_link()
         finally:
-            if self.link is not None:
-                self.events_seen += self.link.events_seen
-                self.link.transport.close()
-                self.link = None
+            self._close_link()
         self._print(self._summary())
         failures = [r.outcome.exit_code for r in self.results if r.outcome.status == "FAIL"]
         return failures[0] if failures else ExitCode.OK
+
+    def _run_checks(self, checks: list[tuple[str, Callable[[], Outcome]]]) -> None:
+        for name, check in checks:
+            result = CheckResult(name, self._run_check(check))
+            self.results.append(result)
+            self._print(format_line(result))
+
+    def _node_urls(self) -> list[str | None]:
+        """Every node's websocket URL; [None] when it cannot be known yet, so the checks say
+        why."""
+        if self.token is None:
+            return [None]
+        try:
+            return list(blackhole_urls(self.config, self.token)[0])
+        except KazooTailError:
+            return [None]
+
+    def _close_link(self) -> None:
+        if self.link is not None:
+            self.events_seen += self.link.events_seen
+            self.link.transport.close()
+            self.link = None
 
     def _run_check(self, check: Callable[[], Outcome]) -> Outcome:
         started = time.perf_counter()
@@ -278,7 +308,8 @@ class Doctor:
     def check_blackhole(self) -> Outcome:
         if self.token is None:
             return _skip("needs a token (the blackhole URL may come from the login)")
-        url, source = blackhole_url(self.config, self.token)
+        urls, source = blackhole_urls(self.config, self.token)
+        url = self.node_url or urls[0]
         started = time.perf_counter()
         try:
             transport = Transport.open(

@@ -29,6 +29,8 @@ class OutputOptions:
     fields: list[str] = field(default_factory=list)
     calls: bool = False
     summary: bool = False
+    # JSON: name the node that delivered each event (links to several nodes).
+    show_node: bool = False
     # Live tails only: the buffer between the websocket and stdout (output/spool.py); the
     # defaults of --buffer-size and --spill-size.
     buffer_size: int = 8 << 20
@@ -59,7 +61,9 @@ class Pipeline:
             show.matches, show.excludes, show.grep, show.call_ids
         )
         self.filtering = self.filter.active  # decided once, not on every event
-        options = RenderOptions(colour=show.colour, fields=show.fields, calls=show.calls)
+        options = RenderOptions(
+            colour=show.colour, fields=show.fields, calls=show.calls, show_node=show.show_node
+        )
         self.renderer = make_renderer(show.output, out, text_out, options)
         self.summary = Summary() if show.summary else None
         self.printed = 0
@@ -87,9 +91,13 @@ class Pipeline:
             self.status.info(notice.message)
         else:
             self.status.warning(notice.message)
-        if self.summary is not None and notice.kind is NoticeKind.DISCONNECTED:
+        if self.summary is None:
+            return
+        self.summary.link_notice(notice)
+        # With links to several nodes, only a loss that leaves none subscribed opens a gap.
+        if notice.kind is NoticeKind.DISCONNECTED and notice.cluster_down:
             self.summary.disconnected()
-        if self.summary is not None and notice.gap_seconds is not None:
+        if notice.gap_seconds is not None:
             self.summary.gap(notice.gap_seconds)
 
     def flush(self) -> None:

@@ -19,10 +19,11 @@ from kazoo_tail.kazoo.catalog import check_binding
 from kazoo_tail.kazoo.events import Event, Notice
 from kazoo_tail.output.spool import StdoutSpool
 from kazoo_tail.output.terminal import ReaderWatch, StatusWriter
-from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_settings
+from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_for
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.provider import TokenProvider
+    from kazoo_tail.session.cluster import ClusterSession
     from kazoo_tail.session.session import Session
 
 
@@ -35,7 +36,6 @@ def run_tail(
     *,
     record: Path | None = None,
 ) -> ExitCode:
-    from kazoo_tail.session.session import Session
 
     if not config.bindings:
         raise UsageError("no binding given: pass at least one --binding, e.g. -b 'call.*.*'")
@@ -56,12 +56,7 @@ def run_tail(
     except BaseException:
         spool.abandon()
         raise
-    session = Session(
-        session_settings(config, target),
-        provider,
-        on_frame=recorder.frame if recorder else None,
-        keep_fresh=provider.keep_fresh,
-    )
+    session = session_for(config, target, provider, on_frame=recorder.frame if recorder else None)
     left = False
     try:
         try:
@@ -88,7 +83,7 @@ def run_tail(
 
 
 def _follow(
-    session: Session,
+    session: Session | ClusterSession,
     pipeline: Pipeline,
     recorder: Recorder | None,
     watch: ReaderWatch,

@@ -20,6 +20,7 @@ from kazoo_tail.cli.settings import (
     connection_config,
     output_options,
     saved_profile,
+    ws_url_setting,
 )
 from kazoo_tail.errors import ConfigError, UsageError
 from kazoo_tail.simulator.command import build as build_simulator_command
@@ -199,7 +200,7 @@ def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
     token = token_provider(config, store, clock=env.clock, warn=status.warning).login()
     profile = Profile(
         url=url,
-        ws_url=options["ws_url"] or saved.ws_url,
+        ws_url=ws_url_setting(options["ws_url"]) or saved.ws_url,
         account_name=config.account_name,
         realm=config.realm,
         phone_number=config.phone_number,

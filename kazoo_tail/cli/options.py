@@ -111,8 +111,10 @@ OPTIONS: dict[str, Decorator] = {
         "--ws-url",
         envvar="KAZOO_WS_URL",
         metavar="URL",
-        help="Blackhole websocket URL [default: the URL Crossbar advertises, else "
-        "ws://HOST:5555, or wss://HOST:7777 for an https --url].",
+        multiple=True,
+        help="Blackhole websocket URL; repeat it (or list several in KAZOO_WS_URL, apart by "
+        "spaces or commas) for one link to each node of a cluster, merged [default: the URL "
+        "Crossbar advertises, else ws://HOST:5555, or wss://HOST:7777 for an https --url].",
     ),
     "ca_bundle": _option(
         "--ca-bundle",
@@ -324,6 +326,12 @@ OPTIONS: dict[str, Decorator] = {
         metavar="SECONDS",
         help="Exit after this many seconds.",
     ),
+    "show_node": _option(
+        "--show-node",
+        is_flag=True,
+        help='JSON: add a top-level "node" field, the host:port of the blackhole node that '
+        "delivered each event first (pretty output names it whenever --ws-url is repeated).",
+    ),
     "summary": _option(
         "--summary",
         is_flag=True,
@@ -364,6 +372,7 @@ SHOW = (
     "duration",
     "summary",
     "no_dedupe",
+    "show_node",
 )
 SUBSCRIBE = ("bindings", "account_ids", "descendants")
 STAY_CONNECTED = (

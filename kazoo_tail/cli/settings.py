@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -68,6 +68,8 @@ def connection_config(
 
     names = {field.name for field in dataclasses.fields(ConnectionConfig)}
     given = {key: value for key, value in options.items() if key in names and value is not None}
+    # --ws-url repeated: one setting of several URLs, as KAZOO_WS_URL and profiles hold them.
+    given["ws_url"] = ws_url_setting(given.get("ws_url"))
     saved = None if any(options.get(key) for key in LOGIN_KEYS) else profile
     if profile is not None:
         # The profile's blackhole belongs to the profile's Crossbar: with another --url, the
@@ -94,6 +96,14 @@ def connection_config(
     )
 
 
+def ws_url_setting(value: str | Sequence[str] | None) -> str | None:
+    """--ws-url, given once or repeated, as the one setting KAZOO_WS_URL and profiles hold:
+    URLs apart by spaces."""
+    if value is None or isinstance(value, str):
+        return value or None
+    return " ".join(value) or None
+
+
 def check_urls(url: str | None, ws_url: str | None) -> None:
     """A usage error for a --url or --ws-url (or a profile's) that cannot work, or that carries
     a password, before anything is connected to, shown or saved."""
@@ -101,8 +111,10 @@ def check_urls(url: str | None, ws_url: str | None) -> None:
 
     if url:
         check_url(url, ("http", "https"), "the Crossbar URL")
-    if ws_url:
-        check_url(ws_url, ("ws", "wss"), "the blackhole URL")
+    from kazoo_tail.net.urls import split_urls
+
+    for one in split_urls(ws_url or ""):
+        check_url(one, ("ws", "wss"), "the blackhole URL")
 
 
 def output_options(options: Mapping[str, Any], env: Environment) -> OutputOptions:
@@ -123,6 +135,7 @@ def output_options(options: Mapping[str, Any], env: Environment) -> OutputOption
         fields=parse_fields(options["fields"]) if options["fields"] else [],
         calls=options["calls"],
         summary=options["summary"],
+        show_node=bool(options.get("show_node")),
         **{key: options[key] for key in ("buffer_size", "spill_size") if key in options},
     )
 

@@ -24,6 +24,8 @@ class Event:
     raw: bytes
     envelope: dict[str, Any]
     received_at: float
+    # Which blackhole node delivered it, when the tail holds links to several.
+    via: str | None = None
 
     @property
     def name(self) -> str | None:
@@ -100,6 +102,10 @@ class Notice:
     # For a gap: the epoch times between which events may have been missed.
     gap_from: float | None = field(default=None)
     gap_to: float | None = field(default=None)
+    # The node the notice is about, when the tail holds links to several.
+    link: str | None = field(default=None)
+    # For DISCONNECTED: whether no link is subscribed any more (always, with one link).
+    cluster_down: bool = field(default=True)
 
 
 class Idle:

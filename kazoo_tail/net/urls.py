@@ -32,6 +32,18 @@ def check_url(url: str, schemes: tuple[str, ...], what: str) -> None:
         )
 
 
+def split_urls(text: str) -> list[str]:
+    """Several URLs in one setting (KAZOO_WS_URL, a profile), apart by spaces or commas; each
+    once, in their order."""
+    return list(dict.fromkeys(part for part in re.split(r"[\s,]+", text) if part))
+
+
+def node_label(url: str) -> str:
+    """A short name for a blackhole node in status lines and pretty output: its host and
+    port."""
+    return urlsplit(url).netloc or url
+
+
 def without_userinfo(url: str) -> str:
     """The URL as it may be shown: without whatever could be a user name and password."""
     return _USERINFO.sub(lambda found: (found.group(1) or "") + (found.group(2) or ""), url)

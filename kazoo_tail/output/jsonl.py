@@ -46,8 +46,9 @@ def escape_json_text(text: str) -> str:
 class JsonLinesRenderer:
     """One compact JSON object per line, the frame as received."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], *, show_node: bool = False) -> None:
         self.stream = stream
+        self.show_node = show_node
 
     def render(self, event: Event) -> None:
         raw = event.raw
@@ -55,6 +56,10 @@ class JsonLinesRenderer:
         # forbids C0 inside strings, so the received bytes are already one safe line.
         if not raw.isascii() or b"\n" in raw or b"\r" in raw or b"\x7f" in raw:
             raw = escape_json_text(raw.decode("utf-8")).encode()
+        if self.show_node and event.via is not None and raw.startswith(b"{"):
+            # First, so that the frame as received follows unchanged.
+            node = escape_json_text(compact_json(event.via)).encode()
+            raw = b'{"node":' + node + (b"," if raw[1:].lstrip() != b"}" else b"") + raw[1:]
         self.stream.write(raw + b"\n")
 
     def flush(self) -> None:
@@ -94,4 +99,4 @@ class FieldsTsvRenderer:
 def make(out: IO[bytes], text_out: IO[str], options: RenderOptions) -> Renderer:
     if options.fields:
         return FieldsJsonRenderer(out, list(options.fields))
-    return JsonLinesRenderer(out)
+    return JsonLinesRenderer(out, show_node=options.show_node)

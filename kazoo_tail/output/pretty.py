@@ -151,6 +151,8 @@ class PrettyRenderer:
             self._conference(line, name, data)
         else:
             self._other(line, name, event)
+        if event.via is not None:
+            line.append(f"  via {sanitize(event.via)}", "dim")
         return line
 
     def _call(self, line: Line, name: str, data: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ class RenderOptions(NamedTuple):
     colour: ColourMode = "auto"
     fields: Sequence[str] = ()
     calls: bool = False
+    show_node: bool = False
 
 
 class Factory(Protocol):

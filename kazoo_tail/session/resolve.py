@@ -18,12 +18,13 @@ from kazoo_tail.auth.provider import Credentials, TokenProvider
 from kazoo_tail.errors import ConnectError, UsageError
 from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.net.tls import websocket_sslopt
-from kazoo_tail.net.urls import check_url, default_ws_url
+from kazoo_tail.net.urls import check_url, default_ws_url, split_urls
 from kazoo_tail.session.subscriber import Subscription
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.store import CachedToken, ConfigStore
     from kazoo_tail.net.crossbar import Crossbar
+    from kazoo_tail.session.cluster import ClusterSession
     from kazoo_tail.session.link import FrameObserver
     from kazoo_tail.session.session import Session, SessionSettings
 
@@ -37,7 +38,9 @@ class ConnectionConfig:
 
     bindings: Sequence[str] = ()
     url: str | None = None  # Crossbar, e.g. http://kazoo.example.com:8000
-    ws_url: str | None = None  # blackhole; default: what Crossbar advertises, else guessed
+    # Blackhole: one URL, or several apart by spaces or commas (one link to each node of a
+    # cluster); default: what Crossbar advertises, else guessed.
+    ws_url: str | None = None
     username: str | None = None
     password: str | Callable[[], str | None] | None = None
     account_name: str | None = None
@@ -85,23 +88,31 @@ class ConnectionConfig:
 
 @dataclass(frozen=True)
 class Target:
-    ws_url: str
+    ws_urls: list[str]
     account_ids: list[str]
     subscriptions: list[Subscription] = field(default_factory=list)
 
+    @property
+    def ws_url(self) -> str:
+        """The first node's URL (the only one, unless several were configured)."""
+        return self.ws_urls[0]
 
-def blackhole_url(config: ConnectionConfig, token: CachedToken) -> tuple[str, str]:
-    """The websocket URL and where it came from: configured, advertised, or the default."""
+
+def blackhole_urls(config: ConnectionConfig, token: CachedToken) -> tuple[list[str], str]:
+    """The websocket URLs and where they came from: configured, advertised, or the default."""
     if config.ws_url:
-        url, source = config.ws_url, "as configured"
+        urls, source = split_urls(config.ws_url), "as configured"
     elif token.ws_url:
-        url, source = token.ws_url, "advertised by Crossbar"
+        urls, source = [token.ws_url], "advertised by Crossbar"
     elif config.url:
-        url, source = default_ws_url(config.url), "the default for the Crossbar host"
+        urls, source = [default_ws_url(config.url)], "the default for the Crossbar host"
     else:
         raise UsageError("no blackhole URL: pass --ws-url or --url")
-    check_url(url, ("ws", "wss"), "the blackhole URL")
-    return url, source
+    if not urls:
+        raise UsageError("no blackhole URL: pass --ws-url or --url")
+    for url in urls:
+        check_url(url, ("ws", "wss"), "the blackhole URL")
+    return urls, source
 
 
 def account_ids(config: ConnectionConfig, token: CachedToken) -> list[str]:
@@ -115,12 +126,12 @@ def account_ids(config: ConnectionConfig, token: CachedToken) -> list[str]:
 
 def resolve(config: ConnectionConfig, provider: TokenProvider) -> Target:
     token = provider.current()
-    url, _ = blackhole_url(config, token)
+    urls, _ = blackhole_urls(config, token)
     accounts = account_ids(config, token)
     if config.descendants:
         accounts = with_descendants(provider, accounts)
     subscriptions = [Subscription(a, b) for a in accounts for b in config.bindings]
-    return Target(url, accounts, subscriptions)
+    return Target(urls, accounts, subscriptions)
 
 
 def with_descendants(provider: TokenProvider, accounts: list[str]) -> list[str]:
@@ -161,11 +172,15 @@ def descendant_ids(crossbar: Crossbar, account_id: str, token: str) -> Iterator[
         params = {"start_key": start_key}
 
 
-def session_settings(config: ConnectionConfig, target: Target) -> SessionSettings:
+def session_settings(
+    config: ConnectionConfig, target: Target, url: str | None = None
+) -> SessionSettings:
+    """The settings of one link: to ``url``, one of the target's nodes (by default the
+    first)."""
     from kazoo_tail.session.session import SessionSettings
 
     return SessionSettings(
-        url=target.ws_url,
+        url=url or target.ws_url,
         subscriptions=target.subscriptions,
         sslopt=websocket_sslopt(config.verify),
         ping_interval=config.ping_interval,
@@ -195,21 +210,57 @@ def open_session(
     provider: TokenProvider | None = None,
     store: ConfigStore | None = None,
     on_frame: FrameObserver | None = None,
-) -> Session:
-    """Log in (or reuse a cached token), resolve the target, and return a Session to iterate.
+) -> Session | ClusterSession:
+    """Log in (or reuse a cached token), resolve the target, and return a session to iterate:
+    a ``Session``, or a ``ClusterSession`` of one link per node when several URLs are given.
 
     Nothing is subscribed until the session is iterated; iterate ``session.events()`` for idle
     ticks too, and close it (or use it as a context manager) when done.
     """
-    from kazoo_tail.session.session import Session
-
     if not config.bindings:
         raise UsageError("no binding given: pass at least one binding, e.g. 'call.*.*'")
     provider = provider or token_provider(config, store)
-    target = resolve(config, provider)
-    return Session(
-        session_settings(config, target),
-        provider,
-        on_frame=on_frame,
-        keep_fresh=provider.keep_fresh,
-    )
+    return session_for(config, resolve(config, provider), provider, on_frame=on_frame)
+
+
+def session_for(
+    config: ConnectionConfig,
+    target: Target,
+    provider: TokenProvider,
+    *,
+    on_frame: FrameObserver | None = None,
+) -> Session | ClusterSession:
+    """One link to the target's node, or one link to each of its nodes, merged."""
+    from kazoo_tail.session.session import Session
+
+    if len(target.ws_urls) == 1:
+        return Session(
+            session_settings(config, target),
+            provider,
+            on_frame=on_frame,
+            keep_fresh=provider.keep_fresh,
+        )
+    import dataclasses
+    import threading
+
+    from kazoo_tail.session.cluster import ClusterSession
+
+    if on_frame is not None:  # --record: the links' threads take turns writing
+        lock = threading.Lock()
+        record = on_frame
+
+        def on_frame(opcode: int, payload: bytes, received_at: float) -> None:
+            with lock:
+                record(opcode, payload, received_at)
+
+    links = []
+    for url in target.ws_urls:
+        settings = dataclasses.replace(
+            session_settings(config, target, url),
+            # Merged across links instead; each link tries again while the others may be up.
+            dedupe=False,
+            max_reconnect_time=None,
+            first_connect_fatal=False,
+        )
+        links.append(Session(settings, provider, on_frame=on_frame, keep_fresh=provider.keep_fresh))
+    return ClusterSession(links, dedupe=config.dedupe, max_reconnect_time=config.max_reconnect_time)

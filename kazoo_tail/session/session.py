@@ -55,6 +55,9 @@ class SessionSettings:
     idle_tick: float = 0.25
     # How often to check whether the token needs renewing before it expires.
     token_check_interval: float = 30.0
+    # A first connect that fails ends the session (a wrong URL is exit 4 at once); one of
+    # several links to a cluster retries instead, while the others may be up.
+    first_connect_fatal: bool = True
 
 
 class Backoff:
@@ -135,7 +138,9 @@ class Session:
             while True:
                 subscribing = False
                 try:
-                    link = yield from self._connect(fatal=not ever_opened, gap_from=gap_from)
+                    link = yield from self._connect(
+                        fatal=settings.first_connect_fatal and not ever_opened, gap_from=gap_from
+                    )
                     ever_opened = True
                     connected_at = time.monotonic()
                     subscribing = True
@@ -184,6 +189,7 @@ class Session:
                     yield Notice(
                         NoticeKind.DISCONNECTED,
                         f"connection to {settings.url} lost ({exc}); reconnecting in {delay:.1f}s",
+                        gap_from=gap_from,
                     )
                     yield from self._wait(delay)
         finally:
