@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -16,7 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
-from .conftest import wait_until
+from .conftest import BIN, kazoo_tail_env, wait_until
 from .test_simulator import call, expect_close, login, md5, recv_json, subscribe, user_auth
 
 pytestmark = pytest.mark.timeout(20)
@@ -252,3 +254,30 @@ def test_crossbar_advertises_the_first_node(make_cluster: MakeCluster) -> None:
     reply = user_auth(sim, {"credentials": md5("demo:demo"), "account_name": "demo"})
     advertised = reply.json()["data"]["ui_config"]["api"]["kazoo_websocket"]["url"]
     assert advertised == sim.blackhole_urls[0]
+
+
+def test_the_standalone_simulator_prints_every_node() -> None:
+    proc = subprocess.Popen(
+        [str(BIN), "simulator", "--nodes", "2", "--crossbar-port", "0", "--blackhole-port", "0"]
+        + ["--event-rate", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=kazoo_tail_env(),
+    )
+    try:
+        assert proc.stderr is not None
+        lines = [proc.stderr.readline() for _ in range(4)]
+        urls = re.findall(r"(ws://\S+) \(node (\d) of 2\)", "".join(lines))
+        assert [number for _, number in urls] == ["1", "2"], lines
+        for url, _ in urls:
+            with ws_open(url) as ws:
+                assert call(ws, {"action": "noop", "request_id": "up"})["status"] == "error"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert out == "" and "Traceback" not in err
