@@ -18,7 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
-from .conftest import BIN, kazoo_tail_env, wait_until
+from .conftest import BIN, kazoo_tail_env, run, wait_until
 from .test_simulator import call, expect_close, login, md5, recv_json, subscribe, user_auth
 
 pytestmark = pytest.mark.timeout(20)
@@ -281,3 +281,17 @@ def test_the_standalone_simulator_prints_every_node() -> None:
             proc.communicate()
     assert proc.returncode == 0
     assert out == "" and "Traceback" not in err
+
+
+def test_demo_runs_a_cluster() -> None:
+    result = run("demo", "--nodes", "2", "--count", "1", "--json", "--event-rate", "50")
+    assert result.returncode == 0, result.stderr
+    nodes = re.search(r"blackhole nodes (ws://\S+), (ws://\S+)\n", result.stderr)
+    assert nodes and nodes.group(1) != nodes.group(2), result.stderr
+    assert len(result.json_lines()) == 1
+
+
+def test_demo_refuses_more_than_eight_nodes() -> None:
+    result = run("demo", "--nodes", "9")
+    assert result.returncode == 2
+    assert "'--nodes': 9 is not in the range 1<=x<=8" in result.stderr and result.stdout == ""
