@@ -24,10 +24,11 @@ from kazoo_tail.cli.settings import (
 )
 from kazoo_tail.errors import ConfigError, UsageError
 from kazoo_tail.simulator.command import build as build_simulator_command
-from kazoo_tail.simulator.command import event_rate_option, seed_option
+from kazoo_tail.simulator.command import event_rate_option, nodes_option, seed_option
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.provider import TokenProvider
+    from kazoo_tail.output.terminal import StatusWriter
     from kazoo_tail.session.resolve import ConnectionConfig
 
 CONTEXT_SETTINGS: dict[str, Any] = {
@@ -96,20 +97,33 @@ def tail_command(ctx: click.Context, /, **options: Any) -> None:
     ctx.exit(run_tail(config, provider, show, env, status_writer(env), record=record))
 
 
+def _demo_ws_url(urls: list[str], status: StatusWriter) -> str:
+    """The one place that hands the demo cluster's blackhole node URLs to the tail."""
+    # TODO(issue 11): give the tail every node (ws_url=urls, i.e. ConnectionConfig.ws_urls, as
+    # --ws-url repeated does) once the client holds several links; until then, the first only.
+    if len(urls) > 1:
+        status.info(f"tailing the first node only, {urls[0]}")
+    return urls[0]
+
+
 @cli.command(
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
 Examples:
   kazoo-tail demo
   kazoo-tail demo -b 'call.*.*' --calls
-  kazoo-tail demo --event-rate 50 --json | jq -r .name""",
+  kazoo-tail demo --event-rate 50 --json | jq -r .name
+  kazoo-tail demo --nodes 2""",
 )
 @opt.use(*opt.SUBSCRIBE, *opt.SHOW, *opt.STAY_CONNECTED)
 @event_rate_option
 @seed_option
+@nodes_option
 @opt.use("debug")
 @click.pass_context
-def demo(ctx: click.Context, /, event_rate: float, seed: int | None, **options: Any) -> None:
+def demo(
+    ctx: click.Context, /, event_rate: float, seed: int | None, nodes: int, **options: Any
+) -> None:
     """Tail the built-in Kazoo simulator: no server or account needed.
 
     It logs in with the demo user over HTTP and subscribes over a real websocket on
@@ -126,13 +140,13 @@ def demo(ctx: click.Context, /, event_rate: float, seed: int | None, **options: 
     env = environment(ctx)
     status = status_writer(env)
     show = output_options(options, env)
-    with Simulator(SimulatorConfig(event_rate=event_rate, seed=seed)) as simulator:
-        status.info(
-            f"demo server: Crossbar {simulator.crossbar_url}, blackhole {simulator.blackhole_url}"
-        )
+    with Simulator(SimulatorConfig(event_rate=event_rate, seed=seed, nodes=nodes)) as simulator:
+        urls = simulator.blackhole_urls
+        blackhole = f"blackhole {urls[0]}" if nodes == 1 else f"blackhole nodes {', '.join(urls)}"
+        status.info(f"demo server: Crossbar {simulator.crossbar_url}, {blackhole}")
         options.update(
             url=simulator.crossbar_url,
-            ws_url=simulator.blackhole_url,
+            ws_url=_demo_ws_url(urls, status),
             username=DEMO.username,
             account_name=DEMO.account_name,
             bindings=options["bindings"] or DEMO_BINDINGS,

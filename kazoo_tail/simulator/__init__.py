@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .accounts import DEMO, DemoIdentity
-    from .core import Simulator, SimulatorConfig, Stats
+    from .core import Simulator, SimulatorConfig
     from .runner import serve_forever
+    from .stats import Stats
     from .traffic import Event
 
 __all__ = [
@@ -32,7 +33,7 @@ _HOMES = {
     "Event": ".traffic",
     "Simulator": ".core",
     "SimulatorConfig": ".core",
-    "Stats": ".core",
+    "Stats": ".stats",
     "serve_forever": ".runner",
 }
 

@@ -460,6 +460,7 @@ class BlackholeServer:
         max_queued_messages: int | None = None,
         send_timeout: float | None = None,
         bind_delay: float = 0.0,
+        node_name: str | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -477,7 +478,7 @@ class BlackholeServer:
         self.send_timeout = send_timeout
         self.bind_delay = bind_delay
         self._replies_to_shed = 0
-        self.node_name = platform.node() or "blackhole"
+        self.node_name = node_name or platform.node() or "blackhole"
         self.gate = Gate()
         self._lock = threading.Lock()
         self._sessions: dict[_Connection, Session] = {}
@@ -531,18 +532,29 @@ class BlackholeServer:
 
     @property
     def port(self) -> int:
-        assert self._server is not None
+        if self._server is None:
+            return self.requested_port  # where it listened last (0 before its first start)
         return int(self._server.socket.getsockname()[1])
 
-    def stop(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def stop(self, close_code: int | None = 1001) -> None:
+        """Stop listening and end every socket: with a close frame of ``close_code``, or with
+        none (None), as when the node's VM dies. A later start() listens on the same port."""
         if self._server is None:
             return
+        # A restart must come back where clients were told the node is.
+        self.requested_port = self.port
         self.gate.stalled = False
+        if close_code is None:
+            self.drop_connections()
         # Half-open sockets (TCP up, no upgrade yet) would hold shutdown for open_timeout.
         for conn in list(self._connection_class.registry):
             if conn.protocol.state is CONNECTING:
                 conn.close_socket()
-        self._server.shutdown()
+        self._server.shutdown(code=close_code or 1001)
         if self._thread is not None:
             self._thread.join(timeout=_CLOSE_TIMEOUT)
         self._server = None

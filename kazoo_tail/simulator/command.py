@@ -16,6 +16,13 @@ event_rate_option = click.option(
     help="Simulated events per second.",
 )
 seed_option = click.option("--seed", type=int, help="Make the simulated traffic repeatable.")
+nodes_option = click.option(
+    "--nodes",
+    type=click.IntRange(1, 8),
+    default=1,
+    show_default=True,
+    help="Blackhole nodes sharing one event stream, as in a Kazoo cluster (each on its own port).",
+)
 
 
 def build(*, advertise_ws_url: bool) -> click.Command:
@@ -26,7 +33,8 @@ def build(*, advertise_ws_url: bool) -> click.Command:
         epilog="""\b
 Examples:
   kazoo-tail simulator
-  kazoo-tail simulator --crossbar-port 8000 --blackhole-port 5555 --event-rate 20""",
+  kazoo-tail simulator --crossbar-port 8000 --blackhole-port 5555 --event-rate 20
+  kazoo-tail simulator --nodes 2      # blackhole on 5555 and 5556, same events""",
     )
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
     @click.option(
@@ -41,7 +49,17 @@ Examples:
         type=click.IntRange(0, 65535),
         default=5555,
         show_default=True,
-        help="Blackhole's websocket port (0: any free port).",
+        help="Blackhole's websocket port; with --nodes, node N listens on this + N - 1 (0: any "
+        "free ports).",
+    )
+    @nodes_option
+    @click.option(
+        "--node-jitter",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        help="With --nodes: each node delivers each event up to this many seconds late, so "
+        "the nodes disagree on order.",
     )
     @event_rate_option
     @click.option(
@@ -94,6 +112,8 @@ Examples:
         host: str,
         crossbar_port: int,
         blackhole_port: int,
+        nodes: int,
+        node_jitter: float,
         event_rate: float,
         idle_timeout: float,
         token_ttl: float,
@@ -120,10 +140,16 @@ Examples:
                 context.load_cert_chain(certfile, keyfile)
             except (OSError, ssl.SSLError) as exc:
                 raise click.UsageError(f"cannot load the certificate: {exc}") from None
+        if blackhole_port and blackhole_port + nodes - 1 > 65535:
+            raise click.UsageError(
+                f"--nodes {nodes} from --blackhole-port {blackhole_port} needs ports past 65535"
+            )
         config = SimulatorConfig(
             host=host,
             crossbar_port=crossbar_port,
             blackhole_port=blackhole_port,
+            nodes=nodes,
+            node_jitter=node_jitter,
             ssl_context=context,
             token_ttl=token_ttl,
             idle_timeout=idle_timeout,

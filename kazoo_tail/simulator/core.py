@@ -1,17 +1,20 @@
-"""The Simulator facade: wires the Crossbar and blackhole servers, traffic and fault hooks."""
+"""The Simulator facade: wires Crossbar, the blackhole node(s), traffic and fault hooks."""
 
 from __future__ import annotations
 
+import platform
+import random
 import ssl
-import threading
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from .accounts import DEMO, Directory, TokenAuthority
 from .blackhole_server import BlackholeServer
+from .cluster import BlackholeNode, Cluster, format_host
 from .crossbar_server import CrossbarApp, CrossbarServer
+from .stats import Stats
 from .traffic import Event, TrafficFactory, TrafficThread
 
 KAZOO_VERSIONS = ("4.3", "master")
@@ -28,7 +31,13 @@ MASTER_DIFFERS: dict[str, tuple[Any, Any]] = {
 class SimulatorConfig:
     host: str = "127.0.0.1"
     crossbar_port: int = 0
+    # The first node's port; node i listens on blackhole_port + i (all on free ports if 0).
     blackhole_port: int = 0
+    # Blackhole nodes sharing one event stream (a cluster whose AMQP listeners federate).
+    nodes: int = 1
+    # Each node delivers each event a random 0..node_jitter seconds late (order kept per node),
+    # so a client of several nodes cannot count on them agreeing on order; 0 = at once.
+    node_jitter: float = 0.0
     # Server-side context; when set, both servers speak TLS (https and wss).
     ssl_context: ssl.SSLContext | None = None
     token_ttl: float = 3600.0
@@ -63,6 +72,12 @@ class SimulatorConfig:
     honour_paginate_false: bool = False
 
     def __post_init__(self) -> None:
+        if self.nodes < 1:
+            raise ValueError("nodes must be at least 1")
+        if self.blackhole_port and self.blackhole_port + self.nodes - 1 > 65535:
+            raise ValueError("the blackhole nodes' ports would pass 65535")
+        if self.node_jitter < 0:
+            raise ValueError("node_jitter must not be negative")
         if self.kazoo_version not in KAZOO_VERSIONS:
             raise ValueError(f"kazoo_version must be one of {', '.join(KAZOO_VERSIONS)}")
         if self.kazoo_version == "master":
@@ -71,47 +86,12 @@ class SimulatorConfig:
                     setattr(self, name, on_master)
 
 
-@dataclass
-class Stats:
-    """Counters of what clients did; read them from tests to assert on client behaviour."""
-
-    user_auth: int = 0
-    api_auth: int = 0
-    refresh: int = 0
-    token_auth: int = 0
-    websockets_catalog: int = 0
-    descendants_pages: int = 0
-    connections: int = 0
-    subscribes: int = 0
-    unsubscribes: int = 0
-    pings: int = 0
-    ws_pings: int = 0
-    rejected_upgrades: int = 0
-    events_published: int = 0
-    rate_limited: int = 0
-    frames_shed: int = 0
-    replies_shed: int = 0
-    send_timeouts: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def incr(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            setattr(self, name, getattr(self, name) + amount)
-
-    def as_dict(self) -> dict[str, int]:
-        with self._lock:
-            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_lock"}
-
-    def __getitem__(self, name: str) -> int:
-        return self.as_dict()[name]
-
-
-def _format_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 class Simulator:
-    """A fake Kazoo (Crossbar + blackhole) on loopback, for tests and demos."""
+    """A fake Kazoo (Crossbar + one or more blackhole nodes) on loopback, for tests and demos.
+
+    With several nodes, the fault hooks here act on every node (the cluster as a whole); use
+    node(i) for one node's. ``stats`` counts the whole cluster, node(i).stats one node's.
+    """
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
@@ -119,22 +99,29 @@ class Simulator:
         self.directory = Directory.demo()
         self.tokens = TokenAuthority(self.config.token_ttl)
         self.traffic = TrafficFactory(self.directory, DEMO.account_id, self.config.seed)
-        self._blackhole: BlackholeServer | None = None
+        self._cluster: Cluster | None = None
         self._crossbar: CrossbarServer | None = None
         self._traffic_thread: TrafficThread | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def start(self) -> Simulator:
+    def _make_node(self, index: int, rng: random.Random) -> BlackholeNode:
         cfg = self.config
-        blackhole = BlackholeServer(
+        node_stats = Stats()
+
+        def count(name: str) -> None:
+            node_stats.incr(name)
+            self.stats.incr(name)
+
+        base_name = platform.node() or "blackhole"
+        server = BlackholeServer(
             host=cfg.host,
-            port=cfg.blackhole_port,
+            port=cfg.blackhole_port + index if cfg.blackhole_port else 0,
             ssl_context=cfg.ssl_context,
             tokens=self.tokens,
             directory=self.directory,
             traffic=self.traffic,
-            count=self.stats.incr,
+            count=count,
             idle_timeout=cfg.idle_timeout,
             early_events=cfg.early_events,
             ping_module=cfg.ping_module,
@@ -143,13 +130,22 @@ class Simulator:
             max_queued_messages=cfg.max_queued_messages,
             send_timeout=cfg.send_timeout,
             bind_delay=cfg.bind_delay,
+            node_name=base_name if cfg.nodes == 1 else f"{base_name}-{index + 1}",
         )
-        blackhole.start()
-        self._blackhole = blackhole
+        scheme = "wss" if cfg.ssl_context else "ws"
+        node_rng = random.Random(rng.random())
+        return BlackholeNode(index, server, node_stats, scheme, cfg.node_jitter, node_rng)
+
+    def start(self) -> Simulator:
+        cfg = self.config
+        rng = random.Random(cfg.seed)
+        cluster = Cluster([self._make_node(index, rng) for index in range(cfg.nodes)])
+        cluster.start()
+        self._cluster = cluster
         app = CrossbarApp(
             self.tokens,
             self.directory,
-            blackhole,
+            cluster,
             self.stats.incr,
             websocket_url=lambda: self.blackhole_url if cfg.advertise_ws_url else None,
             api_url=lambda: self.crossbar_url,
@@ -158,8 +154,8 @@ class Simulator:
         try:
             crossbar = CrossbarServer(cfg.host, cfg.crossbar_port, cfg.ssl_context, app)
         except BaseException:
-            blackhole.stop()
-            self._blackhole = None
+            cluster.stop()
+            self._cluster = None
             raise
         crossbar.start()
         self._crossbar = crossbar
@@ -174,9 +170,9 @@ class Simulator:
         if self._crossbar is not None:
             self._crossbar.stop()
             self._crossbar = None
-        if self._blackhole is not None:
-            self._blackhole.stop()
-            self._blackhole = None
+        if self._cluster is not None:
+            self._cluster.stop()
+            self._cluster = None
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -190,10 +186,19 @@ class Simulator:
         self.stop()
 
     @property
-    def blackhole(self) -> BlackholeServer:
-        if self._blackhole is None:
+    def nodes(self) -> list[BlackholeNode]:
+        if self._cluster is None:
             raise RuntimeError("simulator is not running")
-        return self._blackhole
+        return list(self._cluster.nodes)
+
+    def node(self, index: int) -> BlackholeNode:
+        """The blackhole node ``index`` (0 is the first), with its own faults and stats."""
+        return self.nodes[index]
+
+    @property
+    def blackhole(self) -> BlackholeServer:
+        """The first node's server."""
+        return self.node(0).server
 
     @property
     def crossbar_url(self) -> str:
@@ -201,23 +206,29 @@ class Simulator:
         if self._crossbar is None:
             raise RuntimeError("simulator is not running")
         scheme = "https" if self.config.ssl_context else "http"
-        return f"{scheme}://{_format_host(self.config.host)}:{self._crossbar.port}"
+        return f"{scheme}://{format_host(self.config.host)}:{self._crossbar.port}"
 
     @property
     def blackhole_url(self) -> str:
-        scheme = "wss" if self.config.ssl_context else "ws"
-        return f"{scheme}://{_format_host(self.config.host)}:{self.blackhole.port}"
+        """The first node's URL (the one Crossbar advertises)."""
+        return self.node(0).url
+
+    @property
+    def blackhole_urls(self) -> list[str]:
+        """Every node's URL, the first node's first."""
+        return [node.url for node in self.nodes]
 
     # -- events --------------------------------------------------------------------
 
     def _publish_event(self, event: Event) -> int:
         self.stats.incr("events_published")
-        if self._blackhole is None:
+        if self._cluster is None:
             return 0
-        return self._blackhole.publish(event)
+        return self._cluster.publish(event)
 
     def publish(self, routing_key: str, name: str | None, data: dict[str, Any]) -> int:
-        """Deliver one event to every matching subscription; returns frames queued."""
+        """Deliver one event to every matching subscription on every node; returns the frames
+        queued (those a node_jitter delays are not counted)."""
         return self._publish_event(Event(routing_key, name, data))
 
     def publish_event(self, event: Event) -> int:
@@ -278,14 +289,17 @@ class Simulator:
 
     def send_raw(self, payload: str | bytes) -> None:
         """Send this exact frame (text if str, binary if bytes) to every open socket."""
-        self.blackhole.send_raw(payload)
+        for node in self.nodes:
+            node.send_raw(payload)
 
     def close_connections(self, code: int = 1001, reason: str = "") -> None:
-        self.blackhole.close_connections(code, reason)
+        for node in self.nodes:
+            node.close_connections(code, reason)
 
     def drop_connections(self) -> None:
         """Abort every websocket's TCP connection without a close frame."""
-        self.blackhole.drop_connections()
+        for node in self.nodes:
+            node.drop_connections()
 
     def revoke_tokens(self) -> None:
         """Invalidate every token issued so far, like a password change."""
@@ -302,22 +316,29 @@ class Simulator:
         return self.tokens.mint(account_id, owner_id, method, exp)
 
     def reject_upgrades(self, status: int, count: int) -> None:
-        """The next ``count`` websocket upgrades get plain HTTP ``status`` with an empty body."""
-        self.blackhole.reject_upgrades(status, count)
+        """The next ``count`` websocket upgrades to each node get plain HTTP ``status`` with an
+        empty body."""
+        for node in self.nodes:
+            node.reject_upgrades(status, count)
 
     def shed_replies(self, count: int) -> None:
-        """Lose the next ``count`` replies on any socket, as a busy 4.3 node does."""
-        self.blackhole.shed_replies(count)
+        """Lose the next ``count`` replies on each node's sockets, as a busy 4.3 node does."""
+        for node in self.nodes:
+            node.shed_replies(count)
 
     def set_stalled(self, stalled: bool) -> None:
-        """Hung node: stop reading from (so no pongs) and writing to every socket."""
-        self.blackhole.set_stalled(stalled)
+        """Hung nodes: stop reading from (so no pongs) and writing to every socket."""
+        for node in self.nodes:
+            node.set_stalled(stalled)
 
     @property
     def client_close_codes(self) -> list[int]:
-        """The close codes clients sent when they said goodbye, oldest first."""
-        return list(self.blackhole.client_close_codes)
+        """The close codes clients sent when they said goodbye, oldest first node by node."""
+        return [code for node in self.nodes for code in node.client_close_codes]
 
     def sockets(self) -> list[dict[str, Any]]:
-        """Authenticated live sockets, shaped like GET /v2/accounts/{id}/websockets items."""
-        return self.blackhole.sockets()
+        """Authenticated live sockets of every node, shaped like GET
+        /v2/accounts/{id}/websockets items."""
+        if self._cluster is None:
+            raise RuntimeError("simulator is not running")
+        return self._cluster.sockets()

@@ -15,18 +15,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .accounts import Directory, TokenAuthority
 from .bindings import catalogue
-from .blackhole_server import BlackholeServer
 
 log = logging.getLogger("kazoo_tail.simulator.crossbar")
 
 VERSION = "4.3.142"
 NODE = base64.urlsafe_b64encode(hashlib.md5(b"crossbar@sim.kazoo.test").digest()).decode()[:22]
 _REALM_PATTERN = r"^[.\w_-]+$"
+
+
+class SocketTracking(Protocol):
+    """What blackhole_tracking answers Crossbar: the live sockets of every blackhole node."""
+
+    def sockets(self, account_ids: set[str] | None = None) -> list[dict[str, Any]]: ...
+
+    def socket_by_id(self, session_id: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ class CrossbarApp:
         self,
         tokens: TokenAuthority,
         directory: Directory,
-        blackhole: BlackholeServer,
+        tracking: SocketTracking,
         count: Callable[[str], None],
         websocket_url: Callable[[], str | None],
         api_url: Callable[[], str],
@@ -120,7 +127,7 @@ class CrossbarApp:
         self.honour_paginate_false = honour_paginate_false
         self.tokens = tokens
         self.directory = directory
-        self.blackhole = blackhole
+        self.tracking = tracking
         self.count = count
         self.websocket_url = websocket_url
         self.api_url = api_url
@@ -424,13 +431,13 @@ class CrossbarApp:
         claims = self._authorized(account_id, token)
         # blackhole_tracking answers for the path account and the caller's own account.
         wanted = {account_id, str(claims["account_id"])}
-        return 200, self.blackhole.sockets(wanted), token
+        return 200, self.tracking.sockets(wanted), token
 
     def account_socket(
         self, account_id: str, socket_id: str, token: str | None
     ) -> tuple[int, Any, str | None]:
         self._authorized(account_id, token)
-        found = self.blackhole.socket_by_id(socket_id)
+        found = self.tracking.socket_by_id(socket_id)
         if found is None:
             raise _Problem(500, "could not reach websockets tracking", {})
         return 200, found, token

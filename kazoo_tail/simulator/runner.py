@@ -12,13 +12,23 @@ from .accounts import DEMO
 from .core import Simulator, SimulatorConfig
 
 
+def blackhole_lines(sim: Simulator) -> list[str]:
+    urls = sim.blackhole_urls
+    if len(urls) == 1:
+        return [f"  blackhole: {urls[0]}"]
+    return [
+        f"  {'blackhole:' if number == 1 else '':<10} {url} (node {number} of {len(urls)})"
+        for number, url in enumerate(urls, start=1)
+    ]
+
+
 def banner(sim: Simulator) -> str:
     d = DEMO
     return "\n".join(
         [
             "Kazoo simulator running (Ctrl-C to stop)",
             f"  crossbar:  {sim.crossbar_url}/v2",
-            f"  blackhole: {sim.blackhole_url}",
+            *blackhole_lines(sim),
             f"  account:   {d.account_name} ({d.account_id}), realm {d.realm}",
             f"  login:     username {d.username!r} password {d.password!r}",
             f"  also:      username {d.admin_username!r} password {d.admin_password!r}",
