@@ -28,7 +28,6 @@ from kazoo_tail.simulator.command import event_rate_option, nodes_option, seed_o
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.provider import TokenProvider
-    from kazoo_tail.output.terminal import StatusWriter
     from kazoo_tail.session.resolve import ConnectionConfig
 
 CONTEXT_SETTINGS: dict[str, Any] = {
@@ -97,15 +96,6 @@ def tail_command(ctx: click.Context, /, **options: Any) -> None:
     ctx.exit(run_tail(config, provider, show, env, status_writer(env), record=record))
 
 
-def _demo_ws_url(urls: list[str], status: StatusWriter) -> str:
-    """The one place that hands the demo cluster's blackhole node URLs to the tail."""
-    # TODO(issue 11): give the tail every node (ws_url=urls, i.e. ConnectionConfig.ws_urls, as
-    # --ws-url repeated does) once the client holds several links; until then, the first only.
-    if len(urls) > 1:
-        status.info(f"tailing the first node only, {urls[0]}")
-    return urls[0]
-
-
 @cli.command(
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
@@ -146,7 +136,7 @@ def demo(
         status.info(f"demo server: Crossbar {simulator.crossbar_url}, {blackhole}")
         options.update(
             url=simulator.crossbar_url,
-            ws_url=_demo_ws_url(urls, status),
+            ws_url=tuple(urls),  # one link to each node, merged
             username=DEMO.username,
             account_name=DEMO.account_name,
             bindings=options["bindings"] or DEMO_BINDINGS,

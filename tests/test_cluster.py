@@ -1,0 +1,161 @@
+"""Issue 11: a tail linked to several blackhole nodes of one cluster, end to end: the
+simulator's nodes share one event stream, and faults strike one node at a time."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from websockets.sync.server import ServerConnection
+
+from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+from tests.conftest import Running, ScriptedServer, login_args, wait_until
+
+FAST = {
+    "KAZOO_PASSWORD": DEMO.password,
+    "KAZOO_TAIL_BACKOFF_INITIAL": "0.05",
+    "KAZOO_TAIL_BACKOFF_CAP": "0.2",
+    "KAZOO_TAIL_PING_TIMEOUT": "1",
+}
+
+
+@pytest.fixture
+def cluster() -> Iterator[Simulator]:
+    with Simulator(SimulatorConfig(nodes=2, event_rate=0, early_events=False)) as simulator:
+        yield simulator
+
+
+def ws_args(simulator: Simulator) -> list[str]:
+    return [arg for url in simulator.blackhole_urls for arg in ("--ws-url", url)]
+
+
+def subscribed_on(process: Running, url: str) -> int:
+    return sum(1 for line in process.stderr_lines if "subscribed to" in line and url in line)
+
+
+def publish(simulator: Simulator, msg_id: str) -> None:
+    account = DEMO.account_id
+    simulator.publish(
+        f"call.{account}.CHANNEL_CREATE.{msg_id}",
+        "CHANNEL_CREATE",
+        {"call_id": msg_id, "msg_id": msg_id, "account_id": account},
+    )
+
+
+def test_a_node_restarted_three_times_mid_stream_loses_nothing(
+    cluster: Simulator, background: type[Running]
+) -> None:
+    first, second = cluster.blackhole_urls
+    published: list[str] = []
+
+    def burst(size: int) -> None:
+        for _ in range(size):
+            published.append(f"e{len(published)}")
+            publish(cluster, published[-1])
+
+    total = 3 * (40 + 40) + 40
+    process = background(
+        *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--count", str(total),
+        "--summary", **FAST,
+    )  # fmt: skip
+    wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
+    for restart in range(1, 4):
+        burst(40)
+        cluster.node(0).stop()  # no close frame: the node's VM died
+        wait_until(lambda: any(" lost (" in line for line in process.stderr_lines[-5:]))
+        burst(40)  # only the second node delivers these
+        cluster.node(0).start()
+        wait_until(lambda n=restart: subscribed_on(process, first) > n, timeout=30)
+    burst(40)
+    result = process.finish(timeout=60)
+    assert result.returncode == 0, result.stderr
+    printed = [event["data"]["msg_id"] for event in result.json_lines()]
+    assert sorted(printed) == sorted(published) and len(printed) == total
+    assert "may have been missed" not in result.stderr
+    assert "nothing is missed" in result.stderr  # the loss was told, and that it cost nothing
+    label = first.removeprefix("ws://")
+    assert re.search(rf"link {re.escape(label)}: subscribed \S+, lost 3 times", result.stderr)
+    assert "0 gaps" in result.stderr
+
+
+def test_both_nodes_down_together_is_one_gap_with_its_length(
+    cluster: Simulator, background: type[Running]
+) -> None:
+    first, second = cluster.blackhole_urls
+    process = background(
+        *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--count", "1", **FAST
+    )
+    wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
+    for node in cluster.nodes:
+        node.stop()
+    wait_until(lambda: sum(" lost (" in line for line in process.stderr_lines) >= 2)
+    for node in cluster.nodes:
+        node.start()
+    process.wait_for_stderr("may have been missed", timeout=30)
+    publish(cluster, "after")
+    result = process.finish(timeout=30)
+    assert result.returncode == 0, result.stderr
+    gaps = [line for line in result.stderr.splitlines() if "may have been missed" in line]
+    assert len(gaps) == 1 and "no node was subscribed" in gaps[0], result.stderr
+    seconds = float(re.search(r"\((\d+\.\d)s\)", gaps[0]).group(1))  # type: ignore[union-attr]
+    assert seconds > 0
+    assert "no node is subscribed now" in result.stderr
+
+
+def test_without_dedupe_every_copy_is_shown_with_its_node(
+    cluster: Simulator, background: type[Running]
+) -> None:
+    first, second = cluster.blackhole_urls
+    process = background(
+        *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--count", "2",
+        "--no-dedupe", "--show-node", **FAST,
+    )  # fmt: skip
+    wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
+    publish(cluster, "twice")
+    result = process.finish(timeout=30)
+    assert result.returncode == 0, result.stderr
+    events = result.json_lines()
+    assert [e["data"]["msg_id"] for e in events] == ["twice", "twice"]
+    nodes = {e["node"] for e in events}
+    assert nodes == {first.removeprefix("ws://"), second.removeprefix("ws://")}
+
+
+def test_the_same_url_twice_is_one_link(cluster: Simulator, background: type[Running]) -> None:
+    first = cluster.blackhole_urls[0]
+    process = background(
+        *login_args(cluster), "--ws-url", f"{first}, {first}", "-b", "call.*.*", "--count", "1",
+        **FAST,
+    )  # fmt: skip
+    process.wait_for_stderr("subscribed to")
+    publish(cluster, "once")
+    result = process.finish(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert cluster.node(0).stats.connections == 1 and cluster.node(1).stats.connections == 0
+
+
+def test_a_node_that_rejects_what_another_accepted_is_named(
+    cluster: Simulator, scripted: ScriptedServer, background: type[Running]
+) -> None:
+    """Two nodes that disagree about a subscription are probably not one cluster."""
+    first = cluster.blackhole_urls[0]
+
+    def rejecting(ws: ServerConnection) -> None:
+        for message in ws:
+            request = json.loads(message)
+            # Answer only once the real node has accepted, so the order is known.
+            wait_until(lambda: cluster.node(0).stats.subscribes >= 1)
+            reply = {"action": "reply", "request_id": request["request_id"], "status": "error"}
+            ws.send(json.dumps({**reply, "data": {"errors": ["account not in your tree"]}}))
+
+    other = scripted(rejecting)
+    process = background(
+        *login_args(cluster), "--ws-url", first, "--ws-url", other, "-b", "call.*.*", **FAST
+    )
+    result = process.finish(timeout=30)
+    assert result.returncode == 5, result.stderr
+    assert f"blackhole node {other} rejected a subscription that {first} accepted" in (
+        result.stderr
+    )
+    assert "probably not one cluster" in result.stderr
