@@ -152,3 +152,69 @@ class FastServer:
             self.sent_at.append(time.time())
             conn.sendall(self.frame_bytes(n))
             next_at += interval
+
+
+class FastCluster:
+    """Several FastServer nodes sending one stream in lockstep, as federated blackhole nodes
+    do: every frame, with the same msg_id, to each node's client, a batch to each in turn, so
+    the copies arrive about together (a blast from independent servers would let one link
+    run arbitrarily far ahead of the other, which no cluster does)."""
+
+    def __init__(self, total: int, nodes: int = 2) -> None:
+        self.total = total
+        self.nodes = [_LockstepNode(total, self) for _ in range(nodes)]
+        self.urls = [node.url for node in self.nodes]
+        self._ready: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> FastCluster:
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def subscribed(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._ready.append(conn)
+            if len(self._ready) < len(self.nodes):
+                return
+            conns, self._ready = self._ready, []
+        threading.Thread(target=self._blast, args=(conns,), daemon=True).start()
+
+    def _blast(self, conns: list[socket.socket]) -> None:
+        first = self.nodes[0]
+        batch = 64
+        try:
+            for start in range(0, self.total, batch):
+                end = min(start + batch, self.total)
+                data = b"".join(first.frame_bytes(n) for n in range(start, end))
+                for conn in conns:
+                    conn.sendall(data)
+            for conn in conns:
+                conn.sendall(frame(struct.pack("!H", 1000), 0x8))
+            time.sleep(0.5)
+        except OSError:
+            pass
+        finally:
+            for conn in conns:
+                conn.close()
+
+
+class _LockstepNode(FastServer):
+    def __init__(self, total: int, cluster: FastCluster) -> None:
+        super().__init__(total)
+        self.cluster = cluster
+
+    def _connection(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = conn.makefile("rb")
+        try:
+            self._handshake(conn, reader)
+            self._answer_subscribe(conn, reader)
+        except OSError:
+            conn.close()
+            return
+        self.cluster.subscribed(conn)

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from bench import cluster  # noqa: E402
-from bench.fastserver import FastServer  # noqa: E402
+from bench.fastserver import FastCluster, FastServer  # noqa: E402
 
 BIN = Path(sys.executable).parent
 KAZOO_TAIL = str(BIN / "kazoo-tail")
@@ -199,6 +199,25 @@ def json_throughput(count: int, rounds: int) -> None:
             f"  kazoo-tail vs the jq pipeline: "
             f"{statistics.median(ours) / statistics.median(piped):.2f}x"
         )
+
+
+def two_links_throughput(count: int, rounds: int) -> None:
+    """Issue 11's figure: links to two nodes, each delivering every event (the same msg_ids,
+    about together, as federated nodes do), merged and de-duplicated, against one link, in
+    the same run."""
+    print(f"\nTwo links vs one ({count:,} events, each sent by both nodes)", flush=True)
+    one: list[float] = []
+    two: list[float] = []
+    for _ in range(rounds):
+        server = FastServer(count).start()
+        one.append(rate(kazoo_tail_cmd(server.url, count, "--json"), count))
+        server.stop()
+        cluster = FastCluster(count, nodes=2).start()
+        first, second = cluster.urls
+        two.append(rate(kazoo_tail_cmd(first, count, "--json", "--ws-url", second), count))
+        cluster.stop()
+    report("kazoo-tail --json, one link", one, "ev/s")
+    report("kazoo-tail --json, two links (every event twice)", two, "ev/s", one)
 
 
 def pretty_throughput(count: int, rounds: int) -> None:
@@ -389,6 +408,7 @@ def main() -> None:
     )
     server_speed(20_000 if quick else 200_000)
     json_throughput(20_000 if quick else 200_000, 1 if quick else 3)
+    two_links_throughput(20_000 if quick else 200_000, 1 if quick else 3)
     pretty_throughput(5_000 if quick else 50_000, 1 if quick else 3)
     latency(100 if quick else 500, 1 if quick else 3)
     startup(3 if quick else 15)
