@@ -55,6 +55,9 @@ class Transport:
         self.tick = tick
         self._ws = ws
         self._reader = FrameReader()
+        # Reads return at once when nothing is waiting, instead of waiting a tick (a driver
+        # of several links waits on all their sockets at once instead).
+        self.poll = False
 
     @classmethod
     def open(cls, url: str, *, sslopt: dict[str, Any], timeout: float, tick: float) -> Transport:
@@ -101,6 +104,8 @@ class Transport:
                 sock = self._ws.sock
                 if sock is None:
                     raise LinkLost("the connection was closed")
+                if self.poll and not _readable(sock):
+                    return None
                 data = sock.recv(RECV_SIZE)
                 if not data:
                     raise LinkLost("the connection was closed without a close frame")
@@ -139,15 +144,7 @@ class Transport:
         if self._reader.has_data():
             return True
         sock = self._ws.sock
-        if sock is None:
-            return False
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return True
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return bool(readable)
+        return sock is not None and _readable(sock)
 
     @staticmethod
     def _guard(send: Any, payload: Any) -> None:
@@ -155,6 +152,17 @@ class Transport:
             send(payload)
         except (OSError, websocket.WebSocketException) as exc:
             raise LinkLost(describe_error(exc)) from None
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether a read would return at once (bytes, TLS bytes already decrypted, or an end)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True  # let the read say what is wrong
+    return bool(readable)
 
 
 def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:

@@ -12,6 +12,29 @@ from kazoo_tail.net.frames import OP_BINARY, OP_TEXT
 BAD_FRAME_REPORT_INTERVAL = 10.0
 
 
+class FrameCopies:
+    """The last frames the links to a cluster's nodes received, exactly as received. Federated
+    nodes send each event alike, so most second copies are dropped here, unparsed; a copy
+    that differs (or comes later than this remembers) is still caught after parsing, by the
+    event's routing key and msg_id. Safe across threads: a race costs only a parse."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.capacity = capacity
+        self._seen: dict[bytes, None] = {}
+
+    def seen(self, payload: bytes) -> bool:
+        seen = self._seen
+        if payload in seen:
+            return True
+        seen[payload] = None
+        if len(seen) > self.capacity:
+            try:
+                del seen[next(iter(seen))]
+            except (KeyError, RuntimeError, StopIteration):
+                pass  # another link trimmed it first
+        return False
+
+
 class Decoder:
     """Turns a text or binary message into an event, a reply, a notice, or nothing.
 
@@ -20,9 +43,16 @@ class Decoder:
     """
 
     def __init__(
-        self, *, dedupe: bool = True, monotonic: Callable[[], float] = time.monotonic
+        self,
+        *,
+        dedupe: bool = True,
+        monotonic: Callable[[], float] = time.monotonic,
+        copies: FrameCopies | None = None,
     ) -> None:
         self._dedupe = Deduplicator() if dedupe else None
+        # Shared by the links to several nodes: a frame another link already brought, byte
+        # for byte, is dropped before it costs a parse.
+        self._copies = copies
         self._monotonic = monotonic
         self._unreported = 0
         self._reported_at = float("-inf")
@@ -33,6 +63,8 @@ class Decoder:
         if opcode == OP_BINARY:
             return self._bad_frame("a binary frame")
         if opcode != OP_TEXT:
+            return None
+        if self._copies is not None and self._copies.seen(payload):
             return None
         try:
             item = parse_frame(payload, received_at)

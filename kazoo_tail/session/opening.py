@@ -27,6 +27,10 @@ class Opening:
         self._failure: BaseException | None = None
         threading.Thread(target=self._run, name="kazoo-tail handshake", daemon=True).start()
 
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
     def wait(self, seconds: float) -> bool:
         """Whether the handshake ended (either way) within ``seconds``."""
         return self._done.wait(seconds)

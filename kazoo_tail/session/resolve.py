@@ -241,18 +241,11 @@ def session_for(
             keep_fresh=provider.keep_fresh,
         )
     import dataclasses
-    import threading
 
     from kazoo_tail.session.cluster import ClusterSession
+    from kazoo_tail.session.decoder import FrameCopies
 
-    if on_frame is not None:  # --record: the links' threads take turns writing
-        lock = threading.Lock()
-        record = on_frame
-
-        def on_frame(opcode: int, payload: bytes, received_at: float) -> None:
-            with lock:
-                record(opcode, payload, received_at)
-
+    copies = FrameCopies() if config.dedupe else None
     links = []
     for url in target.ws_urls:
         settings = dataclasses.replace(
@@ -261,6 +254,15 @@ def session_for(
             dedupe=False,
             max_reconnect_time=None,
             first_connect_fatal=False,
+            poll=True,  # all driven by one loop
         )
-        links.append(Session(settings, provider, on_frame=on_frame, keep_fresh=provider.keep_fresh))
+        links.append(
+            Session(
+                settings,
+                provider,
+                on_frame=on_frame,
+                keep_fresh=provider.keep_fresh,
+                copies=copies,
+            )
+        )
     return ClusterSession(links, dedupe=config.dedupe, max_reconnect_time=config.max_reconnect_time)

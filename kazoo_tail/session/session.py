@@ -10,6 +10,7 @@ before it expires, and resubscribes bindings on monthly databases when the UTC m
 from __future__ import annotations
 
 import random
+import socket
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice, NoticeKind
 from kazoo_tail.kazoo.time import utc_stamp
 from kazoo_tail.kazoo.wire import Reply
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
-from kazoo_tail.session.decoder import Decoder
+from kazoo_tail.session.decoder import Decoder, FrameCopies
 from kazoo_tail.session.link import FrameObserver, Link, Subscribed, TokenSource
 from kazoo_tail.session.opening import Opening
 from kazoo_tail.session.subscriber import Subscription
@@ -58,6 +59,9 @@ class SessionSettings:
     # A first connect that fails ends the session (a wrong URL is exit 4 at once); one of
     # several links to a cluster retries instead, while the others may be up.
     first_connect_fatal: bool = True
+    # Never block: reads return at once when nothing is waiting, and waits (a backoff, a
+    # handshake) are yielded as ``Pause`` for a driver of several sessions to wait on at once.
+    poll: bool = False
 
 
 class Backoff:
@@ -78,6 +82,15 @@ class Backoff:
         self.attempt = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Nothing to do before ``until`` (monotonic) or before ``opening`` ends, whichever is
+    first: ``Session.events`` sleeps; a driver of several sessions waits on all at once."""
+
+    until: float
+    opening: Opening | None = None
+
+
 def utc_month() -> str:
     """The month Kazoo files documents under (its monthly databases are named in UTC)."""
     return time.strftime("%Y%m", time.gmtime())
@@ -92,6 +105,7 @@ class Session:
         on_frame: FrameObserver | None = None,
         keep_fresh: Callable[[], None] | None = None,
         month: Callable[[], str] = utc_month,
+        copies: FrameCopies | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
@@ -100,7 +114,7 @@ class Session:
         self.keep_fresh = keep_fresh
         self.month = month
         self._link: Link | None = None
-        self._decoder = Decoder(dedupe=settings.dedupe)
+        self._decoder = Decoder(dedupe=settings.dedupe, copies=copies)
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_cap)
         self._subscribed_month: str | None = None
         self._closing = False
@@ -120,8 +134,22 @@ class Session:
 
     def events(self) -> Iterator[Event | Notice | Idle]:
         """Everything the session has to say, with an idle tick whenever nothing arrived for a
-        moment. The token is kept fresh all along, outages included (``_renew_if_due``): a
-        reconnect hours from now must not find it expired with no password at hand.
+        moment."""
+        for item in self.steps():
+            if isinstance(item, Pause):
+                left = item.until - time.monotonic()
+                if item.opening is not None:
+                    item.opening.wait(max(0.0, left))
+                elif left > 0:
+                    time.sleep(left)
+                yield IDLE
+            else:
+                yield item
+
+    def steps(self) -> Iterator[Event | Notice | Idle | Pause]:
+        """``events``, with its waits left to the caller as ``Pause``. The token is kept fresh
+        all along, outages included (``_renew_if_due``): a reconnect hours from now must not
+        find it expired with no password at hand.
 
         A gap runs from the last frame heard on a fully subscribed link to the moment every
         subscription is back; events heard in between (on a link lost while subscribing) are
@@ -219,9 +247,14 @@ class Session:
         link = self._link
         return link is not None and link.transport.data_waiting()
 
+    def socket(self) -> socket.socket | None:
+        """The open link's socket, for a driver of several sessions to wait on."""
+        link = self._link
+        return link.transport.socket if link is not None else None
+
     # -- internals --------------------------------------------------------------------------
 
-    def _connect(self, *, fatal: bool, gap_from: float | None) -> Generator[Idle, None, Link]:
+    def _connect(self, *, fatal: bool, gap_from: float | None) -> Generator[Pause, None, Link]:
         """Open a link, ticking while the handshake takes its time; a reconnect (``gap_from``
         set) gives up when --max-reconnect-time runs out, even mid-handshake."""
         settings = self.settings
@@ -234,7 +267,7 @@ class Session:
             )
         )
         try:
-            while not opening.wait(settings.idle_tick):
+            while not opening.done:
                 self._renew_if_due(time.monotonic())
                 limit = settings.max_reconnect_time
                 if gap_from is not None and limit is not None:
@@ -244,7 +277,7 @@ class Session:
                             f"gave up reconnecting to {settings.url} after {down_for:.0f}s: "
                             "the websocket handshake was still not answered"
                         )
-                yield IDLE
+                yield Pause(time.monotonic() + settings.idle_tick, opening)
             transport = opening.result()
         except ConnectFailed as exc:
             if exc.retryable and not fatal:
@@ -253,6 +286,7 @@ class Session:
         except BaseException:
             opening.abandon()  # the consumer stopped (its deadline, its reader) or gave up
             raise
+        transport.poll = settings.poll
         self._link = Link(transport, self._decoder, on_frame=self.on_frame)
         return self._link
 
@@ -345,13 +379,12 @@ class Session:
         if link is not None:
             link.transport.drop()
 
-    def _wait(self, seconds: float) -> Iterator[Idle]:
-        """Sleep in ticks, so the consumer can still notice its deadline or a closed stdout."""
+    def _wait(self, seconds: float) -> Iterator[Pause]:
+        """Wait in ticks, so the consumer can still notice its deadline or a closed stdout."""
         until = time.monotonic() + seconds
-        while (left := until - time.monotonic()) > 0:
-            time.sleep(min(left, self.settings.idle_tick))
-            self._renew_if_due(time.monotonic())
-            yield IDLE
+        while (now := time.monotonic()) < until:
+            self._renew_if_due(now)
+            yield Pause(min(until, now + self.settings.idle_tick))
 
     def _renew_if_due(self, now: float) -> None:
         if now >= self._next_renewal_check and self.keep_fresh is not None:
