@@ -88,6 +88,7 @@ class ClusterSession:
         self.max_reconnect_time = max_reconnect_time
         self.clock = clock
         self._driven = [_Driven(session) for session in self.sessions]
+        self._current: _Driven | None = None
         # When every link had lost its subscriptions: the last moment one still heard all.
         self._down_from: float | None = None
         self._up_once = False
@@ -137,7 +138,10 @@ class ClusterSession:
             driven.session.close()
 
     def data_waiting(self) -> bool:
-        return any(d.steps is not None and d.session.data_waiting() for d in self._driven)
+        """Whether the link being read has more already (asked after every event, so only
+        that link is asked: the others are looked at on the loop's next round anyway)."""
+        driven = self._current
+        return driven is not None and driven.steps is not None and driven.session.data_waiting()
 
     def down_for(self) -> float | None:
         """How long no link has been subscribed, after one had been."""
@@ -148,6 +152,7 @@ class ClusterSession:
     def _step(self, index: int, driven: _Driven) -> Iterator[Event | Notice]:
         """Up to a batch of what one link has now, merged."""
         assert driven.steps is not None
+        self._current = driven
         for _ in range(BATCH):
             try:
                 item = next(driven.steps)

@@ -16,7 +16,7 @@ class FrameCopies:
     """The last frames the links to a cluster's nodes received, exactly as received. Federated
     nodes send each event alike, so most second copies are dropped here, unparsed; a copy
     that differs (or comes later than this remembers) is still caught after parsing, by the
-    event's routing key and msg_id. Safe across threads: a race costs only a parse."""
+    event's routing key and msg_id."""
 
     def __init__(self, capacity: int = 1024) -> None:
         self.capacity = capacity
@@ -28,10 +28,7 @@ class FrameCopies:
             return True
         seen[payload] = None
         if len(seen) > self.capacity:
-            try:
-                del seen[next(iter(seen))]
-            except (KeyError, RuntimeError, StopIteration):
-                pass  # another link trimmed it first
+            del seen[next(iter(seen))]
         return False
 
 
