@@ -173,3 +173,56 @@ def test_a_node_that_rejects_what_another_accepted_is_named(
         result.stderr
     )
     assert "probably not one cluster" in result.stderr
+
+
+def test_doctor_checks_every_node(cluster: Simulator) -> None:
+    from tests.conftest import run
+
+    cluster.node(1).stop()  # the second node is down: its checks fail, the first's pass
+    result = run("doctor", *login_args(cluster), *ws_args(cluster), **FAST)
+    first, second = (url.removeprefix("ws://") for url in cluster.blackhole_urls)
+    lines = result.stdout.splitlines()
+    for check in ("blackhole reachable", "subscribe round trip", "ping round trip"):
+        assert any(line.startswith(f"ok    {check} ({first})") for line in lines), result.stdout
+    assert any(f"FAIL  blackhole reachable ({second})" in line for line in lines), result.stdout
+    assert any(line.startswith("skip  subscribe round trip") and second in line for line in lines)
+    assert sum(" bindings " in f" {line} " for line in lines) == 1  # asked of one node
+    assert result.returncode == 4
+
+
+def test_sockets_shows_the_links_on_every_node(
+    cluster: Simulator, background: type[Running]
+) -> None:
+    from tests.conftest import run
+
+    first, second = cluster.blackhole_urls
+    process = background(*login_args(cluster), *ws_args(cluster), "-b", "call.*.*", **FAST)
+    wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
+    result = run("sockets", *login_args(cluster), "-o", "json", **FAST)
+    assert result.returncode == 0, result.stderr
+    sockets = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len({item["destination"] for item in sockets}) == 2, result.stdout
+
+
+def test_ws_urls_listed_in_the_environment_and_a_429_on_one_node(
+    cluster: Simulator, background: type[Running]
+) -> None:
+    """KAZOO_WS_URL may list several URLs; a node answering 429 backs off alone, while the
+    other goes on delivering, and no gap is announced."""
+    first, second = cluster.blackhole_urls
+    process = background(
+        *login_args(cluster), "-b", "call.*.*", "--count", "2",
+        KAZOO_WS_URL=f"{first}, {second}", **FAST,
+    )  # fmt: skip
+    wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
+    cluster.node(1).reject_upgrades(429, 3)
+    cluster.node(1).close_connections(code=1001)
+    publish(cluster, "during")
+    wait_until(lambda: subscribed_on(process, second) >= 2, timeout=30)
+    publish(cluster, "after")
+    result = process.finish(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert [e["data"]["msg_id"] for e in result.json_lines()] == ["during", "after"]
+    assert "HTTP 429" in result.stderr and "may have been missed" not in result.stderr
+    assert cluster.node(1).stats.rejected_upgrades == 3
+    assert cluster.node(0).stats.connections == 1

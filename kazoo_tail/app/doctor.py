@@ -86,11 +86,11 @@ def _skip(reason: str) -> Outcome:
     return Outcome("skip", reason)
 
 
-def format_line(result: CheckResult) -> str:
+def format_line(result: CheckResult, width: int = NAME_WIDTH) -> str:
     outcome = result.outcome
     elapsed = "-" if outcome.status == "skip" else _elapsed(outcome.seconds)
     detail = sanitize(redact(outcome.detail))
-    return f"{outcome.status:<5} {result.name:<{NAME_WIDTH}} {elapsed:>8}  {detail}"
+    return f"{outcome.status:<5} {result.name:<{width}} {elapsed:>8}  {detail}"
 
 
 def _elapsed(seconds: float | None) -> str:
@@ -120,6 +120,7 @@ class Doctor:
         self.link: Link | None = None
         # The node being checked, when there are several.
         self.node_url: str | None = None
+        self.name_width = NAME_WIDTH
         self.account_ids: list[str] = []
         self.events_seen = 0
         self.results: list[CheckResult] = []
@@ -138,6 +139,9 @@ class Doctor:
         try:
             self._run_checks(login)
             urls = self._node_urls()
+            if len(urls) > 1:  # the node checks are named after their node: widen the column
+                longest = max(len(node_label(url)) for url in urls if url is not None)
+                self.name_width = max(NAME_WIDTH, len("subscribe round trip ()") + longest)
             for number, url in enumerate(urls):
                 # Several nodes: each is checked, and named; which bindings the account may
                 # use is asked of the first.
@@ -157,7 +161,7 @@ class Doctor:
         for name, check in checks:
             result = CheckResult(name, self._run_check(check))
             self.results.append(result)
-            self._print(format_line(result))
+            self._print(format_line(result, self.name_width))
 
     def _node_urls(self) -> list[str | None]:
         """Every node's websocket URL; [None] when it cannot be known yet, so the checks say
