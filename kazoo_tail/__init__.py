@@ -40,11 +40,13 @@ if TYPE_CHECKING:
         UsageError,
     )
     from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
+    from kazoo_tail.session.cluster import ClusterSession
     from kazoo_tail.session.resolve import ConnectionConfig, open_session
     from kazoo_tail.session.session import Session
 
 __all__ = [
     "AuthError",
+    "ClusterSession",
     "ConfigStore",
     "ConnectError",
     "ConnectionConfig",
@@ -74,6 +76,7 @@ _HOMES = {
     "ConnectionConfig": "kazoo_tail.session.resolve",
     "open_session": "kazoo_tail.session.resolve",
     "Session": "kazoo_tail.session.session",
+    "ClusterSession": "kazoo_tail.session.cluster",
 }
 
 

@@ -226,3 +226,34 @@ def test_ws_urls_listed_in_the_environment_and_a_429_on_one_node(
     assert "HTTP 429" in result.stderr and "may have been missed" not in result.stderr
     assert cluster.node(1).stats.rejected_upgrades == 3
     assert cluster.node(0).stats.connections == 1
+
+
+def test_the_python_api_merges_several_nodes(cluster: Simulator) -> None:
+    import kazoo_tail
+
+    config = kazoo_tail.ConnectionConfig(
+        url=cluster.crossbar_url,
+        ws_url=" ".join(cluster.blackhole_urls),
+        account_name="demo",
+        username="demo",
+        password=DEMO.password,
+        bindings=["call.*.*"],
+    )
+    seen: list[str] = []
+    with kazoo_tail.open_session(config) as session:
+        assert isinstance(session, kazoo_tail.ClusterSession)
+        subscribed = 0
+        for item in session:
+            if (
+                isinstance(item, kazoo_tail.Notice)
+                and item.kind is kazoo_tail.NoticeKind.SUBSCRIBED
+            ):
+                subscribed += 1
+                if subscribed == 2:
+                    publish(cluster, "one")
+                    publish(cluster, "two")
+            elif isinstance(item, kazoo_tail.Event):
+                seen.append(item.data["msg_id"])
+                if len(seen) == 2:
+                    break
+    assert seen == ["one", "two"]
