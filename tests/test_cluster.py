@@ -257,3 +257,22 @@ def test_the_python_api_merges_several_nodes(cluster: Simulator) -> None:
                 if len(seen) == 2:
                     break
     assert seen == ["one", "two"]
+
+
+def test_no_reconnect_goes_on_with_the_other_node_until_none_is_left(
+    cluster: Simulator, background: type[Running]
+) -> None:
+    first, second = cluster.blackhole_urls
+    process = background(
+        *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--no-reconnect", **FAST
+    )
+    wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
+    cluster.node(0).stop()
+    process.wait_for_stderr(f"not trying {first} again, going on with")
+    publish(cluster, "still")
+    wait_until(lambda: process.stdout_lines, what="an event through the second node")
+    cluster.node(1).stop()
+    result = process.finish(timeout=30)
+    assert result.returncode == 4, result.stderr
+    assert [e["data"]["msg_id"] for e in result.json_lines()] == ["still"]
+    assert f"lost the connection to {second}" in result.stderr.splitlines()[-1]

@@ -162,7 +162,9 @@ class ClusterSession:
                 return
             except Exception as exc:
                 driven.steps = None
-                self._fail(index, exc)
+                ended = self._fail(index, exc)
+                if ended is not None:
+                    yield ended
                 return
             if isinstance(item, Pause):
                 driven.pause = item
@@ -295,10 +297,13 @@ class ClusterSession:
                 f"({', '.join(link.url for link in self.links)})"
             )
 
-    def _fail(self, index: int, exc: BaseException) -> None:
-        """A link ended with an error: most end the tail, named after their node."""
+    def _fail(self, index: int, exc: BaseException) -> Notice | None:
+        """A link ended with an error. Most errors end the tail, named after their node; a
+        link that cannot go on (--no-reconnect, a certificate that will not verify) while
+        another is subscribed is told, and the others go on."""
         link = self.links[index]
         link.ended = True
+        link.subscribed = False
         if isinstance(exc, SubscribeError):
             accepted = [other.url for other in self.links if other.ever_subscribed]
             if accepted:
@@ -308,8 +313,13 @@ class ClusterSession:
                     f"not one cluster ({exc.message})"
                 ) from None
             raise exc
-        if isinstance(exc, ConnectError) and any(
-            other.subscribed and not other.ended for other in self.links
-        ):
-            return  # --no-reconnect: this link is gone, the others go on
+        others = [other.label for other in self.links if other.subscribed]
+        if isinstance(exc, ConnectError) and others:
+            return Notice(
+                NoticeKind.DISCONNECTED,
+                f"{exc.message}; not trying {link.url} again, going on with "
+                f"{', '.join(others)}",
+                link=link.label,
+                cluster_down=False,
+            )
         raise exc
