@@ -87,6 +87,14 @@ class FastServer:
         try:
             self._handshake(conn, reader)
             self._answer_subscribe(conn, reader)
+        except OSError:
+            conn.close()
+            return
+        self._stream(conn)
+
+    def _stream(self, conn: socket.socket) -> None:
+        """Send the events to a subscribed client, then close (1000)."""
+        try:
             if self.rate is None:
                 self._blast(conn)
             else:
@@ -208,13 +216,5 @@ class _LockstepNode(FastServer):
         super().__init__(total)
         self.cluster = cluster
 
-    def _connection(self, conn: socket.socket) -> None:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        reader = conn.makefile("rb")
-        try:
-            self._handshake(conn, reader)
-            self._answer_subscribe(conn, reader)
-        except OSError:
-            conn.close()
-            return
-        self.cluster.subscribed(conn)
+    def _stream(self, conn: socket.socket) -> None:
+        self.cluster.subscribed(conn)  # the cluster sends, to every node's client in turn
