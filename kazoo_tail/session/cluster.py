@@ -317,8 +317,7 @@ class ClusterSession:
         if isinstance(exc, ConnectError) and others:
             return Notice(
                 NoticeKind.DISCONNECTED,
-                f"{exc.message}; not trying {link.url} again, going on with "
-                f"{', '.join(others)}",
+                f"{exc.message}; not trying {link.url} again, going on with {', '.join(others)}",
                 link=link.label,
                 cluster_down=False,
             )
