@@ -106,6 +106,8 @@ class Notice:
     link: str | None = field(default=None)
     # For DISCONNECTED: whether no link is subscribed any more (always, with one link).
     cluster_down: bool = field(default=True)
+    # For DISCONNECTED: why, in a few words ("connection refused").
+    reason: str | None = field(default=None)
 
 
 class Idle:

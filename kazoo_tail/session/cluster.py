@@ -16,7 +16,7 @@ from __future__ import annotations
 import select
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kazoo_tail.errors import ConnectError, SubscribeError
 from kazoo_tail.kazoo.events import IDLE, Deduplicator, Event, Idle, Notice, NoticeKind
@@ -29,6 +29,10 @@ BATCH = 256
 # A link with nothing to read is still stepped this often: its pings, subscribe pacing and
 # timeouts run on those steps.
 HOUSEKEEPING = 0.05
+# Events remembered to drop the other nodes' copies (about 10 MB at most).
+DEDUPE_WINDOW = 32768
+# The outages remembered per link, to work out when none was subscribed.
+KEPT_OUTAGES = 32
 # While a handshake is under way, the loop looks at it this often.
 HANDSHAKE_POLL = 0.02
 
@@ -45,6 +49,9 @@ class LinkStats:
     # The last moment this link was known to hear everything (epoch), while subscribed.
     last_heard: float | None = None
     ended: bool = False
+    # Its outages since the first subscribe: [from, to], to None while it lasts.
+    downs: list[list[float | None]] = field(default_factory=list)
+    last_failure: str = ""
 
 
 class _Driven:
@@ -83,15 +90,19 @@ class ClusterSession:
     ) -> None:
         self.sessions = list(sessions)
         self.links = [LinkStats(s.settings.url, node_label(s.settings.url)) for s in sessions]
-        self._dedupe = Deduplicator() if dedupe else None
+        # Wide enough for one node lagging seconds behind another at thousands of events/s.
+        self._dedupe = Deduplicator(DEDUPE_WINDOW) if dedupe else None
         self.idle_tick = idle_tick
         self.max_reconnect_time = max_reconnect_time
         self.clock = clock
         self._driven = [_Driven(session) for session in self.sessions]
         self._current: _Driven | None = None
-        # When every link had lost its subscriptions: the last moment one still heard all.
+        # Since when no link is subscribed (a gap still open), for --max-reconnect-time.
         self._down_from: float | None = None
-        self._up_once = False
+        # The first subscribe of any link: no gap is counted before it.
+        self._first_up: float | None = None
+        # The end of the last gap told: none is told twice.
+        self._told_until = 0.0
 
     def __iter__(self) -> Iterator[Event | Notice]:
         for item in self.events():
@@ -171,9 +182,7 @@ class ClusterSession:
                 return
             if isinstance(item, Idle):
                 return  # nothing more waiting on this link now
-            merged = self._merge(index, item)
-            if merged is not None:
-                yield merged
+            yield from self._merge(index, item)
 
     def _wait(self, next_tick: float) -> None:
         """Until a link has something to read, or a pause, housekeeping or the tick is due."""
@@ -205,50 +214,59 @@ class ClusterSession:
 
     # -- merging ----------------------------------------------------------------------------
 
-    def _merge(self, index: int, item: Event | Notice) -> Event | Notice | None:
+    def _merge(self, index: int, item: Event | Notice) -> Iterator[Event | Notice]:
         link = self.links[index]
         if isinstance(item, Event):
             if self._dedupe is not None and self._dedupe.is_duplicate(item):
-                return None
+                return
             item.via = link.label
             if link.subscribed:
                 link.last_heard = item.received_at
-            return item
-        return self._notice(index, item)
+            yield item
+        else:
+            yield from self._notice(index, item)
 
-    def _notice(self, index: int, notice: Notice) -> Notice | None:
+    def _notice(self, index: int, notice: Notice) -> Iterator[Notice]:
         link = self.links[index]
         now = self.clock()
         if notice.kind is NoticeKind.SUBSCRIBED:
             link.subscribed = link.ever_subscribed = True
             link.last_heard = now
-            self._up_once = True
-            if self._down_from is not None:
-                gap_from, self._down_from = self._down_from, None
-                return self._gap_notice(link, gap_from, now)
-            return Notice(notice.kind, notice.message, link=link.label)
+            if self._first_up is None:
+                self._first_up = now
+                for other in self.links:  # the others cover nothing until they subscribe
+                    if other is not link:
+                        other.downs.append([now, None])
+            elif link.downs and link.downs[-1][1] is None:
+                link.downs[-1][1] = now
+            gaps = list(self._new_gaps(link))
+            if not gaps:
+                yield Notice(notice.kind, notice.message, link=link.label)
+            yield from gaps
+            return
         if notice.kind is NoticeKind.RECONNECTED:
-            # The link's own gap: the cluster's is told on SUBSCRIBED, when there was one.
-            return None
+            return  # the link's own gap: the cluster's are worked out from every link's
         if notice.kind is NoticeKind.DISCONNECTED:
             was_subscribed = link.subscribed
             if link.subscribed:
                 link.subscribed = False
-                if notice.gap_from is not None:
-                    link.last_heard = notice.gap_from
+                down_from = self._outage_start(notice, now)
+                link.last_heard = down_from
+                if self._first_up is not None:
+                    link.downs.append([max(down_from, self._first_up), None])
+                    del link.downs[:-KEPT_OUTAGES]
             elif not link.ever_subscribed:
                 link.failed_before_subscribing = True
-                self._check_none_reachable(notice)
+                link.last_failure = notice.reason or notice.message
+                self._check_none_reachable()
             others = [other.label for other in self.links if other.subscribed]
             if others:
-                still = f"; still subscribed on {', '.join(others)}, so nothing is missed"
-            elif was_subscribed and self._up_once:
-                heard = [other.last_heard for other in self.links if other.last_heard]
-                self._down_from = max(heard) if heard else now
+                still = f"; still subscribed on {', '.join(others)}"
+            elif was_subscribed:
                 still = "; no node is subscribed now"
             else:
                 still = ""
-            return Notice(
+            yield Notice(
                 notice.kind,
                 notice.message + still,
                 gap_from=notice.gap_from,
@@ -256,13 +274,73 @@ class ClusterSession:
                 # Only a loss that leaves no node subscribed opens a gap (for --summary).
                 cluster_down=not others and was_subscribed,
             )
-        return Notice(
+            # A link found dead late (it had stopped answering) may reveal a time, now past,
+            # when no node was subscribed after all.
+            yield from self._new_gaps(link)
+            return
+        yield Notice(
             notice.kind,
             notice.message,
             gap_seconds=notice.gap_seconds,
             gap_from=notice.gap_from,
             gap_to=notice.gap_to,
             link=link.label,
+        )
+
+    @staticmethod
+    def _outage_start(notice: Notice, now: float) -> float:
+        """When a lost link stopped hearing everything. A socket that ended (a close frame, or
+        closed outright) delivered all that was sent before its end, in order: it heard all
+        until now. A link that went silent (no pong, no reply) or was reset may have missed
+        what came after its last frame."""
+        ended_cleanly = (notice.reason or "").startswith(
+            ("the server closed the connection", "the connection was closed")
+        )
+        if ended_cleanly or notice.gap_from is None:
+            return now
+        return notice.gap_from
+
+    def _new_gaps(self, link: LinkStats) -> Iterator[Notice]:
+        """Gaps not told yet: the times since the last one told when every link was down,
+        that have ended; one still open sets ``_down_from`` (for --max-reconnect-time)."""
+        self._down_from = None
+        for gap_from, gap_to in self._all_down():
+            if gap_to is None:
+                self._down_from = gap_from
+            elif gap_to > self._told_until:
+                self._told_until = gap_to
+                yield self._gap_notice(link, gap_from, gap_to)
+
+    def _all_down(self) -> list[tuple[float, float | None]]:
+        """The stretches, since the first subscribe, when no link was subscribed; the last one
+        open (None) if no link is subscribed now."""
+        if self._first_up is None:
+            return []
+        since = max(self._told_until, self._first_up)
+        points = {since, self.clock()}
+        for link in self.links:
+            for start, end in link.downs:
+                points.update(p for p in (start, end) if p is not None and p > since)
+        ordered = sorted(points)
+        stretches: list[tuple[float, float | None]] = []
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            middle = (before + after) / 2
+            if all(self._down_at(link, middle) for link in self.links):
+                if stretches and stretches[-1][1] == before:
+                    stretches[-1] = (stretches[-1][0], after)
+                else:
+                    stretches.append((before, after))
+        if stretches and all(not link.subscribed for link in self.links):
+            last_from, last_to = stretches[-1]
+            if last_to == ordered[-1]:
+                stretches[-1] = (last_from, None)
+        return stretches
+
+    @staticmethod
+    def _down_at(link: LinkStats, moment: float) -> bool:
+        return any(
+            start is not None and start <= moment and (end is None or moment < end)
+            for start, end in link.downs
         )
 
     def _gap_notice(self, link: LinkStats, gap_from: float, gap_to: float) -> Notice:
@@ -278,14 +356,19 @@ class ClusterSession:
             link=link.label,
         )
 
-    def _check_none_reachable(self, notice: Notice) -> None:
+    def _check_none_reachable(self) -> None:
         """Like a single link's first connect: when no node could be reached at all at the
-        start, the tail ends (exit 4) rather than retry a wrong URL for ever."""
-        if not self._up_once and all(link.failed_before_subscribing for link in self.links):
+        start, the tail ends (exit 4) rather than retry a wrong URL for ever. A link that is
+        connected now (subscribing, however slowly) can still get there."""
+        connected = any(d.session.socket() is not None for d in self._driven)
+        if (
+            self._first_up is None
+            and not connected
+            and all(link.failed_before_subscribing for link in self.links)
+        ):
+            reasons = "; ".join(f"{link.url} ({link.last_failure})" for link in self.links)
             raise ConnectError(
-                f"cannot reach any of the {len(self.links)} blackhole nodes "
-                f"({', '.join(link.url for link in self.links)}); the last said: "
-                f"{notice.message}"
+                f"cannot reach any of the {len(self.links)} blackhole nodes: {reasons}"
             )
 
     def _check_deadline(self) -> None:

@@ -50,6 +50,9 @@ class Decoder:
         # Shared by the links to several nodes: a frame another link already brought, byte
         # for byte, is dropped before it costs a parse.
         self._copies = copies
+        # Only while the link is subscribed: a frame held back during a subscribe round may
+        # never be shown, so it must not make another link's copy count as seen.
+        self.sharing = False
         self._monotonic = monotonic
         self._unreported = 0
         self._reported_at = float("-inf")
@@ -61,7 +64,7 @@ class Decoder:
             return self._bad_frame("a binary frame")
         if opcode != OP_TEXT:
             return None
-        if self._copies is not None and self._copies.seen(payload):
+        if self.sharing and self._copies is not None and self._copies.seen(payload):
             return None
         try:
             item = parse_frame(payload, received_at)

@@ -189,7 +189,11 @@ class Session:
                     if gap_from is not None:
                         yield self._gap_notice(gap_from, time.time())
                     gap_from = None
-                    yield from self._stream(link, connected_at)
+                    self._decoder.sharing = True
+                    try:
+                        yield from self._stream(link, connected_at)
+                    finally:
+                        self._decoder.sharing = False
                 except LinkLost as exc:
                     last_heard = self._link.last_heard if self._link is not None else None
                     self._drop()
@@ -218,6 +222,7 @@ class Session:
                         NoticeKind.DISCONNECTED,
                         f"connection to {settings.url} lost ({exc}); reconnecting in {delay:.1f}s",
                         gap_from=gap_from,
+                        reason=str(exc),
                     )
                     yield from self._wait(delay)
         finally:
