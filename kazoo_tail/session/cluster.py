@@ -164,6 +164,7 @@ class ClusterSession:
         """Up to a batch of what one link has now, merged."""
         assert driven.steps is not None
         self._current = driven
+        link, dedupe = self.links[index], self._dedupe
         for _ in range(BATCH):
             try:
                 item = next(driven.steps)
@@ -182,7 +183,15 @@ class ClusterSession:
                 return
             if isinstance(item, Idle):
                 return  # nothing more waiting on this link now
-            yield from self._merge(index, item)
+            if isinstance(item, Event):  # inline: this is the path every event takes
+                if dedupe is not None and dedupe.is_duplicate(item):
+                    continue
+                item.via = link.label
+                if link.subscribed:
+                    link.last_heard = item.received_at
+                yield item
+            else:
+                yield from self._notice(index, item)
 
     def _wait(self, next_tick: float) -> None:
         """Until a link has something to read, or a pause, housekeeping or the tick is due."""
@@ -213,18 +222,6 @@ class ClusterSession:
             time.sleep(timeout)
 
     # -- merging ----------------------------------------------------------------------------
-
-    def _merge(self, index: int, item: Event | Notice) -> Iterator[Event | Notice]:
-        link = self.links[index]
-        if isinstance(item, Event):
-            if self._dedupe is not None and self._dedupe.is_duplicate(item):
-                return
-            item.via = link.label
-            if link.subscribed:
-                link.last_heard = item.received_at
-            yield item
-        else:
-            yield from self._notice(index, item)
 
     def _notice(self, index: int, notice: Notice) -> Iterator[Notice]:
         link = self.links[index]
