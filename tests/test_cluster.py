@@ -13,13 +13,7 @@ from websockets.sync.server import ServerConnection
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 from tests.conftest import Running, ScriptedServer, login_args, wait_until
-
-FAST = {
-    "KAZOO_PASSWORD": DEMO.password,
-    "KAZOO_TAIL_BACKOFF_INITIAL": "0.05",
-    "KAZOO_TAIL_BACKOFF_CAP": "0.2",
-    "KAZOO_TAIL_PING_TIMEOUT": "1",
-}
+from tests.test_resilience import FAST
 
 
 @pytest.fixture
