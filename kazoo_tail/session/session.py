@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from kazoo_tail.errors import AuthError, ConnectError
 from kazoo_tail.kazoo.catalog import uses_monthly_database
@@ -134,22 +134,13 @@ class Session:
 
     def events(self) -> Iterator[Event | Notice | Idle]:
         """Everything the session has to say, with an idle tick whenever nothing arrived for a
-        moment."""
-        for item in self.steps():
-            if isinstance(item, Pause):
-                left = item.until - time.monotonic()
-                if item.opening is not None:
-                    item.opening.wait(max(0.0, left))
-                elif left > 0:
-                    time.sleep(left)
-                yield IDLE
-            else:
-                yield item
+        moment (outside poll mode, ``steps`` waits where it must and yields no ``Pause``)."""
+        return cast(Iterator[Event | Notice | Idle], self.steps())
 
     def steps(self) -> Iterator[Event | Notice | Idle | Pause]:
-        """``events``, with its waits left to the caller as ``Pause``. The token is kept fresh
-        all along, outages included (``_renew_if_due``): a reconnect hours from now must not
-        find it expired with no password at hand.
+        """``events``; in poll mode its waits are left to the caller as ``Pause``. The token
+        is kept fresh all along, outages included (``_renew_if_due``): a reconnect hours from
+        now must not find it expired with no password at hand.
 
         A gap runs from the last frame heard on a fully subscribed link to the moment every
         subscription is back; events heard in between (on a link lost while subscribing) are
@@ -259,7 +250,9 @@ class Session:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _connect(self, *, fatal: bool, gap_from: float | None) -> Generator[Pause, None, Link]:
+    def _connect(
+        self, *, fatal: bool, gap_from: float | None
+    ) -> Generator[Idle | Pause, None, Link]:
         """Open a link, ticking while the handshake takes its time; a reconnect (``gap_from``
         set) gives up when --max-reconnect-time runs out, even mid-handshake."""
         settings = self.settings
@@ -282,7 +275,7 @@ class Session:
                             f"gave up reconnecting to {settings.url} after {down_for:.0f}s: "
                             "the websocket handshake was still not answered"
                         )
-                yield Pause(time.monotonic() + settings.idle_tick, opening)
+                yield from self._pause(time.monotonic() + settings.idle_tick, opening)
             transport = opening.result()
         except ConnectFailed as exc:
             if exc.retryable and not fatal:
@@ -384,12 +377,25 @@ class Session:
         if link is not None:
             link.transport.drop()
 
-    def _wait(self, seconds: float) -> Iterator[Pause]:
+    def _wait(self, seconds: float) -> Iterator[Idle | Pause]:
         """Wait in ticks, so the consumer can still notice its deadline or a closed stdout."""
         until = time.monotonic() + seconds
         while (now := time.monotonic()) < until:
             self._renew_if_due(now)
-            yield Pause(min(until, now + self.settings.idle_tick))
+            yield from self._pause(min(until, now + self.settings.idle_tick))
+
+    def _pause(self, until: float, opening: Opening | None = None) -> Iterator[Idle | Pause]:
+        """A wait until ``until`` (monotonic) or ``opening``'s end: handed to the driver in
+        poll mode, else waited here, and an idle tick yielded for the consumer's clocks."""
+        if self.settings.poll:
+            yield Pause(until, opening)
+            return
+        left = until - time.monotonic()
+        if opening is not None:
+            opening.wait(max(0.0, left))
+        elif left > 0:
+            time.sleep(left)
+        yield IDLE
 
     def _renew_if_due(self, now: float) -> None:
         if now >= self._next_renewal_check and self.keep_fresh is not None:
