@@ -1,0 +1,349 @@
+"""Calls as a person thinks of them: the legs of one call grouped, each call with a short label
+and a colour slot of its own, its state decided by the events' own timestamps.
+
+Blackhole dispatches every event from its own process, so a leg's events can arrive out of
+order: a hangup before the answer, an unhold before the hold. A leg's state therefore moves
+only to an event that happened later (by Kazoo's clock, then by the natural order of a call's
+events when the clock, in whole seconds, cannot tell), and an event for a leg already hung up
+joins the call it belonged to instead of opening a new one.
+
+Used by the ``--calls`` timelines and the ``calls`` board; no rich, no click.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from kazoo_tail.kazoo.events import Event
+from kazoo_tail.kazoo.time import unix_from_gregorian
+
+# Where each event stands in a call's life, to order events whose timestamps are equal.
+_RANK = {
+    "CHANNEL_CREATE": 0,
+    "CHANNEL_ANSWER": 1,
+    "CHANNEL_BRIDGE": 2,
+    "CHANNEL_HOLD": 3,
+    "CHANNEL_UNHOLD": 4,
+    "PARK_PARKED": 3,
+    "PARK_RETRIEVED": 4,
+    "CHANNEL_DESTROY": 9,
+    "PARK_ABANDONED": 9,
+}
+_ENDINGS = {"CHANNEL_DESTROY", "PARK_ABANDONED"}
+_HOLDS = {"CHANNEL_HOLD": True, "PARK_PARKED": True, "CHANNEL_UNHOLD": False}
+_HOLDS["PARK_RETRIEVED"] = False
+
+
+def text(data: dict[str, Any], key: str) -> str:
+    """A scalar field as text ("" when absent or not a scalar). Not yet safe to print."""
+    value = data.get(key)
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)
+
+
+def seconds(value: Any) -> float | None:
+    """Kazoo's durations come as strings ("31"); None when absent or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def event_time(event: Event) -> float:
+    """When the event happened by Kazoo's clock (whole seconds), else when it was received."""
+    stamp = unix_from_gregorian(event.data.get("timestamp"))
+    return event.received_at if stamp is None else stamp
+
+
+def _created_time(data: dict[str, Any]) -> float | None:
+    micros = data.get("channel_created_time")
+    if isinstance(micros, int) and not isinstance(micros, bool) and 1e15 < micros < 3e16:
+        return micros / 1e6  # microseconds, years 2001 to 2920
+    return None
+
+
+@dataclass
+class Leg:
+    call_id: str
+    created: float
+    direction: str = ""
+    answered: float | None = None
+    ended: float | None = None
+    held: bool = False
+    cause: str = ""
+    # Kazoo's own counts from the hangup, when it gave them.
+    ringing_seconds: float | None = None
+    billing_seconds: float | None = None
+    # (time, rank) of the event that set the state: only a later one may change it.
+    latest: tuple[float, int] = (float("-inf"), -1)
+
+
+@dataclass
+class Call:
+    """One call: every leg bridged to another (``other_leg_call_id``, bridge events) together."""
+
+    label: str
+    colour: int
+    created: float
+    legs: dict[str, Leg] = field(default_factory=dict)
+    direction: str = ""
+    caller_number: str = ""
+    caller_name: str = ""
+    callee_number: str = ""
+    callee_name: str = ""
+    # Where an unanswered call was going: the dialled request's user part.
+    dialled: str = ""
+    # When the call was last heard of, by the events' clock, for bounding memory.
+    last_seen: float = 0.0
+
+    @property
+    def answered(self) -> float | None:
+        times = [leg.answered for leg in self.legs.values() if leg.answered is not None]
+        return min(times) if times else None
+
+    @property
+    def ended(self) -> float | None:
+        """When the last leg hung up, once every leg has."""
+        if not self.legs or any(leg.ended is None for leg in self.legs.values()):
+            return None
+        return max(leg.ended for leg in self.legs.values() if leg.ended is not None)
+
+    @property
+    def state(self) -> str:
+        """ringing, talking, held or ended."""
+        if self.ended is not None:
+            return "ended"
+        if self.answered is None:
+            return "ringing"
+        live = [leg for leg in self.legs.values() if leg.ended is None]
+        return "held" if any(leg.held for leg in live) else "talking"
+
+    @property
+    def cause(self) -> str:
+        """The hangup cause of the leg that ended first (the one that hung up)."""
+        ended = sorted(
+            (leg for leg in self.legs.values() if leg.ended is not None and leg.cause),
+            key=lambda leg: leg.ended or 0.0,
+        )
+        return ended[0].cause if ended else ""
+
+    def ring_seconds(self, now: float) -> float:
+        """From creation to the answer, or to the end (or now) for a call never answered."""
+        counted = [leg.ringing_seconds for leg in self.legs.values()]
+        known = [value for value in counted if value is not None]
+        if known and self.ended is not None:
+            return max(known)
+        until = self.answered or self.ended or now
+        return max(0.0, until - self.created)
+
+    def talk_seconds(self, now: float) -> float | None:
+        """From the answer to the end (or now); None for a call never answered."""
+        answered = self.answered
+        if answered is None:
+            return None
+        counted = [leg.billing_seconds for leg in self.legs.values()]
+        known = [value for value in counted if value is not None]
+        if known and self.ended is not None:
+            return max(known)
+        return max(0.0, (self.ended or now) - answered)
+
+
+@dataclass
+class CallUpdate:
+    """What one call event did: to which call and leg, and whether it opened or closed it."""
+
+    call: Call
+    leg: Leg
+    name: str
+    when: float
+    opened: bool
+    closed: bool
+    # The event happened before the leg's latest known state (it arrived out of order).
+    late: bool
+
+
+class CallTracker:
+    """Groups call events into calls, and hands out labels and colour slots.
+
+    A colour slot is given to a new call from those no call in progress holds, the one left
+    unused longest first, so that calls on screen together differ while the palette allows,
+    and a call keeps its slot all its life. Memory is bounded: at most ``max_calls`` calls in
+    progress (the longest silent are dropped: their hangup was missed in a gap) and
+    ``max_ended`` calls remembered after they ended, for their late events.
+    """
+
+    def __init__(self, palette_size: int = 12, max_calls: int = 2048, max_ended: int = 2048):
+        if palette_size < 1:
+            raise ValueError("palette_size must be at least 1")
+        self.palette_size = palette_size
+        self.max_calls = max_calls
+        self.max_ended = max_ended
+        self._call_of_leg: dict[str, Call] = {}
+        self._live: OrderedDict[int, Call] = OrderedDict()  # by id(call), oldest first
+        self._ended: OrderedDict[int, Call] = OrderedDict()
+        # Colour slot -> when it was last released (a counter), for least-recently-used.
+        self._released: list[int] = [0] * palette_size
+        self._held: list[int] = [0] * palette_size
+        self._turn = 0
+        self._calls_seen = 0
+
+    @property
+    def live_calls(self) -> list[Call]:
+        return list(self._live.values())
+
+    @property
+    def ended_calls(self) -> list[Call]:
+        """Calls that ended, oldest first (at most ``max_ended``)."""
+        return list(self._ended.values())
+
+    def observe(self, event: Event) -> CallUpdate | None:
+        """Account for one event; None when it is not about a call leg."""
+        if event.kind != "call":
+            return None
+        data = event.data
+        call_id = text(data, "call_id")
+        if not call_id:
+            return None
+        name = event.name or text(data, "event_name")
+        when = event_time(event)
+        others = [
+            other
+            for other in (text(data, "other_leg_call_id"), _bridged_leg(data, call_id))
+            if other and other != call_id
+        ]
+        call, opened = self._call_for(call_id, others, data, when)
+        leg = call.legs.get(call_id)
+        if leg is None:
+            leg = call.legs[call_id] = Leg(call_id, _created_time(data) or when)
+            leg.direction = text(data, "call_direction")
+            ended = call.ended
+            if ended is not None and when <= ended and name not in _ENDINGS:
+                leg.ended = ended  # a late event of a leg that hung up with its call
+        for other in others:
+            self._join(call, other)
+        was_ended = call.ended is not None
+        key = (when, _RANK.get(name, 5))
+        late = key < leg.latest
+        if not late:
+            leg.latest = key
+            if name in _HOLDS and leg.ended is None:
+                leg.held = _HOLDS[name]
+        if name == "CHANNEL_ANSWER" and (leg.answered is None or when < leg.answered):
+            leg.answered = when
+        if name in _ENDINGS and (leg.ended is None or not leg.cause):
+            leg.ended = min(when, leg.ended or when)
+            leg.cause = text(data, "hangup_cause")
+            leg.ringing_seconds = seconds(data.get("ringing_seconds"))
+            leg.billing_seconds = seconds(data.get("billing_seconds"))
+            if leg.billing_seconds and leg.answered is None:
+                leg.answered = max(leg.created, when - leg.billing_seconds)
+        self._describe(call, data)
+        call.last_seen = max(call.last_seen, when)
+        closed = not was_ended and call.ended is not None
+        if closed:
+            self._close(call)
+        self._bound()
+        return CallUpdate(call, leg, name, when, opened, closed, late)
+
+    def _call_for(
+        self, call_id: str, others: list[str], data: dict[str, Any], when: float
+    ) -> tuple[Call, bool]:
+        for leg in (call_id, *others):
+            call = self._call_of_leg.get(leg)
+            if call is not None:
+                self._call_of_leg[call_id] = call
+                return call, False
+        self._calls_seen += 1
+        created = _created_time(data) or when
+        call = Call(f"#{self._calls_seen}", self._take_colour(), created)
+        self._call_of_leg[call_id] = call
+        self._live[id(call)] = call
+        return call, True
+
+    def _join(self, call: Call, leg: str) -> None:
+        """Another leg belongs to this call; a call it was counted under until now merges in."""
+        other = self._call_of_leg.get(leg)
+        if other is call:
+            return
+        if other is None:
+            self._call_of_leg[leg] = call
+            return
+        keep, gone = (call, other) if call.created <= other.created else (other, call)
+        for leg_id, leg_state in gone.legs.items():
+            keep.legs.setdefault(leg_id, leg_state)
+        for leg_id, owner in list(self._call_of_leg.items()):
+            if owner is gone:
+                self._call_of_leg[leg_id] = keep
+        if self._live.pop(id(gone), None) is not None:
+            self._release(gone.colour)
+        self._ended.pop(id(gone), None)
+        keep.created = min(keep.created, gone.created)
+        if id(keep) not in self._live and keep.ended is None:
+            self._ended.pop(id(keep), None)
+            self._live[id(keep)] = keep
+            self._hold(keep.colour)
+
+    def _describe(self, call: Call, data: dict[str, Any]) -> None:
+        """Parties and direction come from the call's first leg, as its user dialled it."""
+        first = min(call.legs.values(), key=lambda leg: leg.created)
+        if text(data, "call_id") != first.call_id and call.caller_number:
+            return
+        call.direction = text(data, "call_direction") or call.direction
+        call.caller_number = text(data, "caller_id_number") or call.caller_number
+        call.caller_name = text(data, "caller_id_name") or call.caller_name
+        call.callee_number = text(data, "callee_id_number") or call.callee_number
+        call.callee_name = text(data, "callee_id_name") or call.callee_name
+        request = text(data, "request") or text(data, "to")
+        if request:
+            call.dialled = request.split("@", 1)[0]
+
+    def _close(self, call: Call) -> None:
+        if self._live.pop(id(call), None) is not None:
+            self._release(call.colour)
+        self._ended[id(call)] = call
+        while len(self._ended) > self.max_ended:
+            _, old = self._ended.popitem(last=False)
+            self._forget(old)
+
+    def _bound(self) -> None:
+        while len(self._live) > self.max_calls:
+            stale = min(self._live.values(), key=lambda call: call.last_seen)
+            del self._live[id(stale)]
+            self._release(stale.colour)
+            self._forget(stale)
+
+    def _forget(self, call: Call) -> None:
+        for leg in call.legs:
+            if self._call_of_leg.get(leg) is call:
+                del self._call_of_leg[leg]
+
+    def _take_colour(self) -> int:
+        free = [slot for slot in range(self.palette_size) if not self._held[slot]]
+        pool = free or range(self.palette_size)
+        slot = min(pool, key=lambda s: (self._held[s], self._released[s], s))
+        self._hold(slot)
+        return slot
+
+    def _hold(self, slot: int) -> None:
+        self._held[slot] += 1
+
+    def _release(self, slot: int) -> None:
+        self._held[slot] = max(0, self._held[slot] - 1)
+        self._turn += 1
+        self._released[slot] = self._turn
+
+
+def _bridged_leg(data: dict[str, Any], call_id: str) -> str:
+    """The other leg a bridge names (``bridge_id`` in the event or its channel vars)."""
+    for source in (data, data.get("custom_channel_vars")):
+        if isinstance(source, dict):
+            bridge = text(source, "bridge_id")
+            if bridge and bridge != call_id:
+                return bridge
+    return ""
