@@ -23,6 +23,22 @@ def token_claims(token: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
+def is_jwt(token: str) -> bool:
+    """Whether the token has a JWT's shape: three segments, the first a JSON object header.
+
+    The header, not the payload, decides: a JWT whose claims cannot be read is still a JWT (and
+    names no account), while a pasted password, API key or typo is not one at all."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    segment = parts[0] + "=" * (-len(parts[0]) % 4)
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment))
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(header, dict)
+
+
 def token_expiry(token: str) -> float | None:
     """Unix time at which the token expires, when it says so."""
     exp = token_claims(token).get("exp")

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from kazoo_tail.auth.provider import Credentials, TokenProvider
 from kazoo_tail.errors import ConnectError, UsageError
 from kazoo_tail.kazoo.json_text import compact_json
+from kazoo_tail.kazoo.tokens import is_jwt
 from kazoo_tail.net.tls import websocket_sslopt
 from kazoo_tail.net.urls import check_url, default_ws_url, split_urls
 from kazoo_tail.session.subscriber import Subscription
@@ -120,6 +121,13 @@ def account_ids(config: ConnectionConfig, token: CachedToken) -> list[str]:
         [token.account_id] if token.account_id else []
     )
     if not chosen:
+        if not is_jwt(token.token):
+            # Said first because it is the likelier mistake (a pasted API key, password or
+            # half a token); --account-id still helps a server whose tokens are not JWTs.
+            raise UsageError(
+                "the token given is not a Kazoo auth token (not a JWT), so it names no account:"
+                " check --token (or KAZOO_AUTH_TOKEN), or pass --account-id"
+            )
         raise UsageError("the token does not name its account: pass --account-id")
     return chosen
 
