@@ -413,6 +413,63 @@ def sockets(ctx: click.Context, /, **options: Any) -> None:
     ctx.exit(code)
 
 
+@cli.command(
+    "calls",
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail calls
+  kazoo-tail calls --match 'data.caller_id_number=+1555*'
+  kazoo-tail calls --demo          # the built-in simulator's calls""",
+)
+@opt.use(*opt.SUBSCRIBE, *opt.BOARD, *opt.LOGIN, "token", *opt.SERVER)
+@click.option("--demo", "demo_mode", is_flag=True, help="Show the built-in simulator's calls.")
+@click.pass_context
+def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> None:
+    """A live board of the calls in progress and the latest hangups (full screen; q quits).
+
+    Without --binding it follows call.*.*.
+    """
+    from pathlib import Path
+
+    from kazoo_tail.app.board import NEEDS_TERMINAL, run_board
+
+    end_on_sigterm()
+    env = environment(ctx)
+    if not env.stdout_isatty:
+        raise UsageError(NEEDS_TERMINAL)
+    options.update(
+        bindings=options["bindings"] or ("call.*.*",),
+        output="pretty",
+        colour="auto",
+        fields=None,
+        calls=False,
+        count=None,
+        summary=False,
+    )
+    show = output_options(options, env)
+    record = Path(options["record"]) if options["record"] else None
+    status = status_writer(env)
+    if not demo_mode:
+        config, provider = _connection(options, ctx)
+        ctx.exit(run_board(config, provider, show, env, status, record=record))
+    from kazoo_tail.session.resolve import token_provider
+    from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig()) as simulator:
+        options.update(
+            url=simulator.crossbar_url,
+            ws_url=tuple(simulator.blackhole_urls),
+            username=DEMO.username,
+            account_name=DEMO.account_name,
+        )
+        config = connection_config(options, None, env)
+        config.password = lambda: DEMO.password
+        provider = token_provider(config, clock=env.clock)
+        code = run_board(config, provider, show, env, status, record=record)
+    ctx.exit(code)
+
+
 # The simulator's own command (one definition, also behind python -m kazoo_tail.simulator);
 # here it tells clients where its websocket is, as a cluster with blackhole.url set does.
 cli.add_command(build_simulator_command(advertise_ws_url=True), "simulator")

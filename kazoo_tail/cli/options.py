@@ -384,3 +384,16 @@ STAY_CONNECTED = (
     "no_reconnect",
     "max_reconnect_time",
 )
+# The calls board: the tail's filters and connection keeping, without its output choices.
+BOARD = (
+    "matches",
+    "excludes",
+    "grep",
+    "call_ids",
+    "duration",
+    "record",
+    "ping_interval",
+    "ping_timeout",
+    "no_reconnect",
+    "max_reconnect_time",
+)

@@ -1,0 +1,178 @@
+"""The calls board program: a session's call events fed to a tracker, drawn full-screen.
+
+The session loop is the only loop: it yields events, notices and a tick every quarter
+second; keys are read (without waiting) and the screen redrawn between them, at most four
+times a second, so the socket is never starved by drawing. The terminal is put back as it
+was however the board ends: ``q``, Ctrl-C, SIGTERM/SIGHUP (raised as exceptions by the
+CLI), or an error.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING
+
+from kazoo_tail.app.environment import Environment
+from kazoo_tail.app.pipeline import OutputOptions
+from kazoo_tail.errors import ExitCode, UsageError
+from kazoo_tail.features.calls import CallTracker
+from kazoo_tail.features.filters import EventFilter
+from kazoo_tail.features.record import Recorder
+from kazoo_tail.kazoo.catalog import check_binding
+from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
+from kazoo_tail.output.terminal import StatusWriter
+from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from kazoo_tail.auth.provider import TokenProvider
+
+NEEDS_TERMINAL = "the calls board needs a terminal; use 'kazoo-tail -b call.*.* --calls' for a log"
+REFRESH_SECONDS = 0.25
+
+
+def run_board(
+    config: ConnectionConfig,
+    provider: TokenProvider,
+    show: OutputOptions,
+    env: Environment,
+    status: StatusWriter,
+    *,
+    record: Path | None = None,
+) -> ExitCode:
+    if not env.stdout_isatty:
+        raise UsageError(NEEDS_TERMINAL)
+    for binding in config.bindings:
+        check_binding(binding)
+    events = EventFilter.from_options(show.matches, show.excludes, show.grep, show.call_ids)
+    target = resolve(config, provider)
+    if config.verify is False:
+        status.warning("TLS certificates are not verified (--insecure)")
+    recorder = Recorder(record) if record is not None else None
+    session = session_for(config, target, provider, on_frame=recorder.frame if recorder else None)
+    tracker = CallTracker()
+    # Notices worth repeating once the screen is back (disconnections, gaps, bad frames).
+    kept: list[str] = []
+    try:
+        with _keys(env.stdin) as keys, _screen(env) as live:
+            _loop(session, tracker, events, live, keys, kept, show.duration, env, recorder)
+    finally:
+        session.close()
+        if recorder is not None:
+            recorder.close()
+        for message in kept[-10:]:
+            status.warning(message)
+    return ExitCode.OK
+
+
+def _loop(
+    session: object,
+    tracker: CallTracker,
+    events: EventFilter,
+    live: object,
+    keys: _Keys,
+    kept: list[str],
+    duration: float | None,
+    env: Environment,
+    recorder: Recorder | None,
+) -> None:
+    from kazoo_tail.output.board import render_board
+
+    assert hasattr(session, "events")
+    deadline = time.monotonic() + duration if duration is not None else None
+    filtering = events.active
+    line = "connecting…"
+    drawn = 0.0
+    dirty = True
+    for item in session.events():
+        if isinstance(item, Event):
+            if item.kind == "call" and (not filtering or events.accepts(item)):
+                tracker.observe(item)
+                dirty = True
+        elif isinstance(item, Notice):
+            line = item.message
+            if item.kind not in (NoticeKind.SUBSCRIBED, NoticeKind.PROGRESS):
+                kept.append(item.message)
+            dirty = True
+        elif recorder is not None:
+            recorder.flush()
+        if keys.quit_pressed():
+            return
+        moment = time.monotonic()
+        if deadline is not None and moment >= deadline:
+            return
+        # Clocks tick even without events: redraw on every tick, and at most 4 times a second.
+        if moment - drawn >= REFRESH_SECONDS or (dirty and not isinstance(item, Event)):
+            size = live.console.size  # type: ignore[attr-defined]
+            live.update(  # type: ignore[attr-defined]
+                render_board(tracker, env.clock(), size.width, size.height, line),
+                refresh=True,
+            )
+            drawn, dirty = moment, False
+
+
+class _Keys:
+    """Keys typed on the terminal, read without waiting."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+
+    def quit_pressed(self) -> bool:
+        if self.fd is None:
+            return False
+        while select.select([self.fd], [], [], 0)[0]:
+            try:
+                typed = os.read(self.fd, 64)
+            except OSError:
+                self.fd = None
+                return False
+            if not typed:  # end of input: keys can no longer come
+                self.fd = None
+                return False
+            if b"q" in typed or b"Q" in typed:
+                return True
+        return False
+
+
+@contextmanager
+def _keys(stdin: IO[str]) -> Iterator[_Keys]:
+    """stdin in cbreak mode (keys one by one, no echo; Ctrl-C still signals), put back after."""
+    try:
+        fd = stdin.fileno()
+        tty_in = os.isatty(fd)
+    except (AttributeError, ValueError, OSError):
+        fd, tty_in = -1, False
+    if not tty_in:
+        yield _Keys(None)
+        return
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        yield _Keys(fd)
+    finally:
+        termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+
+
+@contextmanager
+def _screen(env: Environment) -> Iterator[object]:
+    """rich's Live on the alternate screen, cursor hidden; left and shown again on the way out."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(file=env.text_stdout(), force_terminal=True)
+    live = Live(console=console, screen=True, auto_refresh=False, transient=True)
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+        console.show_cursor(True)
+        console.file.flush()

@@ -1,0 +1,142 @@
+"""The calls board's picture: a pure function of the tracker's state, the time, and the size
+of the screen, so that it can be checked without a terminal.
+
+Rows that do not fit are summarised ("… and N more"); columns elide, never wrap. Everything
+shown from the server passes through ``sanitize`` and is rendered as plain ``Text``, never
+as markup.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.layout import Layout
+from rich.table import Table
+from rich.text import Text
+
+from kazoo_tail.features.calls import Call, CallTracker
+from kazoo_tail.output.terminal import sanitize
+
+_STATE_STYLE = {"ringing": "yellow", "talking": "green", "held": "magenta", "ended": "dim"}
+# Title, live header, hangup title and header, status line, and table edges.
+_CHROME = 6
+
+
+def clock(value: float | None) -> str:
+    """Seconds as m:ss (h:mm:ss past an hour); "" for None."""
+    if value is None:
+        return ""
+    whole = int(value)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+def _party(number: str, name: str) -> str:
+    number, name = sanitize(number), sanitize(name)
+    if name and name != number:
+        return f"{name} <{number}>" if number else name
+    return number or "?"
+
+
+def _parties(call: Call) -> str:
+    callee = call.callee_number or call.dialled
+    return f"{_party(call.caller_number, call.caller_name)} → {_party(callee, call.callee_name)}"
+
+
+def _table(width: int) -> Table:
+    table = Table(box=None, expand=True, pad_edge=False, show_edge=False, width=width)
+    return table
+
+
+def _column(table: Table, name: str, ratio: int, justify: str) -> None:
+    table.add_column(
+        name,
+        ratio=ratio or None,
+        justify="right" if justify == "right" else "left",
+        no_wrap=True,
+        overflow="ellipsis",
+    )
+
+
+def _cell(value: str, style: str = "") -> Text:
+    return Text(value, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def render_board(
+    tracker: CallTracker, now: float, width: int, height: int, status: str = ""
+) -> RenderableType:
+    """The whole screen: calls in progress (oldest first), then the latest hangups."""
+    live = sorted(tracker.live_calls, key=lambda call: (call.created, call.label))
+    ended = sorted(tracker.ended_calls, key=lambda call: call.ended or 0.0, reverse=True)
+    room = max(2, height - _CHROME)
+    # Calls in progress come first; hangups get what is left, but at least a few lines.
+    hangup_room = min(len(ended), max(3, room // 3)) if ended else 0
+    live_room = max(1, room - hangup_room)
+    if len(live) <= live_room:
+        hangup_room = min(len(ended), room - max(1, len(live)))
+    shown_live, more_live = _fit(live, live_room)
+    shown_ended, more_ended = _fit(ended, max(0, hangup_room))
+
+    calls = _table(width)
+    for name, ratio, justify in (
+        ("call", 0, "left"),
+        ("state", 0, "left"),
+        ("dir", 0, "left"),
+        ("parties", 3, "left"),
+        ("legs", 0, "right"),
+        ("ring", 0, "right"),
+        ("talk", 0, "right"),
+    ):
+        _column(calls, name, ratio, justify)
+    for call in shown_live:
+        state = call.state
+        calls.add_row(
+            _cell(call.label, "bold"),
+            _cell(state, _STATE_STYLE.get(state, "")),
+            _cell(sanitize(call.direction)[:8]),
+            _cell(_parties(call)),
+            _cell(str(len(call.legs))),
+            _cell(clock(call.ring_seconds(now))),
+            _cell(clock(call.talk_seconds(now))),
+        )
+    parts: list[RenderableType] = [
+        _cell(f"kazoo-tail calls: {len(live)} in progress   (q quits)", "bold"),
+        calls,
+    ]
+    if not live:
+        parts.append(_cell("no calls in progress", "dim"))
+    if more_live:
+        parts.append(_cell(f"… and {more_live} more", "dim"))
+    if shown_ended:
+        hangups = _table(width)
+        for name, ratio, justify in (
+            ("hung up", 0, "left"),
+            ("cause", 2, "left"),
+            ("parties", 3, "left"),
+            ("ring", 0, "right"),
+            ("talk", 0, "right"),
+        ):
+            _column(hangups, name, ratio, justify)
+        for call in shown_ended:
+            hangups.add_row(
+                _cell(call.label, "dim"),
+                _cell(sanitize(call.cause) or "?"),
+                _cell(_parties(call)),
+                _cell(clock(call.ring_seconds(now))),
+                _cell(clock(call.talk_seconds(now))),
+            )
+        parts.append(hangups)
+        if more_ended:
+            parts.append(_cell(f"… and {more_ended} more", "dim"))
+    # The status line keeps to the bottom of the screen, as a terminal's status bar does.
+    screen = Layout()
+    screen.split_column(Layout(Group(*parts)), Layout(_cell(sanitize(status), "reverse"), size=1))
+    return screen
+
+
+def _fit(calls: list[Call], room: int) -> tuple[list[Call], int]:
+    """The calls that fit in ``room`` lines, keeping one for "… and N more" when needed."""
+    if len(calls) <= room:
+        return calls, 0
+    keep = max(0, room - 1)
+    return calls[:keep], len(calls) - keep
