@@ -225,6 +225,9 @@ class CallTracker:
             ended = call.ended
             if ended is not None and when <= ended and name not in _ENDINGS:
                 leg.ended = ended  # a late event of a leg that hung up with its call
+        # A leg (and its call) began no later than any of its events, whichever came first.
+        leg.created = min(leg.created, _created_time(data) or when)
+        call.created = min(call.created, leg.created)
         for other in others:
             self._join(call, other)
         was_ended = call.ended is not None

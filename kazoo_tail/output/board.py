@@ -17,8 +17,8 @@ from kazoo_tail.features.calls import Call, CallTracker
 from kazoo_tail.output.terminal import sanitize
 
 _STATE_STYLE = {"ringing": "yellow", "talking": "green", "held": "magenta", "ended": "dim"}
-# Title, live header, hangup title and header, status line, and table edges.
-_CHROME = 6
+# The title, the calls' header and the status line.
+_CHROME = 3
 
 
 def clock(value: float | None) -> str:
@@ -65,17 +65,20 @@ def _cell(value: str, style: str = "") -> Text:
 def render_board(
     tracker: CallTracker, now: float, width: int, height: int, status: str = ""
 ) -> RenderableType:
-    """The whole screen: calls in progress (oldest first), then the latest hangups."""
+    """The whole screen: calls in progress (oldest first), then the latest hangups (newest
+    first), and the status line at the bottom."""
     live = sorted(tracker.live_calls, key=lambda call: (call.created, call.label))
     ended = sorted(tracker.ended_calls, key=lambda call: call.ended or 0.0, reverse=True)
-    room = max(2, height - _CHROME)
-    # Calls in progress come first; hangups get what is left, but at least a few lines.
-    hangup_room = min(len(ended), max(3, room // 3)) if ended else 0
+    # Lines for rows: the screen less the title, the header and the status line, and less the
+    # hangups' header when any are shown. Calls in progress come first; hangups get what is
+    # left, but at least a few lines when calls in progress would take everything.
+    room = max(2, height - _CHROME - (1 if ended else 0))
+    live_lines = max(1, len(live))
+    hangup_room = min(len(ended), max(room - live_lines, min(3, room // 3)))
     live_room = max(1, room - hangup_room)
-    if len(live) <= live_room:
-        hangup_room = min(len(ended), room - max(1, len(live)))
     shown_live, more_live = _fit(live, live_room)
-    shown_ended, more_ended = _fit(ended, max(0, hangup_room))
+    # Hangups are history: the latest that fit, with no count of older ones.
+    shown_ended = ended[: max(0, hangup_room)]
 
     calls = _table(width)
     for name, ratio, justify in (
@@ -126,11 +129,11 @@ def render_board(
                 _cell(clock(call.talk_seconds(now))),
             )
         parts.append(hangups)
-        if more_ended:
-            parts.append(_cell(f"… and {more_ended} more", "dim"))
     # The status line keeps to the bottom of the screen, as a terminal's status bar does.
     screen = Layout()
-    screen.split_column(Layout(Group(*parts)), Layout(_cell(sanitize(status), "reverse"), size=1))
+    screen.split_column(
+        Layout(Group(*parts)), Layout(_cell(sanitize(status) or " ", "reverse"), size=1)
+    )
     return screen
 
 

@@ -7,7 +7,7 @@ rejections, per-IP limit and faults, because a client holding links to two nodes
 
 from __future__ import annotations
 
-import queue
+import heapq
 import random
 import threading
 import time
@@ -25,40 +25,55 @@ def format_host(host: str) -> str:
 
 class _Delayed:
     """One node's late AMQP fan-out: each event waits a random 0..``jitter`` seconds, in the
-    order published (a node's queue keeps order; only the nodes disagree with each other)."""
+    order published (a node's queue keeps order; only the nodes disagree with each other),
+    then a further random 0..``reorder`` seconds in no order at all, as blackhole dispatching
+    each event from its own Erlang process does."""
 
     def __init__(
-        self, deliver: Callable[[Event], object], jitter: float, rng: random.Random
+        self,
+        deliver: Callable[[Event], object],
+        jitter: float,
+        rng: random.Random,
+        reorder: float = 0.0,
     ) -> None:
         self._deliver = deliver
         self._jitter = jitter
+        self._reorder = reorder
         self._rng = rng
         self._last_due = 0.0
-        self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[float, Event] | None] = queue.Queue()
-        self._stop = threading.Event()
+        self._turn = 0
+        self._due: list[tuple[float, int, Event]] = []
+        self._wake = threading.Condition()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="kazoo-sim-fanout", daemon=True)
         self._thread.start()
 
     def put(self, event: Event) -> None:
-        with self._lock:
-            due = max(self._last_due, time.monotonic() + self._rng.uniform(0.0, self._jitter))
-            self._last_due = due
-            self._queue.put((due, event))
+        with self._wake:
+            ordered = max(self._last_due, time.monotonic() + self._rng.uniform(0.0, self._jitter))
+            self._last_due = ordered
+            due = ordered + (self._rng.uniform(0.0, self._reorder) if self._reorder else 0.0)
+            self._turn += 1  # equal times keep the order published
+            heapq.heappush(self._due, (due, self._turn, event))
+            self._wake.notify()
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            due, event = item
-            if self._stop.wait(max(0.0, due - time.monotonic())):
-                return
+            with self._wake:
+                while not self._stopped:
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    if wait is not None and wait <= 0:
+                        break
+                    self._wake.wait(wait)
+                if self._stopped:
+                    return
+                _, _, event = heapq.heappop(self._due)
             self._deliver(event)
 
     def close(self) -> None:
-        self._stop.set()
-        self._queue.put(None)
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
         self._thread.join(timeout=2.0)
 
 
@@ -73,12 +88,14 @@ class BlackholeNode:
         scheme: str,
         jitter: float = 0.0,
         rng: random.Random | None = None,
+        reorder: float = 0.0,
     ) -> None:
         self.index = index
         self.server = server
         self.stats = stats
         self._scheme = scheme
         self._jitter = jitter
+        self._reorder = reorder
         self._rng = rng or random.Random()
         self._delayed: _Delayed | None = None
 
@@ -87,8 +104,8 @@ class BlackholeNode:
     def start(self) -> BlackholeNode:
         """Listen (again, on the same port after a stop) and accept sockets."""
         self.server.start()
-        if self._jitter > 0 and self._delayed is None:
-            self._delayed = _Delayed(self.server.publish, self._jitter, self._rng)
+        if (self._jitter > 0 or self._reorder > 0) and self._delayed is None:
+            self._delayed = _Delayed(self.server.publish, self._jitter, self._rng, self._reorder)
         return self
 
     def stop(self, close_code: int | None = None) -> None:

@@ -61,6 +61,14 @@ Examples:
         help="With --nodes: each node delivers each event up to this many seconds late, so "
         "the nodes disagree on order.",
     )
+    @click.option(
+        "--reorder-window",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        help="Each node delivers each event up to this many seconds late, in no order (as "
+        "blackhole's per-event processes do).",
+    )
     @event_rate_option
     @click.option(
         "--idle-timeout",
@@ -114,6 +122,7 @@ Examples:
         blackhole_port: int,
         nodes: int,
         node_jitter: float,
+        reorder_window: float,
         event_rate: float,
         idle_timeout: float,
         token_ttl: float,
@@ -150,6 +159,7 @@ Examples:
             blackhole_port=blackhole_port,
             nodes=nodes,
             node_jitter=node_jitter,
+            reorder_window=reorder_window,
             ssl_context=context,
             token_ttl=token_ttl,
             idle_timeout=idle_timeout,

@@ -38,6 +38,9 @@ class SimulatorConfig:
     # Each node delivers each event a random 0..node_jitter seconds late (order kept per node),
     # so a client of several nodes cannot count on them agreeing on order; 0 = at once.
     node_jitter: float = 0.0
+    # Each node delivers each event a further random 0..reorder_window seconds late, order
+    # NOT kept (blackhole dispatches each event from its own process); 0 = in order.
+    reorder_window: float = 0.0
     # Server-side context; when set, both servers speak TLS (https and wss).
     ssl_context: ssl.SSLContext | None = None
     token_ttl: float = 3600.0
@@ -78,6 +81,8 @@ class SimulatorConfig:
             raise ValueError("the blackhole nodes' ports would pass 65535")
         if self.node_jitter < 0:
             raise ValueError("node_jitter must not be negative")
+        if self.reorder_window < 0:
+            raise ValueError("reorder_window must not be negative")
         if self.kazoo_version not in KAZOO_VERSIONS:
             raise ValueError(f"kazoo_version must be one of {', '.join(KAZOO_VERSIONS)}")
         if self.kazoo_version == "master":
@@ -134,7 +139,9 @@ class Simulator:
         )
         scheme = "wss" if cfg.ssl_context else "ws"
         node_rng = random.Random(rng.random())
-        return BlackholeNode(index, server, node_stats, scheme, cfg.node_jitter, node_rng)
+        return BlackholeNode(
+            index, server, node_stats, scheme, cfg.node_jitter, node_rng, cfg.reorder_window
+        )
 
     def start(self) -> Simulator:
         cfg = self.config
