@@ -22,8 +22,8 @@ from kazoo_tail.features.calls import CallTracker
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.output.board import render_board
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
-from tests.conftest import BIN, login_args, run, wait_until
-from tests.test_calls_tracker import T0, call_event, two_leg_call
+from tests.conftest import BIN, SAMPLES, login_args, run, wait_until
+from tests.test_calls_tracker import T0, call_event
 
 
 def board_text(tracker: CallTracker, now: float, width: int, height: int, status: str = "") -> str:
@@ -65,31 +65,7 @@ def fed(events: list[Event]) -> CallTracker:
 
 NOW = T0 + 130
 
-BOARD_80x24 = """\
-kazoo-tail calls: 20 in progress   (q quits)
-call  state    dir      parties                                 legs  ring  talk
-#5    held     inbound  Caller 4 <+15550000004> → 2002             2  0:02  1:48
-#6    talking  inbound  Caller 5 <+15550000005> → 2002             2  0:02  1:43
-#7    ringing  inbound  Caller 6 <+15550000006> → 2002             2  1:40
-#8    talking  inbound  Caller 7 <+15550000007> → 2002             2  0:02  1:33
-#9    talking  inbound  Caller 8 <+15550000008> → 2002             2  0:02  1:28
-#10   ringing  inbound  Caller 9 <+15550000009> → 2002             2  1:25
-#11   talking  inbound  Caller 10 <+15550000010> → 2002            2  0:02  1:18
-#12   talking  inbound  Caller 11 <+15550000011> → 2002            2  0:02  1:13
-#13   ringing  inbound  Caller 12 <+15550000012> → 2002            2  1:10
-#14   talking  inbound  Caller 13 <+15550000013> → 2002            2  0:02  1:03
-#15   talking  inbound  Caller 14 <+15550000014> → 2002            2  0:02  0:58
-#16   ringing  inbound  Caller 15 <+15550000015> → 2002            2  0:55
-#17   talking  inbound  Caller 16 <+15550000016> → 2002            2  0:02  0:48
-#18   talking  inbound  Caller 17 <+15550000017> → 2002            2  0:02  0:43
-#19   ringing  inbound  Caller 18 <+15550000018> → 2002            2  0:40
-#20   talking  inbound  Caller 19 <+15550000019> → 2002            2  0:02  0:33
-… and 4 more
-hung up  cause                    parties                             ring  talk
-#4       NO_ANSWER                Caller 3 <+15550000003> → 2002      0:04
-#3       NORMAL_CLEARING          Caller 2 <+15550000002> → 2002      0:02  0:02
-#2       NORMAL_CLEARING          Caller 1 <+15550000001> → 2002      0:02  0:02
-disconnected: connection refused"""
+BOARD_80x24 = (SAMPLES / "board_80x24.txt").read_text(encoding="utf-8")
 
 
 def test_the_board_fits_80x24_with_rows_summarised() -> None:
@@ -101,47 +77,7 @@ def test_the_board_fits_80x24_with_rows_summarised() -> None:
     assert text == BOARD_80x24
 
 
-BOARD_120x40 = """\
-kazoo-tail calls: 8 in progress   (q quits)
-call  state    dir      parties                                                                         legs  ring  talk
-#5    held     inbound  Caller 4 <+15550000004> → 2002                                                     2  0:02  1:48
-#6    talking  inbound  Caller 5 <+15550000005> → 2002                                                     2  0:02  1:43
-#7    ringing  inbound  Caller 6 <+15550000006> → 2002                                                     2  1:40
-#8    talking  inbound  Caller 7 <+15550000007> → 2002                                                     2  0:02  1:33
-#9    talking  inbound  Caller 8 <+15550000008> → 2002                                                     2  0:02  1:28
-#10   ringing  inbound  Caller 9 <+15550000009> → 2002                                                     2  1:25
-#11   talking  inbound  Caller 10 <+15550000010> → 2002                                                    2  0:02  1:18
-#12   talking  inbound  Caller 11 <+15550000011> → 2002                                                    2  0:02  1:13
-hung up  cause                                    parties                                                     ring  talk
-#4       NO_ANSWER                                Caller 3 <+15550000003> → 2002                              0:04
-#3       NORMAL_CLEARING                          Caller 2 <+15550000002> → 2002                              0:02  0:02
-#2       NORMAL_CLEARING                          Caller 1 <+15550000001> → 2002                              0:02  0:02
-#1       NO_ANSWER                                Caller 0 <+15550000000> → 2002                              0:04
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-"""
+BOARD_120x40 = (SAMPLES / "board_120x40.txt").read_text(encoding="utf-8")
 
 
 def test_the_board_at_120x40_shows_every_call() -> None:
@@ -180,3 +116,167 @@ def test_stdout_not_a_terminal_is_a_usage_error() -> None:
         "the calls board needs a terminal; use 'kazoo-tail -b call.*.* --calls' for a log"
         in result.stderr
     )
+
+
+class Pty:
+    """``kazoo-tail ARGS`` on a pseudo-terminal of 80x24, its own session and process group
+    (as a shell's job is), with everything it writes collected."""
+
+    def __init__(self, *args: str) -> None:
+        self.master, self.slave = os.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.before = termios.tcgetattr(self.slave)
+        env = {**os.environ, "TERM": "xterm-256color", "KAZOO_PASSWORD": DEMO.password}
+        env.pop("COLUMNS", None)
+        self.process = subprocess.Popen(
+            [str(BIN), *args],
+            stdin=self.slave,
+            stdout=self.slave,
+            stderr=self.slave,
+            env=env,
+            start_new_session=True,
+            preexec_fn=None,
+        )
+        self._data = bytearray()
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            with self._lock:
+                self._data += chunk
+
+    @property
+    def output(self) -> bytes:
+        with self._lock:
+            return bytes(self._data)
+
+    def wait_for(self, text: bytes, after: int = 0) -> None:
+        wait_until(lambda: text in self.output[after:], what=lambda: repr(self.output[-2000:]))
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def finish(self) -> int:
+        code = self.process.wait(timeout=20)
+        # Whatever it wrote before it exited is in the pty; the reader takes it all.
+        wait_until(lambda: not self._pending(), what="the pty drained")
+        return code
+
+    def _pending(self) -> bool:
+        import select
+
+        return bool(select.select([self.master], [], [], 0)[0])
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.slave)
+        os.close(self.master)
+
+
+@pytest.fixture
+def board(sim: Simulator) -> Iterator[Pty]:
+    terminal = Pty("calls", *login_args(sim))
+    try:
+        yield terminal
+    finally:
+        terminal.close()
+
+
+def publish_ringing_call(sim: Simulator, caller: str) -> None:
+    sim.publish(
+        f"call.{DEMO.account_id}.CHANNEL_CREATE.c1",
+        "CHANNEL_CREATE",
+        {
+            "call_id": "c1",
+            "msg_id": "m1",
+            "account_id": DEMO.account_id,
+            "caller_id_number": caller,
+            "call_direction": "inbound",
+        },
+    )
+
+
+ENTER_ALTERNATE, LEAVE_ALTERNATE, SHOW_CURSOR = b"\x1b[?1049h", b"\x1b[?1049l", b"\x1b[?25h"
+
+
+def assert_restored(terminal: Pty) -> None:
+    out = terminal.output
+    assert ENTER_ALTERNATE in out
+    left = out.rindex(LEAVE_ALTERNATE)
+    assert left > out.rindex(ENTER_ALTERNATE)
+    assert out.rindex(SHOW_CURSOR) > out.rindex(b"\x1b[?25l")
+    assert termios.tcgetattr(terminal.slave) == terminal.before
+
+
+def test_the_board_shows_a_call_and_q_ends_it_with_the_terminal_restored(
+    sim: Simulator, board: Pty
+) -> None:
+    board.wait_for(b"subscribed to")
+    assert termios.tcgetattr(board.slave) != board.before  # cbreak while the board is up
+    publish_ringing_call(sim, "+15551230001")
+    board.wait_for(b"+15551230001")
+    board.wait_for(b"ringing")
+    board.type(b"q")
+    assert board.finish() == 0
+    assert_restored(board)
+
+
+def test_ctrl_c_ends_the_board_with_the_terminal_restored(sim: Simulator, board: Pty) -> None:
+    board.wait_for(b"subscribed to")
+    publish_ringing_call(sim, "+15551230002")
+    board.wait_for(b"+15551230002")
+    os.killpg(board.process.pid, signal.SIGINT)
+    assert board.finish() == 130
+    assert_restored(board)
+
+
+def test_sigterm_ends_the_board_with_the_terminal_restored(board: Pty) -> None:
+    board.wait_for(b"subscribed to")
+    board.process.terminate()
+    board.finish()
+    assert_restored(board)
+
+
+def test_rows_stay_right_when_the_simulator_reorders_events() -> None:
+    config = SimulatorConfig(
+        event_rate=0, early_events=False, reorder_window=0.3, seed=3, advertise_ws_url=True
+    )
+    with Simulator(config) as reordering:
+        terminal = Pty("calls", *login_args(reordering))
+        try:
+            terminal.wait_for(b"subscribed to")
+            for _ in range(3):
+                reordering.publish_call(hangup_cause="USER_BUSY", talk_seconds=42)
+            # Each call's hangup, however its events were shuffled, shows its cause and its
+            # talk time, and no call is left in progress.
+            wait_until(
+                lambda: (
+                    terminal.output.count(b"USER_BUSY")
+                    and b"0 in progress" in _last_frame(terminal)
+                ),
+                what=lambda: repr(_last_frame(terminal)),
+            )
+            frame = _last_frame(terminal)
+            assert frame.count(b"USER_BUSY") == 3
+            assert frame.count(b"0:42") == 3
+            assert b"calls: 0 in progress" in frame
+            terminal.type(b"q")
+            assert terminal.finish() == 0
+        finally:
+            terminal.close()
+
+
+def _last_frame(terminal: Pty) -> bytes:
+    """What the board drew last (rich's Live redraws from the top-left each time)."""
+    out = terminal.output
+    return out[out.rfind(b"\x1b[H") :]
