@@ -426,7 +426,7 @@ Examples:
 @click.option("--demo", "demo_mode", is_flag=True, help="Show the built-in simulator's calls.")
 @click.pass_context
 def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> None:
-    """A live board of the calls in progress and the latest hangups (full screen; q quits).
+    """Live board of calls in progress and recent hangups (q quits).
 
     Without --binding it follows call.*.*.
     """
