@@ -7,6 +7,7 @@ import array
 import fcntl
 import io
 import os
+import signal
 import tempfile
 import termios
 import threading
@@ -298,3 +299,24 @@ def test_a_reader_gone_is_noticed_in_a_flood_with_no_flush_between_events(pipe: 
         flood()  # without the check it never ends: the spill file takes a gigabyte first
     spool.abandon()
     spool.finish()
+
+
+def test_a_ctrl_c_during_the_drop_report_does_not_report_the_drops_twice(pipe: Pipe) -> None:
+    """The signal comes while the sentence is being written, as when a user presses Ctrl-C on
+    seeing it: it is held until the report is done, so finish() has nothing more to say."""
+    warnings: list[str] = []
+
+    def warn_and_be_interrupted(sentence: str) -> None:
+        warnings.append(sentence)
+        if len(warnings) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    spool = StdoutSpool(pipe.out, memory=8 * EVENT, spill=0, warn=warn_and_be_interrupted)
+    write_events(spool, range(100))
+    dropped = spool.dropped
+    spool.abandon()
+    with pytest.raises(KeyboardInterrupt):
+        spool.finish()
+    spool.finish()
+    assert len(warnings) == 1 and f"dropped {dropped} events" in warnings[0]
+    assert spool.dropped == dropped

@@ -19,11 +19,13 @@ from __future__ import annotations
 import io
 import os
 import select
+import signal
 import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any, cast
 
 from kazoo_tail.errors import OutputError, stdout_failed
@@ -40,6 +42,25 @@ def format_size(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.4g} {unit}"
     return f"{size} byte{'s' if size != 1 else ''}"
+
+
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Delay Ctrl-C and the terminating signals (main thread, POSIX) until the block ends."""
+    if (
+        not hasattr(signal, "pthread_sigmask")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class _Drops:
@@ -387,9 +408,12 @@ class StdoutSpool(io.RawIOBase):
         return self._in_memory + self._staged_size <= self.memory_cap // 2
 
     def _report(self) -> None:
-        self._warn(self._drops.sentence())
-        self._dropped_total += self._drops.count
-        self._drops = _Drops()
+        # A Ctrl-C between the sentence and the reset would have finish() say it again, with
+        # the count doubled; held off, the signal arrives once both are done.
+        with _signals_held():
+            self._warn(self._drops.sentence())
+            self._dropped_total += self._drops.count
+            self._drops = _Drops()
 
     def _raise_error(self) -> None:
         error = self._error
