@@ -49,18 +49,27 @@ _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """Delay Ctrl-C and the terminating signals (main thread, POSIX) until the block ends."""
-    if (
-        not hasattr(signal, "pthread_sigmask")
-        or threading.current_thread() is not threading.main_thread()
-    ):
+    """Delay Ctrl-C and the terminating signals until the block ends, then deliver them to
+    the handlers they would have met.
+
+    Masking them would not do: a signal sent to the process goes to any thread that does not
+    mask it (the writer's), and Python runs its handler on the main thread all the same."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    arrived: list[int] = []
+    previous: dict[int, Any] = {}
+    for number in _HELD_SIGNALS:
+        handler = signal.getsignal(number)
+        if handler is not None:  # None: installed outside Python, left alone
+            previous[number] = signal.signal(number, lambda got, _frame: arrived.append(got))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(arrived):
+            signal.raise_signal(number)
 
 
 class _Drops:
