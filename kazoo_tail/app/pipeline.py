@@ -31,6 +31,8 @@ class OutputOptions:
     summary: bool = False
     # JSON: name the node that delivered each event (links to several nodes).
     show_node: bool = False
+    # JSON: add when each event was received (a replay: when it was recorded).
+    received_at: bool = False
     # Live tails only: the buffer between the websocket and stdout (output/spool.py); the
     # defaults of --buffer-size and --spill-size.
     buffer_size: int = 8 << 20
@@ -62,7 +64,11 @@ class Pipeline:
         )
         self.filtering = self.filter.active  # decided once, not on every event
         options = RenderOptions(
-            colour=show.colour, fields=show.fields, calls=show.calls, show_node=show.show_node
+            colour=show.colour,
+            fields=show.fields,
+            calls=show.calls,
+            show_node=show.show_node,
+            received_at=show.received_at,
         )
         self.renderer = make_renderer(show.output, out, text_out, options)
         self.summary = Summary() if show.summary else None

@@ -332,6 +332,12 @@ OPTIONS: dict[str, Decorator] = {
         help='JSON: add a top-level "node" field, the host:port of the blackhole node that '
         "delivered each event first (pretty output names it whenever --ws-url is repeated).",
     ),
+    "received_at": _option(
+        "--received-at",
+        is_flag=True,
+        help='JSON: add a top-level "received_at", when each event was received, in UTC to '
+        "the millisecond (a replay gives the recorded time).",
+    ),
     "summary": _option(
         "--summary",
         is_flag=True,
@@ -373,6 +379,7 @@ SHOW = (
     "summary",
     "no_dedupe",
     "show_node",
+    "received_at",
 )
 SUBSCRIBE = ("bindings", "account_ids", "descendants")
 STAY_CONNECTED = (
