@@ -305,8 +305,8 @@ OPTIONS: dict[str, Decorator] = {
     "fields": _option(
         "--fields",
         metavar="PATHS",
-        help="Print only these fields, e.g. name,data.call_id: tab-separated in pretty mode, "
-        "a reduced object in JSON.",
+        help="Print only these fields, e.g. name,data.call_id: a table after the time in "
+        "pretty mode, a reduced object in JSON.",
     ),
     "calls": _option(
         "--calls",

@@ -1,4 +1,4 @@
-"""Output for programs: JSON lines, and the reduced forms --fields asks for.
+"""Output for programs: JSON lines, and the reduced objects --fields asks for.
 
 Everything in an event is untrusted. JSON lines are written exactly as received when that is
 safe (plain ASCII, one line) and re-encoded with every control character escaped otherwise. A
@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from typing import IO
 
-from kazoo_tail.features.filters import field_values, select_fields
+from kazoo_tail.features.filters import select_fields
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.kazoo.time import utc_stamp
 from kazoo_tail.output.registry import Renderer, RenderOptions
-from kazoo_tail.output.terminal import sanitize
 
 # Outside JSON's printable ASCII: whitespace between tokens, or characters inside strings.
 _NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
@@ -104,19 +103,13 @@ class FieldsJsonRenderer:
         self.stream.flush()
 
 
-class FieldsTsvRenderer:
-    """--fields in pretty mode: the chosen values, tab-separated, control characters escaped."""
+def FieldsTsvRenderer(stream: IO[bytes], paths: list[str]) -> Renderer:  # noqa: N802
+    """--fields in pretty mode: the aligned table of output/fields.py. Kept under the name
+    output/console.py chooses it by, and loaded only then, so that JSON mode never imports
+    rich."""
+    from kazoo_tail.output.fields import FieldsTableRenderer
 
-    def __init__(self, stream: IO[bytes], paths: list[str]) -> None:
-        self.stream = stream
-        self.paths = paths
-
-    def render(self, event: Event) -> None:
-        values = (sanitize(v) for v in field_values(event.envelope, self.paths))
-        self.stream.write(("\t".join(values) + "\n").encode())
-
-    def flush(self) -> None:
-        self.stream.flush()
+    return FieldsTableRenderer(stream, paths)
 
 
 def make(out: IO[bytes], text_out: IO[str], options: RenderOptions) -> Renderer:
