@@ -66,10 +66,6 @@ def elide_middle(text: str, width: int) -> str:
     return text[:head_end] + ELLIPSIS + text[tail_start:]
 
 
-def pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - cell_len(text))
-
-
 def share_out(wanted: list[int], room: int) -> list[int]:
     """Widths for columns that want ``wanted`` cells in ``room``: a column wanting no more
     than an equal share gets what it wants; the others split the rest equally."""
@@ -114,7 +110,7 @@ def column_labels(paths: list[str]) -> list[str]:
         keys = path.split(".")
         for count in range(1, len(keys) + 1):
             label = ".".join(keys[-count:])
-            if sum(p == label or p.endswith("." + label) for p in paths) == 1:
+            if label and sum(p == label or p.endswith("." + label) for p in paths) == 1:
                 break
         else:
             label = path
@@ -147,30 +143,44 @@ class FieldsTableRenderer:
         # Per column, the widest text seen (header included), and that with room to grow.
         self.needed = [cell_len(header) for header in self.headers]
         self.wanted = list(self.needed)
+        self.header_sizes = list(self.needed)
+        # The widths the rows were last laid out in, and those the next row takes; the room
+        # they were shared out of, to do it again only when something changed.
         self.widths: list[int] = []
+        self.next_widths: list[int] = []
+        self.room = -1
         self.shown_date: str | None = None
 
     def render(self, event: Event) -> None:
         values = [sanitize(value) for value in field_values(event.envelope, self.paths)]
-        for i, value in enumerate(values):
-            size = cell_len(value)
+        sizes = [cell_len(value) for value in values]
+        grew = False
+        for i, size in enumerate(sizes):
             if size > self.needed[i]:
                 self.needed[i] = size
                 self.wanted[i] = max(size, self.wanted[i] + GROWTH)
+                grew = True
         room = self.width() - TIME_WIDTH - len(GAP) * len(self.paths)
-        # The room to grow is taken only while there is room for it.
-        widths = share_out(self.wanted if sum(self.wanted) <= room else self.needed, room)
+        if grew or room != self.room:
+            self.room = room
+            # The room to grow is taken only while there is room for it.
+            wanted = self.wanted if sum(self.wanted) <= room else self.needed
+            self.next_widths = share_out(wanted, room)
         date, clock = event_clock(event)
         lines = []
-        if widths != self.widths or date != self.shown_date:
-            self.widths, self.shown_date = widths, date
-            lines.append(self._row(date, self.headers))
-        lines.append(self._row(clock, values))
+        if self.next_widths != self.widths or date != self.shown_date:
+            self.widths, self.shown_date = self.next_widths, date
+            lines.append(self._row(date, self.headers, self.header_sizes))
+        lines.append(self._row(clock, values, sizes))
         self.stream.write("".join(lines).encode())
 
-    def _row(self, first: str, cells: list[str]) -> str:
-        parts = [pad(first, TIME_WIDTH)]
-        parts += (pad(elide_middle(cell, w), w) for cell, w in zip(cells, self.widths, strict=True))
+    def _row(self, first: str, cells: list[str], sizes: list[int]) -> str:
+        parts = [first + " " * (TIME_WIDTH - len(first))]
+        for cell, size, width in zip(cells, sizes, self.widths, strict=True):
+            if size > width:
+                cell = elide_middle(cell, width)
+                size = cell_len(cell)
+            parts.append(cell + " " * (width - size))
         return GAP.join(parts).rstrip(" ") + "\n"
 
     def flush(self) -> None:
