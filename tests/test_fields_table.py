@@ -161,9 +161,10 @@ def test_the_terminal_is_shared_out_fairly_and_followed_when_resized(utc: None) 
     time_cell, first, second, cause = narrow.split()
     assert cause == "NORMAL" and cell_len(first) == cell_len(second)
     assert first.startswith("xxxx") and first.endswith("yyyy") and "…" in first
-    assert narrow_header.split()[1:] == ["call_id", "other_leg_call_id", "hangup_cause"]
     assert wide.split()[1:] == [long_id, long_id, "NORMAL"] and again == wide
-    assert wide_header.split()[1:] == narrow_header.split()[1:]
+    assert wide_header.split()[1:] == ["call_id", "other_leg_call_id", "hangup_cause"]
+    # Too narrow for whole headers: they give way to the values first.
+    assert narrow_header.split()[1:] == ["call_id", "other_leg_call_id", "hang…use"]
 
 
 def test_headers_are_the_shortest_ending_that_tells_paths_apart() -> None:

@@ -6,10 +6,10 @@ so that a run of slightly longer values does not move the columns each time. Whe
 widths change (a column grew, the terminal was resized) the header is printed again above the
 next row, so the columns are always labelled as they are laid out. The terminal's width is
 shared out fairly: columns that need less than an equal share get what they need, the rest
-split what is left. A value wider than its column is elided in the middle (call ids differ at
-both ends) and never wrapped. The header's first cell is the date, printed again when the date
-changes; the others name each column by the shortest ending of its path that tells it from
-the others.
+split what is left; when even whole headers do not fit, headers give way to values first. A
+value wider than its column is elided in the middle (call ids differ at both ends) and never
+wrapped. The header's first cell is the date, printed again when the date changes; the others
+name each column by the shortest ending of its path that tells it from the others.
 
 Everything shown is escaped first: the server's values and the user's paths alike.
 """
@@ -36,6 +36,8 @@ TIME_WIDTH = 12
 # Narrower than this, a column shows too little to be worth it; the line then overflows.
 MIN_WIDTH = 4
 GROWTH = 4
+# When the terminal is too narrow for whole headers, a header keeps at least this much.
+HEADER_AT_LEAST = 8
 DEFAULT_WIDTH = 80
 
 
@@ -140,10 +142,11 @@ class FieldsTableRenderer:
         self.paths = paths
         self.width = width or terminal_width(stream)
         self.headers = [sanitize(label) for label in column_labels(paths)]
-        # Per column, the widest text seen (header included), and that with room to grow.
-        self.needed = [cell_len(header) for header in self.headers]
-        self.wanted = list(self.needed)
-        self.header_sizes = list(self.needed)
+        self.header_sizes = [cell_len(header) for header in self.headers]
+        # Per column, the widest value seen, and the width it would like: header included,
+        # with room to grow.
+        self.needed = [0] * len(paths)
+        self.wanted = list(self.header_sizes)
         # The widths the rows were last laid out in, and those the next row takes; the room
         # they were shared out of, to do it again only when something changed.
         self.widths: list[int] = []
@@ -158,14 +161,13 @@ class FieldsTableRenderer:
         for i, size in enumerate(sizes):
             if size > self.needed[i]:
                 self.needed[i] = size
-                self.wanted[i] = max(size, self.wanted[i] + GROWTH)
+                if size > self.wanted[i]:
+                    self.wanted[i] = max(size, self.wanted[i] + GROWTH)
                 grew = True
         room = self.width() - TIME_WIDTH - len(GAP) * len(self.paths)
         if grew or room != self.room:
             self.room = room
-            # The room to grow is taken only while there is room for it.
-            wanted = self.wanted if sum(self.wanted) <= room else self.needed
-            self.next_widths = share_out(wanted, room)
+            self.next_widths = share_out(self._claims(room), room)
         date, clock = event_clock(event)
         lines = []
         if self.next_widths != self.widths or date != self.shown_date:
@@ -173,6 +175,20 @@ class FieldsTableRenderer:
             lines.append(self._row(date, self.headers, self.header_sizes))
         lines.append(self._row(clock, values, sizes))
         self.stream.write("".join(lines).encode())
+
+    def _claims(self, room: int) -> list[int]:
+        """What each column asks for: room to grow and its whole header while all fit, else
+        its widest value and header, else its widest value and a few cells of header."""
+        whole = [
+            max(value, header) for value, header in zip(self.needed, self.header_sizes, strict=True)
+        ]
+        for claims in (self.wanted, whole):
+            if sum(claims) <= room:
+                return claims
+        return [
+            max(value, min(header, HEADER_AT_LEAST))
+            for value, header in zip(self.needed, self.header_sizes, strict=True)
+        ]
 
     def _row(self, first: str, cells: list[str], sizes: list[int]) -> str:
         parts = [first + " " * (TIME_WIDTH - len(first))]
