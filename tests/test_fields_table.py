@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.kazoo.wire import parse_frame
+from kazoo_tail.output.terminal import sanitize
 from kazoo_tail.simulator import DEMO, Simulator
 
 from .conftest import SAMPLES, Running, login_args, run
@@ -181,3 +184,19 @@ def test_headers_are_the_shortest_ending_that_tells_paths_apart() -> None:
     assert elide_middle("abcdefghij", 5) == "ab…ij"
     assert elide_middle("abcdefghij", 10) == "abcdefghij"
     assert elide_middle("日本語日本語", 7) == "日…本語"  # never half a character
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.text(max_size=120), min_size=6, max_size=6), min_size=1, max_size=6),
+    columns=st.integers(min_value=1, max_value=6),
+    width=st.sampled_from([80, 120, 200]),
+)
+def test_any_values_make_lines_that_fit_and_carry_no_control_character(
+    rows: list[list[str]], columns: int, width: int
+) -> None:
+    paths = [f"data.f{n}" for n in range(columns)]
+    events = [event({f"f{n}": value for n, value in enumerate(row)}) for row in rows]
+    for line in table(width, paths, *events):
+        assert cell_len(line) <= width, line
+        assert line == sanitize(line), line

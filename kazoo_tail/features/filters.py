@@ -3,7 +3,6 @@ text, all legs of one call, and picking the fields to print."""
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -175,6 +174,8 @@ class UnseenPathAdvice:
         )
         if longer:
             return longer[0]
+        import difflib  # only when advice is due: every tail loads this module
+
         close = difflib.get_close_matches(path, sorted(self.seen), n=1, cutoff=0.7)
         return close[0] if close else None
 
