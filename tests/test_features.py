@@ -111,14 +111,18 @@ def test_call_id_follows_every_leg_of_one_call(sim: Simulator, background: type[
     assert len(shown) == len(placed)
 
 
-def test_fields_give_tsv_in_pretty_mode_and_reduced_json(
+def test_fields_give_a_table_in_pretty_mode_and_reduced_json(
     sim: Simulator, background: type[Running]
 ) -> None:
     fields = "name,data.call_id,data.hangup_cause"
     pretty, placed = tail_calls(background, sim, "-o", "pretty", "--fields", fields, calls=1)
-    rows = [line.split("\t") for line in pretty.stdout.splitlines()]
-    assert [r[0] for r in rows] == [e.name for e in placed[0]]  # type: ignore[attr-defined]
-    assert all(len(r) == 3 for r in rows) and rows[-1][2] == "USER_BUSY"
+    header, *rows = (line.split() for line in pretty.stdout.splitlines())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", header[0])
+    assert header[1:] == ["name", "call_id", "hangup_cause"]  # named by their last key
+    rows = [r for r in rows if r != header]  # the header again, above a wider value
+    assert [r[1] for r in rows] == [e.name for e in placed[0]]  # type: ignore[attr-defined]
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d(\.\d{3})?", r[0]) for r in rows)
+    assert all(len(r) in (3, 4) for r in rows) and rows[-1][3] == "USER_BUSY"
     as_json, _ = tail_calls(background, sim, "--fields", fields, calls=1)
     objects = as_json.json_lines()
     assert set(objects[0]) == {"name", "data"} and set(objects[0]["data"]) == {"call_id"}

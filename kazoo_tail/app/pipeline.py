@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from kazoo_tail.errors import UsageError, stdout_failed
-from kazoo_tail.features.filters import EventFilter
+from kazoo_tail.features.filters import EventFilter, UnseenPathAdvice
 from kazoo_tail.features.summary import Summary
 from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
 from kazoo_tail.output.registry import FORMATS, ColourMode, RenderOptions, make_renderer
@@ -31,6 +31,8 @@ class OutputOptions:
     summary: bool = False
     # JSON: name the node that delivered each event (links to several nodes).
     show_node: bool = False
+    # JSON: add when each event was received (a replay: when it was recorded).
+    received_at: bool = False
     # Live tails only: the buffer between the websocket and stdout (output/spool.py); the
     # defaults of --buffer-size and --spill-size.
     buffer_size: int = 8 << 20
@@ -61,8 +63,14 @@ class Pipeline:
             show.matches, show.excludes, show.grep, show.call_ids
         )
         self.filtering = self.filter.active  # decided once, not on every event
+        advice = UnseenPathAdvice.for_options(show.matches, show.excludes)
+        self.path_advice: UnseenPathAdvice | None = None if advice.done else advice
         options = RenderOptions(
-            colour=show.colour, fields=show.fields, calls=show.calls, show_node=show.show_node
+            colour=show.colour,
+            fields=show.fields,
+            calls=show.calls,
+            show_node=show.show_node,
+            received_at=show.received_at,
         )
         self.renderer = make_renderer(show.output, out, text_out, options)
         self.summary = Summary() if show.summary else None
@@ -71,6 +79,8 @@ class Pipeline:
 
     def handle(self, event: Event) -> bool:
         """Show the event if it passes the filters; True once --count is reached."""
+        if self.path_advice is not None:
+            self._advise_on_paths(event)
         if self.filtering and not self.filter.accepts(event):
             return False
         try:
@@ -85,6 +95,13 @@ class Pipeline:
         if self.summary is not None:
             self.summary.count(event)
         return self.show.count is not None and self.printed >= self.show.count
+
+    def _advise_on_paths(self, event: Event) -> None:
+        assert self.path_advice is not None
+        for advice in self.path_advice.observe(event.envelope):
+            self.status.warning(advice)
+        if self.path_advice.done:
+            self.path_advice = None  # the check costs nothing from then on
 
     def notice(self, notice: Notice) -> None:
         if notice.kind in (NoticeKind.SUBSCRIBED, NoticeKind.PROGRESS):

@@ -305,8 +305,8 @@ OPTIONS: dict[str, Decorator] = {
     "fields": _option(
         "--fields",
         metavar="PATHS",
-        help="Print only these fields, e.g. name,data.call_id: tab-separated in pretty mode, "
-        "a reduced object in JSON.",
+        help="Print only these fields, e.g. name,data.call_id: a table after the time in "
+        "pretty mode, a reduced object in JSON.",
     ),
     "calls": _option(
         "--calls",
@@ -331,6 +331,12 @@ OPTIONS: dict[str, Decorator] = {
         is_flag=True,
         help='JSON: add a top-level "node" field, the host:port of the blackhole node that '
         "delivered each event first (pretty output names it whenever --ws-url is repeated).",
+    ),
+    "received_at": _option(
+        "--received-at",
+        is_flag=True,
+        help='JSON: add a top-level "received_at", when each event was received, in UTC to '
+        "the millisecond (a replay gives the recorded time).",
     ),
     "summary": _option(
         "--summary",
@@ -373,6 +379,7 @@ SHOW = (
     "summary",
     "no_dedupe",
     "show_node",
+    "received_at",
 )
 SUBSCRIBE = ("bindings", "account_ids", "descendants")
 STAY_CONNECTED = (

@@ -136,6 +136,7 @@ def output_options(options: Mapping[str, Any], env: Environment) -> OutputOption
         calls=options["calls"],
         summary=options["summary"],
         show_node=bool(options.get("show_node")),
+        received_at=bool(options.get("received_at")),
         **{key: options[key] for key in ("buffer_size", "spill_size") if key in options},
     )
 

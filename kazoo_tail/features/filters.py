@@ -107,6 +107,90 @@ class EventFilter:
         return True
 
 
+# How many events a --match or --exclude path may go unseen in before the user is told.
+ADVICE_AFTER = 100
+# Bounds on the paths remembered from those events, so that a frame nested a thousand deep or
+# with a thousand keys costs little: a path a user types is rarely deeper.
+_ADVICE_DEPTH = 8
+_ADVICE_PATHS = 20_000
+
+
+class UnseenPathAdvice:
+    """Watches the first events for --match/--exclude paths none of them had, and names the
+    nearest path they did have: ``caller_id_number`` is almost always ``data.caller_id_number``.
+
+    Nearest is, first, a path seen that differs only in case, else one that ends in the one
+    given (the shortest: a missing prefix is the usual slip), else the closest by difflib's
+    ratio (a typo), else none.
+    """
+
+    def __init__(self, conditions: Iterable[tuple[str, str]], after: int = ADVICE_AFTER) -> None:
+        self.unseen: dict[str, str] = {}  # path -> the option and condition that named it
+        for option, text in conditions:
+            path = parse_condition(text, option)[0]
+            self.unseen.setdefault(path, f"{option} {text}")
+        self.after = after
+        self.events = 0
+        self.seen: set[str] = set()
+
+    @classmethod
+    def for_options(cls, matches: Iterable[str], excludes: Iterable[str]) -> UnseenPathAdvice:
+        conditions = [("--match", m) for m in matches] + [("--exclude", e) for e in excludes]
+        return cls(conditions)
+
+    @property
+    def done(self) -> bool:
+        return not self.unseen or self.events >= self.after
+
+    def observe(self, envelope: dict[str, Any]) -> list[str]:
+        """Advice to give now: once, on the event that completes the first ``after``."""
+        if self.done:
+            return []
+        self.events += 1
+        for path in [p for p in self.unseen if lookup(envelope, p) is not _MISSING]:
+            del self.unseen[path]
+        if self.unseen:
+            self._remember_paths(envelope)
+        if self.events < self.after:
+            return []
+        advice = [self._advice(path, named) for path, named in self.unseen.items()]
+        self.seen.clear()
+        return advice
+
+    def _advice(self, path: str, named: str) -> str:
+        effect = "none passed it" if named.startswith("--match") else "it dropped none"
+        said = f'{named}: none of the first {self.events} events has "{path}", so {effect}'
+        nearest = self.nearest(path)
+        return f'{said}; did you mean "{nearest}"?' if nearest else said
+
+    def nearest(self, path: str) -> str | None:
+        folded = path.casefold()
+        same_but_case = sorted(p for p in self.seen if p.casefold() == folded)
+        if same_but_case:
+            return same_but_case[0]
+        ending = "." + folded
+        longer = sorted(
+            (p for p in self.seen if p.casefold().endswith(ending)), key=lambda p: (len(p), p)
+        )
+        if longer:
+            return longer[0]
+        import difflib  # only when advice is due: every tail loads this module
+
+        close = difflib.get_close_matches(path, sorted(self.seen), n=1, cutoff=0.7)
+        return close[0] if close else None
+
+    def _remember_paths(self, envelope: dict[str, Any]) -> None:
+        # A stack, not recursion: a frame can be nested deeper than Python recurses.
+        stack: list[tuple[str, dict[str, Any], int]] = [("", envelope, 1)]
+        while stack and len(self.seen) < _ADVICE_PATHS:
+            prefix, mapping, depth = stack.pop()
+            for key, value in mapping.items():
+                path = f"{prefix}{key}"
+                self.seen.add(path)
+                if isinstance(value, dict) and depth < _ADVICE_DEPTH:
+                    stack.append((path + ".", value, depth + 1))
+
+
 def parse_fields(text: str) -> list[str]:
     fields = [part.strip() for part in text.split(",") if part.strip()]
     if not fields:

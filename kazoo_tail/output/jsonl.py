@@ -1,4 +1,4 @@
-"""Output for programs: JSON lines, and the reduced forms --fields asks for.
+"""Output for programs: JSON lines, and the reduced objects --fields asks for.
 
 Everything in an event is untrusted. JSON lines are written exactly as received when that is
 safe (plain ASCII, one line) and re-encoded with every control character escaped otherwise. A
@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from typing import IO
 
-from kazoo_tail.features.filters import field_values, select_fields
+from kazoo_tail.features.filters import select_fields
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.kazoo.json_text import compact_json
+from kazoo_tail.kazoo.time import utc_stamp
 from kazoo_tail.output.registry import Renderer, RenderOptions
-from kazoo_tail.output.terminal import sanitize
 
 # Outside JSON's printable ASCII: whitespace between tokens, or characters inside strings.
 _NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
@@ -43,12 +43,28 @@ def escape_json_text(text: str) -> str:
     return _NOT_PRINTABLE_ASCII.sub(_escape_char, text)
 
 
+def _received_at_member(event: Event) -> bytes:
+    """``"received_at":"2026-12-02T17:57:03.123Z",``: a string, not epoch seconds, so that
+    jq users can compare it with their logs; UTC, as a tail runs for days across zones."""
+    return b'"received_at":"' + utc_stamp(event.received_at).encode() + b'",'
+
+
+def _prepend(raw: bytes, member: bytes) -> bytes:
+    """``member`` (ending in a comma) as the first member of the object ``raw``."""
+    if raw[1:].lstrip() == b"}":
+        member = member[:-1]  # an empty object takes no comma after the one member
+    return b"{" + member + raw[1:]
+
+
 class JsonLinesRenderer:
     """One compact JSON object per line, the frame as received."""
 
-    def __init__(self, stream: IO[bytes], *, show_node: bool = False) -> None:
+    def __init__(
+        self, stream: IO[bytes], *, show_node: bool = False, received_at: bool = False
+    ) -> None:
         self.stream = stream
         self.show_node = show_node
+        self.received_at = received_at
 
     def render(self, event: Event) -> None:
         raw = event.raw
@@ -56,10 +72,12 @@ class JsonLinesRenderer:
         # forbids C0 inside strings, so the received bytes are already one safe line.
         if not raw.isascii() or b"\n" in raw or b"\r" in raw or b"\x7f" in raw:
             raw = escape_json_text(raw.decode("utf-8")).encode()
+        # Added first, so that the frame as received follows unchanged.
+        if self.received_at and raw.startswith(b"{"):
+            raw = _prepend(raw, _received_at_member(event))
         if self.show_node and event.via is not None and raw.startswith(b"{"):
-            # First, so that the frame as received follows unchanged.
             node = escape_json_text(compact_json(event.via)).encode()
-            raw = b'{"node":' + node + (b"," if raw[1:].lstrip() != b"}" else b"") + raw[1:]
+            raw = _prepend(raw, b'"node":' + node + b",")
         self.stream.write(raw + b"\n")
 
     def flush(self) -> None:
@@ -69,34 +87,32 @@ class JsonLinesRenderer:
 class FieldsJsonRenderer:
     """--fields in JSON mode: the event reduced to the chosen paths, one object per line."""
 
-    def __init__(self, stream: IO[bytes], paths: list[str]) -> None:
+    def __init__(self, stream: IO[bytes], paths: list[str], *, received_at: bool = False) -> None:
         self.stream = stream
         self.paths = paths
+        self.received_at = received_at
 
     def render(self, event: Event) -> None:
-        reduced = select_fields(event.envelope, self.paths)
-        self.stream.write(escape_json_text(compact_json(reduced)).encode() + b"\n")
+        reduced = escape_json_text(compact_json(select_fields(event.envelope, self.paths)))
+        line = reduced.encode()
+        if self.received_at:
+            line = _prepend(line, _received_at_member(event))
+        self.stream.write(line + b"\n")
 
     def flush(self) -> None:
         self.stream.flush()
 
 
-class FieldsTsvRenderer:
-    """--fields in pretty mode: the chosen values, tab-separated, control characters escaped."""
+def FieldsTsvRenderer(stream: IO[bytes], paths: list[str]) -> Renderer:  # noqa: N802
+    """--fields in pretty mode: the aligned table of output/fields.py. Kept under the name
+    output/console.py chooses it by, and loaded only then, so that JSON mode never imports
+    rich."""
+    from kazoo_tail.output.fields import FieldsTableRenderer
 
-    def __init__(self, stream: IO[bytes], paths: list[str]) -> None:
-        self.stream = stream
-        self.paths = paths
-
-    def render(self, event: Event) -> None:
-        values = (sanitize(v) for v in field_values(event.envelope, self.paths))
-        self.stream.write(("\t".join(values) + "\n").encode())
-
-    def flush(self) -> None:
-        self.stream.flush()
+    return FieldsTableRenderer(stream, paths)
 
 
 def make(out: IO[bytes], text_out: IO[str], options: RenderOptions) -> Renderer:
     if options.fields:
-        return FieldsJsonRenderer(out, list(options.fields))
-    return JsonLinesRenderer(out, show_node=options.show_node)
+        return FieldsJsonRenderer(out, list(options.fields), received_at=options.received_at)
+    return JsonLinesRenderer(out, show_node=options.show_node, received_at=options.received_at)

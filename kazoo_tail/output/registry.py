@@ -28,6 +28,8 @@ class RenderOptions(NamedTuple):
     fields: Sequence[str] = ()
     calls: bool = False
     show_node: bool = False
+    # JSON: a top-level "received_at", when the tail received each event (ISO 8601, UTC).
+    received_at: bool = False
 
 
 class Factory(Protocol):
