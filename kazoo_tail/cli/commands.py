@@ -319,11 +319,9 @@ def bindings(ctx: click.Context, /, output: str | None, **options: Any) -> None:
     built-in catalogue of Kazoo 4.3 is shown.
     The server's list is remembered for shell completion of --binding.
     """
-    import json
-
     from kazoo_tail.cli.settings import verify
     from kazoo_tail.kazoo import catalog
-    from kazoo_tail.output.terminal import sanitize
+    from kazoo_tail.output import lists
 
     env = environment(ctx)
     status = status_writer(env)
@@ -350,13 +348,20 @@ def bindings(ctx: click.Context, /, output: str | None, **options: Any) -> None:
             else "no server given; showing the built-in catalogue (Kazoo 4.3)"
         )
         offered = catalog.builtin_catalogue()
+    listed = [(module, template) for module in sorted(offered) for template in offered[module]]
     out = env.text_stdout()
-    if output == "json" or (output is None and not env.stdout_isatty):
-        out.write(json.dumps(offered, sort_keys=True) + "\n")
+    form = lists.list_form(output, env.stdout_isatty)
+    if form == "json":
+        lists.write_json_lines(out, [{"module": m, "binding": b} for m, b in listed])
+    elif form == "lines":
+        # The binding alone: it starts with its module, and is what --binding takes.
+        lists.write_lines(out, [(binding,) for _, binding in listed])
     else:
-        for module in sorted(offered):
-            for template in offered[module]:
-                out.write(sanitize(template) + "\n")
+        # The module named once, on the first of its bindings, so the groups stand out.
+        rows = [
+            (m if i == 0 or listed[i - 1][0] != m else "", b) for i, (m, b) in enumerate(listed)
+        ]
+        lists.write_table(out, ("MODULE", "BINDING"), rows)
     out.flush()
 
 
@@ -404,12 +409,13 @@ Examples:
 def sockets(ctx: click.Context, /, **options: Any) -> None:
     """List the account's live blackhole sockets and their bindings."""
     from kazoo_tail.app.sockets import list_sockets
+    from kazoo_tail.output.lists import list_form
 
     end_on_sigterm()
     env = environment(ctx)
     config, provider = _connection(options, ctx)
-    as_json = (options["output"] or ("pretty" if env.stdout_isatty else "json")) == "json"
-    code = list_sockets(config, provider, env.text_stdout(), status_writer(env), as_json=as_json)
+    form = list_form(options["output"], env.stdout_isatty)
+    code = list_sockets(config, provider, env.text_stdout(), status_writer(env), form=form)
     ctx.exit(code)
 
 
