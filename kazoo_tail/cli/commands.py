@@ -170,40 +170,18 @@ def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
     """
     from kazoo_tail.auth.provider import api_key_hash
     from kazoo_tail.auth.store import Profile
-    from kazoo_tail.session.resolve import token_provider
+    from kazoo_tail.cli.login_prompts import log_in
 
     env = environment(ctx)
     status = status_writer(env)
     store = config_store(options["config_dir"], env)
     name = save_as or options["profile"] or DEFAULT_PROFILE
     saved = store.profile(name) or Profile()
-    interactive = env.stdin_isatty
-
-    def ask(label: str, current: str | None) -> str:
-        if not interactive:
-            raise UsageError(
-                f"{label} is required (no terminal to ask on): see kazoo-tail login --help"
-            )
-        value: str = click.prompt(label, default=current, err=True)
-        return value.strip()
-
-    url = options["url"] or ask("Crossbar URL (e.g. http://kazoo.example.com:8000)", saved.url)
-    if not options["api_key"]:
-        if not (options["account_name"] or options["realm"] or options["phone_number"]):
-            options["account_name"] = ask("Account name", saved.account_name)
-        options["username"] = options["username"] or ask("Username", saved.username)
-    options["url"] = url
-    config = connection_config(options, None, env, tuning=False)
-    if (
-        config.api_key is None
-        and not env.environ.get("KAZOO_PASSWORD")
-        and not options["password_stdin"]
-        and not interactive
-    ):
-        raise UsageError("no password: set KAZOO_PASSWORD or use --password-stdin")
-    token = token_provider(config, store, clock=env.clock, warn=status.warning).login()
+    # Each answer is checked when given, and a refused login asked again (see login_prompts).
+    logged_in = log_in(options, env, status, store, saved)
+    config, token = logged_in.config, logged_in.token
     profile = Profile(
-        url=url,
+        url=logged_in.url,
         ws_url=ws_url_setting(options["ws_url"]) or saved.ws_url,
         account_name=config.account_name,
         realm=config.realm,
