@@ -203,19 +203,23 @@ def test_three_wrong_passwords_end_with_the_auth_exit_code(
     assert not (isolated_env / "profiles.json").exists()
 
 
-def test_without_a_terminal_nothing_is_asked_again(sim: Simulator) -> None:
-    """One try and one sentence: the URL first (before a password is even looked for), then
-    a wrong password."""
-    login = ["login", "--account-name", "demo", "--username", "demo"]
-    wrong_url = run(*login, "--url", closed_port_url())
-    assert wrong_url.returncode == 4
-    assert wrong_url.stderr.count("\n") == 1 and "again" not in wrong_url.stderr
-    assert sim.stats.user_auth == 0
+def test_a_wrong_url_given_as_an_option_ends_the_login_before_any_question(
+    terminals: type[Terminal],
+) -> None:
+    login = terminals("login", "--url", closed_port_url())
+    assert login.finish() == 4, login.screen
+    assert "cannot connect to Crossbar" in login.screen
+    assert "Account name" not in login.screen and "Password" not in login.screen
 
-    wrong_password = run(*login, "--url", sim.crossbar_url, KAZOO_PASSWORD="wrong")
-    assert wrong_password.returncode == 3
-    assert wrong_password.stderr.count("\n") == 1
-    assert "refused to log in" in wrong_password.stderr
+
+def test_without_a_terminal_a_wrong_password_is_one_try_saying_what_may_be_wrong(
+    sim: Simulator,
+) -> None:
+    result = run("login", *login_args(sim), KAZOO_PASSWORD="wrong")
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1 and "refused to log in" in result.stderr
+    assert "the account name, user name or password is wrong" in result.stderr
+    assert "again" not in result.stderr
     assert sim.stats.user_auth == 1
 
 

@@ -5,7 +5,8 @@ The Crossbar URL is checked on its own, with the unauthenticated GET /v2/websock
 the account, the user name and the password only together (one login call, one 401 for any
 of them), so a refused login asks all three again, the account and user with the previous
 answers as defaults (Enter keeps them), up to ``TRIES`` times. Nothing loops without a
-terminal to ask on: there a wrong answer is one error and its exit code.
+terminal to ask on: there the login call is the one check, and a wrong answer is one error
+and its exit code.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 TRIES = 3
 URL_EXAMPLE = "http://kazoo.example.com:8000"
+# What a refused user login means: Kazoo does not say which of the three it did not like.
+WRONG_LOGIN = "the account name, user name or password is wrong"
 
 
 @dataclass
@@ -56,7 +59,10 @@ def log_in(
 
     if options["url"]:
         url = options["url"]
-        check_crossbar(url, options)  # given on the command line: wrong is an error, not a question
+        if interactive:
+            # Not typed here (--url, KAZOO_URL), so an error, not a question; but said before
+            # anyone types a password for it. Without a terminal the login itself is the check.
+            check_crossbar(url, options)
     else:
         url = _until_accepted(
             lambda: ask(f"Crossbar URL (e.g. {URL_EXAMPLE})", saved.url),
@@ -75,10 +81,14 @@ def log_in(
             asked.append("username")
 
     config = connection_config(options, None, env, tuning=False)
-    if config.api_key is not None or env.environ.get("KAZOO_PASSWORD"):
+    # A secret not typed here is tried once: asking again would not change it.
+    if config.api_key is not None:
         return LoggedIn(url, config, _login_once(config, store, env, status))
-    if options["password_stdin"]:
-        return LoggedIn(url, config, _login_once(config, store, env, status))
+    if env.environ.get("KAZOO_PASSWORD") or options["password_stdin"]:
+        try:
+            return LoggedIn(url, config, _login_once(config, store, env, status))
+        except AuthError as refused:
+            raise AuthError(f"{refused.message}: {WRONG_LOGIN}") from None
     if not interactive:
         raise UsageError("no password: set KAZOO_PASSWORD or use --password-stdin")
 
@@ -95,10 +105,7 @@ def log_in(
         except AuthError as refused:
             if attempt == TRIES:
                 raise AuthError(f"{refused.message} ({TRIES} tries)") from None
-            status.error(
-                f"{refused.message}: the account name, user name or password is wrong; "
-                f"try again ({attempt + 1} of {TRIES})"
-            )
+            status.error(f"{refused.message}: {WRONG_LOGIN}; try again ({attempt + 1} of {TRIES})")
     raise AssertionError("unreachable: the last try returns or raises")
 
 
