@@ -289,12 +289,13 @@ def test_sockets_lists_a_running_tail(sim: Simulator, background: type[Running])
     tail.wait_for_stderr("subscribed to", timeout=10)
     pretty = run("sockets", *login_args(sim), "-o", "pretty", **PASSWORD)
     assert pretty.returncode == 0, pretty.stderr
-    [line] = pretty.stdout.splitlines()
+    header, line = pretty.stdout.splitlines()
+    assert header.split() == ["SOCKET", "FROM", "NODE", "SINCE", "NAME", "BINDINGS"]
     [listed] = sim.sockets()
-    assert line.startswith(f"{listed['websocket_session_id']}  from 127.0.0.1")
-    assert line.endswith("call.*.* x9, object.doc_created.user")
+    assert line.startswith(f"{listed['websocket_session_id']}  127.0.0.1")
+    assert line.endswith("  -     call.*.* x9, object.doc_created.user")
     connected = datetime.fromtimestamp(listed["timestamp"] - 62167219200)
-    assert f"since {connected:%Y-%m-%d %H:%M:%S}" in line
+    assert f"  {connected:%Y-%m-%d %H:%M:%S}  " in line
 
     as_json = run("sockets", *login_args(sim), "-o", "json", **PASSWORD)
     assert as_json.returncode == 0, as_json.stderr

@@ -186,7 +186,7 @@ def test_server_text_in_the_binding_catalogue_is_kept_off_the_terminal(
 ) -> None:
     hostile = b'{"data": {"call": ["call.\\u001b]0;pwned\\u0007.*", "call.CHANNEL_CREATE.*"]}}'
     url = fake_crossbar(200, "application/json", hostile, False)
-    result = run("bindings", "--url", url, "-o", "pretty")
+    result = run("bindings", "--url", url)
     assert result.returncode == 0 and "\x1b" not in result.stdout + result.stderr
     assert result.stdout.splitlines() == ["call.CHANNEL_CREATE.*"]
     assert "\x1b" not in (isolated_env / "catalogue.json").read_text()

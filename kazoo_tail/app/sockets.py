@@ -1,6 +1,6 @@
 """``kazoo-tail sockets``: the account's live blackhole sockets (GET /v2/accounts/{id}/websockets).
 
-Server text is untrusted: every line goes through ``sanitize`` before printing.
+Server text is untrusted: the listing (``output/lists.py``) escapes every field it prints.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from urllib.parse import quote
 
 from kazoo_tail.auth.provider import TokenProvider
 from kazoo_tail.errors import AuthError, ConnectError, ExitCode, UsageError
-from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.kazoo.time import unix_from_gregorian
 from kazoo_tail.net.crossbar import Crossbar
-from kazoo_tail.output.jsonl import escape_json_text
-from kazoo_tail.output.terminal import StatusWriter, sanitize
+from kazoo_tail.output.lists import ListForm, write_json_lines, write_lines, write_table
+from kazoo_tail.output.terminal import StatusWriter
 from kazoo_tail.session.resolve import ConnectionConfig, account_ids
 
 
@@ -27,7 +26,7 @@ def list_sockets(
     out: IO[str],
     status: StatusWriter,
     *,
-    as_json: bool,
+    form: ListForm,
 ) -> ExitCode:
     if config.verify is False:
         status.warning("TLS certificates are not verified (--insecure)")
@@ -43,10 +42,14 @@ def list_sockets(
     if not found:
         status.info(f"no live blackhole sockets for account {', '.join(accounts)}")
         return ExitCode.OK
-    for item in found.values():
-        # Strict JSON in printable ASCII, whatever the server nested or stdout can encode.
-        line = escape_json_text(compact_json(item)) if as_json else socket_line(item)
-        out.write(line + "\n")
+    items = list(found.values())
+    if form == "json":
+        # Each socket as the server described it, not our reading of it.
+        write_json_lines(out, items)
+    elif form == "lines":
+        write_lines(out, [socket_fields(item) for item in items])
+    else:
+        write_table(out, SOCKET_COLUMNS, [socket_fields(item) for item in items])
     out.flush()
     return ExitCode.OK
 
@@ -67,31 +70,36 @@ def _account_sockets(
     return [item for item in data if isinstance(item, dict)]
 
 
-def socket_line(item: dict[str, Any]) -> str:
-    """One readable line per socket: id, source, node, connect time, bindings with counts."""
-    parts = [str(item.get("websocket_session_id", "?"))]
-    source = item.get("source")
-    if source is not None:
-        parts.append(f"from {source}")
-    destination = item.get("destination")
-    if destination is not None:
-        parts.append(f"on {destination}")
-    parts.append(f"since {_gregorian_local(item.get('timestamp'))}")
+# The bindings last: the longest, they may wrap at the terminal's edge.
+SOCKET_COLUMNS = ("SOCKET", "FROM", "NODE", "SINCE", "NAME", "BINDINGS")
+
+
+def socket_fields(item: dict[str, Any]) -> tuple[str, ...]:
+    """A socket's id, source, node, connect time, name and bindings with counts; "-" for
+    what the server did not say."""
     bindings = item.get("bindings")
     counts = Counter(str(b) for b in bindings) if isinstance(bindings, list) else Counter()
     listed = [f"{binding} x{n}" if n > 1 else binding for binding, n in counts.items()]
-    parts.append(", ".join(listed) if listed else "no bindings")
-    if "name" in item:
-        parts.append(f"name {json.dumps(item['name'])}")
-    return sanitize("  ".join(parts))
+    return (
+        _text(item.get("websocket_session_id")),
+        _text(item.get("source")),
+        _text(item.get("destination")),
+        _gregorian_local(item.get("timestamp")),
+        json.dumps(item["name"]) if "name" in item else "-",
+        ", ".join(listed) or "-",
+    )
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 def _gregorian_local(value: Any) -> str:
     unix = unix_from_gregorian(value)
     if unix is None:
-        return "an unknown time"
+        return "-"
     try:
         moment = datetime.fromtimestamp(unix)
     except (OverflowError, OSError, ValueError):
-        return "an unknown time"
+        return "-"
     return moment.strftime("%Y-%m-%d %H:%M:%S")

@@ -12,6 +12,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 
 # Renew a token this long before its exp, so that a reconnect never presents a dead one.
 RENEW_MARGIN_SECONDS = 120.0
+
+# Why a login needs the password now ("token rejected", "token expired"; None for a first
+# login), set while ``Credentials.password`` is called: a prompt in the middle of a running
+# tail can then say why it interrupts, and password sources keep taking no argument.
+login_reason: ContextVar[str | None] = ContextVar("login_reason", default=None)
 
 
 @dataclass
@@ -146,8 +152,11 @@ class TokenProvider:
                 return self._remember(self._crossbar_client().refresh(cached.token), cached)
             except AuthError:
                 pass  # e.g. the password was changed: a fresh login may still work
+        reason = None
+        if cached is not None:
+            reason = "token rejected" if rejected else "token expired"
         try:
-            token = self._login()
+            token = self._login(reason)
         except PasswordNeeded:
             if cached is None:
                 raise
@@ -163,14 +172,14 @@ class TokenProvider:
             "not logged in: run 'kazoo-tail login', or pass --username, --api-key or --token"
         )
 
-    def _login(self) -> CachedToken | None:
+    def _login(self, reason: str | None = None) -> CachedToken | None:
         creds = self.credentials
         if not creds.url:
             return None
         if creds.api_key:
             return self._remember(self._crossbar_client().api_auth(creds.api_key))
         if creds.username:
-            password = creds.password() if creds.password else None
+            password = _ask(creds.password, reason) if creds.password else None
             if not password:
                 raise PasswordNeeded(
                     f"no password for user {creds.username!r}: set KAZOO_PASSWORD, use "
@@ -250,6 +259,14 @@ class TokenProvider:
 
     def _is_expired(self, token: CachedToken) -> bool:
         return token.expires_at is not None and token.expires_at <= self.clock() + 5
+
+
+def _ask(password: Callable[[], str | None], reason: str | None) -> str | None:
+    told = login_reason.set(reason)
+    try:
+        return password()
+    finally:
+        login_reason.reset(told)
 
 
 def _python_warning(message: str) -> None:

@@ -170,40 +170,18 @@ def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
     """
     from kazoo_tail.auth.provider import api_key_hash
     from kazoo_tail.auth.store import Profile
-    from kazoo_tail.session.resolve import token_provider
+    from kazoo_tail.cli.login_prompts import log_in
 
     env = environment(ctx)
     status = status_writer(env)
     store = config_store(options["config_dir"], env)
     name = save_as or options["profile"] or DEFAULT_PROFILE
     saved = store.profile(name) or Profile()
-    interactive = env.stdin_isatty
-
-    def ask(label: str, current: str | None) -> str:
-        if not interactive:
-            raise UsageError(
-                f"{label} is required (no terminal to ask on): see kazoo-tail login --help"
-            )
-        value: str = click.prompt(label, default=current, err=True)
-        return value.strip()
-
-    url = options["url"] or ask("Crossbar URL (e.g. http://kazoo.example.com:8000)", saved.url)
-    if not options["api_key"]:
-        if not (options["account_name"] or options["realm"] or options["phone_number"]):
-            options["account_name"] = ask("Account name", saved.account_name)
-        options["username"] = options["username"] or ask("Username", saved.username)
-    options["url"] = url
-    config = connection_config(options, None, env, tuning=False)
-    if (
-        config.api_key is None
-        and not env.environ.get("KAZOO_PASSWORD")
-        and not options["password_stdin"]
-        and not interactive
-    ):
-        raise UsageError("no password: set KAZOO_PASSWORD or use --password-stdin")
-    token = token_provider(config, store, clock=env.clock, warn=status.warning).login()
+    # Each answer is checked when given, and a refused login asked again (see login_prompts).
+    logged_in = log_in(options, env, status, store, saved)
+    config, token = logged_in.config, logged_in.token
     profile = Profile(
-        url=url,
+        url=logged_in.url,
         ws_url=ws_url_setting(options["ws_url"]) or saved.ws_url,
         account_name=config.account_name,
         realm=config.realm,
@@ -319,11 +297,9 @@ def bindings(ctx: click.Context, /, output: str | None, **options: Any) -> None:
     built-in catalogue of Kazoo 4.3 is shown.
     The server's list is remembered for shell completion of --binding.
     """
-    import json
-
     from kazoo_tail.cli.settings import verify
     from kazoo_tail.kazoo import catalog
-    from kazoo_tail.output.terminal import sanitize
+    from kazoo_tail.output import lists
 
     env = environment(ctx)
     status = status_writer(env)
@@ -350,13 +326,20 @@ def bindings(ctx: click.Context, /, output: str | None, **options: Any) -> None:
             else "no server given; showing the built-in catalogue (Kazoo 4.3)"
         )
         offered = catalog.builtin_catalogue()
+    listed = [(module, template) for module in sorted(offered) for template in offered[module]]
     out = env.text_stdout()
-    if output == "json" or (output is None and not env.stdout_isatty):
-        out.write(json.dumps(offered, sort_keys=True) + "\n")
+    form = lists.list_form(output, env.stdout_isatty)
+    if form == "json":
+        lists.write_json_lines(out, [{"module": m, "binding": b} for m, b in listed])
+    elif form == "lines":
+        # The binding alone: it starts with its module, and is what --binding takes.
+        lists.write_lines(out, [(binding,) for _, binding in listed])
     else:
-        for module in sorted(offered):
-            for template in offered[module]:
-                out.write(sanitize(template) + "\n")
+        # The module named once, on the first of its bindings, so the groups stand out.
+        rows = [
+            (m if i == 0 or listed[i - 1][0] != m else "", b) for i, (m, b) in enumerate(listed)
+        ]
+        lists.write_table(out, ("MODULE", "BINDING"), rows)
     out.flush()
 
 
@@ -404,12 +387,13 @@ Examples:
 def sockets(ctx: click.Context, /, **options: Any) -> None:
     """List the account's live blackhole sockets and their bindings."""
     from kazoo_tail.app.sockets import list_sockets
+    from kazoo_tail.output.lists import list_form
 
     end_on_sigterm()
     env = environment(ctx)
     config, provider = _connection(options, ctx)
-    as_json = (options["output"] or ("pretty" if env.stdout_isatty else "json")) == "json"
-    code = list_sockets(config, provider, env.text_stdout(), status_writer(env), as_json=as_json)
+    form = list_form(options["output"], env.stdout_isatty)
+    code = list_sockets(config, provider, env.text_stdout(), status_writer(env), form=form)
     ctx.exit(code)
 
 

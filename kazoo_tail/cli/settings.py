@@ -89,7 +89,12 @@ def connection_config(
         given[field] = _env_seconds(env.environ, variable, given.get(field))
     return ConnectionConfig(
         **{key: value for key, value in given.items() if value is not None},
-        password=password_source(env, bool(options.get("password_stdin"))),
+        password=password_source(
+            env,
+            bool(options.get("password_stdin")),
+            username=given.get("username"),
+            url=given.get("url"),
+        ),
         verify=verify(options),
         reconnect=not options.get("no_reconnect", False),
         dedupe=not options.get("no_dedupe", False),
@@ -141,9 +146,19 @@ def output_options(options: Mapping[str, Any], env: Environment) -> OutputOption
     )
 
 
-def password_source(env: Environment, from_stdin: bool) -> Callable[[], str | None]:
+def password_source(
+    env: Environment,
+    from_stdin: bool,
+    *,
+    username: str | None = None,
+    url: str | None = None,
+) -> Callable[[], str | None]:
     """The password, asked for at most once and then kept in memory (never on disk), so that
-    a tail can log in again hours later when its token can no longer be refreshed."""
+    a tail can log in again hours later when its token can no longer be refreshed. The prompt
+    names the user, the server and why it asks: it may come hours into a tail, between
+    events, where a bare "Password:" says nothing."""
+    from kazoo_tail.auth.provider import login_reason
+
     remembered: list[str] = []
 
     def password() -> str | None:
@@ -155,12 +170,31 @@ def password_source(env: Environment, from_stdin: bool) -> Callable[[], str | No
         if from_stdin:
             value = env.stdin.readline().rstrip("\r\n") or None
         elif env.stdin_isatty and env.stderr_isatty:
-            value = click.prompt("Password", hide_input=True, err=True)
+            # On stderr (the terminal), never on stdout, which carries only events.
+            label = password_prompt(username, url, login_reason.get())
+            value = click.prompt(label, hide_input=True, err=True)
         if value:
             remembered.append(value)
         return value
 
     return password
+
+
+def password_prompt(username: str | None, url: str | None, reason: str | None = None) -> str:
+    """E.g. "Password for ops at kazoo.example.com:8000 (token rejected)"."""
+    from urllib.parse import urlsplit
+
+    from kazoo_tail.output.terminal import sanitize
+
+    label = "Password"
+    if username:
+        label += f" for {username}"
+    server = urlsplit(url).netloc if url else ""
+    if server:
+        label += f" at {server}"
+    if reason:
+        label += f" ({reason})"
+    return sanitize(label)  # a user name from an environment variable can hold anything
 
 
 def _env_seconds(environ: Mapping[str, str], name: str, default: float | None) -> float | None:
