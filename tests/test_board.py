@@ -122,11 +122,13 @@ class Pty:
     """``kazoo-tail ARGS`` on a pseudo-terminal of 80x24, its own session and process group
     (as a shell's job is), with everything it writes collected."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, password_in_env: bool = True) -> None:
         self.master, self.slave = os.openpty()
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         self.before = termios.tcgetattr(self.slave)
         env = {**os.environ, "TERM": "xterm-256color", "KAZOO_PASSWORD": DEMO.password}
+        if not password_in_env:
+            del env["KAZOO_PASSWORD"]
         env.pop("COLUMNS", None)
         self.process = subprocess.Popen(
             [str(BIN), *args],
@@ -245,6 +247,38 @@ def test_sigterm_ends_the_board_with_the_terminal_restored(board: Pty) -> None:
     board.process.terminate()
     board.finish()
     assert_restored(board)
+
+
+def test_a_rejected_token_asks_for_the_password_off_the_board_and_the_board_comes_back(
+    sim: Simulator,
+) -> None:
+    # Logged in before: the board starts on the cached token and has no password at hand.
+    assert run("login", *login_args(sim), KAZOO_PASSWORD=DEMO.password).returncode == 0
+    terminal = Pty("calls", password_in_env=False)
+    try:
+        terminal.wait_for(b"subscribed to")
+        shown = len(terminal.output)
+        sim.revoke_tokens()  # a password changed elsewhere: the cached token is refused
+        sim.close_connections(code=1001)
+        terminal.wait_for(b"(token rejected): ", after=shown)
+        asked = terminal.output.rindex(b"(token rejected): ")
+        # The board has left the alternate screen and given back echo and lines to ask.
+        assert terminal.output.rindex(LEAVE_ALTERNATE) < asked
+        assert terminal.output.rindex(ENTER_ALTERNATE) < terminal.output.rindex(LEAVE_ALTERNATE)
+        assert termios.tcgetattr(terminal.slave)[3] & termios.ICANON
+        terminal.type(DEMO.password.encode() + b"\n")
+        terminal.wait_for(ENTER_ALTERNATE, after=asked)
+        terminal.wait_for(b"subscribed to", after=asked)
+        publish_ringing_call(sim, "+15551230003")
+        terminal.wait_for(b"+15551230003", after=asked)
+        assert sim.stats.user_auth == 2
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+        assert_restored(terminal)
+        typed = terminal.output.split(b"(token rejected): ", 1)[1].split(b"\n", 1)[0]
+        assert DEMO.password.encode() not in typed  # not echoed
+    finally:
+        terminal.close()
 
 
 def test_rows_stay_right_when_the_simulator_reorders_events() -> None:

@@ -13,7 +13,7 @@ import os
 import select
 import time
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions
@@ -60,7 +60,8 @@ def run_board(
     kept: list[str] = []
     try:
         with _keys(env.stdin) as keys, _screen(env) as live:
-            _loop(session, tracker, events, live, keys, kept, show.duration, env, recorder)
+            with _told_on_the_board(provider, kept), _asked_off_the_board(provider, live, keys):
+                _loop(session, tracker, events, live, keys, kept, show.duration, env, recorder)
     finally:
         session.close()
         if recorder is not None:
@@ -87,9 +88,12 @@ def _loop(
     deadline = time.monotonic() + duration if duration is not None else None
     filtering = events.active
     line = "connecting…"
+    told = len(kept)
     drawn = 0.0
     dirty = True
     for item in session.events():
+        if len(kept) > told:  # told by the token provider, maybe from its refresher thread
+            told, line, dirty = len(kept), kept[-1], True
         if isinstance(item, Event):
             if item.kind == "call" and (not filtering or events.accepts(item)):
                 tracker.observe(item)
@@ -98,6 +102,7 @@ def _loop(
             line = item.message
             if item.kind not in (NoticeKind.SUBSCRIBED, NoticeKind.PROGRESS):
                 kept.append(item.message)
+                told = len(kept)
             dirty = True
         elif recorder is not None:
             recorder.flush()
@@ -119,8 +124,24 @@ def _loop(
 class _Keys:
     """Keys typed on the terminal, read without waiting."""
 
-    def __init__(self, fd: int | None) -> None:
+    def __init__(self, fd: int | None, saved: list[Any] | None = None) -> None:
         self.fd = fd
+        self.saved = saved  # the terminal's settings before cbreak, to lend it back
+
+    @contextmanager
+    def lent(self) -> Iterator[None]:
+        """The terminal as it was (echo, lines) for the length of the block, cbreak after."""
+        if self.fd is None or self.saved is None:
+            yield
+            return
+        import termios
+        import tty
+
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+        try:
+            yield
+        finally:
+            tty.setcbreak(self.fd)
 
     def quit_pressed(self) -> bool:
         if self.fd is None:
@@ -156,9 +177,46 @@ def _keys(stdin: IO[str]) -> Iterator[_Keys]:
     saved = termios.tcgetattr(fd)
     try:
         tty.setcbreak(fd)
-        yield _Keys(fd)
+        yield _Keys(fd, saved)
     finally:
         termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+
+
+@contextmanager
+def _told_on_the_board(provider: TokenProvider, kept: list[str]) -> Iterator[None]:
+    """What the token provider has to say goes on the board's status line (and is repeated
+    after), not across the full-screen picture on stderr."""
+    warn = provider.warn
+    provider.warn = kept.append  # list.append is atomic: the refresher thread may call it
+    try:
+        yield
+    finally:
+        provider.warn = warn
+
+
+@contextmanager
+def _asked_off_the_board(provider: TokenProvider, live: Any, keys: _Keys) -> Iterator[None]:
+    """A password asked for again (the token was rejected) is asked on the normal screen with
+    echo and line editing as the user left them, and the board comes back after."""
+    credentials = provider.credentials
+    ask = credentials.password
+    if ask is None:
+        yield
+        return
+
+    def ask_off_the_board() -> str | None:
+        live.stop()
+        try:
+            with keys.lent():
+                return ask()
+        finally:
+            live.start(refresh=True)
+
+    credentials.password = ask_off_the_board
+    try:
+        yield
+    finally:
+        credentials.password = ask
 
 
 @contextmanager
