@@ -23,6 +23,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from kazoo_tail.errors import AuthError, ConnectError, redact, register_secret
 from kazoo_tail.kazoo.json_text import compact_json, standard_json
+from kazoo_tail.net.tls import scheme_mismatch
 from kazoo_tail.net.urls import check_url, shown_url, why_not_follow
 from kazoo_tail.net.watchdog import Watchdog
 
@@ -298,6 +299,11 @@ class Crossbar:
         return b"".join(chunks)
 
     def _failure(self, exc: requests.exceptions.RequestException, url: str) -> ConnectError:
+        if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ConnectionError):
+            # Before the TLS advice: --ca-bundle or --insecure cannot cure a wrong scheme.
+            mismatch = scheme_mismatch(self.base_url, exc)
+            if mismatch is not None:
+                return ConnectError(mismatch)
         if isinstance(exc, requests.exceptions.SSLError):
             return ConnectError(
                 f"TLS verification failed for {self.base_url} ({_ssl_reason(exc)}); "
