@@ -145,6 +145,15 @@ class Crossbar:
             ws_url=_advertised_ws_url(data),
         )
 
+    def advertised_ws_url(self, token: str) -> str | None:
+        """The websocket URL Crossbar advertises to the holder of ``token``, or None.
+
+        GET /v2/token_auth answers with the same auth extras as a login, ``ui_config`` among
+        them (``cb_token_auth:validate/2`` → ``crossbar_util:response_auth/1``): a token given
+        without a login can learn blackhole's address too (docs/protocol.md §5)."""
+        data = self.get("token_auth", token=token)
+        return _advertised_ws_url(data) if isinstance(data, dict) else None
+
     # -- other resources --------------------------------------------------------------------
 
     def get(self, path: str, *, token: str | None = None) -> Any:
