@@ -129,7 +129,7 @@ def with_advertised_ws_url(
         advertised = provider.crossbar().advertised_ws_url(token.token)
     except KazooTailError as exc:
         # Blackhole, asked next, is the judge of the token; Crossbar's view only helps.
-        return token, f"GET /v2/token_auth failed: {exc.message}"
+        return token, f"asking it failed: {exc.message}"
     if advertised is None:
         return token, "GET /v2/token_auth named none"
     return dataclasses.replace(token, ws_url=advertised), ""
