@@ -23,6 +23,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from kazoo_tail.errors import AuthError, ConnectError, redact, register_secret
 from kazoo_tail.kazoo.json_text import compact_json, standard_json
+from kazoo_tail.net.tls import scheme_mismatch
 from kazoo_tail.net.urls import check_url, shown_url, why_not_follow
 from kazoo_tail.net.watchdog import Watchdog
 
@@ -143,6 +144,15 @@ class Crossbar:
             account_name=_str_or_none(data.get("account_name")),
             ws_url=_advertised_ws_url(data),
         )
+
+    def advertised_ws_url(self, token: str) -> str | None:
+        """The websocket URL Crossbar advertises to the holder of ``token``, or None.
+
+        GET /v2/token_auth answers with the same auth extras as a login, ``ui_config`` among
+        them (``cb_token_auth:validate/2`` → ``crossbar_util:response_auth/1``): a token given
+        without a login can learn blackhole's address too (docs/protocol.md §5)."""
+        data = self.get("token_auth", token=token)
+        return _advertised_ws_url(data) if isinstance(data, dict) else None
 
     # -- other resources --------------------------------------------------------------------
 
@@ -298,6 +308,11 @@ class Crossbar:
         return b"".join(chunks)
 
     def _failure(self, exc: requests.exceptions.RequestException, url: str) -> ConnectError:
+        if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ConnectionError):
+            # Before the TLS advice: --ca-bundle or --insecure cannot cure a wrong scheme.
+            mismatch = scheme_mismatch(self.base_url, exc)
+            if mismatch is not None:
+                return ConnectError(mismatch)
         if isinstance(exc, requests.exceptions.SSLError):
             return ConnectError(
                 f"TLS verification failed for {self.base_url} ({_ssl_reason(exc)}); "

@@ -19,6 +19,7 @@ import websocket
 
 from kazoo_tail.errors import redact
 from kazoo_tail.net.frames import FrameError, FrameReader
+from kazoo_tail.net.tls import scheme_mismatch
 from kazoo_tail.net.urls import shown_url, why_not_follow
 from kazoo_tail.net.watchdog import Watchdog
 
@@ -168,6 +169,11 @@ def _readable(sock: socket.socket) -> bool:
 def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
     """Why the websocket could not be opened, as one sentence, and whether trying again later
     may help (a refused port or a 503 may; a certificate we do not trust will not)."""
+    if not isinstance(exc, ConnectionRefusedError | socket.gaierror | TimeoutError):
+        # A wrong scheme is named as such: no CA bundle or retry cures it.
+        mismatch = scheme_mismatch(url, exc)
+        if mismatch is not None:
+            return f"blackhole at {mismatch}", False
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (
             f"TLS verification failed for {url} ({exc.verify_message}); "

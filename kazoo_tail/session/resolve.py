@@ -8,6 +8,7 @@ gives a running ``Session`` from a config alone.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from kazoo_tail.auth.provider import Credentials, TokenProvider
-from kazoo_tail.errors import ConnectError, UsageError
+from kazoo_tail.errors import ConnectError, KazooTailError, UsageError
 from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.kazoo.tokens import is_jwt
 from kazoo_tail.net.tls import websocket_sslopt
@@ -106,7 +107,7 @@ def blackhole_urls(config: ConnectionConfig, token: CachedToken) -> tuple[list[s
     elif token.ws_url:
         urls, source = [token.ws_url], "advertised by Crossbar"
     elif config.url:
-        urls, source = [default_ws_url(config.url)], "the default for the Crossbar host"
+        urls, source = [default_ws_url(config.url)], GUESSED
     else:
         raise UsageError("no blackhole URL: pass --ws-url or --url")
     if not urls:
@@ -114,6 +115,24 @@ def blackhole_urls(config: ConnectionConfig, token: CachedToken) -> tuple[list[s
     for url in urls:
         check_url(url, ("ws", "wss"), "the blackhole URL")
     return urls, source
+
+
+def with_advertised_ws_url(
+    config: ConnectionConfig, provider: TokenProvider, token: CachedToken
+) -> tuple[CachedToken, str]:
+    """The token, with the websocket URL Crossbar advertises for it when it was given with
+    --token and no --ws-url (a login's answer carries the URL; a bare token's needs asking),
+    and why none is known otherwise."""
+    if config.ws_url or token.ws_url or not config.url or not config.token:
+        return token, "no login answer named it"
+    try:
+        advertised = provider.crossbar().advertised_ws_url(token.token)
+    except KazooTailError as exc:
+        # Blackhole, asked next, is the judge of the token; Crossbar's view only helps.
+        return token, f"asking it failed: {exc.message}"
+    if advertised is None:
+        return token, "GET /v2/token_auth named none"
+    return dataclasses.replace(token, ws_url=advertised), ""
 
 
 def account_ids(config: ConnectionConfig, token: CachedToken) -> list[str]:
@@ -132,10 +151,20 @@ def account_ids(config: ConnectionConfig, token: CachedToken) -> list[str]:
     return chosen
 
 
+GUESSED = "the default for the Crossbar host"
+
+
 def resolve(config: ConnectionConfig, provider: TokenProvider) -> Target:
     token = provider.current()
-    urls, _ = blackhole_urls(config, token)
+    # The accounts first: a token that is not one is told as such before any round trip.
     accounts = account_ids(config, token)
+    token, why_not = with_advertised_ws_url(config, provider, token)
+    urls, source = blackhole_urls(config, token)
+    if source == GUESSED and config.token:
+        provider.warn(
+            f"Crossbar did not advertise blackhole's websocket URL ({why_not}), so guessing "
+            f"{urls[0]}: pass --ws-url if blackhole is elsewhere"
+        )
     if config.descendants:
         accounts = with_descendants(provider, accounts)
     subscriptions = [Subscription(a, b) for a in accounts for b in config.bindings]
@@ -248,8 +277,6 @@ def session_for(
             on_frame=on_frame,
             keep_fresh=provider.keep_fresh,
         )
-    import dataclasses
-
     from kazoo_tail.session.cluster import ClusterSession
     from kazoo_tail.session.decoder import FrameCopies
 

@@ -374,6 +374,7 @@ class CrossbarApp:
 
     def token_auth(self, token: str | None) -> tuple[int, Any, str | None]:
         self.count("token_auth")
+        # Like cb_token_auth's GET: the claims plus the login extras, ui_config included.
         claims = self._claims(token)
         data = dict(claims)
         account_id = str(claims["account_id"])
