@@ -198,6 +198,17 @@ def test_given_token_is_checked_with_crossbar(sim: Simulator) -> None:
     assert token not in result.stdout + result.stderr
 
 
+def test_a_given_token_checks_the_blackhole_crossbar_advertises(sim: Simulator) -> None:
+    """With --token and --url but no --ws-url, the tail asks Crossbar where blackhole is
+    (GET /v2/token_auth): doctor checks that node, not a guessed ws://HOST:5555."""
+    token = sim.mint_token()
+    result = doctor("--url", sim.crossbar_url, "--token", token)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert statuses(result) == ["ok"] * 7
+    assert sim.blackhole_url.split("://", 1)[1] in report(result)["blackhole reachable"][1]
+    assert "5555" not in result.stdout
+
+
 def test_expired_token(sim: Simulator) -> None:
     token = sim.mint_token(exp=time.time() - 120)
     result = doctor("--token", token, "--ws-url", sim.blackhole_url)

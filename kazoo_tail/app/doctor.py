@@ -26,7 +26,7 @@ from kazoo_tail.auth.provider import TokenProvider
 from kazoo_tail.auth.store import CachedToken
 from kazoo_tail.errors import AuthError, ConnectError, ExitCode, KazooTailError, redact
 from kazoo_tail.kazoo.tokens import token_claims, token_expiry
-from kazoo_tail.net.crossbar import Crossbar
+from kazoo_tail.net.crossbar import Crossbar, advertised_ws_url_in
 from kazoo_tail.net.tls import tls_details, websocket_sslopt
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
 from kazoo_tail.net.urls import node_label
@@ -267,6 +267,9 @@ class Doctor:
             return _warn(f"could not check the token given with --token: {exc.message}")
         if isinstance(data, dict) and isinstance(data.get("account_name"), str):
             self.token.account_name = data["account_name"]
+        if isinstance(data, dict) and not self.config.ws_url and not self.token.ws_url:
+            # The answer advertises blackhole as a login's does: checked where a tail goes.
+            self.token.ws_url = advertised_ws_url_in(data)
         return _ok(f"{_account_label(self.token)}; the token given with --token is valid")
 
     def _cached_token(self) -> CachedToken | None:

@@ -142,7 +142,7 @@ class Crossbar:
             account_id=account_id,
             owner_id=_str_or_none(data.get("owner_id")),
             account_name=_str_or_none(data.get("account_name")),
-            ws_url=_advertised_ws_url(data),
+            ws_url=advertised_ws_url_in(data),
         )
 
     def advertised_ws_url(self, token: str) -> str | None:
@@ -152,7 +152,7 @@ class Crossbar:
         them (``cb_token_auth:validate/2`` → ``crossbar_util:response_auth/1``): a token given
         without a login can learn blackhole's address too (docs/protocol.md §5)."""
         data = self.get("token_auth", token=token)
-        return _advertised_ws_url(data) if isinstance(data, dict) else None
+        return advertised_ws_url_in(data) if isinstance(data, dict) else None
 
     # -- other resources --------------------------------------------------------------------
 
@@ -474,7 +474,7 @@ def _parsed(content: bytes) -> Any:
         return None
 
 
-def _advertised_ws_url(data: dict[str, Any]) -> str | None:
+def advertised_ws_url_in(data: dict[str, Any]) -> str | None:
     url: Any = data
     for key in ("ui_config", "api", "kazoo_websocket", "url"):
         url = url.get(key) if isinstance(url, dict) else None
