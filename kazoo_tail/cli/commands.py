@@ -52,7 +52,7 @@ Examples:
 )
 @click.version_option(__version__, "--version", prog_name=APP_NAME)
 def cli() -> None:
-    """Tail live events from a 2600Hz Kazoo cluster's blackhole websocket.
+    """Tail live events from a 2600Hz Kazoo blackhole websocket.
 
     With no command it runs 'tail', whose options follow. Events go to stdout (pretty on a
     terminal, JSON lines otherwise); status and errors go to stderr. Run 'kazoo-tail login'

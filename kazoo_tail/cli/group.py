@@ -164,7 +164,10 @@ class DefaultGroup(click.Group):
         command as typed: ``kazoo-tail --bogus`` points at ``kazoo-tail --help``, not at the
         ``tail`` it was routed to."""
         # click leaves some errors (a missing option value) without their context.
-        name = exc.ctx.info_name if exc.ctx is not None else ctx.invoked_subcommand
+        if exc.ctx is None:
+            name = ctx.invoked_subcommand
+        else:
+            name = exc.ctx.info_name if exc.ctx is not ctx else None
         typed = ctx.command_path
         if name and not (ctx.meta.get(_IMPLIED_DEFAULT) and name == self.default_command):
             typed = f"{typed} {name}"
