@@ -68,11 +68,21 @@ def test_the_main_help_shows_the_tails_options_in_sections_then_commands_example
     assert "--binding" not in connection
     configuration = page.split("Configuration:\n", 1)[1].split("\n\n", 1)[0]
     # --version and --help close the last section, once each.
-    assert configuration.splitlines()[-2:] == [
-        "  --version         Show the version and exit.",
-        "  -h, --help        Show this message and exit.",
+    assert [" ".join(line.split()) for line in configuration.splitlines()[-2:]] == [
+        "--version Show the version and exit.",
+        "-h, --help Show this message and exit.",
     ]
     assert page.count("--help ") == 1
+
+
+def test_help_texts_start_in_one_column_across_sections() -> None:
+    page = help_page("login")
+    starts = {
+        len(line) - len(line[2:].split("  ", 1)[1].lstrip())
+        for line in page.split("\n\nConnection:\n", 1)[1].split("\nExamples:\n")[0].splitlines()
+        if line.startswith("  -") and "  " in line[2:]
+    }
+    assert len(starts) == 1, starts
 
 
 def test_tail_help_has_the_same_sections() -> None:

@@ -58,12 +58,19 @@ def sectioned_records(
     return ordered
 
 
+# click's widest first column; a longer term has its help on the next line.
+TERM_COLUMN_MAX = 30
+
+
 def write_sections(
     formatter: click.HelpFormatter, sections: list[tuple[str, list[HelpRecord]]]
 ) -> None:
+    """Each section under its title, their help texts starting in one column, as in one list."""
+    terms = [term for _, records in sections for term, _ in records]
+    column = min(max((len(term) for term in terms), default=0), TERM_COLUMN_MAX)
     for title, records in sections:
         with formatter.section(title):
-            formatter.write_dl(records)
+            formatter.write_dl([(term.ljust(column), text) for term, text in records])
 
 
 class SectionedCommand(click.Command):
