@@ -331,6 +331,9 @@ def startup(runs: int) -> None:
     base, ours = timed_pair(import_click, [KAZOO_TAIL, "--help"], runs=runs)
     report("baseline: python -c 'import click'", base, "ms")
     report("kazoo-tail --help", ours, "ms", base)
+    base, ours = timed_pair(import_click, [KAZOO_TAIL, "--bogus"], runs=runs)
+    report("baseline: python -c 'import click'", base, "ms")
+    report("a usage error (kazoo-tail --bogus)", ours, "ms", base)
     complete_env = {
         "_KAZOO_TAIL_COMPLETE": "bash_complete",
         "COMP_WORDS": "kazoo-tail --bi",

@@ -21,6 +21,38 @@ class ExitCode(enum.IntEnum):
     TERMINATED = 143
 
 
+# What each exit code means, for the main --help; tests/test_help.py holds README's table to it.
+EXIT_CODE_MEANINGS: tuple[tuple[ExitCode, str], ...] = (
+    (
+        ExitCode.OK,
+        "done: --count or --duration reached, or the reader of stdout went away (| head)",
+    ),
+    (
+        ExitCode.ERROR,
+        "other error (an unusable config file, stdout cannot be written, e.g. a full disk, "
+        "an unexpected failure)",
+    ),
+    (ExitCode.USAGE, "usage error (bad option, impossible binding, no server given)"),
+    (
+        ExitCode.AUTH,
+        "authentication failed (wrong password, unknown API key, rejected token, or a token "
+        "blackhole crashes on, close 1011, three times in a row)",
+    ),
+    (ExitCode.CONNECT, "cannot connect to Crossbar or blackhole, or gave up reconnecting"),
+    (
+        ExitCode.SUBSCRIBE,
+        "blackhole rejected a subscription (unknown event, account not in your tree)",
+    ),
+    (
+        ExitCode.HANGUP,
+        "hung up (SIGHUP: the terminal or ssh session went away); the socket is closed as "
+        "for SIGTERM",
+    ),
+    (ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"),
+    (ExitCode.TERMINATED, "terminated (SIGTERM)"),
+)
+
+
 class KazooTailError(Exception):
     """An error with a one-sentence message meant for the user."""
 

@@ -31,7 +31,10 @@ reference = _load_tool()
 COMMANDS = reference.walk(reference.load_group())
 IDS = [info.name for info in COMMANDS]
 EXAMPLE = re.compile(rf"^ {{2,}}{re.escape(reference.PROG)}(?= |$)", re.MULTILINE)
-SUMMARY_LIMIT = 70
+# At 80 columns the command list leaves 65 columns for a summary after the longest name
+# ("simulator"): longer ones wrap (they are never cut).
+SUMMARY_LIMIT = 65
+README = Path(__file__).parent.parent / "README.md"
 
 
 def test_generated_docs_are_up_to_date() -> None:
@@ -94,3 +97,16 @@ def test_every_option_has_help(info: reference.CommandInfo) -> None:
         if isinstance(param, click.Option) and not param.hidden and not (param.help or "").strip()
     ]
     assert not missing, f"{info.name}: options without help: {', '.join(missing)}"
+
+
+def test_readme_exit_codes_are_the_ones_help_shows() -> None:
+    """One table, kazoo_tail/errors.py's, behind the main --help's "Exit codes:"; README's
+    section says the same, in Markdown."""
+    from kazoo_tail.errors import EXIT_CODE_MEANINGS
+
+    section = README.read_text(encoding="utf-8").split("\n## Exit codes\n", 1)[1]
+    rows = re.findall(r"^\| (\d+) \| (.+) \|$", section.split("\n## ", 1)[0], re.MULTILINE)
+    in_readme = [
+        (int(code), meaning.replace("`", "").replace("\\|", "|")) for code, meaning in rows
+    ]
+    assert in_readme == [(int(code), meaning) for code, meaning in EXIT_CODE_MEANINGS]

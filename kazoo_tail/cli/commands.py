@@ -13,6 +13,7 @@ import click
 from kazoo_tail import __version__
 from kazoo_tail.cli import options as opt
 from kazoo_tail.cli.group import DefaultGroup, end_on_sigterm, environment, status_writer
+from kazoo_tail.cli.help import SectionedCommand
 from kazoo_tail.cli.settings import (
     APP_NAME,
     DEFAULT_PROFILE,
@@ -37,19 +38,25 @@ CONTEXT_SETTINGS: dict[str, Any] = {
 DEMO_BINDINGS = ("call.*.*", "object.*.*", "fax.status.*")
 
 
-@click.group(cls=DefaultGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(
+    cls=DefaultGroup,
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail demo            # no server needed: the built-in simulator
+  kazoo-tail login           # once: save a server and cache a token
+  kazoo-tail --binding object.doc_created.user
+  kazoo-tail -b 'call.CHANNEL_CREATE.*' -b 'call.CHANNEL_DESTROY.*'
+  kazoo-tail -b 'call.*.*' | jq -r .data.caller_id_number
+  kazoo-tail bindings        # what -b can subscribe to""",
+)
 @click.version_option(__version__, "--version", prog_name=APP_NAME)
 def cli() -> None:
-    """Tail live events from a 2600Hz Kazoo cluster's blackhole websocket.
+    """Tail live events from a 2600Hz Kazoo blackhole websocket.
 
-    \b
-      kazoo-tail --binding object.doc_created.user
-      kazoo-tail -b 'call.CHANNEL_CREATE.*' -b 'call.CHANNEL_DESTROY.*'
-      kazoo-tail -b 'call.*.*' | jq -r .data.caller_id_number
-      kazoo-tail demo            # no server needed: the built-in simulator
-
-    Events go to stdout (pretty on a terminal, JSON lines otherwise); status and errors go
-    to stderr. Run 'kazoo-tail login' once to save a server and cache a token.
+    With no command it runs 'tail', whose options follow. Events go to stdout (pretty on a
+    terminal, JSON lines otherwise); status and errors go to stderr. Run 'kazoo-tail login'
+    once to save a server and cache a token; 'kazoo-tail COMMAND --help' for a command.
     """
 
 
@@ -163,7 +170,7 @@ Examples:
 )
 @click.pass_context
 def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
-    """Log in, cache the token, and save the server and user as a profile.
+    """Log in, cache the token, and save the server and user as profile.
 
     Asks for whatever is not given by options or environment. The password and API key
     are never written to disk; the token is cached with mode 0600.
@@ -217,7 +224,7 @@ Examples:
 def logout(
     ctx: click.Context, profile: str | None, everything: bool, config_dir: str | None
 ) -> None:
-    """Forget the cached token of a profile (the profile itself is kept)."""
+    """Forget a profile's cached token (the profile itself is kept)."""
     env = environment(ctx)
     status = status_writer(env)
     store = config_store(config_dir, env)
@@ -280,13 +287,14 @@ def replay(ctx: click.Context, /, recording: str, realtime: bool, **options: Any
 Examples:
   kazoo-tail bindings
   kazoo-tail bindings --url http://kazoo.example.com:8000 | grep object
-  kazoo-tail bindings -o json | jq 'keys'""",
+  kazoo-tail bindings -o json | jq -r 'select(.module == "object") | .binding'""",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Choice(["pretty", "json"]),
-    help="One binding per line, or the catalogue as one JSON object.",
+    help="A table [default on a terminal], or JSON lines, one object per binding; piped "
+    "without -o, one binding per line.",
 )
 @opt.use(*opt.SERVER)
 @click.pass_context
@@ -380,9 +388,17 @@ def doctor(ctx: click.Context, /, **options: Any) -> None:
     epilog="""\b
 Examples:
   kazoo-tail sockets
+  kazoo-tail sockets | cut -f1
   kazoo-tail sockets --account-id 4b8c6fec... -o json | jq .bindings""",
 )
-@opt.use("account_ids", "output", *opt.LOGIN, "token", *opt.SERVER)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["pretty", "json"]),
+    help="A table [default on a terminal], or JSON lines, one object per socket; piped "
+    "without -o, one socket per line, its fields apart by tabs.",
+)
+@opt.use("account_ids", *opt.LOGIN, "token", *opt.SERVER)
 @click.pass_context
 def sockets(ctx: click.Context, /, **options: Any) -> None:
     """List the account's live blackhole sockets and their bindings."""
@@ -456,4 +472,6 @@ def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> Non
 
 # The simulator's own command (one definition, also behind python -m kazoo_tail.simulator);
 # here it tells clients where its websocket is, as a cluster with blackhole.url set does.
-cli.add_command(build_simulator_command(advertise_ws_url=True), "simulator")
+cli.add_command(
+    build_simulator_command(advertise_ws_url=True, command_class=SectionedCommand), "simulator"
+)

@@ -4,11 +4,24 @@ place where errors become one sentence on stderr and a documented exit code."""
 from __future__ import annotations
 
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from kazoo_tail.errors import ExitCode, KazooTailError, redact
+from kazoo_tail.cli.help import (
+    NoSuchCommand,
+    SectionedCommand,
+    close_command_names,
+    is_help_or_version,
+    sectioned_records,
+    usage_sentence,
+    write_command_list,
+    write_epilog,
+    write_exit_codes,
+    write_sections,
+)
+from kazoo_tail.cli.options import SECTIONS
+from kazoo_tail.errors import EXIT_CODE_MEANINGS, ExitCode, KazooTailError, redact
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -105,6 +118,7 @@ class DefaultGroup(click.Group):
     """A group whose default command is ``tail``: ``kazoo-tail -b X`` runs ``tail -b X``."""
 
     default_command = "tail"
+    command_class = SectionedCommand
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["kazoo_tail.debug"] = "--debug" in args
@@ -112,18 +126,53 @@ class DefaultGroup(click.Group):
         completing_first_word = ctx.resilient_parsing and not args
         explicit = bool(args) and args[0] in (*self.commands, "-h", "--help", "--version")
         if not completing_first_word and not explicit:
+            if args and not ctx.resilient_parsing:
+                self._refuse_a_command_that_is_not_one(ctx, args[0])
             args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
+            ctx.meta[_IMPLIED_DEFAULT] = True
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            self._usage_error(ctx, exc)
+
+    def _refuse_a_command_that_is_not_one(self, ctx: click.Context, first: str) -> None:
+        """A first word that is not an option is a mistyped command: the tail takes no word
+        of its own, so running it would only fail on an "unexpected extra argument" (were it
+        ever to take one, only a word close to a command name would count as a typo)."""
+        if first.startswith("-"):
+            return
+        close = close_command_names(first, self.commands)
+        default = self.commands[self.default_command]
+        takes_words = any(isinstance(param, click.Argument) for param in default.params)
+        if close or not takes_words:
+            self._usage_error(ctx, NoSuchCommand(first, close, ctx))
 
     def invoke(self, ctx: click.Context) -> Any:
         env = environment(ctx)
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            self._usage_error(ctx, exc)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise  # click reports its own
         except (Exception, KeyboardInterrupt, Terminated) as exc:
             debug = bool(ctx.meta.get("kazoo_tail.debug") or env.environ.get("KAZOO_TAIL_DEBUG"))
             ctx.exit(report(exc, env, debug=debug))
+
+    def _usage_error(self, ctx: click.Context, exc: click.UsageError) -> NoReturn:
+        """One sentence and exit code 2 instead of click's Usage/Try/Error block, naming the
+        command as typed: ``kazoo-tail --bogus`` points at ``kazoo-tail --help``, not at the
+        ``tail`` it was routed to."""
+        # click leaves some errors (a missing option value) without their context.
+        if exc.ctx is None:
+            name = ctx.invoked_subcommand
+        else:
+            name = exc.ctx.info_name if exc.ctx is not ctx else None
+        typed = ctx.command_path
+        if name and not (ctx.meta.get(_IMPLIED_DEFAULT) and name == self.default_command):
+            typed = f"{typed} {name}"
+        status_writer(environment(ctx)).error(usage_sentence(exc, typed))
+        ctx.exit(ExitCode.USAGE)
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
         items = super().shell_complete(ctx, incomplete)
@@ -136,12 +185,35 @@ class DefaultGroup(click.Group):
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # The default command's options are what most users look for, so show them here.
         tail = self.commands[self.default_command]
-        with click.Context(tail, info_name=ctx.info_name) as tail_ctx:
+        # With its own settings: click keeps the help option made for the first context.
+        with click.Context(tail, info_name=ctx.info_name, **tail.context_settings) as tail_ctx:
             self.format_usage(ctx, formatter)
             self.format_help_text(ctx, formatter)
-            tail.format_options(tail_ctx, formatter)
+            entries = [
+                (param, tail_ctx)
+                for param in tail.get_params(tail_ctx)
+                if not is_help_or_version(param)  # the group's own close the list
+            ]
+            entries += [(param, ctx) for param in self.get_params(ctx)]
+            sections = getattr(tail, "sections", SECTIONS)
+            write_sections(formatter, sectioned_records(entries, sections))
         self.format_commands(ctx, formatter)
         self.format_epilog(ctx, formatter)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        commands = [(name, self.get_command(ctx, name)) for name in names]
+        write_command_list(
+            formatter, [(name, cmd) for name, cmd in commands if cmd is not None and not cmd.hidden]
+        )
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        write_epilog(formatter, self.epilog)
+        write_exit_codes(formatter, EXIT_CODE_MEANINGS)
+
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         return ["[COMMAND]", "[OPTIONS]"]
+
+
+# Set on the group's context when the first word was not a command and ``tail`` was put first.
+_IMPLIED_DEFAULT = "kazoo_tail.implied_default"

@@ -195,7 +195,7 @@ OPTIONS: dict[str, Decorator] = {
         metavar="BINDING",
         shell_complete=_complete_binding,
         help="Blackhole binding, e.g. 'call.CHANNEL_CREATE.*' or 'object.doc_created.user'. "
-        "Repeatable.",
+        "Repeatable; 'kazoo-tail bindings' lists them.",
     ),
     "account_ids": _option(
         "--account-id",
@@ -404,3 +404,74 @@ BOARD = (
     "no_reconnect",
     "max_reconnect_time",
 )
+
+# -- where each option is shown in --help ----------------------------------------------------
+
+CONNECTION = "Connection"
+SIMULATOR = "Simulator"
+AUTHENTICATION = "Authentication"
+SUBSCRIPTION = "Subscription"
+OUTPUT = "Output"
+FILTERS = "Filters"
+STAYING_CONNECTED = "Staying connected"
+CONFIGURATION = "Configuration"
+# The order of the sections on every help page: where, as whom, what, how shown, and the rest.
+SECTION_ORDER = (
+    CONNECTION,
+    SIMULATOR,
+    AUTHENTICATION,
+    SUBSCRIPTION,
+    OUTPUT,
+    FILTERS,
+    STAYING_CONNECTED,
+    CONFIGURATION,
+)
+# By destination name: the options above and the few a single command declares itself.
+SECTIONS: dict[str, str] = {
+    "url": CONNECTION,
+    "ws_url": CONNECTION,
+    "ca_bundle": CONNECTION,
+    "insecure": CONNECTION,
+    "demo_mode": CONNECTION,
+    "event_rate": SIMULATOR,
+    "seed": SIMULATOR,
+    "nodes": SIMULATOR,
+    "account_name": AUTHENTICATION,
+    "realm": AUTHENTICATION,
+    "phone_number": AUTHENTICATION,
+    "username": AUTHENTICATION,
+    "password_stdin": AUTHENTICATION,
+    "api_key": AUTHENTICATION,
+    "token": AUTHENTICATION,
+    "bindings": SUBSCRIPTION,
+    "account_ids": SUBSCRIPTION,
+    "descendants": SUBSCRIPTION,
+    "output": OUTPUT,
+    "json_flag": OUTPUT,
+    "colour": OUTPUT,
+    "fields": OUTPUT,
+    "calls": OUTPUT,
+    "count": OUTPUT,
+    "duration": OUTPUT,
+    "summary": OUTPUT,
+    "no_dedupe": OUTPUT,
+    "show_node": OUTPUT,
+    "received_at": OUTPUT,
+    "record": OUTPUT,
+    "realtime": OUTPUT,
+    "matches": FILTERS,
+    "excludes": FILTERS,
+    "grep": FILTERS,
+    "call_ids": FILTERS,
+    "ping_interval": STAYING_CONNECTED,
+    "ping_timeout": STAYING_CONNECTED,
+    "no_reconnect": STAYING_CONNECTED,
+    "max_reconnect_time": STAYING_CONNECTED,
+    "buffer_size": STAYING_CONNECTED,
+    "spill_size": STAYING_CONNECTED,
+    "profile": CONFIGURATION,
+    "config_dir": CONFIGURATION,
+    "debug": CONFIGURATION,
+    "save_as": CONFIGURATION,
+    "everything": CONFIGURATION,
+}

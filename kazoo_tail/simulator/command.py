@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -13,33 +14,72 @@ event_rate_option = click.option(
     type=click.FloatRange(min=0),
     default=5.0,
     show_default=True,
+    metavar="PER_SECOND",
     help="Simulated events per second.",
 )
-seed_option = click.option("--seed", type=int, help="Make the simulated traffic repeatable.")
+seed_option = click.option(
+    "--seed", type=int, metavar="N", help="Make the simulated traffic repeatable."
+)
 nodes_option = click.option(
     "--nodes",
     type=click.IntRange(1, 8),
     default=1,
     show_default=True,
+    metavar="N",
     help="Blackhole nodes sharing one event stream, as in a Kazoo cluster (each on its own port).",
 )
 
 
-def build(*, advertise_ws_url: bool) -> click.Command:
-    """The command; ``advertise_ws_url`` is its default for --advertise-ws-url."""
+# Where each option is shown in a help page that has sections (kazoo-tail simulator --help).
+LISTENING, TRAFFIC, BEHAVIOUR = "Listening", "Traffic", "Behaving like Kazoo"
+SECTIONS: dict[str, str] = {
+    "host": LISTENING,
+    "crossbar_port": LISTENING,
+    "blackhole_port": LISTENING,
+    "certfile": LISTENING,
+    "keyfile": LISTENING,
+    "max_connections_per_ip": LISTENING,
+    "event_rate": TRAFFIC,
+    "seed": TRAFFIC,
+    "nodes": TRAFFIC,
+    "node_jitter": TRAFFIC,
+    "reorder_window": TRAFFIC,
+    "kazoo_version": BEHAVIOUR,
+    "idle_timeout": BEHAVIOUR,
+    "token_ttl": BEHAVIOUR,
+    "ping_module": BEHAVIOUR,
+    "advertise_ws_url": BEHAVIOUR,
+}
+
+
+def build(
+    *, advertise_ws_url: bool, command_class: type[click.Command] | None = None
+) -> click.Command:
+    """The command; ``advertise_ws_url`` is its default for --advertise-ws-url. A
+    ``command_class`` (the client's help with sections) is given ``sections=SECTIONS``."""
+    with_sections: dict[str, Any] = {} if command_class is None else {"sections": SECTIONS}
 
     @click.command(
+        cls=command_class or click.Command,
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+        **with_sections,
         epilog="""\b
 Examples:
   kazoo-tail simulator
   kazoo-tail simulator --crossbar-port 8000 --blackhole-port 5555 --event-rate 20
   kazoo-tail simulator --nodes 2      # blackhole on 5555 and 5556, same events""",
     )
-    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+    @click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        metavar="ADDRESS",
+        help="Address to listen on.",
+    )
     @click.option(
         "--crossbar-port",
         type=click.IntRange(0, 65535),
+        metavar="PORT",
         default=8000,
         show_default=True,
         help="Crossbar's HTTP port (0: any free port).",
@@ -47,6 +87,7 @@ Examples:
     @click.option(
         "--blackhole-port",
         type=click.IntRange(0, 65535),
+        metavar="PORT",
         default=5555,
         show_default=True,
         help="Blackhole's websocket port; with --nodes, node N listens on this + N - 1 (0: any "
@@ -56,6 +97,7 @@ Examples:
     @click.option(
         "--node-jitter",
         type=click.FloatRange(min=0),
+        metavar="SECONDS",
         default=0.0,
         show_default=True,
         help="With --nodes: each node delivers each event up to this many seconds late, so "
@@ -64,6 +106,7 @@ Examples:
     @click.option(
         "--reorder-window",
         type=click.FloatRange(min=0),
+        metavar="SECONDS",
         default=0.0,
         show_default=True,
         help="Each node delivers each event up to this many seconds late, in no order (as "
@@ -73,6 +116,7 @@ Examples:
     @click.option(
         "--idle-timeout",
         type=click.FloatRange(min=0.1),
+        metavar="SECONDS",
         default=3600.0,
         show_default=True,
         help="Close a socket (1000) after this many seconds without a frame from its client.",
@@ -80,6 +124,7 @@ Examples:
     @click.option(
         "--token-ttl",
         type=click.FloatRange(min=1),
+        metavar="SECONDS",
         default=3600.0,
         show_default=True,
         help="Seconds a token lives.",
@@ -87,6 +132,7 @@ Examples:
     @click.option(
         "--certfile",
         type=click.Path(exists=True, dir_okay=False),
+        metavar="FILE",
         help="PEM certificate: serve https and wss.",
     )
     @click.option(
@@ -105,6 +151,7 @@ Examples:
     @click.option(
         "--max-connections-per-ip",
         type=click.IntRange(min=1),
+        metavar="N",
         help="Refuse more sockets than this from one address (HTTP 429).",
     )
     @click.option(
@@ -134,7 +181,12 @@ Examples:
         max_connections_per_ip: int | None,
         kazoo_version: str,
     ) -> None:
-        """Run the built-in Kazoo simulator as a standalone server until Ctrl-C."""
+        """Run the built-in Kazoo simulator as a server until Ctrl-C.
+
+        A Crossbar (HTTP) and blackhole (websocket) that log in the demo user and publish
+        made-up calls, documents and faxes: for trying kazoo-tail, or any blackhole client,
+        without a cluster.
+        """
         import ssl
 
         from .core import SimulatorConfig

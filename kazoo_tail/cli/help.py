@@ -1,0 +1,163 @@
+"""Help pages that guide: options in sections, a command list that never cuts a summary, and
+usage errors as the tool's one sentence. Only click and the stdlib: `--help` and every TAB
+press load this, and `--help` is held to 1.3 times `import click` (bench/run.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import click
+
+from kazoo_tail.cli.options import SECTION_ORDER, SECTIONS
+
+# Options no section names (a command's own): shown first, under click's usual title.
+UNSECTIONED = "Options"
+HelpRecord = tuple[str, str]
+
+
+def is_help_or_version(param: click.Parameter) -> bool:
+    """--help and --version (eager, and with no value for the command): they close the last
+    section rather than open one of their own."""
+    return param.is_eager and not param.expose_value
+
+
+def sectioned_records(
+    entries: Iterable[tuple[click.Parameter, click.Context]],
+    sections: Mapping[str, str],
+    order: Sequence[str] = SECTION_ORDER,
+) -> list[tuple[str, list[HelpRecord]]]:
+    """The options' help records, grouped by section: unsectioned ones first, then the
+    sections in ``order``, then any other section in the order its first option came; within a
+    section, options keep their declared order."""
+    grouped: dict[str, list[HelpRecord]] = {}
+    closing: list[HelpRecord] = []
+    for param, ctx in entries:
+        if isinstance(param, click.Argument):
+            continue
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        if is_help_or_version(param):
+            closing.append(record)
+            continue
+        title = sections.get(param.name or "", UNSECTIONED)
+        grouped.setdefault(title, []).append(record)
+
+    def rank(title: str) -> int:
+        if title == UNSECTIONED:
+            return -1
+        return order.index(title) if title in order else len(order)
+
+    ordered = sorted(grouped.items(), key=lambda item: rank(item[0]))  # stable for the rest
+    if closing:
+        if ordered:
+            ordered[-1][1].extend(closing)
+        else:
+            ordered.append((UNSECTIONED, closing))
+    return ordered
+
+
+# click's widest first column; a longer term has its help on the next line.
+TERM_COLUMN_MAX = 30
+
+
+def write_sections(
+    formatter: click.HelpFormatter, sections: list[tuple[str, list[HelpRecord]]]
+) -> None:
+    """Each section under its title, their help texts starting in one column, as in one list."""
+    terms = [term for _, records in sections for term, _ in records]
+    column = min(max((len(term) for term in terms), default=0), TERM_COLUMN_MAX)
+    for title, records in sections:
+        with formatter.section(title):
+            formatter.write_dl([(term.ljust(column), text) for term, text in records])
+
+
+class SectionedCommand(click.Command):
+    """A command whose --help shows its options in sections (``SECTIONS`` in options.py, or
+    the mapping given as ``sections``), each titled, in one order across commands."""
+
+    def __init__(
+        self, *args: Any, sections: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.sections: Mapping[str, str] = SECTIONS if sections is None else sections
+
+    def option_sections(self, ctx: click.Context) -> list[tuple[str, list[HelpRecord]]]:
+        return sectioned_records(((param, ctx) for param in self.get_params(ctx)), self.sections)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        write_sections(formatter, self.option_sections(ctx))
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        write_epilog(formatter, self.epilog)
+
+
+def write_epilog(formatter: click.HelpFormatter, epilog: str | None) -> None:
+    """The epilog at the margin, so that its ``Examples:`` heads a section like ``Options:``
+    (click indents an epilog as it does the description)."""
+    if epilog:
+        import inspect
+
+        formatter.write_paragraph()
+        formatter.write_text(inspect.cleandoc(epilog))
+
+
+def write_command_list(
+    formatter: click.HelpFormatter, commands: Iterable[tuple[str, click.Command]]
+) -> None:
+    """Each command with its whole summary, wrapped when the terminal is narrow, never cut
+    to "..." as click's list does (tests/test_docs.py keeps the summaries short)."""
+    rows = [(name, command.get_short_help_str(limit=1_000)) for name, command in commands]
+    if rows:
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def write_exit_codes(formatter: click.HelpFormatter, codes: Iterable[tuple[int, str]]) -> None:
+    with formatter.section("Exit codes"):
+        formatter.write_dl([(str(int(code)), meaning) for code, meaning in codes])
+
+
+# -- usage errors as one sentence --------------------------------------------------------
+
+
+def _did_you_mean(possibilities: Sequence[str] | None, quote: str = "") -> str:
+    if not possibilities:
+        return ""
+    names = " or ".join(f"{quote}{name}{quote}" for name in sorted(possibilities))
+    return f"; did you mean {names}?"
+
+
+def usage_sentence(error: click.UsageError, typed_command: str) -> str:
+    """``no such option: --bogus (see kazoo-tail --help)``: click's message made one line in
+    the tool's style, pointing at the help of the command the user typed. A suggestion, when
+    click or we have one, takes the place of the pointer."""
+    if isinstance(error, click.NoSuchOption):
+        text = f"no such option: {error.option_name}"
+        suggestion = _did_you_mean(error.possibilities)
+    elif isinstance(error, NoSuchCommand):
+        text = f'no such command "{error.command_name}"'
+        suggestion = _did_you_mean(error.possibilities, quote='"')
+    else:
+        text = " ".join(error.format_message().split()).rstrip(".")
+        # "Invalid value ..." reads as a sentence start; "URL ..." keeps its capitals.
+        if len(text) > 1 and text[0].isupper() and text[1].islower():
+            text = text[0].lower() + text[1:]
+        suggestion = ""
+    return text + (suggestion or f" (see {typed_command} --help)")
+
+
+class NoSuchCommand(click.UsageError):
+    """A first word that names no command (click's own NoSuchCommand is newer than 8.2)."""
+
+    def __init__(self, command_name: str, possibilities: list[str], ctx: click.Context) -> None:
+        super().__init__(f"no such command {command_name!r}", ctx)
+        self.command_name = command_name
+        self.possibilities = possibilities
+
+
+def close_command_names(word: str, names: Iterable[str]) -> list[str]:
+    import difflib  # only a mistyped command pays for it
+
+    return difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
