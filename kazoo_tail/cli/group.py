@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from kazoo_tail.cli.help import (
+    HelpContext,
     NoSuchCommand,
     SectionedCommand,
     close_command_names,
@@ -119,6 +120,7 @@ class DefaultGroup(click.Group):
 
     default_command = "tail"
     command_class = SectionedCommand
+    context_class = HelpContext
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["kazoo_tail.debug"] = "--debug" in args

@@ -4,6 +4,8 @@ press load this, and `--help` is held to 1.3 times `import click` (bench/run.py)
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -73,9 +75,39 @@ def write_sections(
             formatter.write_dl([(term.ljust(column), text) for term, text in records])
 
 
+class HelpContext(click.Context):
+    """A context whose help is as wide as the terminal, found as shutil would find it but
+    without importing shutil, which brings bz2, lzma and zlib into every --help."""
+
+    def make_formatter(self) -> click.HelpFormatter:
+        from click import formatting
+
+        if self.terminal_width is not None or formatting.FORCED_WIDTH is not None:
+            return super().make_formatter()
+        width = max(min(terminal_columns(), self.max_content_width or 80) - 2, 50)
+        return self.formatter_class(width=width, max_width=self.max_content_width)
+
+
+def terminal_columns() -> int:
+    """COLUMNS, else the width of the terminal stdout is on, else 80 (shutil's rules)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    return columns or 80
+
+
 class SectionedCommand(click.Command):
     """A command whose --help shows its options in sections (``SECTIONS`` in options.py, or
     the mapping given as ``sections``), each titled, in one order across commands."""
+
+    context_class = HelpContext
 
     def __init__(
         self, *args: Any, sections: Mapping[str, str] | None = None, **kwargs: Any
