@@ -206,3 +206,11 @@ def test_the_main_help_leaves_tail_its_short_help_option() -> None:
     runner.invoke(cli, ["--help"])
     shown = runner.invoke(cli, ["tail", "--help"]).output
     assert "-h, --help" in shown
+
+
+def test_the_installed_help_is_as_wide_as_columns_says() -> None:
+    """The width is found without shutil (start-up time); COLUMNS still rules it."""
+    for columns, widest in (("100", 98), ("80", 78)):
+        lines = run("--help", COLUMNS=columns).stdout.splitlines()
+        assert max(map(len, lines)) <= widest
+        assert max(map(len, lines)) > widest - 10
