@@ -80,13 +80,13 @@ def elide_end(text: str, width: int, ellipsis: str = "…") -> str:
 
 
 def elide_middle(text: str, width: int, ellipsis: str = "…") -> str:
-    """The start and the end of the text (an id's host part is at its end), about 3:5."""
+    """The start (what tells calls apart) and the end (a host part) of the text."""
     if cells(text) <= width:
         return text
     room = width - len(ellipsis)
     if room < 2:
         return elide_end(text, width, ellipsis)
-    head = room * 3 // 8
+    head = room // 2
     tail = set_cell_size(text[::-1], room - head)[::-1]
     return set_cell_size(text, head) + ellipsis + tail
 
@@ -149,8 +149,8 @@ def columns_for(width: int | None) -> Columns:
     else:
         event, direction, cause, short = 16, 8, 32, False
     rest = room - (_TIME_WIDTH + 1 + event + 1 + direction + 1) - 1 - cause - 1
-    parties = min(44, max(12, rest * 9 // 20))
-    call = min(48, rest - parties)
+    parties = min(48, max(12, rest * 9 // 20))
+    call = min(56, rest - parties)
     return Columns(width, event, direction, parties, call, short)
 
 
