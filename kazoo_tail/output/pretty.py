@@ -137,6 +137,18 @@ class Columns(NamedTuple):
     # Below 100 columns the event column drops the "CHANNEL_" every call event starts with.
     short_names: bool
 
+    @property
+    def parties_at(self) -> int:
+        return _TIME_WIDTH + 1 + self.event + 1 + self.direction + 1
+
+    @property
+    def call_at(self) -> int:
+        return self.parties_at + self.parties + 1
+
+    @property
+    def cause_at(self) -> int:
+        return self.call_at + self.call + 1
+
 
 def columns_for(width: int | None) -> Columns:
     if width is None:
@@ -163,9 +175,10 @@ class Line:
         self.pieces: list[tuple[str, str]] = []
         self.width = 0
 
-    def append(self, text: str, style: str = "") -> None:
+    def append(self, text: str, style: str = "", width: int = -1) -> None:
+        """Text and its style; ``width`` in cells when the caller knows it already."""
         self.pieces.append((text, style))
-        self.width += cells(text)
+        self.width += cells(text) if width < 0 else width
 
     def pad_to(self, column: int) -> None:
         """Move to a column; past it (a value longer than its column, in a pipe), a space."""
@@ -198,7 +211,14 @@ class PrettyRenderer:
         self._narrow = None if codecs.lookup(encoding).name.startswith("utf") else encoding
         unicode = self.can_show("…→─┌│└")
         self.ellipsis, self.arrow, self.rule = ("…", "→", "──") if unicode else ("~", "->", "--")
-        self._date = ""
+        # The local day of the last date line, as [start, end) in unix time.
+        self._day = (0.0, 0.0)
+        self._second = -1
+        self._hms = ""
+        self._starts = (self.columns.parties_at, self.columns.call_at, self.columns.cause_at)
+        # Padded event names and directions, by what the server sent (bounded).
+        self._event_cells: dict[tuple[str, str | None], tuple[str, str]] = {}
+        self._direction_cells: dict[str, str] = {}
 
     def can_show(self, text: str) -> bool:
         if self._narrow is None:
@@ -230,14 +250,25 @@ class PrettyRenderer:
         self.console.file.write(text.rstrip(" ") + "\n")
 
     def date_line(self, when: float) -> None:
+        start, end = self._day
+        if start <= when < end:
+            return
         local = time.localtime(when)
         day = f"{local.tm_year:04}-{local.tm_mon:02}-{local.tm_mday:02}"
-        if day == self._date:
-            return
-        self._date = day
+        midnight = time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
+        following = (local.tm_year, local.tm_mon, local.tm_mday + 1, 0, 0, 0, 0, 0, -1)
+        self._day = (midnight, time.mktime(following))
         line = Line()
         line.append(f"{self.rule} {day} {self.rule}", "dim")
         self.write(line)
+
+    def clock(self, unix: float) -> str:
+        """HH:MM:SS.mmm in local time; the seconds' text is kept while events share it."""
+        second = int(unix)
+        if second != self._second:
+            self._second = second
+            self._hms = time.strftime("%H:%M:%S", time.localtime(second))
+        return f"{self._hms}.{int(unix * 1000) % 1000:03d}"
 
     def flush(self) -> None:
         self.console.file.flush()
@@ -272,8 +303,8 @@ class PrettyRenderer:
         data = event.data
         name = sanitize(event.name) if event.name else _field(data, "event_name") or "?"
         line = Line()
-        line.append(clock(event.received_at), "dim")
-        line.append(" ")
+        line.append(self.clock(event.received_at), "dim", _TIME_WIDTH)
+        line.append(" ", "", 1)
         kind = event.kind
         if kind == "call":
             self._call(line, name, data, update)
@@ -292,33 +323,39 @@ class PrettyRenderer:
     # The columns after the time, each padded to its width (and a space) when more follows.
 
     def _event_column(self, line: Line, name: str, style: str | None = None) -> None:
-        columns = self.columns
-        shown = name
-        if columns.short_names and name.startswith("CHANNEL_") and len(name) > 8:
-            shown = name[8:]
-        if columns.limit is not None:
-            shown = elide_end(shown, columns.event, self.ellipsis)
-        line.append(pad(shown, columns.event), style or _NAME_STYLES.get(name, "bold"))
-        line.append(" ")
+        key = (name, style)
+        cached = self._event_cells.get(key)
+        if cached is None:
+            columns = self.columns
+            shown = name
+            if columns.short_names and name.startswith("CHANNEL_") and len(name) > 8:
+                shown = name[8:]
+            if columns.limit is not None:
+                shown = elide_end(shown, columns.event, self.ellipsis)
+            cached = (pad(shown, columns.event), style or _NAME_STYLES.get(name, "bold"))
+            if len(self._event_cells) < 512:
+                self._event_cells[key] = cached
+        line.append(cached[0], cached[1], cells(cached[0]))
+        line.append(" ", "", 1)
 
     def _direction_column(self, line: Line, direction: str) -> None:
-        columns = self.columns
-        if columns.direction < 8:
-            direction = _SHORT_DIRECTIONS.get(direction, direction)
-        if columns.limit is not None:
-            direction = elide_end(direction, columns.direction, self.ellipsis)
-        line.append(pad(direction, columns.direction) + " ")
+        shown = self._direction_cells.get(direction)
+        if shown is None:
+            columns = self.columns
+            shown = direction
+            if columns.direction < 8:
+                shown = _SHORT_DIRECTIONS.get(direction, direction)
+            if columns.limit is not None:
+                shown = elide_end(shown, columns.direction, self.ellipsis)
+            shown = pad(shown, columns.direction) + " "
+            if len(self._direction_cells) < 64:
+                self._direction_cells[direction] = shown
+        line.append(shown)
 
     def _start(self, which: str) -> int:
         """Where a column starts, counted in cells from the start of the line."""
-        columns = self.columns
-        start = _TIME_WIDTH + 1 + columns.event + 1 + columns.direction + 1
-        if which == "parties":
-            return start
-        start += columns.parties + 1
-        if which == "call":
-            return start
-        return start + columns.call + 1
+        parties, call, cause = self._starts
+        return parties if which == "parties" else call if which == "call" else cause
 
     def _cell(
         self, line: Line, which: str, text: str, style: str = "", middle: bool = False
@@ -353,16 +390,16 @@ class PrettyRenderer:
         if update is None:
             self._cell(line, "call", call_id, middle=True)
             return
-        colour = call_colour(update.call)
-        label = f"{update.call.label} "
-        line.pad_to(self._start("call"))
-        line.append(label, f"bold {colour}")
-        id_room = self.columns.call - cells(label)
+        call = update.call
+        colour = CALL_COLOURS[call.colour % len(CALL_COLOURS)]
+        label = f"{call.label} "
+        line.pad_to(self._starts[1])
+        line.append(label, f"bold {colour}", len(label))
         if self.columns.limit is not None:
-            call_id = elide_middle(call_id, max(4, id_room), self.ellipsis)
+            call_id = elide_middle(call_id, max(4, self.columns.call - len(label)), self.ellipsis)
         line.append(call_id, colour)
         if name in _HANGUPS:
-            line.pad_to(self._start("cause"))
+            line.pad_to(self._starts[2])
             self._hangup(line, data, update.leg)
 
     def _hangup(self, line: Line, data: dict[str, Any], leg: Leg) -> None:
