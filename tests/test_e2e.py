@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import time
@@ -232,9 +233,10 @@ def test_json_output_is_pure_and_every_line_parses_with_jq(
 def test_pretty_output_to_a_pipe_has_no_colour_unless_asked(busy_sim: Simulator) -> None:
     plain = run(*login_args(busy_sim), "-b", "call.*.*", "-o", "pretty", "--count", "5", **PASSWORD)
     assert plain.returncode == 0, plain.stderr
-    lines = plain.stdout.splitlines()
+    date, *lines = plain.stdout.splitlines()
+    assert re.fullmatch(r"── \d{4}-\d\d-\d\d ──", date)
     assert len(lines) == 5 and "\x1b" not in plain.stdout
-    assert all("CHANNEL_" in line and " call " in line for line in lines)
+    assert all("CHANNEL_" in line and re.search(r" #\d+ ", line) for line in lines)
     coloured = run(
         *login_args(busy_sim),
         "-b",
@@ -300,6 +302,7 @@ def test_hostile_event_text_never_reaches_the_terminal_raw(
         "always",
         "--count",
         "1",
+        COLUMNS="",  # a pipe: nothing elided, so the whole name is there to be checked
         **PASSWORD,
     )
     process.wait_for_stderr("subscribed to")

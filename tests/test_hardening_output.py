@@ -7,6 +7,7 @@ live path matters, a tail of a raw websocket server on 127.0.0.1 sending the fra
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,9 +48,15 @@ def recording(tmp_path: Path, *frames: str) -> str:
 
 
 def replay(path: str, *args: str, **env: str) -> str:
-    result = run("replay", path, *args, TZ="UTC", **env)
+    """What replay prints, date lines left out; as into a pipe with no COLUMNS, nothing is
+    elided, so that each test can look for the whole of what it sent."""
+    result = run("replay", path, *args, TZ="UTC", **{"COLUMNS": "", **env})
     assert result.returncode == 0 and not result.stderr, (args, result.stderr)
-    return result.stdout
+    return without_dates(result.stdout)
+
+
+def without_dates(text: str) -> str:
+    return re.sub(r"(?m)^(──|--) \d{4}-\d\d-\d\d (──|--)\n", "", text)
 
 
 def tail_scripted(
@@ -68,9 +75,9 @@ def tail_scripted(
 
     url = scripted(script)
     common = ("--ws-url", url, "-b", "call.*.*", "--count", str(len(frames)))
-    result = run(*common, *args, **{"KAZOO_AUTH_TOKEN": TOKEN, **env})
+    result = run(*common, *args, **{"KAZOO_AUTH_TOKEN": TOKEN, "COLUMNS": "", **env})
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    return without_dates(result.stdout)
 
 
 def strict_json(line: str) -> Any:
@@ -109,7 +116,7 @@ def test_a_lone_surrogate_is_shown_escaped_by_every_output_and_json_stays_valid(
         ], (args, shown)
         assert shown[1].count("😀") == 1 and shown[2].count("😀") == 1
     timelines = replay(path, *PRETTY, "--calls").splitlines()
-    assert timelines[0].startswith("┌ call c1") and '"\\ud800"' in timelines[0], timelines
+    assert re.match(r"#1 +┌ \S+ call c1 ", timelines[0]) and '"\\ud800"' in timelines[0], timelines
 
     for stdout in (
         replay(path, "--json"),
@@ -133,7 +140,8 @@ def test_text_an_ascii_stdout_cannot_encode_is_shown_escaped(
     assert shown in replay(path, *PRETTY, PYTHONIOENCODING="ascii")
     assert shown in tail_scripted(scripted, frame, args=PRETTY, PYTHONIOENCODING="ascii")
     timeline = replay(path, *PRETTY, "--calls", PYTHONIOENCODING="ascii").splitlines()
-    assert timeline[0].startswith("+ call c1") and timeline[1].startswith("  | "), timeline
+    assert re.match(r"#1 +\+ \S+ call c1 ", timeline[0]), timeline
+    assert re.match(r"#1 +\| ", timeline[1]), timeline
     assert shown in timeline[0]
 
 
@@ -161,7 +169,9 @@ def test_a_value_nested_a_thousand_deep_is_shown_not_a_recursion_error(
         for key in bottom:
             value = value[key]
         assert value == {"a": "bottom"}, args
-    table = replay(path, *PRETTY, "--fields", "name,data.deep,data.call_id").splitlines()
+    table = replay(
+        path, *PRETTY, "--fields", "name,data.deep,data.call_id", COLUMNS="200"
+    ).splitlines()
     rows = table[1:]  # after the header
     assert len(rows) == 2 and all(row.endswith("}}}  c1") for row in rows), table
     assert all(row.count('{"a":') > 10 and "…" in row and len(row) <= 200 for row in rows)
@@ -200,8 +210,8 @@ def test_zero_width_and_bidi_marks_are_shown_escaped_not_obeyed(tmp_path: Path) 
     path = recording(tmp_path, frame)
     escapes = "".join(f"\\u{code:04x}" for code in INVISIBLE)
     for args in (PRETTY, (*PRETTY, "--calls"), (*PRETTY, "--fields", "name,data.caller_id_name")):
-        # Wide enough for the --fields table to show the escapes whole.
-        result = run("replay", path, *args, "--summary", COLUMNS="400")
+        # Not a terminal and no COLUMNS: nothing is elided, the escapes show whole.
+        result = run("replay", path, *args, "--summary", COLUMNS="")
         assert result.returncode == 0, result.stderr
         for shown in (result.stdout, result.stderr):
             assert not set(map(chr, INVISIBLE)) & set(shown), (args, shown)

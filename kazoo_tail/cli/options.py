@@ -311,8 +311,8 @@ OPTIONS: dict[str, Decorator] = {
     "calls": _option(
         "--calls",
         is_flag=True,
-        help="Pretty mode: group each call's events under its first line, with ring and talk "
-        "time on hangup.",
+        help="Pretty mode: call timelines, every line labelled with its call (#N), each call "
+        "closed by a line with its outcome, ring and talk time.",
     ),
     "count": _option(
         "--count",

@@ -39,6 +39,8 @@ _HOLDS["PARK_RETRIEVED"] = False
 def text(data: dict[str, Any], key: str) -> str:
     """A scalar field as text ("" when absent or not a scalar). Not yet safe to print."""
     value = data.get(key)
+    if value.__class__ is str:  # nearly always: the fast way out, for every event
+        return value
     if value is None or isinstance(value, dict | list):
         return ""
     return str(value)
@@ -246,7 +248,7 @@ class CallTracker:
             leg.billing_seconds = seconds(data.get("billing_seconds"))
             if leg.billing_seconds and leg.answered is None:
                 leg.answered = max(leg.created, when - leg.billing_seconds)
-        self._describe(call, data)
+        self._describe(call, data, call_id)
         call.last_seen = max(call.last_seen, when)
         closed = not was_ended and call.ended is not None
         if closed:
@@ -292,11 +294,12 @@ class CallTracker:
             self._live[id(keep)] = keep
             self._hold(keep.colour)
 
-    def _describe(self, call: Call, data: dict[str, Any]) -> None:
+    def _describe(self, call: Call, data: dict[str, Any], call_id: str) -> None:
         """Parties and direction come from the call's first leg, as its user dialled it."""
-        first = min(call.legs.values(), key=lambda leg: leg.created)
-        if text(data, "call_id") != first.call_id and call.caller_number:
-            return
+        if call.caller_number and len(call.legs) > 1:
+            first = min(call.legs.values(), key=lambda leg: leg.created)
+            if call_id != first.call_id:
+                return
         call.direction = text(data, "call_direction") or call.direction
         call.caller_number = text(data, "caller_id_number") or call.caller_number
         call.caller_name = text(data, "caller_id_name") or call.caller_name

@@ -103,15 +103,6 @@ class FieldsJsonRenderer:
         self.stream.flush()
 
 
-def FieldsTsvRenderer(stream: IO[bytes], paths: list[str]) -> Renderer:  # noqa: N802
-    """--fields in pretty mode: the aligned table of output/fields.py. Kept under the name
-    output/console.py chooses it by, and loaded only then, so that JSON mode never imports
-    rich."""
-    from kazoo_tail.output.fields import FieldsTableRenderer
-
-    return FieldsTableRenderer(stream, paths)
-
-
 def make(out: IO[bytes], text_out: IO[str], options: RenderOptions) -> Renderer:
     if options.fields:
         return FieldsJsonRenderer(out, list(options.fields), received_at=options.received_at)

@@ -1,4 +1,8 @@
-"""Pretty output for people: one coloured line per event, or call timelines.
+"""Pretty output for people: one coloured line per event in fixed columns, or call timelines.
+
+Columns: time, event, direction, parties, call, cause (the last one free). On a terminal the
+lines fit its width (ids elided in the middle, never wrapped); into a pipe nothing is elided.
+A date line comes before the first event and whenever the date changes.
 
 Everything in an event is untrusted: each server string passes through ``sanitize`` and never
 goes through rich markup, so neither escape sequences nor ``[bold]`` in event text can drive
@@ -9,19 +13,22 @@ from __future__ import annotations
 
 import codecs
 import time
-import zlib
-from typing import Any
+from collections import OrderedDict
+from typing import Any, NamedTuple
 
+from rich.cells import cell_len, set_cell_size
 from rich.console import COLOR_SYSTEMS, Console
 from rich.style import Style
 
+from kazoo_tail.features.calls import Call, CallTracker, CallUpdate, Leg
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.kazoo.time import unix_from_gregorian
 from kazoo_tail.output.terminal import sanitize
 
-# Colours that read well on dark and light backgrounds; a call keeps its colour all along.
-_CALL_COLOURS = (
+# Colours that read well on dark and light backgrounds; the call tracker gives each call in
+# progress a slot of its own (legs included) and the call keeps it all along.
+CALL_COLOURS = (
     "cyan",
     "magenta",
     "green",
@@ -45,11 +52,55 @@ _NAME_STYLES = {
     "doc_deleted": "bold red",
 }
 _GOOD_HANGUPS = {"NORMAL_CLEARING", "ORIGINATOR_CANCEL", "SUCCESS"}
+_HANGUPS = {"CHANNEL_DESTROY", "PARK_ABANDONED"}
+_SHORT_DIRECTIONS = {"inbound": "in", "outbound": "out", "incoming": "in", "outgoing": "out"}
+_TIME_WIDTH = 12  # HH:MM:SS.mmm
 
 
-def call_colour(call_id: str) -> str:
-    """A colour chosen by the call id, the same on every run (crc32, not salted hash())."""
-    return _CALL_COLOURS[zlib.crc32(call_id.encode()) % len(_CALL_COLOURS)]
+def call_colour(call: Call) -> str:
+    """The colour of a call's slot (see ``CallTracker``)."""
+    return CALL_COLOURS[call.colour % len(CALL_COLOURS)]
+
+
+def cells(text: str) -> int:
+    """Terminal cells the text takes (wide characters count two)."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * (width - cells(text))
+
+
+def elide_end(text: str, width: int, ellipsis: str = "…") -> str:
+    if cells(text) <= width:
+        return text
+    if width <= len(ellipsis):
+        return set_cell_size(text, max(0, width))
+    return set_cell_size(text, width - len(ellipsis)) + ellipsis
+
+
+def elide_middle(text: str, width: int, ellipsis: str = "…") -> str:
+    """The start (what tells calls apart) and the end (a host part) of the text."""
+    if cells(text) <= width:
+        return text
+    room = width - len(ellipsis)
+    if room < 2:
+        return elide_end(text, width, ellipsis)
+    head = room // 2
+    tail = set_cell_size(text[::-1], room - head)[::-1]
+    return set_cell_size(text, head) + ellipsis + tail
+
+
+def duration(seconds: float) -> str:
+    """31s, 2m05s, 1h02m05s."""
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02}m{secs:02}s"
+    if minutes:
+        return f"{minutes}m{secs:02}s"
+    return f"{secs}s"
 
 
 def _field(data: dict[str, Any], key: str) -> str:
@@ -59,36 +110,98 @@ def _field(data: dict[str, Any], key: str) -> str:
     return sanitize(str(value))
 
 
-def _party(data: dict[str, Any], prefix: str) -> str:
+def _party(data: dict[str, Any], prefix: str, names: bool = True) -> str:
     number = _field(data, f"{prefix}_id_number")
-    name = _field(data, f"{prefix}_id_name")
+    name = _field(data, f"{prefix}_id_name") if names else ""
     if name and name != number:
         return f'{number} "{name}"' if number else f'"{name}"'
     return number or "?"
 
 
+def _callee(data: dict[str, Any], names: bool = True) -> str:
+    """Before answer, Kazoo has no callee id yet; the dialled request says where it goes."""
+    if data.get("callee_id_number"):
+        return _party(data, "callee", names)
+    request = _field(data, "request") or _field(data, "to")
+    return request.split("@", 1)[0] if request else "?"
+
+
+class Columns(NamedTuple):
+    """Column widths for one terminal width; ``limit`` None (a pipe) elides nothing."""
+
+    limit: int | None
+    event: int
+    direction: int
+    parties: int
+    call: int
+    # Below 100 columns the event column drops the "CHANNEL_" every call event starts with.
+    short_names: bool
+
+    @property
+    def parties_at(self) -> int:
+        return _TIME_WIDTH + 1 + self.event + 1 + self.direction + 1
+
+    @property
+    def call_at(self) -> int:
+        return self.parties_at + self.parties + 1
+
+    @property
+    def cause_at(self) -> int:
+        return self.call_at + self.call + 1
+
+
+def columns_for(width: int | None) -> Columns:
+    if width is None:
+        return Columns(None, 16, 8, 34, 24, False)
+    room = max(width, 80)
+    if room < 100:
+        event, direction, cause, short = 11, 3, 24, True
+    elif room < 120:
+        event, direction, cause, short = 16, 3, 24, False
+    else:
+        event, direction, cause, short = 16, 8, 32, False
+    rest = room - (_TIME_WIDTH + 1 + event + 1 + direction + 1) - 1 - cause - 1
+    parties = min(48, max(12, rest * 9 // 20))
+    call = min(56, rest - parties)
+    return Columns(width, event, direction, parties, call, short)
+
+
 class Line:
     """The pieces of one output line, each with a rich style name ("" for none)."""
 
-    __slots__ = ("pieces",)
+    __slots__ = ("pieces", "width")
 
     def __init__(self) -> None:
         self.pieces: list[tuple[str, str]] = []
+        self.width = 0
 
-    def append(self, text: str, style: str = "") -> None:
+    def append(self, text: str, style: str = "", width: int = -1) -> None:
+        """Text and its style; ``width`` in cells when the caller knows it already."""
         self.pieces.append((text, style))
+        self.width += cells(text) if width < 0 else width
+
+    def pad_to(self, column: int) -> None:
+        """Move to a column; past it (a value longer than its column, in a pipe), a space."""
+        if self.width < column:
+            self.append(" " * (column - self.width))
+        elif self.pieces and not self.pieces[-1][0].endswith(" "):
+            self.append(" ")
 
 
 class PrettyRenderer:
-    """One line per event: time, event name, and what matters for its kind.
+    """One line per event: time, event name, and what matters for its kind, in columns.
 
     rich decides whether and how to colour (terminal detection, NO_COLOR, the colour system)
     and turns each style into escape codes, once. The line itself is joined here: it never
     wraps, and rich's general layout engine would cost more than everything else per event.
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(
+        self, console: Console, width: int | None = None, tracker: CallTracker | None = None
+    ) -> None:
         self.console = console
+        self.columns = columns_for(width)
+        self.tracker = tracker or CallTracker(palette_size=len(CALL_COLOURS))
         system = console.color_system  # None when not colouring (no terminal, --color never)
         self._system = COLOR_SYSTEMS.get(system) if system else None
         self._codes: dict[str, tuple[str, str]] = {}
@@ -96,6 +209,16 @@ class PrettyRenderer:
         # A stdout in a narrower encoding (an ASCII or latin-1 locale) would fail on the first
         # emoji a server sends: what it cannot encode is shown as an escape (\U0001f600).
         self._narrow = None if codecs.lookup(encoding).name.startswith("utf") else encoding
+        unicode = self.can_show("…→─┌│└")
+        self.ellipsis, self.arrow, self.rule = ("…", "→", "──") if unicode else ("~", "->", "--")
+        # The local day of the last date line, as [start, end) in unix time.
+        self._day = (0.0, 0.0)
+        self._second = -1
+        self._hms = ""
+        self._starts = (self.columns.parties_at, self.columns.call_at, self.columns.cause_at)
+        # Padded event names and directions, by what the server sent (bounded).
+        self._event_cells: dict[tuple[str, str | None], tuple[str, str]] = {}
+        self._direction_cells: dict[str, str] = {}
 
     def can_show(self, text: str) -> bool:
         if self._narrow is None:
@@ -107,20 +230,62 @@ class PrettyRenderer:
         return True
 
     def render(self, event: Event) -> None:
-        self.write(self.line(event))
+        update = self.tracker.observe(event) if event.kind == "call" else None
+        self.write(self.line(event, update), event.received_at)
 
-    def write(self, line: Line) -> None:
+    def write(self, line: Line, when: float | None = None) -> None:
+        """One line; with ``when``, a date line first if that day is not the one shown last."""
+        if when is not None:
+            self.date_line(when)
         pieces = line.pieces
+        limit = self.columns.limit
+        if limit is not None and line.width > limit:
+            pieces = self._crop(pieces, limit)
         if self._system is None:
             text = "".join(piece for piece, _ in pieces)
         else:
             text = "".join(self._paint(piece, style) for piece, style in pieces)
         if self._narrow is not None:
             text = text.encode(self._narrow, "backslashreplace").decode(self._narrow)
-        self.console.file.write(text + "\n")
+        self.console.file.write(text.rstrip(" ") + "\n")
+
+    def date_line(self, when: float) -> None:
+        start, end = self._day
+        if start <= when < end:
+            return
+        local = time.localtime(when)
+        day = f"{local.tm_year:04}-{local.tm_mon:02}-{local.tm_mday:02}"
+        midnight = time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
+        following = (local.tm_year, local.tm_mon, local.tm_mday + 1, 0, 0, 0, 0, 0, -1)
+        self._day = (midnight, time.mktime(following))
+        line = Line()
+        line.append(f"{self.rule} {day} {self.rule}", "dim")
+        self.write(line)
+
+    def clock(self, unix: float) -> str:
+        """HH:MM:SS.mmm in local time; the seconds' text is kept while events share it."""
+        second = int(unix)
+        if second != self._second:
+            self._second = second
+            self._hms = time.strftime("%H:%M:%S", time.localtime(second))
+        return f"{self._hms}.{int(unix * 1000) % 1000:03d}"
 
     def flush(self) -> None:
         self.console.file.flush()
+
+    def _crop(self, pieces: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
+        """The last resort (e.g. below 80 columns): the end of the line is cut, marked so."""
+        kept: list[tuple[str, str]] = []
+        room = limit
+        for text, style in pieces:
+            width = cells(text)
+            if width < room:
+                kept.append((text, style))
+                room -= width
+                continue
+            kept.append((elide_end(text, room, self.ellipsis), style))
+            break
+        return kept
 
     def _paint(self, text: str, style: str) -> str:
         if not style:
@@ -134,15 +299,15 @@ class PrettyRenderer:
             codes = self._codes[style] = (before, after)
         return codes[0] + text + codes[1]
 
-    def line(self, event: Event) -> Line:
+    def line(self, event: Event, update: CallUpdate | None = None) -> Line:
         data = event.data
         name = sanitize(event.name) if event.name else _field(data, "event_name") or "?"
         line = Line()
-        line.append(time.strftime("%H:%M:%S", time.localtime(event.received_at)), "dim")
-        line.append(f".{int(event.received_at * 1000) % 1000:03d} ", "dim")
+        line.append(self.clock(event.received_at), "dim", _TIME_WIDTH)
+        line.append(" ", "", 1)
         kind = event.kind
         if kind == "call":
-            self._call(line, name, data)
+            self._call(line, name, data, update)
         elif kind == "object":
             self._object(line, name, data)
         elif kind == "fax":
@@ -155,67 +320,162 @@ class PrettyRenderer:
             line.append(f"  via {sanitize(event.via)}", "dim")
         return line
 
-    def _call(self, line: Line, name: str, data: dict[str, Any]) -> None:
-        line.append(f"{name:<16}", _NAME_STYLES.get(name, "bold"))
-        direction = _field(data, "call_direction")
-        line.append(f" {direction:<8} ")
-        line.append(_party(data, "caller"))
-        line.append(" -> ", "dim")
-        line.append(_party(data, "callee") if data.get("callee_id_number") else _callee(data))
-        call_id = _field(data, "call_id")
-        line.append("  call ", "dim")
-        line.append(call_id or "?", call_colour(call_id) if call_id else "")
-        if name == "CHANNEL_DESTROY":
-            cause = _field(data, "hangup_cause")
-            line.append("  ")
-            line.append(cause or "no cause", "green" if cause in _GOOD_HANGUPS else "bold red")
-            talk = _field(data, "billing_seconds")
-            if talk:
-                line.append(f" talk {talk}s", "dim")
+    # The columns after the time, each padded to its width (and a space) when more follows.
+
+    def _event_column(self, line: Line, name: str, style: str | None = None) -> None:
+        key = (name, style)
+        cached = self._event_cells.get(key)
+        if cached is None:
+            columns = self.columns
+            shown = name
+            if columns.short_names and name.startswith("CHANNEL_") and len(name) > 8:
+                shown = name[8:]
+            if columns.limit is not None:
+                shown = elide_end(shown, columns.event, self.ellipsis)
+            cached = (pad(shown, columns.event), style or _NAME_STYLES.get(name, "bold"))
+            if len(self._event_cells) < 512:
+                self._event_cells[key] = cached
+        line.append(cached[0], cached[1], cells(cached[0]))
+        line.append(" ", "", 1)
+
+    def _direction_column(self, line: Line, direction: str) -> None:
+        shown = self._direction_cells.get(direction)
+        if shown is None:
+            columns = self.columns
+            shown = direction
+            if columns.direction < 8:
+                shown = _SHORT_DIRECTIONS.get(direction, direction)
+            if columns.limit is not None:
+                shown = elide_end(shown, columns.direction, self.ellipsis)
+            shown = pad(shown, columns.direction) + " "
+            if len(self._direction_cells) < 64:
+                self._direction_cells[direction] = shown
+        line.append(shown)
+
+    def _start(self, which: str) -> int:
+        """Where a column starts, counted in cells from the start of the line."""
+        parties, call, cause = self._starts
+        return parties if which == "parties" else call if which == "call" else cause
+
+    def _cell(
+        self, line: Line, which: str, text: str, style: str = "", middle: bool = False
+    ) -> None:
+        """Text in the column named, elided to its width on a terminal."""
+        line.pad_to(self._start(which))
+        width = self.columns.parties if which == "parties" else self.columns.call
+        if self.columns.limit is not None and which != "cause":
+            elide = elide_middle if middle else elide_end
+            text = elide(text, width, self.ellipsis)
+        line.append(text, style)
+
+    def _room(self, line: Line) -> int | None:
+        """Cells left on the line for a last column that starts after a space."""
+        limit = self.columns.limit
+        if limit is None:
+            return None
+        return max(0, max(limit, 80) - max(line.width, self._start("cause")))
+
+    def _parties(self, data: dict[str, Any]) -> str:
+        arrow = f" {self.arrow} "
+        full = _party(data, "caller") + arrow + _callee(data)
+        if self.columns.limit is None or cells(full) <= self.columns.parties:
+            return full
+        return _party(data, "caller", names=False) + arrow + _callee(data, names=False)
+
+    def _call(self, line: Line, name: str, data: dict[str, Any], update: CallUpdate | None) -> None:
+        self._event_column(line, name)
+        self._direction_column(line, _field(data, "call_direction"))
+        self._cell(line, "parties", self._parties(data))
+        call_id = _field(data, "call_id") or "?"
+        if update is None:
+            self._cell(line, "call", call_id, middle=True)
+            return
+        call = update.call
+        colour = CALL_COLOURS[call.colour % len(CALL_COLOURS)]
+        label = f"{call.label} "
+        line.pad_to(self._starts[1])
+        line.append(label, f"bold {colour}", len(label))
+        if self.columns.limit is not None:
+            call_id = elide_middle(call_id, max(4, self.columns.call - len(label)), self.ellipsis)
+        line.append(call_id, colour)
+        if name in _HANGUPS:
+            line.pad_to(self._starts[2])
+            self._hangup(line, data, update.leg)
+
+    def _hangup(self, line: Line, data: dict[str, Any], leg: Leg) -> None:
+        """The cause, the ring time always, the talk time only for a leg that was answered."""
+        cause = _field(data, "hangup_cause")
+        line.append(cause or "no cause", "green" if cause in _GOOD_HANGUPS else "bold red")
+        ring, talk = leg_times(leg)
+        long = f" ring {duration(ring)}" + (f" talk {duration(talk)}" if talk is not None else "")
+        room = self._room(line)
+        if room is None or cells(long) <= room:
+            line.append(long, "dim")
+        else:
+            short = f" r{duration(ring)}" + (f" t{duration(talk)}" if talk is not None else "")
+            line.append(short, "dim")
 
     def _object(self, line: Line, name: str, data: dict[str, Any]) -> None:
-        line.append(f"{name:<16}", _NAME_STYLES.get(name, "bold"))
-        line.append(f" {_field(data, 'type') or '?':<8} ", "bold")
-        line.append(_field(data, "id") or "?")
+        self._event_column(line, name)
+        self._direction_column(line, "")
+        self._cell(line, "parties", _field(data, "type") or "?", "bold")
+        self._cell(line, "call", _field(data, "id") or "?", middle=True)
+        extra = []
         if data.get("is_soft_deleted") is True:
-            line.append("  (soft delete)", "dim")
+            extra.append("(soft delete)")
         account = _field(data, "account_id")
         if account:
-            line.append(f"  account {account}", "dim")
+            extra.append(f"account {account}")
+        if extra:
+            self._last(line, "  ".join(extra), "dim")
 
     def _fax(self, line: Line, name: str, data: dict[str, Any]) -> None:
-        line.append(f"fax {name:<12}", "bold magenta")
-        line.append(f" {_field(data, 'direction') or '':<8} ")
-        line.append(_field(data, "status") or _field(data, "fax_state") or "?")
+        self._event_column(line, f"fax {name}", "bold magenta")
+        self._direction_column(line, _field(data, "direction"))
+        self._cell(line, "parties", _field(data, "status") or _field(data, "fax_state") or "?")
+        self._cell(line, "call", f"job {_field(data, 'job_id') or '?'}", middle=True)
         state = _field(data, "fax_state")
         if state:
-            line.append(f"  state {state}", "dim")
-        line.append("  job ", "dim")
-        line.append(_field(data, "job_id") or "?")
+            self._last(line, f"state {state}", "dim")
 
     def _conference(self, line: Line, name: str, data: dict[str, Any]) -> None:
-        what = _field(data, "event") or name
-        line.append(f"conf {what:<11}", "bold blue")
-        line.append(" conference ", "dim")
-        line.append(_field(data, "conference_id") or "?")
+        self._event_column(line, f"conf {_field(data, 'event') or name}", "bold blue")
+        self._direction_column(line, "")
+        caller = _party(data, "caller")
+        self._cell(line, "parties", "" if caller == "?" else caller)
+        self._cell(line, "call", f"conference {_field(data, 'conference_id') or '?'}", middle=True)
         participant = _field(data, "participant_id")
         if participant:
-            line.append(f"  participant {participant}", "dim")
-        caller = _party(data, "caller")
-        if caller != "?":
-            line.append(f"  {caller}")
+            self._last(line, f"participant {participant}", "dim")
 
     def _other(self, line: Line, name: str, event: Event) -> None:
-        line.append(f"{name:<16}", "bold")
-        line.append(f" {sanitize(event.routing_key)} ", "dim")
+        self._event_column(line, name, "bold")
+        self._direction_column(line, "")
+        line.append(sanitize(event.routing_key), "dim")
+        line.append(" ")
         summary = compact_json(event.data, sort_keys=True)
-        line.append(sanitize(summary[:300] + ("…" if len(summary) > 300 else "")))
+        limit = 300 if self.columns.limit is None else self.columns.limit
+        line.append(sanitize(summary[:limit] + ("…" if len(summary) > limit else "")))
+
+    def _last(self, line: Line, text: str, style: str = "") -> None:
+        line.pad_to(self._start("cause"))
+        room = self._room(line)
+        line.append(text if room is None else elide_end(text, room, self.ellipsis), style)
 
 
-def _callee(data: dict[str, Any]) -> str:
-    """Before answer, Kazoo has no callee id yet; the dialled request says where it goes."""
-    request = _field(data, "request") or _field(data, "to")
-    return request.split("@", 1)[0] if request else "?"
+def leg_times(leg: Leg) -> tuple[float, float | None]:
+    """A hung-up leg's ring time and talk time (None when never answered), Kazoo's counts
+    first."""
+    ended = leg.ended if leg.ended is not None else leg.created
+    ring = leg.ringing_seconds
+    if ring is None:
+        ring = max(0.0, (leg.answered if leg.answered is not None else ended) - leg.created)
+    if leg.answered is None:
+        return ring, None
+    talk = leg.billing_seconds
+    if talk is None:
+        talk = max(0.0, ended - leg.answered)
+    return ring, talk
 
 
 # Kazoo's `timestamp` fields count seconds from year 0 (Erlang's Gregorian seconds).
@@ -235,112 +495,133 @@ def clock(unix: float, millis: bool = True) -> str:
     return f"{text}.{int(unix * 1000) % 1000:03d}" if millis else text
 
 
-class _CallGroup:
-    __slots__ = ("colour", "created", "answered", "live_legs")
-
-    def __init__(self, colour: str, created: float) -> None:
-        self.colour = colour
-        self.created = created
-        self.answered: float | None = None
-        self.live_legs: set[str] = set()
-
-
 class TimelineRenderer:
-    """--calls: each call's events indented under its first line, in the call's colour.
+    """--calls: every line of a call carries its label ("#3") in a gutter, in its colour.
 
-    Legs bridged to each other (``other_leg_call_id``) share one group. A group is forgotten
-    when its last leg is destroyed, and the oldest are dropped beyond a bound, so a tail that
-    runs for days keeps constant memory.
+    A call opens with a line naming its parties and first leg, then one line per event of any
+    of its legs, and closes with its outcome once its last leg has hung up. Lines of calls in
+    progress together interleave as they come, and the label says which is which, with or
+    without colour. Legs and calls are grouped by the shared ``CallTracker``; its memory is
+    bounded, and so is the map of which label each leg was last shown under.
     """
 
-    MAX_CALLS = 2048
+    MAX_LEGS = 4096
 
     def __init__(self, pretty: PrettyRenderer) -> None:
         self.pretty = pretty
-        self._group_of_leg: dict[str, _CallGroup] = {}
-        self._corner, self._bar = ("┌ ", "  │ ") if pretty.can_show("┌│") else ("+ ", "  | ")
+        self.tracker = pretty.tracker
+        unicode = pretty.can_show("┌│└")
+        self._open, self._bar, self._close = ("┌", "│", "└") if unicode else ("+", "|", "`")
+        self._gutter = 4
+        self._label_of_leg: OrderedDict[str, str] = OrderedDict()
 
     def render(self, event: Event) -> None:
-        data = event.data
-        call_id = _field(data, "call_id")
-        if event.kind != "call" or not call_id:
-            self.pretty.render(event)
+        update = self.tracker.observe(event) if event.kind == "call" else None
+        if update is None:
+            self.pretty.write(self.pretty.line(event), event.received_at)
             return
-        other = _field(data, "other_leg_call_id")
-        group = self._group_of_leg.get(call_id) or (
-            self._group_of_leg.get(other) if other else None
-        )
-        when = event_time(event)
-        if group is None:
-            group = _CallGroup(call_colour(call_id), self._created(data, when))
-            self._header(event, group, call_id)
-        for leg in (call_id, other):
-            if leg:
-                self._group_of_leg[leg] = group
-        group.live_legs.add(call_id)
-        name = sanitize(event.name or "?")
-        if name == "CHANNEL_ANSWER" and group.answered is None:
-            group.answered = when
-        line = Line()
-        line.append(self._bar, group.colour)
-        # Kazoo stamps whole seconds; milliseconds are shown only when we measured them.
-        line.append(clock(when, millis=kazoo_time(event) is None), "dim")
-        line.append(f" {name:<16}", _NAME_STYLES.get(name, "bold"))
-        line.append(f" leg {call_id}", "dim")
-        if name == "CHANNEL_DESTROY":
-            self._ending(line, data, group, when)
-            group.live_legs.discard(call_id)
-            if not group.live_legs:
-                self._forget(group)
-        self.pretty.write(line)
-        self._bound()
+        call = update.call
+        when = event.received_at
+        leg_id = update.leg.call_id
+        shown = self._label_of_leg.get(leg_id)
+        if shown is not None and shown != call.label:
+            self._write(call, self._bar, when, f"{shown} is the same call as {call.label}", "dim")
+        self._label_of_leg[leg_id] = call.label
+        self._label_of_leg.move_to_end(leg_id)
+        while len(self._label_of_leg) > self.MAX_LEGS:
+            self._label_of_leg.popitem(last=False)
+        if update.opened:
+            self._header(call, update, when)
+        self._event(event, update, when)
+        if update.closed:
+            self._outcome(call, when)
 
     def flush(self) -> None:
         self.pretty.flush()
 
-    def _created(self, data: dict[str, Any], fallback: float) -> float:
-        micros = data.get("channel_created_time")
-        if isinstance(micros, int) and 1e15 < micros < 3e16:  # microseconds, 2001 to 2920
-            return micros / 1e6
-        return fallback
-
-    def _header(self, event: Event, group: _CallGroup, call_id: str) -> None:
-        data = event.data
+    def _gutter_line(self, call: Call, mark: str, when: float) -> Line:
+        colour = call_colour(call)
+        self._gutter = max(self._gutter, len(call.label))
         line = Line()
-        line.append(f"{self._corner}call ", group.colour)
-        line.append(call_id, f"bold {group.colour}")
-        direction = _field(data, "call_direction")
-        if direction:
-            line.append(f"  {direction}")
-        line.append(f"  {_party(data, 'caller')}")
-        line.append(" -> ", "dim")
-        line.append(_party(data, "callee") if data.get("callee_id_number") else _callee(data))
-        line.append(f"  created {clock(group.created, millis=False)}", "dim")
-        self.pretty.write(line)
+        line.append(f"{call.label:<{self._gutter}} {mark} ", f"bold {colour}")
+        line.append(clock(when), "dim")
+        line.append(" ")
+        return line
 
-    def _ending(self, line: Line, data: dict[str, Any], group: _CallGroup, when: float) -> None:
-        ring = _seconds(data.get("ringing_seconds"))
-        talk = _seconds(data.get("billing_seconds"))
-        if ring is None:
-            ring = (group.answered or when) - group.created
+    def _write(self, call: Call, mark: str, when: float, text: str, style: str = "") -> None:
+        line = self._gutter_line(call, mark, when)
+        line.append(text, style)
+        self.pretty.write(line, when)
+
+    def _id_room(self, line: Line, reserve: int) -> int | None:
+        limit = self.pretty.columns.limit
+        if limit is None:
+            return None
+        return max(12, max(limit, 80) - line.width - reserve)
+
+    def _elide_id(self, text: str, room: int | None) -> str:
+        return text if room is None else elide_middle(text, room, self.pretty.ellipsis)
+
+    def _header(self, call: Call, update: CallUpdate, when: float) -> None:
+        """The call's first leg, direction and parties, as its user dialled them."""
+        pretty = self.pretty
+        line = self._gutter_line(call, self._open, when)
+        line.append("call ", f"bold {call_colour(call)}")
+        # The id may take up to half of what is left; the parties elide at the end.
+        room = self._id_room(line, 0)
+        leg_id = sanitize(update.leg.call_id)
+        line.append(self._elide_id(leg_id, None if room is None else max(12, room // 2)), "dim")
+        if call.direction:
+            line.append(f"  {sanitize(call.direction)}")
+        caller = _named(call.caller_number, call.caller_name)
+        callee = _named(call.callee_number or call.dialled, call.callee_name)
+        parties = f"{caller} {pretty.arrow} {callee}"
+        room = self._id_room(line, 2)
+        if room is not None and cells(parties) > room:
+            caller = _named(call.caller_number, "")
+            callee = _named(call.callee_number or call.dialled, "")
+            parties = elide_end(f"{caller} {pretty.arrow} {callee}", room, pretty.ellipsis)
+        line.append(f"  {parties}")
+        pretty.write(line, when)
+
+    def _event(self, event: Event, update: CallUpdate, when: float) -> None:
+        pretty = self.pretty
+        data = event.data
+        name = sanitize(update.name) or "?"
+        line = self._gutter_line(update.call, self._bar, when)
+        line.append(pad(name, 16), _NAME_STYLES.get(name, "bold"))
+        line.append(" leg ", "dim")
+        cause = _field(data, "hangup_cause") if name in _HANGUPS else ""
+        reserve = (cells(cause) + 2 if cause else 0) + (7 if update.late else 0)
+        line.append(self._elide_id(sanitize(update.leg.call_id), self._id_room(line, reserve)))
+        if name in _HANGUPS:
+            line.append("  ")
+            line.append(cause or "no cause", "green" if cause in _GOOD_HANGUPS else "bold red")
+        if update.late:
+            line.append("  late", "dim")
+        if event.via is not None:
+            line.append(f"  via {sanitize(event.via)}", "dim")
+        pretty.write(line, when)
+
+    def _outcome(self, call: Call, when: float) -> None:
+        end = call.ended if call.ended is not None else when
+        ring = duration(call.ring_seconds(end))
+        talk = call.talk_seconds(end)
+        cause = sanitize(call.cause)
+        line = self._gutter_line(call, self._close, when)
         if talk is None:
-            talk = when - group.answered if group.answered else 0.0
-        cause = _field(data, "hangup_cause")
-        line.append(f"  ring {ring:.0f}s talk {talk:.0f}s  ")
+            line.append(f"ended unanswered, ring {ring}", "bold")
+        else:
+            line.append(f"ended answered, talk {duration(talk)}, ring {ring}", "bold")
+        line.append("  ")
         line.append(cause or "no cause", "green" if cause in _GOOD_HANGUPS else "bold red")
-
-    def _forget(self, group: _CallGroup) -> None:
-        for leg in [leg for leg, g in self._group_of_leg.items() if g is group]:
-            del self._group_of_leg[leg]
-
-    def _bound(self) -> None:
-        # Calls whose DESTROY we never saw (missed in a gap) must not pile up forever.
-        while len(self._group_of_leg) > self.MAX_CALLS:
-            del self._group_of_leg[next(iter(self._group_of_leg))]
+        legs = len(call.legs)
+        line.append(f"  {legs} leg{'s' if legs != 1 else ''}", "dim")
+        self.pretty.write(line, when)
 
 
-def _seconds(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+def _named(number: str, name: str) -> str:
+    number, name = sanitize(number), sanitize(name)
+    if name and name != number:
+        return f'{number} "{name}"' if number else f'"{name}"'
+    return number or "?"
