@@ -137,3 +137,29 @@ def test_memory_is_bounded_for_calls_whose_hangup_was_missed() -> None:
     assert sorted(next(iter(call.legs)) for call in tracker.live_calls) == sorted(
         f"c{n}" for n in range(90, 100)
     )
+
+
+def test_a_stale_bridge_id_does_not_chain_every_call_into_one() -> None:
+    """Untrusted or odd streams can name one bridge id on every call; the call it leads to
+    gathers at most MAX_LEGS legs, after which calls stay their own, so an event costs a
+    bounded number of legs, not all of them."""
+    from kazoo_tail.features.calls import MAX_LEGS
+
+    tracker = CallTracker()
+    for n in range(500):
+        tracker.observe(call_event("CHANNEL_CREATE", f"c{n}", T0 + n, bridge_id="stale"))
+    calls = tracker.live_calls
+    assert max(len(call.legs) for call in calls) <= MAX_LEGS
+    assert len(calls) >= 500 - MAX_LEGS
+
+
+def test_legs_named_but_never_heard_from_are_forgotten_with_their_call() -> None:
+    """A B leg named by other_leg_call_id that never sends an event of its own (not
+    subscribed, filtered) must not stay in memory after its call is gone."""
+    tracker = CallTracker(max_ended=16)
+    for n in range(2000):
+        a = f"a{n}"
+        tracker.observe(call_event("CHANNEL_CREATE", a, T0 + n, other_leg_call_id=f"b{n}"))
+        tracker.observe(call_event("CHANNEL_DESTROY", a, T0 + n + 1, hangup_cause="NO_ANSWER"))
+    assert len(tracker.ended_calls) == 16
+    assert len(tracker._call_of_leg) <= 2 * 16  # the remembered calls' ids only

@@ -86,6 +86,11 @@ class Leg:
     latest: tuple[float, int] = (float("-inf"), -1)
 
 
+# Legs (call ids) one call may gather. A real call has a few (a ring group, transfers); more
+# means bridge ids that chain unrelated calls, and each event would cost as much as its legs.
+MAX_LEGS = 64
+
+
 @dataclass
 class Call:
     """One call: every leg bridged to another (``other_leg_call_id``, bridge events) together."""
@@ -103,6 +108,9 @@ class Call:
     dialled: str = ""
     # When the call was last heard of, by the events' clock, for bounding memory.
     last_seen: float = 0.0
+    # Every call id that leads to this call: its legs, and legs named by them not yet heard
+    # from. Kept so that a merge or a forget touches this call's ids only, not every one.
+    ids: set[str] = field(default_factory=set)
 
     @property
     def answered(self) -> float | None:
@@ -261,13 +269,15 @@ class CallTracker:
     ) -> tuple[Call, bool]:
         for leg in (call_id, *others):
             call = self._call_of_leg.get(leg)
-            if call is not None:
+            if call is not None and (call_id in call.ids or len(call.ids) < MAX_LEGS):
                 self._call_of_leg[call_id] = call
+                call.ids.add(call_id)
                 return call, False
         self._calls_seen += 1
         created = _created_time(data) or when
         call = Call(f"#{self._calls_seen}", self._take_colour(), created)
         self._call_of_leg[call_id] = call
+        call.ids.add(call_id)
         self._live[id(call)] = call
         return call, True
 
@@ -277,14 +287,20 @@ class CallTracker:
         if other is call:
             return
         if other is None:
-            self._call_of_leg[leg] = call
+            if len(call.ids) < MAX_LEGS:
+                self._call_of_leg[leg] = call
+                call.ids.add(leg)
             return
+        if len(call.ids) + len(other.ids) > MAX_LEGS:
+            return  # stale bridge ids chaining calls together: each stays its own
         keep, gone = (call, other) if call.created <= other.created else (other, call)
         for leg_id, leg_state in gone.legs.items():
             keep.legs.setdefault(leg_id, leg_state)
-        for leg_id, owner in list(self._call_of_leg.items()):
-            if owner is gone:
+        for leg_id in gone.ids:
+            if self._call_of_leg.get(leg_id) is gone:
                 self._call_of_leg[leg_id] = keep
+        keep.ids |= gone.ids
+        gone.ids = set()
         if self._live.pop(id(gone), None) is not None:
             self._release(gone.colour)
         self._ended.pop(id(gone), None)
@@ -325,7 +341,7 @@ class CallTracker:
             self._forget(stale)
 
     def _forget(self, call: Call) -> None:
-        for leg in call.legs:
+        for leg in call.ids:
             if self._call_of_leg.get(leg) is call:
                 del self._call_of_leg[leg]
 
