@@ -149,11 +149,20 @@ def test_a_node_that_rejects_what_another_accepted_is_named(
     """Two nodes that disagree about a subscription are probably not one cluster."""
     first = cluster.blackhole_urls[0]
 
+    tails: list[Running] = []
+
+    def accepted_on_first() -> bool:
+        # The tail has taken the real node's acceptance (not merely the node sent it).
+        return bool(tails) and any(
+            "subscribed" in line and first.split("://", 1)[1] in line
+            for line in list(tails[0].stderr_lines)
+        )
+
     def rejecting(ws: ServerConnection) -> None:
         for message in ws:
             request = json.loads(message)
-            # Answer only once the real node has accepted, so the order is known.
-            wait_until(lambda: cluster.node(0).stats.subscribes >= 1)
+            # Answer only once the tail has the real node's acceptance, so the order is known.
+            wait_until(accepted_on_first, what="the tail subscribed on the real node")
             reply = {"action": "reply", "request_id": request["request_id"], "status": "error"}
             ws.send(json.dumps({**reply, "data": {"errors": ["account not in your tree"]}}))
 
@@ -161,6 +170,7 @@ def test_a_node_that_rejects_what_another_accepted_is_named(
     process = background(
         *login_args(cluster), "--ws-url", first, "--ws-url", other, "-b", "call.*.*", **FAST
     )
+    tails.append(process)
     result = process.finish(timeout=30)
     assert result.returncode == 5, result.stderr
     assert f"blackhole node {other} rejected a subscription that {first} accepted" in (
