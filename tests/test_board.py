@@ -8,12 +8,13 @@ import io
 import os
 import random
 import re
+import resource
 import signal
 import struct
 import subprocess
 import termios
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from rich.console import Console
@@ -122,9 +123,15 @@ class Pty:
     """``kazoo-tail ARGS`` on a pseudo-terminal of 80x24, its own session and process group
     (as a shell's job is), with everything it writes collected."""
 
-    def __init__(self, *args: str, password_in_env: bool = True) -> None:
+    def __init__(
+        self,
+        *args: str,
+        password_in_env: bool = True,
+        columns: int = 80,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.master, self.slave = os.openpty()
-        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
         self.before = termios.tcgetattr(self.slave)
         env = {**os.environ, "TERM": "xterm-256color", "KAZOO_PASSWORD": DEMO.password}
         if not password_in_env:
@@ -137,7 +144,7 @@ class Pty:
             stderr=self.slave,
             env=env,
             start_new_session=True,
-            preexec_fn=None,
+            preexec_fn=preexec_fn,
         )
         self._data = bytearray()
         self._lock = threading.Lock()
@@ -277,6 +284,37 @@ def test_a_rejected_token_asks_for_the_password_off_the_board_and_the_board_come
         assert_restored(terminal)
         typed = terminal.output.split(b"(token rejected): ", 1)[1].split(b"\n", 1)[0]
         assert DEMO.password.encode() not in typed  # not echoed
+    finally:
+        terminal.close()
+
+
+def _full_disk() -> None:
+    """In the child: no byte can be written to any file (``ulimit -f 0``), root included."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def test_the_token_providers_warning_is_shown_on_the_status_line_and_repeated_after(
+    sim: Simulator,
+) -> None:
+    assert run("login", *login_args(sim), KAZOO_PASSWORD=DEMO.password).returncode == 0
+    # The renewed token cannot be cached: the provider warns while the board is up.
+    terminal = Pty("calls", columns=200, preexec_fn=_full_disk)
+    try:
+        terminal.wait_for(b"subscribed to")
+        shown = len(terminal.output)
+        sim.revoke_tokens()
+        sim.close_connections(code=1001)
+        wait_until(lambda: sim.stats.user_auth == 2, what="the board logged in again")
+        terminal.wait_for(b"subscribed to", after=shown)
+        # Not lost under the subscription's notice: the last picture still says it.
+        frame = _last_frame(terminal)
+        assert b"the token could not be cached" in frame, frame
+        board_ended = len(terminal.output)
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+        after = terminal.output[board_ended:]
+        left = after.rindex(LEAVE_ALTERNATE)
+        assert b"warning: the token could not be cached" in after[left:], after[left:]
     finally:
         terminal.close()
 

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 NEEDS_TERMINAL = "the calls board needs a terminal; use 'kazoo-tail -b call.*.* --calls' for a log"
 REFRESH_SECONDS = 0.25
+# How long a warning stays on the status line beside the notices that follow it: a
+# reconnection's "subscribed" must not wipe out the gap or the token trouble it came with.
+WARNING_SECONDS = 30.0
 
 
 def run_board(
@@ -87,38 +90,66 @@ def _loop(
     assert hasattr(session, "events")
     deadline = time.monotonic() + duration if duration is not None else None
     filtering = events.active
-    line = "connecting…"
+    status = _StatusLine()
     told = len(kept)
     drawn = 0.0
     dirty = True
     for item in session.events():
+        moment = time.monotonic()
         if len(kept) > told:  # told by the token provider, maybe from its refresher thread
-            told, line, dirty = len(kept), kept[-1], True
+            for message in kept[told:]:
+                status.warn(message, moment)
+            told, dirty = len(kept), True
         if isinstance(item, Event):
             if item.kind == "call" and (not filtering or events.accepts(item)):
                 tracker.observe(item)
                 dirty = True
         elif isinstance(item, Notice):
-            line = item.message
-            if item.kind not in (NoticeKind.SUBSCRIBED, NoticeKind.PROGRESS):
+            if item.kind in (NoticeKind.SUBSCRIBED, NoticeKind.PROGRESS):
+                status.tell(item.message)
+            else:
                 kept.append(item.message)
                 told = len(kept)
+                status.warn(item.message, moment)
             dirty = True
         elif recorder is not None:
             recorder.flush()
         if keys.quit_pressed():
             return
-        moment = time.monotonic()
         if deadline is not None and moment >= deadline:
             return
         # Clocks tick even without events: redraw on every tick, and at most 4 times a second.
         if moment - drawn >= REFRESH_SECONDS or (dirty and not isinstance(item, Event)):
             size = live.console.size  # type: ignore[attr-defined]
             live.update(  # type: ignore[attr-defined]
-                render_board(tracker, env.clock(), size.width, size.height, line),
+                render_board(tracker, env.clock(), size.width, size.height, status.text(moment)),
                 refresh=True,
             )
             drawn, dirty = moment, False
+
+
+class _StatusLine:
+    """The board's last line: the latest notice, then the warnings of the last
+    WARNING_SECONDS, newest first (the full list is repeated once the screen is back)."""
+
+    def __init__(self) -> None:
+        self.latest = "connecting…"
+        self.warnings: list[tuple[float, str]] = []
+
+    def tell(self, message: str) -> None:
+        self.latest = message
+
+    def warn(self, message: str, moment: float) -> None:
+        self.latest = message
+        self.warnings.append((moment, message))
+
+    def text(self, moment: float) -> str:
+        self.warnings = [(at, m) for at, m in self.warnings if moment - at < WARNING_SECONDS]
+        shown = [self.latest]
+        for _, message in reversed(self.warnings):
+            if message not in shown:
+                shown.append(message)
+        return "  ·  ".join(shown)
 
 
 class _Keys:
