@@ -171,9 +171,22 @@ def test_the_command_list_never_cuts_a_summary(columns: int) -> None:
         (["replay"], "missing argument 'RECORDING' (see kazoo-tail replay --help)"),
         (
             ["demo", "--nodes", "9"],
-            "invalid value for '--nodes': 9 is not in the range 1<=x<=8 "
-            "(see kazoo-tail demo --help)",
+            "invalid value for '--nodes': 9 must be from 1 to 8 (see kazoo-tail demo --help)",
         ),
+        (
+            ["--count", "-1"],
+            "invalid value for '--count': -1 must be 1 or more (see kazoo-tail --help)",
+        ),
+        (
+            ["--count", "x"],
+            "invalid value for '--count': 'x' is not a whole number (see kazoo-tail --help)",
+        ),
+        (
+            ["--duration", "soon"],
+            "invalid value for '--duration': 'soon' is not a number (see kazoo-tail --help)",
+        ),
+        (["tail", "logn"], "unexpected argument: logn (see kazoo-tail tail --help)"),
+        (["doctor", "a", "b"], "unexpected arguments: a b (see kazoo-tail doctor --help)"),
     ],
 )
 def test_a_usage_error_is_one_sentence_naming_the_command_typed(

@@ -294,4 +294,4 @@ def test_demo_runs_a_cluster() -> None:
 def test_demo_refuses_more_than_eight_nodes() -> None:
     result = run("demo", "--nodes", "9")
     assert result.returncode == 2
-    assert "'--nodes': 9 is not in the range 1<=x<=8" in result.stderr and result.stdout == ""
+    assert "'--nodes': 9 must be from 1 to 8" in result.stderr and result.stdout == ""

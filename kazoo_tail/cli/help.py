@@ -5,6 +5,7 @@ press load this, and `--help` is held to 1.3 times `import click` (bench/run.py)
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -161,6 +162,39 @@ def _did_you_mean(possibilities: Sequence[str] | None, quote: str = "") -> str:
     return f"; did you mean {names}?"
 
 
+_EXTRA_ARGUMENTS = re.compile(r"Got unexpected extra arguments? \((?P<words>.*)\)")
+
+
+# click's range and number wording ("x>=1", "not a valid integer range") in plain words.
+_RANGE = re.compile(r"is not in the range (?P<range>\S+)")
+_BOUNDS = {
+    re.compile(r"(?P<low>[-\d.]+)<=x<=(?P<high>[-\d.]+)"): "from {low} to {high}",
+    re.compile(r"x>=(?P<low>[-\d.]+)"): "{low} or more",
+    re.compile(r"x>(?P<low>[-\d.]+)"): "more than {low}",
+    re.compile(r"x<=(?P<high>[-\d.]+)"): "{high} or less",
+}
+_NOT_A_NUMBER = {
+    "is not a valid integer range": "is not a whole number",
+    "is not a valid float range": "is not a number",
+    "is not a valid integer": "is not a whole number",
+    "is not a valid float": "is not a number",
+}
+
+
+def _plain_ranges(text: str) -> str:
+    for click_words, plain in _NOT_A_NUMBER.items():
+        if text.endswith(click_words):
+            return text[: -len(click_words)] + plain
+    found = _RANGE.search(text)
+    if found is None:
+        return text
+    for bounds, words in _BOUNDS.items():
+        matched = bounds.fullmatch(found["range"])
+        if matched:
+            return text[: found.start()] + "must be " + words.format(**matched.groupdict())
+    return text
+
+
 def usage_sentence(error: click.UsageError, typed_command: str) -> str:
     """``no such option: --bogus (see kazoo-tail --help)``: click's message made one line in
     the tool's style, pointing at the help of the command the user typed. A suggestion, when
@@ -173,6 +207,11 @@ def usage_sentence(error: click.UsageError, typed_command: str) -> str:
         suggestion = _did_you_mean(error.possibilities, quote='"')
     else:
         text = " ".join(error.format_message().split()).rstrip(".")
+        extra = _EXTRA_ARGUMENTS.fullmatch(text)
+        if extra:  # click's "Got unexpected extra argument (logn)" would double the brackets
+            plural = "s" if " " in extra["words"] else ""
+            text = f"unexpected argument{plural}: {extra['words']}"
+        text = _plain_ranges(text)
         # "Invalid value ..." reads as a sentence start; "URL ..." keeps its capitals.
         if len(text) > 1 and text[0].isupper() and text[1].islower():
             text = text[0].lower() + text[1:]
