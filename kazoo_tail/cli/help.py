@@ -219,6 +219,22 @@ def usage_sentence(error: click.UsageError, typed_command: str) -> str:
     return text + (suggestion or f" (see {typed_command} --help)")
 
 
+def main_standalone(command: click.Command, prog_name: str, args: list[str] | None) -> None:
+    """Run a command on its own (``python -m kazoo_tail.simulator``) with the tool's usage
+    errors: one sentence and exit code 2, not click's Usage/Try/Error block."""
+    try:
+        code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.UsageError as exc:
+        sys.stderr.write(f"{prog_name}: error: {usage_sentence(exc, prog_name)}\n")
+        sys.exit(2)
+    except click.ClickException as exc:
+        sys.stderr.write(f"{prog_name}: error: {exc.format_message()}\n")
+        sys.exit(exc.exit_code)
+    except click.Abort:  # Ctrl-C before the command ran
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 class NoSuchCommand(click.UsageError):
     """A first word that names no command (click's own NoSuchCommand is newer than 8.2)."""
 
