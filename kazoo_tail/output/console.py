@@ -6,6 +6,7 @@ import os
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from kazoo_tail.output.registry import Renderer, RenderOptions
+from kazoo_tail.output.terminal import terminal_width
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 def make(out: IO[bytes], text_out: IO[str], options: RenderOptions) -> Renderer:
     if options.fields:
-        from kazoo_tail.output.fields import FieldsTableRenderer, terminal_width
+        from kazoo_tail.output.fields import FieldsTableRenderer
 
         # Fitted by the same rule as pretty lines: into a pipe, unless COLUMNS asks, whole.
         fitted = _fits(text_out)
@@ -43,8 +44,13 @@ def make_pretty(
     console = Console(
         file=text_out, highlight=False, markup=False, emoji=False, soft_wrap=True, **settings
     )
-    fit = _fitting_width(text_out, console) if width == "terminal" else width
-    pretty = PrettyRenderer(console, width=fit)
+    if width == "terminal":
+        fit = _fitting_width(text_out, console)
+        # On a terminal whose width COLUMNS does not fix, a resized pane is followed.
+        follow = terminal_width(text_out) if fit is not None and _on_a_terminal(text_out) else None
+        pretty = PrettyRenderer(console, width=fit, follow=follow)
+    else:
+        pretty = PrettyRenderer(console, width=width)
     return TimelineRenderer(pretty) if options.calls else pretty
 
 
@@ -55,8 +61,11 @@ def _fitting_width(text_out: IO[str], console: Console) -> int | None:
 
 
 def _fits(text_out: IO[str]) -> bool:
+    return _on_a_terminal(text_out) or os.environ.get("COLUMNS", "").isdigit()
+
+
+def _on_a_terminal(text_out: IO[str]) -> bool:
     try:
-        terminal = text_out.isatty()
+        return text_out.isatty() and not os.environ.get("COLUMNS", "").isdigit()
     except (AttributeError, ValueError):
-        terminal = False
-    return terminal or os.environ.get("COLUMNS", "").isdigit()
+        return False

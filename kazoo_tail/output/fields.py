@@ -16,7 +16,6 @@ Everything shown is escaped first: the server's values and the user's paths alik
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import IO
@@ -27,7 +26,7 @@ from kazoo_tail.features.calls import event_time
 from kazoo_tail.features.filters import field_values
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.kazoo.time import unix_from_gregorian
-from kazoo_tail.output.terminal import sanitize
+from kazoo_tail.output.terminal import sanitize, terminal_width
 
 ELLIPSIS = "…"
 GAP = "  "
@@ -38,7 +37,6 @@ MIN_WIDTH = 4
 GROWTH = 4
 # When the terminal is too narrow for whole headers, a header keeps at least this much.
 HEADER_AT_LEAST = 8
-DEFAULT_WIDTH = 80
 
 
 def elide_middle(text: str, width: int) -> str:
@@ -86,22 +84,6 @@ def share_out(wanted: list[int], room: int) -> list[int]:
             room -= wanted[i]
         open_columns = [i for i in open_columns if i not in settled]
     return widths
-
-
-def terminal_width(stream: IO[bytes]) -> Callable[[], int]:
-    """How wide the terminal is, asked again on every event (a resize is followed): COLUMNS
-    when set, as shutil and rich read it, else the terminal's own size, else 80."""
-
-    def width() -> int:
-        columns = os.environ.get("COLUMNS", "")
-        if columns.isdigit() and int(columns) > 0:
-            return int(columns)
-        try:
-            return os.get_terminal_size(stream.fileno()).columns or DEFAULT_WIDTH
-        except (OSError, ValueError, AttributeError):
-            return DEFAULT_WIDTH
-
-    return width
 
 
 def column_labels(paths: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 """Pretty output for people: one coloured line per event in fixed columns, or call timelines.
 
 Columns: time, event, direction, parties, call, cause (the last one free). On a terminal the
-lines fit its width (ids elided in the middle, never wrapped); into a pipe nothing is elided.
+lines fit its width (ids elided in the middle, never wrapped), and follow it when the terminal
+is resized; into a pipe nothing is elided.
 A date line comes before the first event and whenever the date changes.
 
 Everything in an event is untrusted: each server string passes through ``sanitize`` and never
@@ -14,6 +15,7 @@ from __future__ import annotations
 import codecs
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from rich.cells import cell_len, set_cell_size
@@ -55,6 +57,8 @@ _GOOD_HANGUPS = {"NORMAL_CLEARING", "ORIGINATOR_CANCEL", "SUCCESS"}
 _HANGUPS = {"CHANNEL_DESTROY", "PARK_ABANDONED"}
 _SHORT_DIRECTIONS = {"inbound": "in", "outbound": "out", "incoming": "in", "outgoing": "out"}
 _TIME_WIDTH = 12  # HH:MM:SS.mmm
+# How often, at most, a terminal is asked for its width (a resize shows by the next line).
+RESIZE_CHECK_SECONDS = 0.25
 
 
 def call_colour(call: Call) -> str:
@@ -197,10 +201,18 @@ class PrettyRenderer:
     """
 
     def __init__(
-        self, console: Console, width: int | None = None, tracker: CallTracker | None = None
+        self,
+        console: Console,
+        width: int | None = None,
+        tracker: CallTracker | None = None,
+        follow: Callable[[], int] | None = None,
     ) -> None:
+        """``follow``, when given, is asked for the terminal's width now and then, and the
+        columns are laid out again when it changed (a resized pane)."""
         self.console = console
         self.columns = columns_for(width)
+        self._follow = follow
+        self._asked_at = time.monotonic()
         self.tracker = tracker or CallTracker(palette_size=len(CALL_COLOURS))
         system = console.color_system  # None when not colouring (no terminal, --color never)
         self._system = COLOR_SYSTEMS.get(system) if system else None
@@ -230,8 +242,24 @@ class PrettyRenderer:
         return True
 
     def render(self, event: Event) -> None:
+        if self._follow is not None:
+            self.follow_resize()
         update = self.tracker.observe(event) if event.kind == "call" else None
         self.write(self.line(event, update), event.received_at)
+
+    def follow_resize(self) -> None:
+        """Lay the columns out again if the terminal's width changed; asked at most
+        ``RESIZE_CHECK_SECONDS`` apart, as a syscall on every line would cost throughput."""
+        moment = time.monotonic()
+        if self._follow is None or moment - self._asked_at < RESIZE_CHECK_SECONDS:
+            return
+        self._asked_at = moment
+        width = self._follow()
+        if width != self.columns.limit:
+            self.columns = columns_for(width)
+            self._starts = (self.columns.parties_at, self.columns.call_at, self.columns.cause_at)
+            self._event_cells.clear()
+            self._direction_cells.clear()
 
     def write(self, line: Line, when: float | None = None) -> None:
         """One line; with ``when``, a date line first if that day is not the one shown last."""
@@ -516,6 +544,7 @@ class TimelineRenderer:
         self._label_of_leg: OrderedDict[str, str] = OrderedDict()
 
     def render(self, event: Event) -> None:
+        self.pretty.follow_resize()
         update = self.tracker.observe(event) if event.kind == "call" else None
         if update is None:
             self.pretty.write(self.pretty.line(event), event.received_at)

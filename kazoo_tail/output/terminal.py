@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import IO
+
+DEFAULT_WIDTH = 80
 
 # C0 controls, DEL, C1 controls, and the Unicode line separators, zero-width characters and
 # bidi marks, embeddings, overrides and isolates that can reorder or hide text on a terminal.
@@ -23,6 +26,22 @@ _ESCAPES = {code: (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for c
 def sanitize(text: str) -> str:
     """Show control and invisible characters as visible escapes, e.g. ESC as ``\\x1b``."""
     return text.translate(_ESCAPES)
+
+
+def terminal_width(stream: IO[bytes] | IO[str]) -> Callable[[], int]:
+    """How wide the terminal is, each time it is asked (so a resize is followed): COLUMNS
+    when set, as shutil and rich read it, else the terminal's own size, else 80."""
+
+    def width() -> int:
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            return int(columns)
+        try:
+            return os.get_terminal_size(stream.fileno()).columns or DEFAULT_WIDTH
+        except (OSError, ValueError, AttributeError):
+            return DEFAULT_WIDTH
+
+    return width
 
 
 class StatusWriter:
