@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,39 @@ def table(width: int, paths: list[str], *events: Event) -> list[str]:
     for one in events:
         renderer.render(one)
     return out.getvalue().decode().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_in_colour_headers_are_bold_times_dim_and_a_calls_rows_in_its_colour(width: int) -> None:
+    recording = str(RECORDINGS / "samples.jsonl")
+    args = ("replay", recording, "-o", "pretty", "--fields", FIELDS, "--color", "always")
+    result = run(*args, COLUMNS=str(width), TZ="UTC", TERM="xterm-256color")
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    assert result.stdout == (SAMPLES / f"fields_{width}_color.txt").read_text(encoding="utf-8")
+    # Without its escape codes it is the table --color never prints.
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    assert plain == (SAMPLES / f"fields_{width}.txt").read_text(encoding="utf-8")
+
+
+def test_legs_of_one_call_share_a_colour_and_calls_at_once_do_not(utc: None) -> None:
+    from rich.console import Console
+
+    from kazoo_tail.output.fields import FieldsTableRenderer
+    from kazoo_tail.output.pretty import Painter
+
+    out = io.BytesIO()
+    painter = Painter(Console(file=io.StringIO(), force_terminal=True, color_system="256"))
+    renderer = FieldsTableRenderer(out, ["data.call_id"], width=lambda: 80, painter=painter)
+    for data in (
+        {"call_id": "a-leg"},
+        {"call_id": "other-call"},
+        {"call_id": "b-leg", "other_leg_call_id": "a-leg"},
+    ):
+        renderer.render(event({**data, "event_category": "call_event"}))
+    rows = [row for row in out.getvalue().decode().splitlines() if "call_id" not in row]
+    colours = [re.findall(r"\x1b\[([0-9;]*)m(?:a-leg|other-call|b-leg)", row)[0] for row in rows]
+    assert colours[0] == colours[2] != colours[1], rows
+    assert all(row.startswith("\x1b[2m") for row in rows)  # the time, dim
 
 
 @pytest.mark.parametrize("width", [80, 120])

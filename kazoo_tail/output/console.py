@@ -15,11 +15,16 @@ if TYPE_CHECKING:
 def make(out: IO[bytes], text_out: IO[str], options: RenderOptions) -> Renderer:
     if options.fields:
         from kazoo_tail.output.fields import FieldsTableRenderer
+        from kazoo_tail.output.pretty import Painter
 
-        # Fitted by the same rule as pretty lines: into a pipe, unless COLUMNS asks, whole.
+        # Fitted by the same rule as pretty lines: into a pipe, unless COLUMNS asks, whole;
+        # coloured by the same rule too.
         fitted = _fits(text_out)
         return FieldsTableRenderer(
-            out, list(options.fields), width=terminal_width(out) if fitted else _UNBOUNDED
+            out,
+            list(options.fields),
+            width=terminal_width(out) if fitted else _UNBOUNDED,
+            painter=Painter(_console(text_out, options)),
         )
     return make_pretty(text_out, options)
 
@@ -32,18 +37,9 @@ def make_pretty(
     text_out: IO[str], options: RenderOptions, width: int | Literal["terminal"] = "terminal"
 ) -> Renderer:
     """Pretty lines or call timelines; ``width`` fixes the width lines fit (for tests)."""
-    from rich.console import Console
-
     from kazoo_tail.output.pretty import PrettyRenderer, TimelineRenderer
 
-    settings: dict[str, Any] = {}
-    if options.colour == "always":
-        settings.update(force_terminal=True, no_color=False)
-    elif options.colour == "never":
-        settings.update(color_system=None, no_color=True)
-    console = Console(
-        file=text_out, highlight=False, markup=False, emoji=False, soft_wrap=True, **settings
-    )
+    console = _console(text_out, options)
     if width == "terminal":
         fit = _fitting_width(text_out, console)
         # On a terminal whose width COLUMNS does not fix, a resized pane is followed.
@@ -52,6 +48,21 @@ def make_pretty(
     else:
         pretty = PrettyRenderer(console, width=width)
     return TimelineRenderer(pretty) if options.calls else pretty
+
+
+def _console(text_out: IO[str], options: RenderOptions) -> Console:
+    """rich's console on stdout: it decides whether to colour (a terminal, NO_COLOR, TERM)
+    unless --color says."""
+    from rich.console import Console
+
+    settings: dict[str, Any] = {}
+    if options.colour == "always":
+        settings.update(force_terminal=True, no_color=False)
+    elif options.colour == "never":
+        settings.update(color_system=None, no_color=True)
+    return Console(
+        file=text_out, highlight=False, markup=False, emoji=False, soft_wrap=True, **settings
+    )
 
 
 def _fitting_width(text_out: IO[str], console: Console) -> int | None:

@@ -11,7 +11,9 @@ value wider than its column is elided in the middle (call ids differ at both end
 wrapped. The header's first cell is the date, printed again when the date changes; the others
 name each column by the shortest ending of its path that tells it from the others.
 
-Everything shown is escaped first: the server's values and the user's paths alike.
+When the console colours (as for pretty lines: a terminal, or --color always), headers are
+bold, times dim, and a call's rows take the call's colour, legs alike. Everything shown is
+escaped first: the server's values and the user's paths alike.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import IO
 
 from rich.cells import cell_len, get_character_cell_size
 
-from kazoo_tail.features.calls import event_time
+from kazoo_tail.features.calls import CallTracker, event_time
 from kazoo_tail.features.filters import field_values
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.kazoo.time import unix_from_gregorian
+from kazoo_tail.output.pretty import CALL_COLOURS, Painter, call_colour
 from kazoo_tail.output.terminal import sanitize, terminal_width
 
 ELLIPSIS = "…"
@@ -114,13 +117,26 @@ def event_clock(event: Event) -> tuple[str, str]:
     return time.strftime("%Y-%m-%d", moment), clock
 
 
+def _unpainted(text: str, style: str) -> str:
+    return text
+
+
 class FieldsTableRenderer:
     """One row per event: its time, then the values at ``paths``, in columns that line up."""
 
     def __init__(
-        self, stream: IO[bytes], paths: list[str], *, width: Callable[[], int] | None = None
+        self,
+        stream: IO[bytes],
+        paths: list[str],
+        *,
+        width: Callable[[], int] | None = None,
+        painter: Painter | None = None,
     ) -> None:
+        """``painter``, when it colours: headers in bold, times dim, and the values of a
+        call's rows in the call's colour (legs alike, as in pretty lines)."""
         self.stream = stream
+        self.painter = painter if painter is not None and painter.colours else None
+        self.tracker = CallTracker(palette_size=len(CALL_COLOURS)) if self.painter else None
         self.paths = paths
         self.width = width or terminal_width(stream)
         self.headers = [sanitize(label) for label in column_labels(paths)]
@@ -154,8 +170,12 @@ class FieldsTableRenderer:
         lines = []
         if self.next_widths != self.widths or date != self.shown_date:
             self.widths, self.shown_date = self.next_widths, date
-            lines.append(self._row(date, self.headers, self.header_sizes))
-        lines.append(self._row(clock, values, sizes))
+            lines.append(self._row(date, self.headers, self.header_sizes, "bold", "bold"))
+        colour = ""
+        if self.tracker is not None:
+            update = self.tracker.observe(event)
+            colour = call_colour(update.call) if update is not None else ""
+        lines.append(self._row(clock, values, sizes, "dim", colour))
         self.stream.write("".join(lines).encode())
 
     def _claims(self, room: int) -> list[int]:
@@ -172,13 +192,17 @@ class FieldsTableRenderer:
             for value, header in zip(self.needed, self.header_sizes, strict=True)
         ]
 
-    def _row(self, first: str, cells: list[str], sizes: list[int]) -> str:
-        parts = [first + " " * (TIME_WIDTH - len(first))]
+    def _row(
+        self, first: str, cells: list[str], sizes: list[int], first_style: str, style: str
+    ) -> str:
+        paint = self.painter.paint if self.painter is not None else _unpainted
+        parts = [paint(first, first_style) + " " * (TIME_WIDTH - len(first))]
         for cell, size, width in zip(cells, sizes, self.widths, strict=True):
             if size > width:
                 cell = elide_middle(cell, width)
                 size = cell_len(cell)
-            parts.append(cell + " " * (width - size))
+            # Padding stays outside the colour, so that a row's end can be trimmed.
+            parts.append((paint(cell, style) if cell else cell) + " " * (width - size))
         return GAP.join(parts).rstrip(" ") + "\n"
 
     def flush(self) -> None:

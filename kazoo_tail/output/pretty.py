@@ -66,6 +66,33 @@ def call_colour(call: Call) -> str:
     return CALL_COLOURS[call.colour % len(CALL_COLOURS)]
 
 
+class Painter:
+    """Escape codes for rich style names, as the console would write them, made once each;
+    it paints nothing when the console does not colour (no terminal, --color never)."""
+
+    def __init__(self, console: Console) -> None:
+        system = console.color_system  # None when not colouring
+        self.system = COLOR_SYSTEMS.get(system) if system else None
+        self.no_color = console.no_color
+        self._codes: dict[str, tuple[str, str]] = {}
+
+    @property
+    def colours(self) -> bool:
+        return self.system is not None
+
+    def paint(self, text: str, style: str) -> str:
+        if not style or self.system is None:
+            return text
+        codes = self._codes.get(style)
+        if codes is None:
+            parsed = Style.parse(style)
+            if self.no_color:
+                parsed = parsed.without_color
+            before, _, after = parsed.render("\x00", color_system=self.system).partition("\x00")
+            codes = self._codes[style] = (before, after)
+        return codes[0] + text + codes[1]
+
+
 def cells(text: str) -> int:
     """Terminal cells the text takes (wide characters count two)."""
     return len(text) if text.isascii() else cell_len(text)
@@ -214,9 +241,8 @@ class PrettyRenderer:
         self._follow = follow
         self._asked_at = time.monotonic()
         self.tracker = tracker or CallTracker(palette_size=len(CALL_COLOURS))
-        system = console.color_system  # None when not colouring (no terminal, --color never)
-        self._system = COLOR_SYSTEMS.get(system) if system else None
-        self._codes: dict[str, tuple[str, str]] = {}
+        self.painter = Painter(console)
+        self._paint = self.painter.paint
         encoding = getattr(console.file, "encoding", None) or "utf-8"
         # A stdout in a narrower encoding (an ASCII or latin-1 locale) would fail on the first
         # emoji a server sends: what it cannot encode is shown as an escape (\U0001f600).
@@ -269,7 +295,7 @@ class PrettyRenderer:
         limit = self.columns.limit
         if limit is not None and line.width > limit:
             pieces = self._crop(pieces, limit)
-        if self._system is None:
+        if not self.painter.colours:
             text = "".join(piece for piece, _ in pieces)
         else:
             text = "".join(self._paint(piece, style) for piece, style in pieces)
@@ -314,18 +340,6 @@ class PrettyRenderer:
             kept.append((elide_end(text, room, self.ellipsis), style))
             break
         return kept
-
-    def _paint(self, text: str, style: str) -> str:
-        if not style:
-            return text
-        codes = self._codes.get(style)
-        if codes is None:
-            parsed = Style.parse(style)
-            if self.console.no_color:
-                parsed = parsed.without_color
-            before, _, after = parsed.render("\x00", color_system=self._system).partition("\x00")
-            codes = self._codes[style] = (before, after)
-        return codes[0] + text + codes[1]
 
     def line(self, event: Event, update: CallUpdate | None = None) -> Line:
         data = event.data
