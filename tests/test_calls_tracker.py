@@ -163,3 +163,14 @@ def test_legs_named_but_never_heard_from_are_forgotten_with_their_call() -> None
         tracker.observe(call_event("CHANNEL_DESTROY", a, T0 + n + 1, hangup_cause="NO_ANSWER"))
     assert len(tracker.ended_calls) == 16
     assert len(tracker._call_of_leg) <= 2 * 16  # the remembered calls' ids only
+
+
+def test_a_late_event_of_an_unseen_leg_leaves_an_ended_call_ended() -> None:
+    """A ring group's third leg, created before the hangup, heard of only after it."""
+    tracker = CallTracker()
+    for event in two_leg_call("a1", "b1", T0):
+        tracker.observe(event)
+    late = tracker.observe(call_event("CHANNEL_CREATE", "c1", T0 + 2, other_leg_call_id="a1"))
+    assert late is not None and late.call.label == "#1" and not late.opened and not late.closed
+    assert late.call.state == "ended" and tracker.live_calls == []
+    assert late.call.talk_seconds(T0 + 99) == 10.0

@@ -32,6 +32,14 @@ _RANK = {
     "PARK_ABANDONED": 9,
 }
 _ENDINGS = {"CHANNEL_DESTROY", "PARK_ABANDONED"}
+# Call attributes described from its first leg's events, and the fields they come from.
+_DESCRIPTION = (
+    ("direction", "call_direction"),
+    ("caller_number", "caller_id_number"),
+    ("caller_name", "caller_id_name"),
+    ("callee_number", "callee_id_number"),
+    ("callee_name", "callee_id_name"),
+)
 _HOLDS = {"CHANNEL_HOLD": True, "PARK_PARKED": True, "CHANNEL_UNHOLD": False}
 _HOLDS["PARK_RETRIEVED"] = False
 
@@ -228,19 +236,22 @@ class CallTracker:
             if other and other != call_id
         ]
         call, opened = self._call_for(call_id, others, data, when)
+        # Whether the call had ended, before this event's leg (maybe new) is counted in it.
+        ended_before = call.ended
+        created = _created_time(data) or when
         leg = call.legs.get(call_id)
         if leg is None:
-            leg = call.legs[call_id] = Leg(call_id, _created_time(data) or when)
+            leg = call.legs[call_id] = Leg(call_id, created)
             leg.direction = text(data, "call_direction")
-            ended = call.ended
-            if ended is not None and when <= ended and name not in _ENDINGS:
-                leg.ended = ended  # a late event of a leg that hung up with its call
+            if ended_before is not None and when <= ended_before and name not in _ENDINGS:
+                leg.ended = ended_before  # a late event of a leg that hung up with its call
         # A leg (and its call) began no later than any of its events, whichever came first.
-        leg.created = min(leg.created, _created_time(data) or when)
-        call.created = min(call.created, leg.created)
+        if created < leg.created:
+            leg.created = created
+        if leg.created < call.created:
+            call.created = leg.created
         for other in others:
             self._join(call, other)
-        was_ended = call.ended is not None
         key = (when, _RANK.get(name, 5))
         late = key < leg.latest
         if not late:
@@ -257,8 +268,9 @@ class CallTracker:
             if leg.billing_seconds and leg.answered is None:
                 leg.answered = max(leg.created, when - leg.billing_seconds)
         self._describe(call, data, call_id)
-        call.last_seen = max(call.last_seen, when)
-        closed = not was_ended and call.ended is not None
+        if when > call.last_seen:
+            call.last_seen = when
+        closed = ended_before is None and call.ended is not None
         if closed:
             self._close(call)
         self._bound()
@@ -316,11 +328,13 @@ class CallTracker:
             first = min(call.legs.values(), key=lambda leg: leg.created)
             if call_id != first.call_id:
                 return
-        call.direction = text(data, "call_direction") or call.direction
-        call.caller_number = text(data, "caller_id_number") or call.caller_number
-        call.caller_name = text(data, "caller_id_name") or call.caller_name
-        call.callee_number = text(data, "callee_id_number") or call.callee_number
-        call.callee_name = text(data, "callee_id_name") or call.callee_name
+        get = data.get
+        for attribute, key in _DESCRIPTION:
+            value = get(key)
+            if value:  # most events repeat what the call has; a str is the common case
+                shown = value if value.__class__ is str else text(data, key)
+                if shown:
+                    setattr(call, attribute, shown)
         request = text(data, "request") or text(data, "to")
         if request:
             call.dialled = request.split("@", 1)[0]

@@ -26,6 +26,8 @@ class Event:
     received_at: float
     # Which blackhole node delivered it, when the tail holds links to several.
     via: str | None = None
+    # ``kind``, worked out once: the filter, the call tracker and the renderer all ask.
+    _kind: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str | None:
@@ -50,6 +52,12 @@ class Event:
     @property
     def kind(self) -> str:
         """The binding module the event belongs to: call, object, fax, conference, or other."""
+        kind = self._kind
+        if kind is None:
+            kind = self._kind = self._work_out_kind()
+        return kind
+
+    def _work_out_kind(self) -> str:
         module = self.subscribed_key.split(".", 1)[0]
         if module in ("call", "object", "fax", "conference", "presence"):
             return module

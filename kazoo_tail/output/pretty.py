@@ -136,6 +136,8 @@ def duration(seconds: float) -> str:
 
 def _field(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
+    if value.__class__ is str:  # nearly always
+        return sanitize(value)
     if value is None or isinstance(value, dict | list):
         return ""
     return sanitize(str(value))
@@ -255,7 +257,7 @@ class PrettyRenderer:
         self._hms = ""
         self._starts = (self.columns.parties_at, self.columns.call_at, self.columns.cause_at)
         # Padded event names and directions, by what the server sent (bounded).
-        self._event_cells: dict[tuple[str, str | None], tuple[str, str]] = {}
+        self._event_cells: dict[tuple[str, str | None], tuple[str, str, int]] = {}
         self._direction_cells: dict[str, str] = {}
 
     def can_show(self, text: str) -> bool:
@@ -296,9 +298,10 @@ class PrettyRenderer:
         if limit is not None and line.width > limit:
             pieces = self._crop(pieces, limit)
         if not self.painter.colours:
-            text = "".join(piece for piece, _ in pieces)
+            text = "".join([piece for piece, _ in pieces])
         else:
-            text = "".join(self._paint(piece, style) for piece, style in pieces)
+            paint = self._paint
+            text = "".join([paint(piece, style) for piece, style in pieces])
         if self._narrow is not None:
             text = text.encode(self._narrow, "backslashreplace").decode(self._narrow)
         self.console.file.write(text.rstrip(" ") + "\n")
@@ -374,10 +377,11 @@ class PrettyRenderer:
                 shown = name[8:]
             if columns.limit is not None:
                 shown = elide_end(shown, columns.event, self.ellipsis)
-            cached = (pad(shown, columns.event), style or _NAME_STYLES.get(name, "bold"))
+            padded = pad(shown, columns.event)
+            cached = (padded, style or _NAME_STYLES.get(name, "bold"), cells(padded))
             if len(self._event_cells) < 512:
                 self._event_cells[key] = cached
-        line.append(cached[0], cached[1], cells(cached[0]))
+        line.append(*cached)
         line.append(" ", "", 1)
 
     def _direction_column(self, line: Line, direction: str) -> None:
