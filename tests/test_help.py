@@ -175,7 +175,7 @@ def test_the_command_list_never_cuts_a_summary(columns: int) -> None:
         ),
         (
             ["--count", "-1"],
-            "invalid value for '--count': -1 must be 1 or more (see kazoo-tail --help)",
+            "invalid value for '--count': -1 must be at least 1 (see kazoo-tail --help)",
         ),
         (
             ["--count", "x"],
@@ -227,3 +227,9 @@ def test_the_installed_help_is_as_wide_as_columns_says() -> None:
         lines = run("--help", COLUMNS=columns).stdout.splitlines()
         assert max(map(len, lines)) <= widest
         assert max(map(len, lines)) > widest - 10
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMAND_NAMES)])
+def test_number_ranges_are_in_words_not_clicks_notation(command: list[str]) -> None:
+    page = invoke(*command, "--help", columns=200).stdout
+    assert not re.search(r"\bx[<>]=?|<=x", page), page

@@ -25,6 +25,22 @@ def is_help_or_version(param: click.Parameter) -> bool:
     return param.is_eager and not param.expose_value
 
 
+# click writes a number option's range as "x>=1" or "1<=x<=8" in its help's brackets.
+_HELP_RANGE = re.compile(r"(?<![\w.])(?:(?P<low>-?[\d.]+)<=)?x(?P<op>>=|>|<=|<)(?P<bound>-?[\d.]+)")
+
+
+_USAGE_RANGE = re.compile(r"is not in the range " + _HELP_RANGE.pattern + "$")
+
+
+def _range_in_words(found: re.Match[str]) -> str:
+    low, op, bound = found["low"], found["op"], found["bound"]
+    if low is not None and op == "<=":
+        return f"{low} to {bound}"
+    words = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than"}[op]
+    prefix = f"at least {low}, " if low is not None else ""
+    return f"{prefix}{words} {bound}"
+
+
 def sectioned_records(
     entries: Iterable[tuple[click.Parameter, click.Context]],
     sections: Mapping[str, str],
@@ -41,6 +57,7 @@ def sectioned_records(
         record = param.get_help_record(ctx)
         if record is None:
             continue
+        record = (record[0], _HELP_RANGE.sub(_range_in_words, record[1]))
         if is_help_or_version(param):
             closing.append(record)
             continue
@@ -165,14 +182,7 @@ def _did_you_mean(possibilities: Sequence[str] | None, quote: str = "") -> str:
 _EXTRA_ARGUMENTS = re.compile(r"Got unexpected extra arguments? \((?P<words>.*)\)")
 
 
-# click's range and number wording ("x>=1", "not a valid integer range") in plain words.
-_RANGE = re.compile(r"is not in the range (?P<range>\S+)")
-_BOUNDS = {
-    re.compile(r"(?P<low>[-\d.]+)<=x<=(?P<high>[-\d.]+)"): "from {low} to {high}",
-    re.compile(r"x>=(?P<low>[-\d.]+)"): "{low} or more",
-    re.compile(r"x>(?P<low>[-\d.]+)"): "more than {low}",
-    re.compile(r"x<=(?P<high>[-\d.]+)"): "{high} or less",
-}
+# click's number wording ("not a valid integer range") in plain words.
 _NOT_A_NUMBER = {
     "is not a valid integer range": "is not a whole number",
     "is not a valid float range": "is not a number",
@@ -185,14 +195,11 @@ def _plain_ranges(text: str) -> str:
     for click_words, plain in _NOT_A_NUMBER.items():
         if text.endswith(click_words):
             return text[: -len(click_words)] + plain
-    found = _RANGE.search(text)
+    found = _USAGE_RANGE.search(text)
     if found is None:
         return text
-    for bounds, words in _BOUNDS.items():
-        matched = bounds.fullmatch(found["range"])
-        if matched:
-            return text[: found.start()] + "must be " + words.format(**matched.groupdict())
-    return text
+    words = _range_in_words(found)
+    return text[: found.start()] + "must be " + ("from " if " to " in words else "") + words
 
 
 def usage_sentence(error: click.UsageError, typed_command: str) -> str:
