@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import random
+import re
 import stat
 from pathlib import Path
 
@@ -68,6 +69,22 @@ def test_amqp_style_bindings_are_refused_with_the_blackhole_form(
     binding: str, suggestion: str
 ) -> None:
     with pytest.raises(UsageError, match=f"did you mean '{suggestion}'"):
+        check_binding(binding)
+
+
+@pytest.mark.parametrize(
+    ("binding", "suggestion"),
+    [
+        ("fax.*.*", "fax.status.*"),
+        ("call.*", "call.*.*"),
+        ("object.doc_created", "object.doc_created.*"),
+        ("call.CHANNEL_CREAT.*", "call.CHANNEL_CREATE.*"),
+    ],
+)
+def test_an_impossible_binding_is_told_the_nearest_form_of_its_own_module(
+    binding: str, suggestion: str
+) -> None:
+    with pytest.raises(UsageError, match=f"did you mean '{re.escape(suggestion)}'"):
         check_binding(binding)
 
 

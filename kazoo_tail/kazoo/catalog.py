@@ -166,7 +166,9 @@ def check_binding(binding: str) -> None:
         )
     reason = problem(binding)
     if reason is not None:
-        closest = nearest(binding)
+        # The nearest form of the module the user named: 'fax.*.*' is not near 'call.*.*'.
+        forms = [form for form in concrete_forms() if form.split(".", 1)[0] == module]
+        closest = nearest(binding, forms) if forms else nearest(binding)
         hint = f"; did you mean {closest!r}?" if closest else ""
         raise UsageError(f"binding {binding!r} cannot exist: {reason}{hint}")
 
