@@ -20,7 +20,7 @@ from kazoo_tail.kazoo.events import Deduplicator, Event
 from kazoo_tail.kazoo.tokens import token_claims, token_expiry
 from kazoo_tail.kazoo.wire import BadFrame, Reply, parse_frame, subscribe_message
 from kazoo_tail.net.crossbar import credentials_hash
-from kazoo_tail.net.urls import default_ws_url
+from kazoo_tail.net.urls import check_url, default_ws_url
 from kazoo_tail.output.terminal import sanitize
 from kazoo_tail.session.session import Backoff
 
@@ -99,6 +99,26 @@ def test_impossible_bindings_are_refused(binding: str) -> None:
 )
 def test_plausible_bindings_go_to_the_server(binding: str) -> None:
     check_binding(binding)
+
+
+@pytest.mark.parametrize(
+    ("url", "schemes", "said"),
+    [
+        ("127.0.0.1:8000", ("http", "https"), "did you mean 'http://127.0.0.1:8000'? (or https://"),
+        ("[::1]:8000/v2", ("http", "https"), "did you mean 'http://[::1]:8000/v2'?"),
+        ("kazoo.example.com", ("http", "https"), "did you mean 'http://kazoo.example.com'?"),
+        ("10.0.0.5:5555", ("ws", "wss"), "did you mean 'ws://10.0.0.5:5555'? (or wss://"),
+        ("http//kazoo:8000", ("http", "https"), "is not a valid URL: it must look like"),
+        ("kazoo:99999", ("http", "https"), "is not a valid URL: it must look like"),
+        ("ftp://kazoo:21", ("http", "https"), "is not a valid URL: it must look like"),
+    ],
+)
+def test_a_url_without_its_scheme_is_told_the_url_it_would_be(
+    url: str, schemes: tuple[str, ...], said: str
+) -> None:
+    with pytest.raises(UsageError) as refused:
+        check_url(url, schemes, "the Crossbar URL")
+    assert said in refused.value.message
 
 
 def test_default_ws_url_follows_the_crossbar_scheme() -> None:

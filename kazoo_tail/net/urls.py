@@ -26,10 +26,37 @@ def check_url(url: str, schemes: tuple[str, ...], what: str) -> None:
             "(or --api-key)"
         )
     if parts.scheme not in schemes or not parts.hostname or port == -1:
+        with_scheme = _with_scheme(url, schemes[0])
+        if with_scheme is not None:
+            raise UsageError(
+                f"{what} {url!r} has no scheme; did you mean {with_scheme!r}? "
+                f"(or {schemes[-1]}:// if the server has TLS)"
+            )
         raise UsageError(
             f"{what} {without_userinfo(url)!r} is not a valid URL: it must look like "
             f"{schemes[0]}://HOST:PORT (scheme {' or '.join(schemes)})"
         )
+
+
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+
+
+def _with_scheme(url: str, scheme: str) -> str | None:
+    """``host:port`` typed without its scheme, as the URL it would be with one; None when the
+    text is not a host and port (or names a scheme itself, as in ``http//host``)."""
+    if "://" in url:
+        return None
+    address = url.split("/", 1)[0]
+    found = _HOST_PORT.fullmatch(address)
+    if found is None or found.group(1).lower() in ("http", "https", "ws", "wss"):
+        return None
+    port = found.group(2)
+    if port is not None and int(port[1:]) > 65535:
+        return None
+    rest = url[len(address) :]
+    if any(char.isspace() or char == "@" for char in rest):
+        return None
+    return f"{scheme}://{url}"
 
 
 def split_urls(text: str) -> list[str]:
