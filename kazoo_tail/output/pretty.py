@@ -541,6 +541,10 @@ def clock(unix: float, millis: bool = True) -> str:
     return f"{text}.{int(unix * 1000) % 1000:03d}" if millis else text
 
 
+# The fewest cells a call's first leg id is shown in on its header line.
+HEADER_ID_CELLS = 12
+
+
 class TimelineRenderer:
     """--calls: every line of a call carries its label ("#3") in a gutter, in its colour.
 
@@ -610,25 +614,29 @@ class TimelineRenderer:
         return text if room is None else elide_middle(text, room, self.pretty.ellipsis)
 
     def _header(self, call: Call, update: CallUpdate, when: float) -> None:
-        """The call's first leg, direction and parties, as its user dialled them."""
+        """The call's direction and parties, as its user dialled them, then its first leg's id
+        in what room is left (the leg's own line below shows it whole)."""
         pretty = self.pretty
         line = self._gutter_line(call, self._open, when)
-        line.append("call ", f"bold {call_colour(call)}")
-        # The id may take up to half of what is left; the parties elide at the end.
-        room = self._id_room(line, 0)
-        leg_id = sanitize(update.leg.call_id)
-        line.append(self._elide_id(leg_id, None if room is None else max(12, room // 2)), "dim")
+        line.append("call", f"bold {call_colour(call)}")
         if call.direction:
             line.append(f"  {sanitize(call.direction)}")
         caller = _named(call.caller_number, call.caller_name)
         callee = _named(call.callee_number or call.dialled, call.callee_name)
         parties = f"{caller} {pretty.arrow} {callee}"
-        room = self._id_room(line, 2)
+        # The parties first (after two spaces); the id keeps at least HEADER_ID_CELLS, after
+        # two more, when the line is short.
+        room = self._id_room(line, 2 + 2 + HEADER_ID_CELLS)
         if room is not None and cells(parties) > room:
             caller = _named(call.caller_number, "")
             callee = _named(call.callee_number or call.dialled, "")
             parties = elide_end(f"{caller} {pretty.arrow} {callee}", room, pretty.ellipsis)
         line.append(f"  {parties}")
+        room = self._id_room(line, 2)
+        leg_id = sanitize(update.leg.call_id)
+        if room is None or room >= HEADER_ID_CELLS:
+            line.append("  ")
+            line.append(self._elide_id(leg_id, room), "dim")
         pretty.write(line, when)
 
     def _event(self, event: Event, update: CallUpdate, when: float) -> None:
