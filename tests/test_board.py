@@ -352,3 +352,14 @@ def _last_frame(terminal: Pty) -> bytes:
     """What the board drew last (rich's Live redraws from the top-left each time)."""
     out = terminal.output
     return out[out.rfind(b"\x1b[H") :]
+
+
+def test_hangups_in_the_same_second_list_the_one_that_closed_last_first() -> None:
+    events = []
+    for n in (1, 2, 3):
+        events.append(call_event("CHANNEL_CREATE", f"s{n}", T0, caller_id_number=f"+1555000{n}"))
+    for n in (1, 2, 3):  # Kazoo's timestamps: the same whole second for all three
+        events.append(call_event("CHANNEL_DESTROY", f"s{n}", T0 + 10, hangup_cause="X"))
+    text = board_text(fed(events), T0 + 20, 80, 24)
+    rows = [line.split()[0] for line in text.splitlines() if line.startswith("#")]
+    assert rows == ["#3", "#2", "#1"], text

@@ -68,7 +68,9 @@ def render_board(
     """The whole screen: calls in progress (oldest first), then the latest hangups (newest
     first), and the status line at the bottom."""
     live = sorted(tracker.live_calls, key=lambda call: (call.created, call.label))
-    ended = sorted(tracker.ended_calls, key=lambda call: call.ended or 0.0, reverse=True)
+    # Newest hangup first; Kazoo's clock counts whole seconds, so ties go to the call that
+    # closed last (sorted keeps the order of equal keys, even reversed).
+    ended = sorted(reversed(tracker.ended_calls), key=lambda call: call.ended or 0.0, reverse=True)
     # Lines for rows: the screen less the title, the header and the status line, and less the
     # hangups' header when any are shown. Calls in progress come first; hangups get what is
     # left, but at least a few lines when calls in progress would take everything.
