@@ -101,6 +101,8 @@ def test_a_server_restart_with_new_keys_renews_the_token(background: type[Runnin
     process.wait_for_stderr("subscribed to")
     first.stop()
     process.wait_for_stderr("reconnecting in")  # the client saw the server go
+    # Tries refused while the server is down are told as such, not as more lost connections.
+    process.wait_for_stderr("connection refused; still reconnecting (down ")
     config = SimulatorConfig(
         event_rate=0, early_events=False, crossbar_port=ports[0], blackhole_port=ports[1]
     )
@@ -110,6 +112,8 @@ def test_a_server_restart_with_new_keys_renews_the_token(background: type[Runnin
         result = process.finish()
         assert second.stats.user_auth == 1  # the old token was refused and renewed
     assert result.returncode == 0, result.stderr
+    lost = [line for line in result.stderr.splitlines() if " lost (" in line]
+    assert len(lost) == 1 and "(the server closed the connection" in lost[0], result.stderr
     assert result.json_lines()[0]["data"]["msg_id"] == "after-restart"
 
 

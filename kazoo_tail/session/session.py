@@ -198,6 +198,9 @@ class Session:
                         raise ConnectError(
                             f"lost the connection to {settings.url}: {exc}"
                         ) from None
+                    # Once the connection is down, each failed try is told as a failure to
+                    # come back, not as one more connection lost.
+                    still_down = gap_from is not None
                     if gap_from is None:
                         gap_from = last_heard if last_heard is not None else time.time()
                     down_for = time.time() - gap_from
@@ -209,9 +212,21 @@ class Session:
                     delay = self._backoff.next_delay()
                     if limit is not None:
                         delay = max(0.0, min(delay, limit - down_for))
+                    if not ever_opened:  # a cluster's node that was never reached
+                        message = f"{exc}; trying again in {delay:.1f}s"
+                    elif still_down:
+                        message = (
+                            f"{exc}; still reconnecting (down {down_for:.0f}s), "
+                            f"next try in {delay:.1f}s"
+                        )
+                    else:
+                        message = (
+                            f"connection to {settings.url} lost ({exc}); "
+                            f"reconnecting in {delay:.1f}s"
+                        )
                     yield Notice(
                         NoticeKind.DISCONNECTED,
-                        f"connection to {settings.url} lost ({exc}); reconnecting in {delay:.1f}s",
+                        message,
                         gap_from=gap_from,
                         reason=str(exc),
                     )
