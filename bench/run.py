@@ -17,6 +17,7 @@ import compileall
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -69,6 +70,10 @@ def kazoo_tail_cmd(url: str, count: int, *extra: str) -> list[str]:
 # -- measuring a producer ---------------------------------------------------------------------
 
 
+# "── 2026-12-03 ──", coloured or not.
+DATE_LINE = re.compile(rb"\xe2\x94\x80\xe2\x94\x80 (?:\x1b\[[0-9;]*m)*\d{4}-\d\d-\d\d")
+
+
 class Drain:
     """Start a producer with stdout on a pipe; read it to the end, timing each line's arrival."""
 
@@ -86,7 +91,9 @@ class Drain:
         self.pid = process.pid
         assert process.stdout is not None
         fd = process.stdout.fileno()
-        lines, first, times = 0, 0.0, []
+        lines, first = 0, 0.0
+        times: list[float] = []
+        partial = b""
         while True:
             chunk = os.read(fd, 1 << 20)
             now = time.time()
@@ -96,7 +103,10 @@ class Drain:
                 first = now
             new = chunk.count(b"\n")
             if keep_times:
-                times.extend([now] * new)
+                # Pretty output's date lines are no events: timing them would pair each
+                # event's arrival with the next one's send.
+                *complete, partial = (partial + chunk).split(b"\n")
+                times.extend(now for line in complete if not DATE_LINE.search(line))
             lines += new
             if on_line is not None:
                 on_line(lines)
