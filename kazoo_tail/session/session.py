@@ -215,9 +215,10 @@ class Session:
                     if not ever_opened:  # a cluster's node that was never reached
                         message = f"{exc}; trying again in {delay:.1f}s"
                     elif still_down:
+                        # The news first: a status line cut at 80 columns still says it.
                         message = (
-                            f"{exc}; still reconnecting (down {down_for:.0f}s), "
-                            f"next try in {delay:.1f}s"
+                            f"still reconnecting (down {down_for:.0f}s, next try in "
+                            f"{delay:.1f}s): {exc}"
                         )
                     else:
                         message = (
