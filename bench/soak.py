@@ -265,15 +265,21 @@ def _inject(
         reader.paused.clear()
 
 
+def _is_loss(line: str) -> bool:
+    """A connection lost, or a try to come back that failed (a link lost while it was
+    subscribing again is told as the latter)."""
+    return " lost (" in line or ": still reconnecting (" in line
+
+
 def _losses(stderr: list[str]) -> int:
-    return sum(1 for line in list(stderr) if " lost (" in line)
+    return sum(1 for line in list(stderr) if _is_loss(line))
 
 
 def _settled(stderr: list[str]) -> bool:
     """Whether the last outage is over: no loss since the last "reconnected" notice (so the
     gap it opened has been announced)."""
     lines = list(stderr)
-    lost = [n for n, line in enumerate(lines) if " lost (" in line]
+    lost = [n for n, line in enumerate(lines) if _is_loss(line)]
     back = [n for n, line in enumerate(lines) if "reconnected to" in line]
     return not lost or (bool(back) and back[-1] > lost[-1])
 
