@@ -16,10 +16,11 @@ The Python API, with no click or rich involved::
             if isinstance(item, kazoo_tail.Event):
                 print(item.name, item.data.get("caller_id_number"))
             else:
-                print("notice:", item.message)
+                print("notice:", kazoo_tail.describe(item))
 
-The session reconnects, de-duplicates and renews its token as the CLI does. Names load on
-first use, so that ``import kazoo_tail`` (and every TAB press of the CLI) stays cheap.
+The session reconnects, de-duplicates and renews its token as the CLI does; a notice carries
+its facts as fields (``kind``, ``url``, ``gap_from``...), and ``describe`` puts it in words.
+Names load on first use, so that ``import kazoo_tail`` (and every TAB press of the CLI) stays cheap.
 """
 
 from __future__ import annotations
@@ -40,13 +41,12 @@ if TYPE_CHECKING:
         UsageError,
     )
     from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
-    from kazoo_tail.session.cluster import ClusterSession
+    from kazoo_tail.output.notices import describe
     from kazoo_tail.session.resolve import ConnectionConfig, open_session
     from kazoo_tail.session.session import Session
 
 __all__ = [
     "AuthError",
-    "ClusterSession",
     "ConfigStore",
     "ConnectError",
     "ConnectionConfig",
@@ -59,6 +59,7 @@ __all__ = [
     "SubscribeError",
     "UsageError",
     "__version__",
+    "describe",
     "open_session",
 ]
 
@@ -76,7 +77,7 @@ _HOMES = {
     "ConnectionConfig": "kazoo_tail.session.resolve",
     "open_session": "kazoo_tail.session.resolve",
     "Session": "kazoo_tail.session.session",
-    "ClusterSession": "kazoo_tail.session.cluster",
+    "describe": "kazoo_tail.output.notices",
 }
 
 

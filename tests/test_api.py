@@ -41,7 +41,7 @@ def test_readme_example_runs_against_the_simulator(traffic_sim: Simulator) -> No
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("notice: subscribed subscribed to call.CHANNEL_CREATE.*")
+    assert lines[0].startswith("notice: subscribed to call.CHANNEL_CREATE.*")
     name, routing_key = lines[1].split(" ")
     assert name in ("CHANNEL_CREATE", "doc_created")
     assert DEMO.account_id.replace("/", "") in routing_key.replace("%2F", "")

@@ -245,7 +245,7 @@ def test_the_python_api_merges_several_nodes(cluster: Simulator) -> None:
     )
     seen: list[str] = []
     with kazoo_tail.open_session(config) as session:
-        assert isinstance(session, kazoo_tail.ClusterSession)
+        assert isinstance(session, kazoo_tail.Session) and len(session.urls) == 2
         subscribed = 0
         for item in session:
             if (

@@ -345,7 +345,9 @@ def test_bindings_on_monthly_databases_are_renewed_when_the_month_turns(sim: Sim
     """In process, with the month made to turn: the session must subscribe afresh."""
     from kazoo_tail.kazoo.catalog import uses_monthly_database
     from kazoo_tail.kazoo.events import Notice
-    from kazoo_tail.session.session import Session, SessionSettings
+    from kazoo_tail.output.notices import describe
+    from kazoo_tail.session.resolve import ConnectionConfig
+    from kazoo_tail.session.session import Session
     from kazoo_tail.session.subscriber import Subscription
 
     assert uses_monthly_database("object.*.fax") and uses_monthly_database("fax.object.*")
@@ -355,19 +357,19 @@ def test_bindings_on_monthly_databases_are_renewed_when_the_month_turns(sim: Sim
     current = ["202611"]
 
     token = sim.mint_token()
-    settings = SessionSettings(
-        url=sim.blackhole_url,
-        subscriptions=[Subscription(DEMO.account_id, "object.*.fax")],
-        ping_interval=0.2,
-        backoff_initial=0.05,
+    session = Session(
+        ConnectionConfig(ping_interval=0.2, backoff_initial=0.05),
+        [sim.blackhole_url],
+        [Subscription(DEMO.account_id, "object.*.fax")],
+        lambda refresh=False: token,
+        month=lambda: current[0],
     )
-    session = Session(settings, lambda refresh=False: token, month=lambda: current[0])
     subscribed = 0
     notices = []
     for item in session.events():
         if isinstance(item, Notice):
-            notices.append(item.message)
-            if "subscribed to" in item.message:
+            notices.append(describe(item))
+            if "subscribed to" in notices[-1]:
                 subscribed += 1
                 if subscribed == 1:
                     current[0] = "202612"  # the 1st of the month, 00:00 UTC

@@ -343,12 +343,16 @@ def test_keep_fresh_renews_in_the_background_before_expiry() -> None:
         assert sim.stats.user_auth == 1  # renewed, not logged in again
 
 
-def test_the_token_is_kept_fresh_during_an_outage_too() -> None:
+def test_the_token_is_kept_fresh_during_an_outage_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """A reconnect after a long outage must not find the token expired with no password at
     hand: renewal goes on while the session is down and backing off."""
     from kazoo_tail.auth.provider import Credentials, TokenProvider
     from kazoo_tail.kazoo.events import Notice, NoticeKind
-    from kazoo_tail.session.session import Session, SessionSettings
+    from kazoo_tail.session import session as session_module
+    from kazoo_tail.session.resolve import ConnectionConfig
+    from kazoo_tail.session.session import Session
+
+    monkeypatch.setattr(session_module, "TOKEN_CHECK_INTERVAL", 0.05)
 
     ttl = 3600.0
     with Simulator(SimulatorConfig(event_rate=0, token_ttl=ttl)) as sim:
@@ -357,14 +361,13 @@ def test_the_token_is_kept_fresh_during_an_outage_too() -> None:
         )
         skew = [0.0]
         provider = TokenProvider(credentials, store=None, clock=lambda: time.time() + skew[0])
-        settings = SessionSettings(
-            url=sim.blackhole_url,
-            subscriptions=[Subscription(ACCOUNT, "call.*.*")],
-            backoff_initial=0.05,
-            backoff_cap=0.1,
-            token_check_interval=0.05,
+        session = Session(
+            ConnectionConfig(backoff_initial=0.05, backoff_cap=0.1),
+            [sim.blackhole_url],
+            [Subscription(ACCOUNT, "call.*.*")],
+            provider,
+            keep_fresh=provider.keep_fresh,
         )
-        session = Session(settings, provider, keep_fresh=provider.keep_fresh)
         deadline = time.monotonic() + 30
         try:
             for item in session.events():
@@ -391,7 +394,8 @@ def test_events_held_when_the_link_goes_mid_subscribe_are_shown_and_the_gap_told
     goes; those events are shown once, and the gap is announced from the last frame heard on
     the last fully subscribed link to the moment every subscription is back."""
     from kazoo_tail.kazoo.events import Notice, NoticeKind
-    from kazoo_tail.session.session import Session, SessionSettings
+    from kazoo_tail.session.resolve import ConnectionConfig
+    from kazoo_tail.session.session import Session
 
     connections: list[int] = []
 
@@ -412,14 +416,12 @@ def test_events_held_when_the_link_goes_mid_subscribe_are_shown_and_the_gap_told
                 ws.close(1001)
                 return
 
-    settings = SessionSettings(
-        url=scripted(script),
-        subscriptions=[Subscription(ACCOUNT, "call.*.*")],
-        backoff_initial=0.01,
-        backoff_cap=0.02,
-        idle_tick=0.05,
+    session = Session(
+        ConnectionConfig(backoff_initial=0.01, backoff_cap=0.02),
+        [scripted(script)],
+        [Subscription(ACCOUNT, "call.*.*")],
+        lambda refresh=False: "T",
     )
-    session = Session(settings, lambda refresh=False: "T")
     shown: list[str] = []
     heard: dict[str, float] = {}
     gaps: list[Notice] = []
@@ -427,7 +429,7 @@ def test_events_held_when_the_link_goes_mid_subscribe_are_shown_and_the_gap_told
         if isinstance(item, Event):
             shown.append(item.data["call_id"])
             heard[item.data["call_id"]] = item.received_at
-        elif isinstance(item, Notice) and item.kind is NoticeKind.RECONNECTED:
+        elif isinstance(item, Notice) and item.kind is NoticeKind.GAP:
             gaps.append(item)
             break
     session.close()

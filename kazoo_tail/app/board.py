@@ -22,7 +22,8 @@ from kazoo_tail.features.calls import CallTracker
 from kazoo_tail.features.filters import EventFilter
 from kazoo_tail.features.record import Recorder
 from kazoo_tail.kazoo.catalog import check_binding
-from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
+from kazoo_tail.kazoo.events import Event, Notice
+from kazoo_tail.output.notices import describe
 from kazoo_tail.output.terminal import StatusWriter
 from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_for
 
@@ -105,12 +106,13 @@ def _loop(
                 tracker.observe(item)
                 dirty = True
         elif isinstance(item, Notice):
-            if item.kind in (NoticeKind.SUBSCRIBED, NoticeKind.PROGRESS):
-                status.tell(item.message)
-            else:
-                kept.append(item.message)
+            message = describe(item)
+            if item.is_warning:
+                kept.append(message)
                 told = len(kept)
-                status.warn(item.message, moment)
+                status.warn(message, moment)
+            else:
+                status.tell(message)
             dirty = True
         elif recorder is not None:
             recorder.flush()

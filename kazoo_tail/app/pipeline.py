@@ -10,6 +10,7 @@ from kazoo_tail.errors import UsageError, stdout_failed
 from kazoo_tail.features.filters import EventFilter, UnseenPathAdvice
 from kazoo_tail.features.summary import Summary
 from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
+from kazoo_tail.output.notices import describe
 from kazoo_tail.output.registry import FORMATS, ColourMode, RenderOptions, make_renderer
 from kazoo_tail.output.terminal import StatusWriter
 
@@ -104,10 +105,10 @@ class Pipeline:
             self.path_advice = None  # the check costs nothing from then on
 
     def notice(self, notice: Notice) -> None:
-        if notice.kind in (NoticeKind.SUBSCRIBED, NoticeKind.PROGRESS):
-            self.status.info(notice.message)
+        if notice.is_warning:
+            self.status.warning(describe(notice))
         else:
-            self.status.warning(notice.message)
+            self.status.info(describe(notice))
         if self.summary is None:
             return
         self.summary.link_notice(notice)

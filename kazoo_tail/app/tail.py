@@ -23,7 +23,6 @@ from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_for
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.provider import TokenProvider
-    from kazoo_tail.session.cluster import ClusterSession
     from kazoo_tail.session.session import Session
 
 
@@ -83,7 +82,7 @@ def run_tail(
 
 
 def _follow(
-    session: Session | ClusterSession,
+    session: Session,
     pipeline: Pipeline,
     recorder: Recorder | None,
     watch: ReaderWatch,

@@ -52,7 +52,7 @@ class Summary:
             return
         link = self._link(notice.link)
         now = time.monotonic()
-        if notice.kind is NoticeKind.SUBSCRIBED or notice.kind is NoticeKind.RECONNECTED:
+        if notice.kind is NoticeKind.SUBSCRIBED:
             if link.up_since is None:
                 link.up_since = now
         elif notice.kind is NoticeKind.DISCONNECTED and link.up_since is not None:

@@ -92,30 +92,78 @@ class Deduplicator:
 
 
 class NoticeKind(enum.Enum):
+    # A link is subscribed to everything (again).
     SUBSCRIBED = "subscribed"
-    DISCONNECTED = "disconnected"
-    RECONNECTED = "reconnected"
     # How far a long subscribe round got (a rate-limited socket admits 10 a second).
     PROGRESS = "progress"
+    # A link was lost, or a try to open it again failed; the next try is ``delay`` away.
+    DISCONNECTED = "disconnected"
+    # A link that cannot go on (--no-reconnect, a certificate that will not verify) while
+    # others are still subscribed.
+    LINK_ENDED = "link-ended"
+    # kazoo-tail itself did not run for ``stalled`` seconds (SIGSTOP, Ctrl-Z, a suspended
+    # machine): its links are being checked.
+    STALLED = "stalled"
+    # Events between ``gap_from`` and ``gap_to`` may have been missed.
+    GAP = "gap"
     BAD_FRAME = "bad-frame"
 
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """Something about the connection worth telling the user (on stderr, never stdout)."""
+    """A fact about the connection worth telling the user (on stderr, never stdout). It
+    carries the facts only; ``kazoo_tail.output.notices.describe`` puts them into words."""
 
     kind: NoticeKind
-    message: str
-    gap_seconds: float | None = field(default=None)
-    # For a gap: the epoch times between which events may have been missed.
-    gap_from: float | None = field(default=None)
-    gap_to: float | None = field(default=None)
-    # The node the notice is about, when the tail holds links to several.
-    link: str | None = field(default=None)
-    # For DISCONNECTED: whether no link is subscribed any more (always, with one link).
-    cluster_down: bool = field(default=True)
-    # For DISCONNECTED: why, in a few words ("connection refused").
-    reason: str | None = field(default=None)
+    # The blackhole URL of the link the notice is about.
+    url: str = ""
+    # Its node label (host:port), when the tail holds links to several nodes.
+    link: str | None = None
+    # Whether the tail holds links to several nodes (the wording names who else is up).
+    several: bool = False
+    # DISCONNECTED, LINK_ENDED, BAD_FRAME: why, in a sentence from the transport.
+    reason: str = ""
+    # DISCONNECTED: the server's close code, when it sent one.
+    close_code: int | None = None
+    # DISCONNECTED: seconds until the next try.
+    delay: float | None = None
+    # DISCONNECTED: a failed try while the link was already down, and for how long it was.
+    still_down: bool = False
+    down_for: float | None = None
+    # DISCONNECTED: False for a node never reached yet.
+    reached: bool = True
+    # DISCONNECTED, LINK_ENDED: the nodes still subscribed (several links only).
+    still_up: tuple[str, ...] = ()
+    # DISCONNECTED: whether the loss leaves no link subscribed (always, with one link that
+    # was subscribed): only such a loss opens a gap.
+    cluster_down: bool = True
+    # GAP: the epoch times between which events may have been missed.
+    gap_from: float | None = None
+    gap_to: float | None = None
+    # GAP: whether a link was (re)subscribed to end it; STALLED and GAP: the seconds the tool
+    # itself did not run.
+    reconnected: bool = False
+    stalled: float = 0.0
+    # SUBSCRIBED: (account id, binding) pairs.
+    subscriptions: tuple[tuple[str, str], ...] = ()
+    # PROGRESS: replies in, subscribes in all, the bucket's block a second, seconds to go.
+    answered: int = 0
+    total: int = 0
+    block: int = 0
+    seconds_left: float = 0.0
+    # BAD_FRAME: bad frames ignored unreported before this one.
+    count: int = 0
+
+    @property
+    def gap_seconds(self) -> float | None:
+        if self.gap_from is None or self.gap_to is None:
+            return None
+        return max(0.0, self.gap_to - self.gap_from)
+
+    @property
+    def is_warning(self) -> bool:
+        """Whether the notice is trouble (a loss, a gap), rather than news."""
+        return self.kind not in (NoticeKind.SUBSCRIBED, NoticeKind.PROGRESS)
 
 
 class Idle:

@@ -31,11 +31,17 @@ REDIRECTS = (301, 302, 303, 307, 308)
 
 class LinkLost(Exception):
     """The open connection failed; the message is one sentence, and a reconnect may cure it.
-    ``close_code`` is the server's, when it closed the connection with one."""
+    ``close_code`` is the server's, when it closed the connection with one. ``clean``: the
+    connection ended in order (a close frame, or the end of the stream), so everything the
+    server sent before its end was read; otherwise (silence, a reset) what came after the
+    last frame read may be lost."""
 
-    def __init__(self, sentence: str, close_code: int | None = None) -> None:
+    def __init__(
+        self, sentence: str, close_code: int | None = None, *, clean: bool = False
+    ) -> None:
         super().__init__(sentence)
         self.close_code = close_code
+        self.clean = clean
 
 
 class ConnectFailed(Exception):
@@ -104,12 +110,12 @@ class Transport:
             while message is None:
                 sock = self._ws.sock
                 if sock is None:
-                    raise LinkLost("the connection was closed")
+                    raise LinkLost("the connection was closed", clean=True)
                 if self.poll and not _readable(sock):
                     return None
                 data = sock.recv(RECV_SIZE)
                 if not data:
-                    raise LinkLost("the connection was closed without a close frame")
+                    raise LinkLost("the connection was closed without a close frame", clean=True)
                 self._reader.feed(data)
                 message = self._reader.next()
         except TimeoutError:
@@ -209,7 +215,7 @@ def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
 def closed_by_server(payload: bytes) -> LinkLost:
     """The close frame the server sent, as the reason the link was lost."""
     code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
-    return LinkLost(f"the server closed the connection{describe_close(payload)}", code)
+    return LinkLost(f"the server closed the connection{describe_close(payload)}", code, clean=True)
 
 
 def _too_slow(url: str, timeout: float) -> str:

@@ -1,11 +1,12 @@
-"""Frames into events, sans I/O: parsing, de-duplication, and bad frames reported sparingly."""
+"""Frames into events, sans I/O: parsing, second copies of a frame dropped, and bad frames
+reported sparingly."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from kazoo_tail.kazoo.events import Deduplicator, Event, Notice, NoticeKind
+from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
 from kazoo_tail.kazoo.wire import BadFrame, Reply, parse_frame
 from kazoo_tail.net.frames import OP_BINARY, OP_TEXT
 
@@ -35,18 +36,16 @@ class FrameCopies:
 class Decoder:
     """Turns a text or binary message into an event, a reply, a notice, or nothing.
 
-    It outlives connections, so a duplicate delivered just before and just after a reconnect
-    is still shown once, and bad frames are reported at most once per interval in all.
+    It outlives connections, so bad frames are reported at most once per interval in all.
+    (Duplicate events are dropped by the session, across links and reconnects.)
     """
 
     def __init__(
         self,
         *,
-        dedupe: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         copies: FrameCopies | None = None,
     ) -> None:
-        self._dedupe = Deduplicator() if dedupe else None
         # Shared by the links to several nodes: a frame another link already brought, byte
         # for byte, is dropped before it costs a parse.
         self._copies = copies
@@ -67,22 +66,16 @@ class Decoder:
         if self.sharing and self._copies is not None and self._copies.seen(payload):
             return None
         try:
-            item = parse_frame(payload, received_at)
+            return parse_frame(payload, received_at)
         except BadFrame as exc:
             return self._bad_frame(str(exc))
-        if isinstance(item, Event) and self._dedupe is not None:
-            if self._dedupe.is_duplicate(item):
-                return None
-        return item
 
     def _bad_frame(self, reason: str) -> Notice | None:
         now = self._monotonic()
         if now - self._reported_at < BAD_FRAME_REPORT_INTERVAL:
             self._unreported += 1
             return None
-        message = f"ignored {reason} from the server"
-        if self._unreported:
-            message += f" ({self._unreported} more bad frames ignored before it)"
+        notice = Notice(NoticeKind.BAD_FRAME, reason=reason, count=self._unreported)
         self._reported_at = now
         self._unreported = 0
-        return Notice(NoticeKind.BAD_FRAME, message)
+        return notice

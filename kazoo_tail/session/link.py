@@ -74,6 +74,8 @@ class Link:
         self.clock = clock
         self.monotonic = monotonic
         self.last_heard = clock()
+        # The payload of the last pong read (a ping's answer proves the link alive).
+        self.last_pong: bytes | None = None
         self.events_seen = 0
 
     def receive(self) -> Event | Reply | Notice | Idle | None:
@@ -96,6 +98,8 @@ class Link:
             raise closed_by_server(payload)
         if opcode == OP_PING:
             self.transport.pong(payload)
+        elif opcode == OP_PONG:
+            self.last_pong = payload
         return None
 
     def subscribe(
@@ -142,7 +146,14 @@ class Link:
                 )
             if now >= next_progress:
                 next_progress = now + PROGRESS_EVERY
-                yield Notice(NoticeKind.PROGRESS, self._progress(round_, now))
+                yield Notice(
+                    NoticeKind.PROGRESS,
+                    url=self.url,
+                    answered=round_.answered,
+                    total=round_.total,
+                    block=round_.bucket.block,
+                    seconds_left=round_.seconds_left(now),
+                )
             if now >= next_tick:
                 next_tick = now + tick
                 yield IDLE
@@ -172,15 +183,6 @@ class Link:
                 f"{first.subscription.account_id}: {_bounded(redact(first.error))}"
             )
         return outcome
-
-    def _progress(self, round_: SubscribeRound, now: float) -> str:
-        left = round_.seconds_left(now)
-        pace = (
-            f"; blackhole admits {round_.bucket.block} a second, about {left:.0f}s to go"
-            if left >= 1
-            else ""
-        )
-        return f"subscribed {round_.answered:,}/{round_.total:,} on {self.url}{pace}"
 
     def request(self, message: str, request_id: str, timeout: float, what: str) -> Reply:
         """Send one message and wait for the reply with its request_id."""

@@ -2,8 +2,8 @@
 
 ``ConnectionConfig`` is everything a caller can set, for the CLI and the Python API alike: a
 new connection setting is one field here. ``resolve`` turns it, with a token, into a
-``Target`` (the websocket URL and why, the accounts, the subscriptions), and ``open_session``
-gives a running ``Session`` from a config alone.
+``Target`` (the websocket URLs and why, the accounts, the subscriptions), and ``open_session``
+gives a ``Session`` from a config alone; the session reads its settings from the config.
 """
 
 from __future__ import annotations
@@ -19,16 +19,14 @@ from kazoo_tail.auth.provider import Credentials, TokenProvider
 from kazoo_tail.errors import ConnectError, KazooTailError, UsageError
 from kazoo_tail.kazoo.json_text import compact_json
 from kazoo_tail.kazoo.tokens import is_jwt
-from kazoo_tail.net.tls import websocket_sslopt
 from kazoo_tail.net.urls import check_url, default_ws_url, split_urls
 from kazoo_tail.session.subscriber import Subscription
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.store import CachedToken, ConfigStore
     from kazoo_tail.net.crossbar import Crossbar
-    from kazoo_tail.session.cluster import ClusterSession
     from kazoo_tail.session.link import FrameObserver
-    from kazoo_tail.session.session import Session, SessionSettings
+    from kazoo_tail.session.session import Session
 
 
 DEFAULT_PING_TIMEOUT = 10.0
@@ -209,28 +207,6 @@ def descendant_ids(crossbar: Crossbar, account_id: str, token: str) -> Iterator[
         params = {"start_key": start_key}
 
 
-def session_settings(
-    config: ConnectionConfig, target: Target, url: str | None = None
-) -> SessionSettings:
-    """The settings of one link: to ``url``, one of the target's nodes (by default the
-    first)."""
-    from kazoo_tail.session.session import SessionSettings
-
-    return SessionSettings(
-        url=url or target.ws_url,
-        subscriptions=target.subscriptions,
-        sslopt=websocket_sslopt(config.verify),
-        ping_interval=config.ping_interval,
-        ping_timeout=config.dead_link_after(),
-        reconnect=config.reconnect,
-        max_reconnect_time=config.max_reconnect_time,
-        backoff_initial=config.backoff_initial,
-        backoff_cap=config.backoff_cap,
-        connect_timeout=config.connect_timeout,
-        dedupe=config.dedupe,
-    )
-
-
 def token_provider(
     config: ConnectionConfig,
     store: ConfigStore | None = None,
@@ -247,9 +223,9 @@ def open_session(
     provider: TokenProvider | None = None,
     store: ConfigStore | None = None,
     on_frame: FrameObserver | None = None,
-) -> Session | ClusterSession:
-    """Log in (or reuse a cached token), resolve the target, and return a session to iterate:
-    a ``Session``, or a ``ClusterSession`` of one link per node when several URLs are given.
+) -> Session:
+    """Log in (or reuse a cached token), resolve the target, and return a session to iterate,
+    with one link to each blackhole node given (most often one).
 
     Nothing is subscribed until the session is iterated; iterate ``session.events()`` for idle
     ticks too, and close it (or use it as a context manager) when done.
@@ -266,38 +242,15 @@ def session_for(
     provider: TokenProvider,
     *,
     on_frame: FrameObserver | None = None,
-) -> Session | ClusterSession:
-    """One link to the target's node, or one link to each of its nodes, merged."""
+) -> Session:
+    """One link to each of the target's nodes (most often one), merged."""
     from kazoo_tail.session.session import Session
 
-    if len(target.ws_urls) == 1:
-        return Session(
-            session_settings(config, target),
-            provider,
-            on_frame=on_frame,
-            keep_fresh=provider.keep_fresh,
-        )
-    from kazoo_tail.session.cluster import ClusterSession
-    from kazoo_tail.session.decoder import FrameCopies
-
-    copies = FrameCopies() if config.dedupe else None
-    links = []
-    for url in target.ws_urls:
-        settings = dataclasses.replace(
-            session_settings(config, target, url),
-            # Merged across links instead; each link tries again while the others may be up.
-            dedupe=False,
-            max_reconnect_time=None,
-            first_connect_fatal=False,
-            poll=True,  # all driven by one loop
-        )
-        links.append(
-            Session(
-                settings,
-                provider,
-                on_frame=on_frame,
-                keep_fresh=provider.keep_fresh,
-                copies=copies,
-            )
-        )
-    return ClusterSession(links, dedupe=config.dedupe, max_reconnect_time=config.max_reconnect_time)
+    return Session(
+        config,
+        target.ws_urls,
+        target.subscriptions,
+        provider,
+        keep_fresh=provider.keep_fresh,
+        on_frame=on_frame,
+    )

@@ -1,71 +1,80 @@
-"""A blackhole session that stays up: connect, subscribe every (account, binding), stream, and
-reconnect with capped, jittered backoff, telling the consumer how long each gap was.
+"""The session: the one driver of links to blackhole, whether to one node or to several.
 
-``Session.events()`` yields events, notices and idle ticks from one synchronous loop, so
-exceptions reach the caller (no callback app swallows them) and Ctrl-C or a closed stdout end
-it at once. It keeps the link alive with websocket pings, notices a dead link, renews the token
-before it expires, and resubscribes bindings on monthly databases when the UTC month turns.
+One link is a cluster of one. Every link has its own state (waiting to try, opening,
+subscribing, streaming, ended) and is stepped by one synchronous loop that waits on every
+link's socket at once, so exceptions reach the caller and Ctrl-C or a closed stdout end it at
+once. (Threads were measured first: the GIL handoffs between a thread per link cost two
+thirds of the throughput.) The loop keeps each link alive with websocket pings, notices a
+dead one, reconnects with capped, jittered backoff, renews the token before it expires, and
+resubscribes bindings on monthly databases when the UTC month turns.
+
+Every node of a cluster receives every event (its AMQP listeners are federated) with the
+same routing key and ``msg_id``: events are merged, each shown once, whichever link brought it
+first. One gap ledger (``gaps.py``) works out, from every link's outages and from the tool's
+own stalls, the windows in which events may have been missed; the notices carry those facts
+as data, put into words by ``kazoo_tail.output.notices``. The clock is injected
+(``clock.py``), so all of this is tested on simulated time.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import random
-import socket
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Protocol
 
-from kazoo_tail.errors import AuthError, ConnectError
+from kazoo_tail.errors import AuthError, ConnectError, KazooTailError, SubscribeError
 from kazoo_tail.kazoo.catalog import uses_monthly_database
-from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice, NoticeKind
-from kazoo_tail.kazoo.time import utc_stamp
+from kazoo_tail.kazoo.events import IDLE, Deduplicator, Event, Idle, Notice, NoticeKind
 from kazoo_tail.kazoo.wire import Reply
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
+from kazoo_tail.net.urls import node_label
+from kazoo_tail.session.clock import Clock
 from kazoo_tail.session.decoder import Decoder, FrameCopies
+from kazoo_tail.session.gaps import GapLedger, Window
 from kazoo_tail.session.link import FrameObserver, Link, Subscribed, TokenSource
 from kazoo_tail.session.opening import Opening
 from kazoo_tail.session.subscriber import Subscription
 
-# The status line names up to this many accounts; past it, it counts them.
-SUMMARY_ACCOUNTS = 3
+if TYPE_CHECKING:
+    import socket
+
+    from kazoo_tail.session.resolve import ConnectionConfig
+
+# A link is stepped at most this many items in a row, so a flood on one cannot starve another.
+BATCH = 256
+# A link that is subscribing is stepped this often even with nothing to read: its pacing and
+# reply deadlines run on those steps.
+HOUSEKEEPING = 0.05
+# While a handshake is under way, the loop looks at it this often.
+HANDSHAKE_POLL = 0.02
+# The consumer gets an idle tick at least this often, for its own clocks (--duration, a
+# reader gone, flushing).
+IDLE_TICK = 0.25
+REPLY_TIMEOUT = 10.0
+# A connection that lived this long resets the backoff; shorter ones keep it growing.
+STABLE_AFTER = 30.0
+# How often to check whether the token needs renewing before it expires.
+TOKEN_CHECK_INTERVAL = 30.0
+# The loop not running for this long beyond what it chose to wait is the tool's own stall
+# (SIGSTOP, Ctrl-Z, a suspended machine): the server may have shed events meanwhile.
+STALL_AFTER = 1.0
+# Events remembered to drop a second copy: from overlapping bindings on one link; from the
+# other nodes too with several (about 10 MB at most), wide enough for one node lagging
+# seconds behind another at thousands of events a second.
+DEDUPE_ONE_LINK = 4096
+DEDUPE_SEVERAL_LINKS = 32768
 # The close code of a blackhole handler that crashed on what it was sent.
 CLOSE_SERVER_ERROR = 1011
 # The same crash while subscribing this many times in a row ends the tail (exit 3).
 CRASHES_BEFORE_GIVING_UP = 3
 
 
-@dataclass
-class SessionSettings:
-    """Where to connect, what to subscribe, and how to stay connected: already resolved."""
-
-    url: str
-    subscriptions: Sequence[Subscription]
-    sslopt: dict[str, Any] = field(default_factory=dict)
-    ping_interval: float = 30.0
-    ping_timeout: float = 10.0
-    connect_timeout: float = 10.0
-    reply_timeout: float = 10.0
-    reconnect: bool = True
-    max_reconnect_time: float | None = None
-    backoff_initial: float = 0.5
-    backoff_cap: float = 30.0
-    # A connection that lived this long resets the backoff; shorter ones keep it growing.
-    stable_after: float = 30.0
-    dedupe: bool = True
-    idle_tick: float = 0.25
-    # How often to check whether the token needs renewing before it expires.
-    token_check_interval: float = 30.0
-    # A first connect that fails ends the session (a wrong URL is exit 4 at once); one of
-    # several links to a cluster retries instead, while the others may be up.
-    first_connect_fatal: bool = True
-    # Never block: reads return at once when nothing is waiting, and waits (a backoff, a
-    # handshake) are yielded as ``Pause`` for a driver of several sessions to wait on at once.
-    poll: bool = False
-
-
 class Backoff:
-    """Exponential backoff with full jitter and a cap."""
+    """Exponential backoff with jitter and a cap: the ceiling doubles from ``initial`` to
+    ``cap``, and each delay is drawn between a tenth of the ceiling and the ceiling."""
 
     def __init__(self, initial: float, cap: float, rng: random.Random | None = None) -> None:
         self.initial = initial
@@ -82,43 +91,122 @@ class Backoff:
         self.attempt = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
-    """Nothing to do before ``until`` (monotonic) or before ``opening`` ends, whichever is
-    first: ``Session.events`` sleeps; a driver of several sessions waits on all at once."""
-
-    until: float
-    opening: Opening | None = None
-
-
 def utc_month() -> str:
     """The month Kazoo files documents under (its monthly databases are named in UTC)."""
     return time.strftime("%Y%m", time.gmtime())
 
 
+class Handshake(Protocol):
+    """A websocket being opened without stopping the loop (``opening.Opening``)."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def result(self) -> Transport: ...
+
+    def abandon(self) -> None: ...
+
+
+Connect = Callable[[str], Handshake]
+
+
+@dataclasses.dataclass(eq=False)
+class _Runner:
+    """One link as the loop steps it."""
+
+    index: int
+    url: str
+    label: str | None
+    backoff: Backoff
+    decoder: Decoder
+    state: str = "waiting"  # waiting, opening, subscribing, streaming, ended
+    retry_at: float = 0.0
+    opening: Handshake | None = None
+    link: Link | None = None
+    steps: Generator[Idle | Notice | Event, None, Subscribed] | None = None
+    held: list[Event | Notice] = dataclasses.field(default_factory=list)
+    due: float = 0.0
+    ever_opened: bool = False
+    ever_subscribed: bool = False
+    # A try to open it failed before any handshake of any link succeeded.
+    failed_unreached: bool = False
+    last_failure: str = ""
+    # Lost and not back yet: a failed try is then "still reconnecting", not one more loss.
+    down: bool = False
+    # Why each of the last connections in a row was closed by a crash while subscribing.
+    crashes: list[str] = dataclasses.field(default_factory=list)
+    connected_at: float = 0.0
+    next_ping: float = 0.0
+    ping_sent_at: float | None = None
+    # After a stall: the payload of the ping whose pong proves the link alive again.
+    checking: bytes | None = None
+    check_sent: bool = False
+    month: str | None = None
+
+
 class Session:
+    """Events, notices and idle ticks from links to one or several blackhole nodes, merged.
+
+    ``events()`` yields them; iterating the session yields events and notices only. Nothing
+    is connected until then; ``close()`` (or the context manager) says goodbye on every link.
+    """
+
     def __init__(
         self,
-        settings: SessionSettings,
+        config: ConnectionConfig,
+        urls: Sequence[str],
+        subscriptions: Sequence[Subscription],
         tokens: TokenSource,
         *,
-        on_frame: FrameObserver | None = None,
         keep_fresh: Callable[[], None] | None = None,
+        on_frame: FrameObserver | None = None,
+        clock: Clock | None = None,
+        connect: Connect | None = None,
         month: Callable[[], str] = utc_month,
-        copies: FrameCopies | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        self.settings = settings
+        self.config = config
+        self.urls = list(urls)
+        self.subscriptions = list(subscriptions)
         self.tokens = tokens
-        self.on_frame = on_frame
         # Renews the token in the background while it still can be (TokenProvider.keep_fresh).
         self.keep_fresh = keep_fresh
+        self.on_frame = on_frame
+        self.clock = clock or Clock()
+        self.connect = connect or self._open
         self.month = month
-        self._link: Link | None = None
-        self._decoder = Decoder(dedupe=settings.dedupe, copies=copies)
-        self._backoff = Backoff(settings.backoff_initial, settings.backoff_cap)
-        self._subscribed_month: str | None = None
+        self.ping_timeout = config.dead_link_after()
+        several = len(self.urls) > 1
+        self.several = several
+        copies = FrameCopies() if several and config.dedupe else None
+        self._dedupe = (
+            Deduplicator(DEDUPE_SEVERAL_LINKS if several else DEDUPE_ONE_LINK)
+            if config.dedupe
+            else None
+        )
+        self._runners = [
+            _Runner(
+                index,
+                url,
+                node_label(url) if several else None,
+                Backoff(config.backoff_initial, config.backoff_cap, rng),
+                Decoder(copies=copies, monotonic=self.clock.monotonic),
+            )
+            for index, url in enumerate(self.urls)
+        ]
+        self.ledger = GapLedger(len(self._runners))
+        self._uses_monthly = any(uses_monthly_database(s.binding) for s in self.subscriptions)
+        self._current: _Runner | None = None
         self._closing = False
-        self._next_renewal_check = time.monotonic() + settings.token_check_interval
+        # Before any link subscribed: since when every try has failed (--max-reconnect-time).
+        self._failing_since: float | None = None
+        self._next_renewal = self.clock.monotonic() + TOKEN_CHECK_INTERVAL
+        # The last turn of the loop: when it began (both clocks) and how long it chose to wait.
+        self._turn = (self.clock.monotonic(), self.clock.wall(), 0.0)
+        # Time spent where the loop is known to wait (a login asking for a password), which
+        # is not the tool's own stall.
+        self._excused = 0.0
+        self._ping_counter = 0
 
     def __iter__(self) -> Iterator[Event | Notice]:
         """Events and notices only, for callers with no clock of their own to check."""
@@ -134,181 +222,397 @@ class Session:
 
     def events(self) -> Iterator[Event | Notice | Idle]:
         """Everything the session has to say, with an idle tick whenever nothing arrived for a
-        moment (outside poll mode, ``steps`` waits where it must and yields no ``Pause``)."""
-        return cast(Iterator[Event | Notice | Idle], self.steps())
-
-    def steps(self) -> Iterator[Event | Notice | Idle | Pause]:
-        """``events``; in poll mode its waits are left to the caller as ``Pause``. The token
-        is kept fresh all along, outages included (``_renew_if_due``): a reconnect hours from
-        now must not find it expired with no password at hand.
-
-        A gap runs from the last frame heard on a fully subscribed link to the moment every
-        subscription is back; events heard in between (on a link lost while subscribing) are
-        shown, but do not end it, since some bindings were not in place yet.
-        """
-        settings = self.settings
-        gap_from: float | None = None
-        # A handshake that once succeeded proves the URL: later failures to connect are retried.
-        ever_opened = False
-        held: list[Event | Notice] = []
-        # Why each of the last connections in a row was closed by a crash while subscribing.
-        crashes: list[str] = []
+        moment."""
         try:
-            while True:
-                subscribing = False
-                try:
-                    link = yield from self._connect(
-                        fatal=settings.first_connect_fatal and not ever_opened, gap_from=gap_from
-                    )
-                    ever_opened = True
-                    connected_at = time.monotonic()
-                    subscribing = True
-                    yield from self._renewing(
-                        link.subscribe(
-                            settings.subscriptions,
-                            self.tokens,
-                            reply_timeout=settings.reply_timeout,
-                            held=held,
-                        )
-                    )
-                    subscribing = False
-                    crashes.clear()
-                    self._subscribed_month = self.month() if self._uses_monthly() else None
-                    yield Notice(NoticeKind.SUBSCRIBED, self._subscribed_summary())
-                    shown, held = held, []
-                    yield from shown
-                    if gap_from is not None:
-                        yield self._gap_notice(gap_from, time.time())
-                    gap_from = None
-                    self._decoder.sharing = True
-                    try:
-                        yield from self._stream(link, connected_at)
-                    finally:
-                        self._decoder.sharing = False
-                except LinkLost as exc:
-                    last_heard = self._link.last_heard if self._link is not None else None
-                    self._drop()
-                    # What arrived before the link was lost is shown, not thrown away.
-                    shown, held = held, []
-                    yield from shown
-                    if self._closing:
-                        return
-                    self._count_crash(crashes, exc if subscribing else None)
-                    if not settings.reconnect:
-                        raise ConnectError(
-                            f"lost the connection to {settings.url}: {exc}"
-                        ) from None
-                    # Once the connection is down, each failed try is told as a failure to
-                    # come back, not as one more connection lost.
-                    still_down = gap_from is not None
-                    if gap_from is None:
-                        gap_from = last_heard if last_heard is not None else time.time()
-                    down_for = time.time() - gap_from
-                    limit = settings.max_reconnect_time
-                    if limit is not None and down_for >= limit:
-                        raise ConnectError(
-                            f"gave up reconnecting to {settings.url} after {down_for:.0f}s: {exc}"
-                        ) from None
-                    delay = self._backoff.next_delay()
-                    if limit is not None:
-                        delay = max(0.0, min(delay, limit - down_for))
-                    if not ever_opened:  # a cluster's node that was never reached
-                        message = f"{exc}; trying again in {delay:.1f}s"
-                    elif still_down:
-                        # The news first: a status line cut at 80 columns still says it.
-                        message = (
-                            f"still reconnecting (down {down_for:.0f}s, next try in "
-                            f"{delay:.1f}s): {exc}"
-                        )
-                    else:
-                        message = (
-                            f"connection to {settings.url} lost ({exc}); "
-                            f"reconnecting in {delay:.1f}s"
-                        )
-                    yield Notice(
-                        NoticeKind.DISCONNECTED,
-                        message,
-                        gap_from=gap_from,
-                        reason=str(exc),
-                    )
-                    yield from self._wait(delay)
+            yield from self._loop()
         finally:
             self.close()
 
-    def _gap_notice(self, gap_from: float, gap_to: float) -> Notice:
-        gap = gap_to - gap_from
-        return Notice(
-            NoticeKind.RECONNECTED,
-            f"reconnected to {self.settings.url}; events from {utc_stamp(gap_from)} to "
-            f"{utc_stamp(gap_to, round_up=True)} ({gap:.1f}s) may have been missed "
-            "(blackhole cannot replay them)",
-            gap_seconds=gap,
-            gap_from=gap_from,
-            gap_to=gap_to,
-        )
-
     def close(self) -> None:
-        """Say goodbye with close code 1000 (best effort, quickly)."""
+        """Every link says goodbye with close code 1000 (best effort, quickly)."""
         self._closing = True
-        link, self._link = self._link, None
-        if link is not None:
-            link.transport.close()
+        for runner in self._runners:
+            self._drop(runner, goodbye=True)
+            runner.state = "ended"
 
     def data_waiting(self) -> bool:
-        """Whether another frame is already buffered, so a flush can wait for it."""
-        link = self._link
+        """Whether the link being read has another frame already (asked after every event,
+        so only that link is asked: the others are looked at on the loop's next turn)."""
+        runner = self._current
+        link = runner.link if runner is not None else None
         return link is not None and link.transport.data_waiting()
 
-    def socket(self) -> socket.socket | None:
-        """The open link's socket, for a driver of several sessions to wait on."""
-        link = self._link
-        return link.transport.socket if link is not None else None
+    def down_for(self) -> float | None:
+        """How long no link has been subscribed, after one had been."""
+        now = self.clock.wall()
+        since = self.ledger.open_since(now)
+        return None if since is None else now - since
 
-    # -- internals --------------------------------------------------------------------------
+    # -- the loop ---------------------------------------------------------------------------
 
-    def _connect(
-        self, *, fatal: bool, gap_from: float | None
-    ) -> Generator[Idle | Pause, None, Link]:
-        """Open a link, ticking while the handshake takes its time; a reconnect (``gap_from``
-        set) gives up when --max-reconnect-time runs out, even mid-handshake."""
-        settings = self.settings
-        opening = Opening(
+    def _loop(self) -> Iterator[Event | Notice | Idle]:
+        clock = self.clock
+        next_tick = clock.monotonic() + IDLE_TICK
+        self._turn = (clock.monotonic(), clock.wall(), 0.0)
+        while True:
+            now = clock.monotonic()
+            yield from self._check_stall(now)
+            progressed = False
+            for runner in self._runners:
+                if not self._ready(runner, now):
+                    continue
+                runner.due = now + HOUSEKEEPING
+                self._current = runner
+                for item in self._step(runner, now):
+                    progressed = True
+                    yield item
+            if all(runner.state == "ended" for runner in self._runners):
+                return
+            now = clock.monotonic()
+            if now >= next_tick:
+                next_tick = now + IDLE_TICK
+                self._renew_if_due(now)
+                self._check_deadline()
+                yield IDLE
+            if not progressed:
+                timeout, sockets = self._wait_plan(next_tick, clock.monotonic())
+                turn_m, turn_w, _ = self._turn
+                self._turn = (turn_m, turn_w, timeout)
+                clock.wait(sockets, timeout)
+
+    def _ready(self, runner: _Runner, now: float) -> bool:
+        state = runner.state
+        if state == "waiting":
+            return now >= runner.retry_at
+        if state == "opening":
+            return runner.opening is not None and runner.opening.done
+        if state == "ended" or runner.link is None:
+            return False
+        return now >= runner.due or runner.link.transport.data_waiting()
+
+    def _wait_plan(self, next_tick: float, now: float) -> tuple[float, list[socket.socket]]:
+        """How long to wait, and on which sockets: until a link has something to read, or a
+        retry, a handshake's end, a link's housekeeping or the tick is due."""
+        until = next_tick
+        sockets = []
+        for runner in self._runners:
+            if runner.state == "waiting":
+                until = min(until, runner.retry_at)
+            elif runner.state == "opening":
+                until = min(until, now + HANDSHAKE_POLL)
+            elif runner.link is not None:
+                until = min(until, runner.due)
+                sock = runner.link.transport.socket
+                if sock is not None:
+                    sockets.append(sock)
+        return max(0.0, until - now), sockets
+
+    def _step(self, runner: _Runner, now: float) -> Iterator[Event | Notice]:
+        if runner.state == "waiting":
+            if self._closing:
+                return
+            runner.opening = self.connect(runner.url)
+            runner.state = "opening"
+            return
+        if runner.state == "opening":
+            yield from self._opened(runner, now)
+        if runner.state == "subscribing":
+            yield from self._step_subscribing(runner)
+        elif runner.state == "streaming":
+            yield from self._step_streaming(runner, now)
+
+    def _open(self, url: str) -> Handshake:
+        config = self.config
+        from kazoo_tail.net.tls import websocket_sslopt
+
+        sslopt = websocket_sslopt(config.verify)
+        return Opening(
             lambda: Transport.open(
-                settings.url,
-                sslopt=settings.sslopt,
-                timeout=settings.connect_timeout,
-                tick=settings.idle_tick,
+                url, sslopt=sslopt, timeout=config.connect_timeout, tick=IDLE_TICK
             )
         )
+
+    def _opened(self, runner: _Runner, now: float) -> Iterator[Event | Notice]:
+        opening, runner.opening = runner.opening, None
+        assert opening is not None
         try:
-            while not opening.done:
-                self._renew_if_due(time.monotonic())
-                limit = settings.max_reconnect_time
-                if gap_from is not None and limit is not None:
-                    down_for = time.time() - gap_from
-                    if down_for >= limit:
-                        raise ConnectError(
-                            f"gave up reconnecting to {settings.url} after {down_for:.0f}s: "
-                            "the websocket handshake was still not answered"
-                        )
-                yield from self._pause(time.monotonic() + settings.idle_tick, opening)
             transport = opening.result()
         except ConnectFailed as exc:
-            if exc.retryable and not fatal:
-                raise LinkLost(exc.sentence) from None
-            raise ConnectError(exc.sentence) from None
-        except BaseException:
-            opening.abandon()  # the consumer stopped (its deadline, its reader) or gave up
-            raise
-        transport.poll = settings.poll
-        self._link = Link(transport, self._decoder, on_frame=self.on_frame)
-        return self._link
+            runner.state = "waiting"
+            yield from self._connect_failed(runner, exc)
+            return
+        transport.poll = True
+        runner.link = Link(
+            transport,
+            runner.decoder,
+            on_frame=self.on_frame,
+            clock=self.clock.wall,
+            monotonic=self.clock.monotonic,
+        )
+        runner.ever_opened = True
+        runner.connected_at = now
+        runner.state = "subscribing"
+        runner.held = []
+        runner.steps = runner.link.subscribe(
+            self.subscriptions, self._token, reply_timeout=REPLY_TIMEOUT, held=runner.held
+        )
 
-    def _count_crash(self, crashes: list[str], lost: LinkLost | None) -> None:
+    def _step_subscribing(self, runner: _Runner) -> Iterator[Event | Notice]:
+        steps = runner.steps
+        assert steps is not None
+        for _ in range(BATCH):
+            try:
+                item = next(steps)
+            except StopIteration:
+                runner.steps = None
+                yield from self._subscribed(runner)
+                return
+            except LinkLost as exc:
+                runner.steps = None
+                yield from self._lost(runner, exc, subscribing=True)
+                return
+            except KazooTailError as exc:
+                runner.steps = None
+                yield from self._end(runner, exc)
+                return
+            if isinstance(item, Idle):
+                return
+            if isinstance(item, Event):
+                yield from self._deliver(runner, item)
+            else:
+                yield self._about(runner, item)
+
+    def _step_streaming(self, runner: _Runner, now: float) -> Iterator[Event | Notice]:
+        link = runner.link
+        assert link is not None
+        transport = link.transport
+        try:
+            if runner.ping_sent_at is not None and now - runner.ping_sent_at > self.ping_timeout:
+                raise LinkLost(f"no answer to a ping within {self.ping_timeout:g}s")
+            if runner.checking is not None and not runner.check_sent:
+                transport.ping(runner.checking)
+                runner.check_sent = True
+                runner.ping_sent_at = now  # the deadline counts from the resume
+            if now >= runner.next_ping:
+                if runner.month not in (None, self.month()):
+                    raise LinkLost(
+                        "a new month began, and bindings on monthly databases (faxes, "
+                        "voicemail messages) must be made afresh",
+                        clean=True,
+                    )
+                transport.ping()
+                runner.next_ping = now + self.config.ping_interval
+                if runner.ping_sent_at is None:
+                    runner.ping_sent_at = now
+            dedupe, label = self._dedupe, runner.label
+            for _ in range(BATCH):
+                item = link.receive()
+                if isinstance(item, Idle):
+                    break
+                if runner.checking is None:
+                    runner.ping_sent_at = None  # any frame proves the link alive
+                elif link.last_pong == runner.checking:
+                    yield from self._checked(runner)
+                if isinstance(item, Event):  # inline: this is the path every event takes
+                    if dedupe is not None and dedupe.is_duplicate(item):
+                        continue
+                    if label is not None:
+                        item.via = label
+                    yield item
+                elif item is not None and not isinstance(item, Reply):
+                    yield self._about(runner, item)
+        except LinkLost as exc:
+            yield from self._lost(runner, exc, subscribing=False)
+            return
+        deadline = (
+            runner.ping_sent_at + self.ping_timeout if runner.ping_sent_at is not None else None
+        )
+        runner.due = min(runner.next_ping, deadline) if deadline is not None else runner.next_ping
+
+    def _deliver(self, runner: _Runner, event: Event) -> Iterator[Event]:
+        if self._dedupe is not None and self._dedupe.is_duplicate(event):
+            return
+        if runner.label is not None:
+            event.via = runner.label
+        yield event
+
+    def _about(self, runner: _Runner, notice: Notice) -> Notice:
+        """A link's own notice (progress, a bad frame), naming the link."""
+        return dataclasses.replace(notice, url=runner.url, link=runner.label, several=self.several)
+
+    # -- a link's turns -----------------------------------------------------------------------
+
+    def _subscribed(self, runner: _Runner) -> Iterator[Event | Notice]:
+        now, wall = self.clock.monotonic(), self.clock.wall()
+        runner.state = "streaming"
+        runner.ever_subscribed = True
+        runner.down = False
+        runner.crashes.clear()
+        runner.month = self.month() if self._uses_monthly else None
+        runner.next_ping = now + self.config.ping_interval
+        runner.ping_sent_at = None
+        runner.checking = None
+        runner.decoder.sharing = True
+        self.ledger.up(runner.index, wall)
+        self._failing_since = None
+        yield Notice(
+            NoticeKind.SUBSCRIBED,
+            url=runner.url,
+            link=runner.label,
+            several=self.several,
+            subscriptions=tuple((s.account_id, s.binding) for s in self.subscriptions),
+        )
+        shown, runner.held = runner.held, []
+        for item in shown:
+            if isinstance(item, Event):
+                yield from self._deliver(runner, item)
+            else:
+                yield self._about(runner, item)
+        yield from self._windows(runner, wall, reconnected=True)
+
+    def _checked(self, runner: _Runner) -> Iterator[Notice]:
+        """The pong after a stall came: the link lived through it, and covers again."""
+        runner.checking = None
+        runner.ping_sent_at = None
+        wall = self.clock.wall()
+        self.ledger.up(runner.index, wall)
+        yield from self._windows(runner, wall, reconnected=False)
+
+    def _windows(self, runner: _Runner, now: float, *, reconnected: bool) -> Iterator[Notice]:
+        for window in self.ledger.new_windows(now):
+            yield self._gap_notice(runner, window, reconnected=reconnected)
+
+    def _gap_notice(self, runner: _Runner, window: Window, *, reconnected: bool) -> Notice:
+        return Notice(
+            NoticeKind.GAP,
+            url=runner.url,
+            link=runner.label,
+            several=self.several,
+            gap_from=window.start,
+            gap_to=window.end,
+            reconnected=reconnected,
+            stalled=window.stalled,
+        )
+
+    def _lost(
+        self, runner: _Runner, exc: LinkLost, *, subscribing: bool
+    ) -> Iterator[Notice | Event]:
+        wall, now = self.clock.wall(), self.clock.monotonic()
+        link = runner.link
+        was_covering = runner.state == "streaming" and self.ledger.covering(runner.index)
+        if runner.state == "streaming":
+            # A socket that ended (a close frame, or closed outright) delivered all that was
+            # sent before its end, in order. A link that went silent (no pong, no reply) or
+            # was reset may have missed what came after its last frame.
+            since = wall if exc.clean or link is None else link.last_heard
+            self.ledger.down(runner.index, since)
+        if now - runner.connected_at >= STABLE_AFTER:
+            runner.backoff.reset()
+        self._drop(runner)
+        runner.state = "waiting"
+        # What arrived before the link was lost is shown, not thrown away.
+        shown, runner.held = runner.held, []
+        for item in shown:
+            if isinstance(item, Event):
+                yield from self._deliver(runner, item)
+            else:
+                yield self._about(runner, item)
+        if self._closing:
+            return
+        self._count_crash(runner, exc if subscribing else None)
+        runner.last_failure = str(exc)
+        if not self.config.reconnect:
+            yield from self._end(
+                runner, ConnectError(f"lost the connection to {runner.url}: {exc}")
+            )
+            return
+        still_down = runner.down
+        runner.down = True
+        if not self.ledger.started and self._failing_since is None:
+            self._failing_since = wall
+        down_for = self._down_for(wall)
+        delay = runner.backoff.next_delay()
+        limit = self.config.max_reconnect_time
+        if limit is not None and down_for is not None:
+            if down_for >= limit:
+                raise self._gave_up(down_for)
+            delay = max(0.0, min(delay, limit - down_for))
+        runner.retry_at = now + delay
+        still_up = self._still_up()
+        yield Notice(
+            NoticeKind.DISCONNECTED,
+            url=runner.url,
+            link=runner.label,
+            several=self.several,
+            reason=str(exc),
+            close_code=exc.close_code,
+            delay=delay,
+            still_down=still_down,
+            down_for=down_for if down_for is not None else 0.0,
+            reached=runner.ever_opened,
+            still_up=still_up,
+            cluster_down=was_covering and not still_up,
+        )
+        # A link found dead late (it had stopped answering) may reveal a time, now past,
+        # when no link covered after all.
+        yield from self._windows(runner, wall, reconnected=True)
+
+    def _connect_failed(self, runner: _Runner, exc: ConnectFailed) -> Iterator[Notice | Event]:
+        runner.last_failure = exc.sentence
+        if not exc.retryable:
+            yield from self._end(runner, ConnectError(exc.sentence))
+            return
+        if not any(other.ever_opened for other in self._runners):
+            # Like a first connect: when no node could be reached at all, the tail ends
+            # (exit 4) rather than retry a wrong URL for ever. A handshake that once
+            # succeeded proves the URL: later failures are retried.
+            runner.failed_unreached = True
+            if all(r.failed_unreached or r.state == "ended" for r in self._runners):
+                if not self.several:
+                    raise ConnectError(exc.sentence)
+                reasons = "; ".join(f"{r.url} ({r.last_failure})" for r in self._runners)
+                raise ConnectError(
+                    f"cannot reach any of the {len(self._runners)} blackhole nodes: {reasons}"
+                )
+        yield from self._lost(runner, LinkLost(exc.sentence), subscribing=False)
+
+    def _end(self, runner: _Runner, error: KazooTailError) -> Iterator[Notice]:
+        """A link cannot go on. Most errors end the tail, named after their node; a link that
+        cannot go on (--no-reconnect, a certificate that will not verify) while another is
+        subscribed is told, and the others go on."""
+        if runner.state == "streaming":
+            self.ledger.down(runner.index, self.clock.wall())
+        self._drop(runner)
+        runner.state = "ended"
+        if isinstance(error, SubscribeError):
+            accepted = [r.url for r in self._runners if r.ever_subscribed and r is not runner]
+            if accepted:
+                raise SubscribeError(
+                    f"blackhole node {runner.url} rejected a subscription that "
+                    f"{', '.join(accepted)} accepted: the nodes disagree, so they are probably "
+                    f"not one cluster ({error.message})"
+                ) from None
+            raise error
+        still_up = self._still_up()
+        if isinstance(error, ConnectError) and still_up:
+            yield Notice(
+                NoticeKind.LINK_ENDED,
+                url=runner.url,
+                link=runner.label,
+                several=self.several,
+                reason=error.message,
+                still_up=still_up,
+                cluster_down=False,
+            )
+            return
+        raise error
+
+    def _count_crash(self, runner: _Runner, lost: LinkLost | None) -> None:
         """Blackhole's handler crashes (close 1011) on what it cannot parse, most often a
         token without the claims it needs (``iss``): the same crash on every attempt to
         subscribe will not cure itself, so after a few it ends the tail rather than retry
         forever."""
+        crashes = runner.crashes
         if lost is None or lost.close_code != CLOSE_SERVER_ERROR:
             crashes.clear()
             return
@@ -317,121 +621,101 @@ class Session:
         crashes.append(str(lost))
         if len(crashes) >= CRASHES_BEFORE_GIVING_UP:
             raise AuthError(
-                f"blackhole at {self.settings.url} crashed (close code 1011) on each of "
+                f"blackhole at {runner.url} crashed (close code 1011) on each of "
                 f"{len(crashes)} attempts to subscribe: it most likely cannot read the token "
                 "(one from another cluster or auth provider?)"
             )
 
-    def _stream(self, link: Link, connected_at: float) -> Iterator[Event | Notice | Idle]:
-        settings = self.settings
-        next_ping = time.monotonic() + settings.ping_interval
-        next_tick = time.monotonic() + settings.idle_tick
-        ping_sent_at: float | None = None
-        stable = False
-        while True:
-            now = time.monotonic()
-            if now >= next_tick:
-                # Even while frames that show nothing pour in (server pings, duplicates), the
-                # consumer gets its tick: deadlines, a reader gone and flushing depend on it.
-                next_tick = now + settings.idle_tick
-                yield IDLE
-            if now >= self._next_renewal_check:
-                self._renew_if_due(now)
-            if not stable and now - connected_at >= settings.stable_after:
-                stable = True
-                self._backoff.reset()
-            if ping_sent_at is not None and now - ping_sent_at > settings.ping_timeout:
-                raise LinkLost(f"no answer to a ping within {settings.ping_timeout:g}s")
-            if now >= next_ping:
-                if self._subscribed_month not in (None, self.month()):
-                    raise LinkLost(
-                        "a new month began, and bindings on monthly databases (faxes, "
-                        "voicemail messages) must be made afresh"
-                    )
-                link.transport.ping()
-                next_ping = now + settings.ping_interval
-                if ping_sent_at is None:
-                    ping_sent_at = now
-            item = link.receive()
-            if isinstance(item, Idle):
-                next_tick = time.monotonic() + settings.idle_tick
-                yield item
-                continue
-            ping_sent_at = None
-            if item is not None and not isinstance(item, Reply):
-                yield item
-
-    def _uses_monthly(self) -> bool:
-        return any(uses_monthly_database(s.binding) for s in self.settings.subscriptions)
-
-    def _subscribed_summary(self) -> str:
-        """One readable line, however many accounts: they are counted, not listed, past three."""
-        by_account: dict[str, tuple[str, ...]] = {}
-        for subscription in self.settings.subscriptions:
-            by_account[subscription.account_id] = (
-                *by_account.get(subscription.account_id, ()),
-                subscription.binding,
-            )
-        url = self.settings.url
-        if len(by_account) <= SUMMARY_ACCOUNTS:
-            parts = [
-                f"{', '.join(bindings)} for account {account}"
-                for account, bindings in by_account.items()
-            ]
-            return f"subscribed to {'; '.join(parts)} on {url}"
-        accounts = list(by_account)
-        shown = f"{accounts[0]} and {len(accounts) - 1} more"
-        binding_sets = set(by_account.values())
-        if len(binding_sets) == 1:
-            bindings = ", ".join(binding_sets.pop())
-            return f"subscribed to {bindings} for {len(accounts)} accounts ({shown}) on {url}"
-        count = len(self.settings.subscriptions)
-        return f"subscribed to {count} bindings for {len(accounts)} accounts ({shown}) on {url}"
-
-    def _drop(self) -> None:
-        link, self._link = self._link, None
-        if link is not None:
-            link.transport.drop()
-
-    def _wait(self, seconds: float) -> Iterator[Idle | Pause]:
-        """Wait in ticks, so the consumer can still notice its deadline or a closed stdout."""
-        until = time.monotonic() + seconds
-        while (now := time.monotonic()) < until:
-            self._renew_if_due(now)
-            yield from self._pause(min(until, now + self.settings.idle_tick))
-
-    def _pause(self, until: float, opening: Opening | None = None) -> Iterator[Idle | Pause]:
-        """A wait until ``until`` (monotonic) or ``opening``'s end: handed to the driver in
-        poll mode, else waited here, and an idle tick yielded for the consumer's clocks."""
-        if self.settings.poll:
-            yield Pause(until, opening)
-            return
-        left = until - time.monotonic()
+    def _drop(self, runner: _Runner, *, goodbye: bool = False) -> None:
+        steps, runner.steps = runner.steps, None
+        if steps is not None:
+            steps.close()
+        opening, runner.opening = runner.opening, None
         if opening is not None:
-            opening.wait(max(0.0, left))
-        elif left > 0:
-            time.sleep(left)
-        yield IDLE
+            opening.abandon()
+        link, runner.link = runner.link, None
+        runner.decoder.sharing = False
+        runner.checking = None
+        runner.check_sent = False
+        if link is not None:
+            if goodbye:
+                link.transport.close()
+            else:
+                link.transport.drop()
+
+    # -- the whole session's clocks -----------------------------------------------------------
+
+    def _check_stall(self, now: float) -> Iterator[Notice]:
+        """Whether the loop itself did not run for a while since its last turn: the process
+        was stopped (SIGSTOP, Ctrl-Z) or the machine suspended (which stops the monotonic
+        clock but not the wall clock). Meanwhile the server may have shed what it could not
+        send, so the window counts from when the loop last ran, not from the frames the
+        kernel buffered and the loop reads afterwards; every subscribed link is checked at
+        once with a ping, whose deadline counts from now."""
+        wall = self.clock.wall()
+        then, then_wall, waited = self._turn
+        self._turn = (now, wall, 0.0)
+        excused, self._excused = self._excused, 0.0
+        late = max(now - then, wall - then_wall) - waited - excused
+        if late <= STALL_AFTER:
+            return
+        self.ledger.stall(then_wall, wall)
+        for runner in self._runners:
+            if runner.state != "streaming" or runner.link is None:
+                continue
+            self.ledger.down(runner.index, then_wall)
+            self._ping_counter += 1
+            runner.checking = f"kazoo-tail {os.getpid()} {self._ping_counter}".encode()
+            runner.check_sent = False
+            runner.due = now
+        self._next_renewal = now
+        yield Notice(NoticeKind.STALLED, several=self.several, stalled=late)
+
+    def _token(self, *, refresh: bool = False) -> str:
+        """A token from the provider, the time it took (a login may ask for a password)
+        excused from the stall check."""
+        started = self.clock.monotonic()
+        try:
+            return self.tokens(refresh=refresh)
+        finally:
+            self._excused += self.clock.monotonic() - started
 
     def _renew_if_due(self, now: float) -> None:
-        if now >= self._next_renewal_check and self.keep_fresh is not None:
-            self._next_renewal_check = now + self.settings.token_check_interval
+        if now >= self._next_renewal and self.keep_fresh is not None:
+            self._next_renewal = now + TOKEN_CHECK_INTERVAL
             self.keep_fresh()
 
-    def _renewing(
-        self, steps: Generator[Idle | Notice | Event, None, Subscribed]
-    ) -> Generator[Idle | Notice | Event, None, Subscribed]:
-        """A subscribe round's items, passed on, with the token kept fresh on its idle ticks (a
-        round paced by the rate limit can take minutes)."""
-        try:
-            while True:
-                try:
-                    item = next(steps)
-                except StopIteration as done:
-                    outcome: Subscribed = done.value
-                    return outcome
-                if isinstance(item, Idle):
-                    self._renew_if_due(time.monotonic())
-                yield item
-        finally:
-            steps.close()
+    def _still_up(self) -> tuple[str, ...]:
+        if not self.several:
+            return ()
+        return tuple(
+            r.label or r.url
+            for r in self._runners
+            if r.state == "streaming" and self.ledger.covering(r.index)
+        )
+
+    def _down_for(self, wall: float) -> float | None:
+        """How long no link has covered: since the ledger's open window, or, before any link
+        subscribed, since the first failure."""
+        since = self.ledger.open_since(wall) if self.ledger.started else self._failing_since
+        return None if since is None else wall - since
+
+    def _check_deadline(self) -> None:
+        limit = self.config.max_reconnect_time
+        down_for = self._down_for(self.clock.wall())
+        if limit is not None and down_for is not None and down_for >= limit:
+            raise self._gave_up(down_for)
+
+    def _gave_up(self, down_for: float) -> ConnectError:
+        if self.several:
+            return ConnectError(
+                f"gave up reconnecting after {down_for:.0f}s with no blackhole node subscribed "
+                f"({', '.join(self.urls)})"
+            )
+        runner = self._runners[0]
+        why = (
+            "the websocket handshake was still not answered"
+            if runner.state == "opening"
+            else runner.last_failure
+        )
+        return ConnectError(f"gave up reconnecting to {runner.url} after {down_for:.0f}s: {why}")
