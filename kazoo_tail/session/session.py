@@ -659,7 +659,9 @@ class Session:
         late = max(now - then, wall - then_wall) - waited - excused
         if late <= STALL_AFTER:
             return
-        self.ledger.stall(then_wall, wall)
+        # The window itself counts from the last turn (the links' outages below); the stall
+        # is how long the loop did not run beyond what it chose to wait.
+        self.ledger.stall(wall - late, wall)
         for runner in self._runners:
             if runner.state != "streaming" or runner.link is None:
                 continue

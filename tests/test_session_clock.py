@@ -1,0 +1,451 @@
+"""The session driver on a simulated clock: reconnects, backoff, dead links, gaps, renewal and
+the tool's own stalls, with no real time passing.
+
+The node here is a small in-memory stand-in for blackhole behind the transport interface the
+session uses (receive, send, ping), so that minutes of outage take microseconds; the wire
+behaviour of the real transport is tested against real servers elsewhere."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from kazoo_tail.errors import ConnectError
+from kazoo_tail.kazoo.events import Event, Idle, Notice, NoticeKind
+from kazoo_tail.net.frames import OP_PONG, OP_TEXT
+from kazoo_tail.net.transport import ConnectFailed, LinkLost
+from kazoo_tail.output.notices import describe
+from kazoo_tail.session.clock import Clock, Waitable
+from kazoo_tail.session.gaps import GapLedger, Window
+from kazoo_tail.session.resolve import ConnectionConfig
+from kazoo_tail.session.session import STALL_AFTER, TOKEN_CHECK_INTERVAL, Session
+from kazoo_tail.session.subscriber import Subscription
+
+ACCOUNT = "4b8c6fec4b2597882c0390202d195419"
+EPOCH = 1_800_000_000.0
+
+
+class SimClock(Clock):
+    """Monotonic and wall time that move only when the session waits, or a test says so."""
+
+    def __init__(self) -> None:
+        self.mono = 100.0
+        self.offset = EPOCH - self.mono
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def wall(self) -> float:
+        return self.mono + self.offset
+
+    def wait(self, sockets: Sequence[Waitable], timeout: float) -> None:
+        self.mono += max(timeout, 0.001)
+
+    def stop(self, seconds: float) -> None:
+        """The process is stopped (SIGSTOP): both clocks move on."""
+        self.mono += seconds
+
+    def suspend(self, seconds: float) -> None:
+        """The machine sleeps: the monotonic clock stands still, the wall clock does not."""
+        self.offset += seconds
+
+
+class FakeTransport:
+    tick = 0.25
+    poll = False
+    socket = None
+
+    def __init__(self, node: FakeNode, url: str) -> None:
+        self.node = node
+        self.url = url
+        self.inbox: deque[tuple[int, bytes] | LinkLost] = deque()
+        self.open = True
+
+    def receive(self) -> tuple[int, bytes] | None:
+        if self.inbox:
+            item = self.inbox.popleft()
+            if isinstance(item, LinkLost):
+                self.open = False
+                raise item
+            return item
+        if not self.open:
+            raise LinkLost("the connection was closed", clean=True)
+        return None
+
+    def send_text(self, message: str) -> None:
+        request = json.loads(message)
+        if request.get("action") == "subscribe" and self.node.replies:
+            reply = {
+                "action": "reply",
+                "request_id": request["request_id"],
+                "status": "success",
+                "data": {"subscribed": [request["data"]["binding"]]},
+            }
+            self.inbox.append((OP_TEXT, json.dumps(reply).encode()))
+
+    def ping(self, payload: bytes = b"") -> None:
+        if self.node.answers_pings:
+            self.inbox.append((OP_PONG, payload))
+
+    def pong(self, payload: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        self.open = False
+
+    def drop(self) -> None:
+        self.open = False
+
+    def data_waiting(self) -> bool:
+        return bool(self.inbox)
+
+    def event(self, n: int) -> None:
+        frame = {
+            "action": "event",
+            "subscribed_key": "call.*.*",
+            "name": "CHANNEL_CREATE",
+            "routing_key": f"call.{ACCOUNT}.CHANNEL_CREATE.c{n}",
+            "data": {"call_id": f"c{n}", "msg_id": str(n)},
+        }
+        self.inbox.append((OP_TEXT, json.dumps(frame).encode()))
+
+    def reset(self) -> None:
+        self.inbox.append(LinkLost("connection reset by the server"))
+
+    def close_frame(self) -> None:
+        self.inbox.append(
+            LinkLost("the server closed the connection (code 1001)", 1001, clean=True)
+        )
+
+
+class Opened:
+    def __init__(self, transport: FakeTransport | None, failure: ConnectFailed | None) -> None:
+        self.transport = transport
+        self.failure = failure
+
+    done = True
+
+    def result(self) -> Any:
+        if self.failure is not None:
+            raise self.failure
+        return self.transport
+
+    def abandon(self) -> None:
+        pass
+
+
+class FakeNode:
+    """A blackhole node: it accepts connections (or refuses them), answers subscribes and
+    pings, and its latest connection is ``current``."""
+
+    def __init__(self, url: str = "ws://node-a:5555") -> None:
+        self.url = url
+        self.accepting = True
+        self.replies = True
+        self.answers_pings = True
+        self.connections: list[FakeTransport] = []
+
+    def connect(self, url: str) -> Opened:
+        if not self.accepting:
+            return Opened(
+                None, ConnectFailed(f"cannot connect to blackhole at {url}: refused", True)
+            )
+        transport = FakeTransport(self, url)
+        self.connections.append(transport)
+        return Opened(transport, None)
+
+    @property
+    def current(self) -> FakeTransport:
+        return self.connections[-1]
+
+
+def session_for(
+    nodes: Sequence[FakeNode], clock: SimClock, **settings: Any
+) -> tuple[Session, list[float]]:
+    by_url = {node.url: node for node in nodes}
+    renewals: list[float] = []
+    config = ConnectionConfig(
+        backoff_initial=settings.pop("backoff_initial", 0.5),
+        backoff_cap=settings.pop("backoff_cap", 30.0),
+        **settings,
+    )
+    session = Session(
+        config,
+        [node.url for node in nodes],
+        [Subscription(ACCOUNT, "call.*.*")],
+        lambda refresh=False: "T",
+        keep_fresh=lambda: renewals.append(clock.wall()),
+        clock=clock,
+        connect=lambda url: by_url[url].connect(url),
+        rng=random.Random(7),
+    )
+    return session, renewals
+
+
+def until(
+    items: Iterator[Event | Notice | Idle], kind: NoticeKind, limit: int = 100_000
+) -> list[Any]:
+    """Everything the session yields up to and including the first notice of ``kind``."""
+    seen: list[Any] = []
+    for _ in range(limit):
+        item = next(items)
+        seen.append(item)
+        if isinstance(item, Notice) and item.kind is kind:
+            return seen
+    raise AssertionError(
+        f"no {kind} notice: {[describe(i) for i in seen if isinstance(i, Notice)]}"
+    )
+
+
+def notices(items: list[Any], kind: NoticeKind | None = None) -> list[Notice]:
+    return [i for i in items if isinstance(i, Notice) and (kind is None or i.kind is kind)]
+
+
+# -- the tool's own stalls ---------------------------------------------------------------------
+
+
+def test_a_stop_the_link_lives_through_is_a_window_from_the_last_turn_to_the_pong() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    node.current.event(1)
+    seen = [next(items) for _ in range(5)]
+    before = clock.wall()
+    clock.stop(25.0)
+    node.current.event(2)  # buffered by the kernel while the tool was stopped
+    seen += until(items, NoticeKind.GAP)
+    stalled = notices(seen, NoticeKind.STALLED)
+    assert len(stalled) == 1 and stalled[0].stalled == pytest.approx(25.0, abs=0.3)
+    gap = notices(seen, NoticeKind.GAP)[0]
+    assert gap.gap_from is not None and gap.gap_to is not None
+    assert gap.gap_from <= before and gap.gap_to >= before + 25.0
+    assert not gap.reconnected and gap.stalled == pytest.approx(25.0, abs=0.3)
+    assert [i.data["call_id"] for i in seen if isinstance(i, Event)] == ["c1", "c2"]
+    assert "kazoo-tail itself did not run for 25" in describe(gap)
+    assert len(node.connections) == 1  # the link lived: no reconnect
+    session.close()
+
+
+def test_a_stop_during_which_the_node_killed_the_socket_counts_from_before_the_stop() -> None:
+    """4.3 kills a socket whose send blocks: after SIGCONT the tool first reads what the kernel
+    buffered, then the reset. The window starts when the loop last ran, not at the frames read
+    after the resume, and it ends when the link is subscribed again."""
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    last_turn = clock.wall()
+    clock.stop(25.0)
+    for n in range(3):
+        node.current.event(n)  # buffered before the kill
+    node.current.reset()
+    seen = until(items, NoticeKind.GAP)
+    assert [n.kind for n in notices(seen)] == [
+        NoticeKind.STALLED,
+        NoticeKind.DISCONNECTED,
+        NoticeKind.SUBSCRIBED,
+        NoticeKind.GAP,
+    ]
+    assert [i.data["call_id"] for i in seen if isinstance(i, Event)] == ["c0", "c1", "c2"]
+    gap = notices(seen, NoticeKind.GAP)[0]
+    assert gap.gap_from is not None and gap.gap_to is not None
+    assert gap.gap_from <= last_turn + 0.3 and gap.reconnected
+    # Subscribed again at once, not a ping interval later.
+    assert gap.gap_to - (last_turn + 25.0) < 1.0
+    assert "and the connection was lost" in describe(gap)
+    session.close()
+
+
+def test_a_stopped_tool_pings_at_once_and_a_dead_link_is_found_within_the_ping_timeout() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock, ping_interval=30.0)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    node.answers_pings = False  # the node forgot the socket; nothing tells us so
+    resumed = clock.wall() + 25.0
+    clock.stop(25.0)
+    until(items, NoticeKind.STALLED)
+    lost = notices(until(items, NoticeKind.DISCONNECTED))[-1]
+    assert lost.reason == "no answer to a ping within 10s"
+    assert clock.wall() - resumed == pytest.approx(10.0, abs=0.5)
+    session.close()
+
+
+def test_a_suspended_machine_is_a_stall_though_the_monotonic_clock_stood_still() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    clock.suspend(3600.0)
+    seen = until(items, NoticeKind.GAP)
+    assert notices(seen, NoticeKind.STALLED)[0].stalled == pytest.approx(3600.0, abs=0.3)
+    session.close()
+
+
+def test_a_short_hiccup_is_not_a_stall() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    clock.stop(STALL_AFTER * 0.8)
+    node.current.event(1)
+    seen = [next(items) for _ in range(50)]
+    assert not notices(seen), [describe(n) for n in notices(seen)]
+    session.close()
+
+
+# -- reconnects, backoff, deadlines ------------------------------------------------------------
+
+
+def test_failed_tries_back_off_and_say_still_reconnecting_then_the_gap_is_told() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock, backoff_initial=1.0, backoff_cap=8.0)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    node.current.event(1)
+    for _ in range(5):
+        next(items)
+    heard = clock.wall()
+    node.accepting = False
+    node.current.reset()
+    losses = []
+    for _ in range(5):
+        losses += notices(until(items, NoticeKind.DISCONNECTED))
+    node.accepting = True
+    gap = notices(until(items, NoticeKind.GAP))[-1]
+    assert [n.still_down for n in losses] == [False, True, True, True, True]
+    ceilings = [1.0, 2.0, 4.0, 8.0, 8.0]
+    assert all(c / 10 <= (n.delay or 0) <= c for n, c in zip(losses, ceilings, strict=True))
+    assert describe(losses[0]).startswith("connection to ws://node-a:5555 lost (connection reset")
+    assert describe(losses[1]).startswith("still reconnecting (down ")
+    assert gap.gap_from is not None and gap.gap_to is not None
+    assert gap.gap_from <= heard + 0.3  # a reset: from the last frame heard
+    assert gap.gap_to - heard == pytest.approx(sum(n.delay or 0 for n in losses), abs=0.5)
+    session.close()
+
+
+def test_max_reconnect_time_gives_up_on_simulated_time() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock, max_reconnect_time=60.0)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    lost_at = clock.wall()
+    node.accepting = False
+    node.current.reset()
+    with pytest.raises(ConnectError, match=r"gave up reconnecting to ws://node-a:5555 after 60s"):
+        for _ in range(100_000):
+            next(items)
+    assert clock.wall() - lost_at == pytest.approx(60.0, abs=0.5)
+
+
+def test_a_first_connect_that_fails_ends_the_session() -> None:
+    clock, node = SimClock(), FakeNode()
+    node.accepting = False
+    session, _ = session_for([node], clock)
+    with pytest.raises(ConnectError, match="refused"):
+        list(session.events())
+
+
+def test_the_token_is_renewed_on_schedule_while_the_link_is_down() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, renewals = session_for([node], clock, backoff_cap=300.0)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    node.accepting = False
+    node.current.reset()
+    down_at = clock.wall()
+    while clock.wall() - down_at < 10 * TOKEN_CHECK_INTERVAL:
+        next(items)
+    during = [at for at in renewals if at >= down_at]
+    assert len(during) >= 9
+    session.close()
+
+
+# -- several links ------------------------------------------------------------------------------
+
+
+def test_one_of_two_links_down_is_no_gap_and_both_down_is_one_window() -> None:
+    clock = SimClock()
+    a, b = FakeNode("ws://node-a:5555"), FakeNode("ws://node-b:5555")
+    session, _ = session_for([a, b], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    until(items, NoticeKind.SUBSCRIBED)
+    a.accepting = False
+    a.current.reset()
+    lost = notices(until(items, NoticeKind.DISCONNECTED))[-1]
+    assert lost.still_up == ("node-b:5555",) and not lost.cluster_down
+    assert "; still subscribed on node-b:5555" in describe(lost)
+    for _ in range(200):
+        assert not isinstance(item := next(items), Notice) or item.kind is not NoticeKind.GAP
+    b.accepting = False
+    b_lost_at = clock.wall()
+    b.current.close_frame()  # a close frame: b heard everything until then
+    lost = notices(until(items, NoticeKind.DISCONNECTED))[-1]
+    assert lost.cluster_down and describe(lost).endswith("; no node is subscribed now")
+    for _ in range(300):
+        next(items)
+    a.accepting = True
+    gap = notices(until(items, NoticeKind.GAP))[-1]
+    assert gap.gap_from == pytest.approx(b_lost_at, abs=0.3)
+    assert "no node was subscribed meanwhile" in describe(gap)
+    session.close()
+
+
+def test_events_from_two_nodes_are_shown_once() -> None:
+    clock = SimClock()
+    a, b = FakeNode("ws://node-a:5555"), FakeNode("ws://node-b:5555")
+    session, _ = session_for([a, b], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    until(items, NoticeKind.SUBSCRIBED)
+    for n in range(5):
+        a.current.event(n)
+        b.current.event(n)
+    shown = []
+    for _ in range(100):
+        item = next(items)
+        if isinstance(item, Event):
+            shown.append((item.data["call_id"], item.via))
+    assert [call for call, _ in shown] == [f"c{n}" for n in range(5)]
+    assert {via for _, via in shown} <= {"node-a:5555", "node-b:5555"}
+    session.close()
+
+
+# -- the ledger, alone --------------------------------------------------------------------------
+
+
+def test_the_ledger_counts_nothing_before_the_first_subscribe() -> None:
+    ledger = GapLedger(1)
+    ledger.down(0, 5.0)
+    ledger.stall(6.0, 9.0)
+    ledger.up(0, 10.0)
+    assert ledger.new_windows(11.0) == []
+
+
+def test_the_ledger_merges_a_stall_and_an_outage_that_touch() -> None:
+    ledger = GapLedger(1)
+    ledger.up(0, 0.0)
+    ledger.stall(10.0, 20.0)
+    ledger.down(0, 10.0)
+    assert ledger.open_since(21.0) == 10.0
+    ledger.up(0, 22.0)
+    assert ledger.new_windows(23.0) == [Window(10.0, 22.0, 10.0)]
+    assert ledger.new_windows(24.0) == []  # never told twice
+
+
+def test_the_ledger_finds_a_past_window_revealed_by_a_link_found_dead_late() -> None:
+    ledger = GapLedger(2)
+    ledger.up(0, 0.0)
+    ledger.up(1, 0.0)
+    ledger.down(1, 10.0)  # b lost at 10
+    ledger.up(1, 20.0)  # and back at 20
+    assert ledger.new_windows(21.0) == []  # a covered meanwhile, as far as anyone knew
+    ledger.down(0, 15.0)  # a is found dead at 30: it last heard anything at 15
+    assert ledger.new_windows(30.0) == [Window(15.0, 20.0, 0.0)]

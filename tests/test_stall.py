@@ -1,0 +1,135 @@
+"""The tool's own stall (SIGSTOP, Ctrl-Z, a closed laptop lid) is a gap like any other: on a
+4.3-like node that sheds and kills a socket whose send blocks, every event produced while the
+tool was stopped is either printed once or inside an announced window that covers the stop,
+and the tool is subscribed and printing again soon after SIGCONT.
+
+A subprocess test: it needs a real process to stop."""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+from tests.conftest import Running, login_args, wait_until
+
+pytestmark = pytest.mark.e2e
+
+RATE = 1000.0  # events a second while the tool is stopped
+PAD = "x" * 4000  # ~4.3 KB frames: a few thousand fill every kernel buffer on the way
+WINDOW = re.compile(
+    r"events from (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z to "
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z \([\d.]+s\) may have been missed"
+)
+
+
+@pytest.fixture
+def node_43() -> Iterator[Simulator]:
+    """4.3's limits, with a shorter send timeout so the kill comes within a test's time."""
+    config = SimulatorConfig(
+        event_rate=0,
+        early_events=False,
+        advertise_ws_url=True,
+        seed=3,
+        max_queued_messages=50,
+        send_timeout=2.0,
+    )
+    with Simulator(config) as simulator:
+        yield simulator
+
+
+def publish(simulator: Simulator, n: int) -> float:
+    """Publish call event number ``n``; when it was produced (epoch)."""
+    produced = time.time()
+    simulator.publish(
+        f"call.{DEMO.account_id}.CHANNEL_CREATE.c-{n}",
+        "CHANNEL_CREATE",
+        {
+            "call_id": f"c-{n}",
+            "msg_id": f"m-{n}",
+            "account_id": DEMO.account_id,
+            "n": n,
+            "pad": PAD,
+        },
+    )
+    return produced
+
+
+def epoch(stamp: str) -> float:
+    whole, millis = stamp.split(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + int(millis) / 1000
+
+
+def printed_numbers(process: Running) -> list[int]:
+    return [json.loads(line)["data"]["n"] for line in list(process.stdout_lines)]
+
+
+def test_a_stopped_tail_announces_a_window_that_covers_the_stop(
+    node_43: Simulator, background: type[Running]
+) -> None:
+    process = background(
+        *login_args(node_43),
+        "-b",
+        "call.*.*",
+        "--json",
+        KAZOO_PASSWORD=DEMO.password,
+        KAZOO_TAIL_BACKOFF_INITIAL="0.05",
+        KAZOO_TAIL_BACKOFF_CAP="0.2",
+    )
+    process.wait_for_stderr("subscribed to")
+    produced: dict[int, float] = {}
+    produced[0] = publish(node_43, 0)
+    wait_until(lambda: printed_numbers(process) == [0], what="the first event printed")
+
+    stopped_at = time.time()
+    os.kill(process.process.pid, signal.SIGSTOP)
+    try:
+        # Events keep coming while the tool is stopped, until the node gives its socket up.
+        n, started = 1, time.monotonic()
+        while node_43.stats.send_timeouts == 0:
+            assert n < 30_000, "the node never gave up the stopped tool's socket"
+            ahead = started + n / RATE - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)  # the pace of the load under test, not a wait
+            produced[n] = publish(node_43, n)
+            n += 1
+        for _ in range(20):  # and a few after the kill, which nobody can deliver
+            produced[n] = publish(node_43, n)
+            n += 1
+    finally:
+        continued_at = time.time()
+        os.kill(process.process.pid, signal.SIGCONT)
+    assert node_43.stats.frames_shed > 0  # the node did shed: nothing hides the loss
+
+    process.wait_for_stderr("did not run for")
+    wait_until(
+        lambda: sum("subscribed to" in line for line in process.stderr_lines) >= 2,
+        timeout=30,
+        what="subscribed again after the stop",
+    )
+    last = n
+    produced[last] = publish(node_43, last)
+    wait_until(lambda: last in printed_numbers(process), what="an event after the stop printed")
+    process.process.send_signal(signal.SIGINT)
+    result = process.finish()
+    assert result.returncode == 130, result.stderr
+
+    windows = [(epoch(a), epoch(b)) for a, b in WINDOW.findall(result.stderr)]
+    assert windows, result.stderr
+    # One window covers the whole stop, and it ends once the tool is subscribed again.
+    covering = [(a, b) for a, b in windows if a <= stopped_at and b >= continued_at]
+    assert covering, (stopped_at, continued_at, windows, result.stderr)
+    assert covering[0][1] - continued_at < 10, "not subscribed within the ping timeout"
+    numbers = printed_numbers(process)
+    assert len(numbers) == len(set(numbers)), "an event was printed twice"
+    missing = [n for n in produced if n not in numbers]
+    assert missing, "nothing was lost: the test did not make the node shed"
+    outside = [n for n in missing if not any(a <= produced[n] <= b for a, b in windows)]
+    assert not outside, f"lost outside every announced window: {outside[:10]}"
