@@ -1,9 +1,11 @@
 """--record and replay against what a hostile server, a shared machine and a full disk do to
-them (issue 10): real sockets on 127.0.0.1, real files, the installed command."""
+them (issue 10), and against a kill or a failed write (issue 20): real sockets on 127.0.0.1,
+real files and FIFOs, the installed command."""
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import stat
@@ -13,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kazoo_tail.features.record import Recorder, RecordError
+from kazoo_tail.net.frames import OP_TEXT
 from kazoo_tail.simulator import DEMO
 from tests.conftest import (
     BIN,
@@ -255,3 +259,38 @@ def test_a_recording_cut_by_the_file_size_limit_ends_with_its_last_whole_line(
     assert after.endswith(b"\n")
     new_lines = after[len(before + fresh_line) :].splitlines()
     assert [json.loads(json.loads(line)["text"])["action"] for line in new_lines] == ["reply"]
+
+
+def test_each_frame_is_in_the_file_as_soon_as_it_is_recorded(tmp_path: Path) -> None:
+    recording = tmp_path / "incident.jsonl"
+    recording.write_bytes(b'{"received_at": 1.0, "te')  # a run before this one, cut short
+    recorder = Recorder(recording)
+    try:
+        recorder.frame(OP_TEXT, b'{"action":"event","name":"first"}', 2.5)
+        # Nothing flushed, nothing closed: already the operating system's.
+        assert recording.read_bytes() == (
+            b'{"received_at": 1.0, "te\n'
+            b'{"received_at":2.5,"text":"{\\"action\\":\\"event\\",\\"name\\":\\"first\\"}"}\n'
+        )
+        recorder.flush()
+    finally:
+        recorder.close()
+    recorder.close()  # the tail and the board close it again on their way out
+
+
+def test_a_fifo_whose_reader_left_is_reported_not_cut(tmp_path: Path) -> None:
+    fifo = tmp_path / "to-gzip"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so that opening it to write goes on
+    recorder = Recorder(fifo)
+    try:
+        recorder.frame(OP_TEXT, b'{"action":"event"}', 2.5)
+        assert os.read(reader, 1000) == b'{"received_at":2.5,"text":"{\\"action\\":\\"event\\"}"}\n'
+        os.close(reader)
+        with pytest.raises(RecordError) as raised:
+            recorder.frame(OP_TEXT, b'{"action":"event"}', 3.5)
+    finally:
+        recorder.close()
+    assert str(raised.value) == (
+        f"cannot write the recording {fifo}: Broken pipe (this run recorded 1 frame)"
+    )
