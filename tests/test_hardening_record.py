@@ -1,15 +1,22 @@
 """--record and replay against what a hostile server, a shared machine and a full disk do to
-them (issue 10): real sockets on 127.0.0.1, real files, the installed command."""
+them (issue 10), and against a kill or a failed write (issue 20): real sockets on 127.0.0.1,
+real files and FIFOs, the installed command."""
 
 from __future__ import annotations
 
 import json
+import os
 import resource
+import signal
 import stat
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from kazoo_tail.features.record import Recorder, RecordError
+from kazoo_tail.net.frames import OP_TEXT
 from kazoo_tail.simulator import DEMO
 from tests.conftest import (
     BIN,
@@ -91,26 +98,14 @@ def test_a_reply_echoing_the_token_is_recorded_without_it_wherever_it_stands(
 
 def test_a_full_disk_under_the_recording_is_one_sentence_naming_it(sim: Simulator) -> None:
     args = [*login_args(sim), "-b", "call.*.*", "--count", "1", "--record", "/dev/full"]
-    process = Running(*args, **PASSWORD)
-    try:
-        subscribed = "subscribed to"
-        wait_until(
-            lambda: process.process.poll() is not None or subscribed in process.stderr,
-            what=lambda: process.stderr,
-        )
-        if process.process.poll() is None:  # the failure may come at the first flush or later
-            sim.publish(
-                f"call.{DEMO.account_id}.CHANNEL_CREATE.full",
-                "CHANNEL_CREATE",
-                {"call_id": "full", "msg_id": "full", "account_id": DEMO.account_id},
-            )
-        result = process.finish()
-    finally:
-        process.kill()
+    # Every frame is written as it arrives: the subscription's reply is the first to fail.
+    result = run(*args, **PASSWORD)
     assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
     last = result.stderr.splitlines()[-1]
     assert last == (
-        "kazoo-tail: error: cannot write the recording /dev/full: No space left on device"
+        "kazoo-tail: error: cannot write the recording /dev/full: No space left on device "
+        "(this run recorded 0 frames)"
     )
     assert "unexpected" not in result.stderr
 
@@ -156,4 +151,146 @@ def test_replaying_an_endless_line_is_an_error_not_all_memory() -> None:
     assert completed.returncode == 2, completed.stderr
     assert completed.stderr == (
         "kazoo-tail: error: /dev/zero is not a kazoo-tail recording: line 1 is longer than 64 MiB\n"
+    )
+
+
+# -- what was printed is in the file (issue 20) ----------------------------------------------
+
+
+def recorded_msg_ids(recording: Path) -> list[str]:
+    """The msg_id of every event frame in the file, in order."""
+    ids = []
+    for line in recording.read_bytes().splitlines():
+        frame = json.loads(json.loads(line)["text"])
+        if frame.get("action") == "event":
+            ids.append(frame["data"]["msg_id"])
+    return ids
+
+
+def publish_calls(sim: Simulator, count: int, tag: str) -> list[str]:
+    ids = [f"{tag}-{n}" for n in range(count)]
+    for msg_id in ids:
+        sim.publish(
+            f"call.{DEMO.account_id}.CHANNEL_CREATE.{msg_id}",
+            "CHANNEL_CREATE",
+            {"call_id": msg_id, "msg_id": msg_id, "account_id": DEMO.account_id},
+        )
+    return ids
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("printed", [1, 2, 7])
+def test_every_event_printed_before_a_sigkill_is_in_the_recording(
+    sim: Simulator, background: type[Running], tmp_path: Path, printed: int
+) -> None:
+    recording = tmp_path / "incident.jsonl"
+    recording.write_bytes(b'{"received_at": 1.0, "text": "{}"}\n')  # a run before this one
+    args = [*login_args(sim), "-b", "call.*.*", "--json", "--record", str(recording)]
+    process = background(*args, **PASSWORD)
+    process.wait_for_stderr("subscribed to")
+    published = publish_calls(sim, printed, f"kill-{printed}")
+    # Killed as soon as the lines are read: well within the idle tick (0.25 s) that flushed
+    # the buffer the recording used to have.
+    wait_until(lambda: len(process.stdout_lines) >= printed, what=lambda: process.stderr)
+    process.process.send_signal(signal.SIGKILL)
+    process.kill()
+    shown = [json.loads(line)["data"]["msg_id"] for line in process.stdout_lines]
+    assert shown[:printed] == published
+    assert set(shown) <= set(recorded_msg_ids(recording))
+    assert recording.read_bytes().startswith(b'{"received_at": 1.0, "text": "{}"}\n{')
+
+
+# The file size limit the full-disk test runs under: large enough for whatever else the
+# process writes (a coverage data file), so only the recording, filled close to it, hits it.
+FILE_SIZE_LIMIT = 1 << 20
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("torn", [False, True], ids=["after-a-whole-line", "after-a-torn-line"])
+def test_a_recording_cut_by_the_file_size_limit_ends_with_its_last_whole_line(
+    sim: Simulator, tmp_path: Path, torn: bool
+) -> None:
+    recording = tmp_path / "incident.jsonl"
+    old_line = b'{"received_at": 1.0, "text": "{}"}\n'
+    # A run before this one, ending 2,000 bytes short of the limit: room for the subscription's
+    # reply, not for the event below, which is cut by the limit part way through.
+    before = old_line * ((FILE_SIZE_LIMIT - 2000) // len(old_line))
+    if torn:
+        before += old_line[:20]
+    recording.write_bytes(before)
+
+    def file_size_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+    args = [*login_args(sim), "-b", "call.*.*", "--json", "--record", str(recording)]
+    process = subprocess.Popen(
+        [str(BIN), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=kazoo_tail_env(**PASSWORD),
+        preexec_fn=file_size_limit,
+    )
+    try:
+        assert process.stderr is not None
+        said = [process.stderr.readline().decode()]
+        while "subscribed to" not in said[-1] and said[-1]:
+            said.append(process.stderr.readline().decode())
+        assert "subscribed to" in said[-1], "".join(said)
+        sim.publish(
+            f"call.{DEMO.account_id}.CHANNEL_CREATE.big",
+            "CHANNEL_CREATE",
+            {"call_id": "big", "msg_id": "big", "padding": "x" * 4000},
+        )
+        stdout, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, stderr
+    assert stdout == b""  # the event that could not be recorded was not printed either
+    assert stderr.decode().splitlines()[-1] == (
+        f"kazoo-tail: error: cannot write the recording {recording}: File too large; it ends "
+        f"with its last whole line (this run recorded 1 frame)"
+    )
+    after = recording.read_bytes()
+    fresh_line = b"\n" if torn else b""
+    assert after.startswith(before + fresh_line + b'{"received_at":')
+    assert after.endswith(b"\n")
+    new_lines = after[len(before + fresh_line) :].splitlines()
+    assert [json.loads(json.loads(line)["text"])["action"] for line in new_lines] == ["reply"]
+
+
+def test_each_frame_is_in_the_file_as_soon_as_it_is_recorded(tmp_path: Path) -> None:
+    recording = tmp_path / "incident.jsonl"
+    recording.write_bytes(b'{"received_at": 1.0, "te')  # a run before this one, cut short
+    recorder = Recorder(recording)
+    try:
+        recorder.frame(OP_TEXT, b'{"action":"event","name":"first"}', 2.5)
+        # Nothing flushed, nothing closed: already the operating system's.
+        assert recording.read_bytes() == (
+            b'{"received_at": 1.0, "te\n'
+            b'{"received_at":2.5,"text":"{\\"action\\":\\"event\\",\\"name\\":\\"first\\"}"}\n'
+        )
+        recorder.flush()
+    finally:
+        recorder.close()
+    recorder.close()  # the tail and the board close it again on their way out
+
+
+def test_a_fifo_whose_reader_left_is_reported_not_cut(tmp_path: Path) -> None:
+    fifo = tmp_path / "to-gzip"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so that opening it to write goes on
+    recorder = Recorder(fifo)
+    try:
+        recorder.frame(OP_TEXT, b'{"action":"event"}', 2.5)
+        assert os.read(reader, 1000) == b'{"received_at":2.5,"text":"{\\"action\\":\\"event\\"}"}\n'
+        os.close(reader)
+        with pytest.raises(RecordError) as raised:
+            recorder.frame(OP_TEXT, b'{"action":"event"}', 3.5)
+    finally:
+        recorder.close()
+    assert str(raised.value) == (
+        f"cannot write the recording {fifo}: Broken pipe (this run recorded 1 frame)"
     )

@@ -8,6 +8,7 @@ or text that is not valid UTF-8, is kept as base64 under ``"bytes"`` with its ``
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import os
 import stat
@@ -38,11 +39,22 @@ class RecordError(KazooTailError):
 
 
 class Recorder:
+    """Appends each frame as one line, handed to the operating system before the session
+    decodes it, so before its event can be printed: a tail killed at any moment (SIGKILL, the
+    OOM killer) leaves in the file every event it showed. A failed write (a full disk, the
+    file size limit) cuts the file back to its last whole line."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.failed = False
-        fd = _open_privately(path)
-        self.file = os.fdopen(fd, "ab")
+        self.frames = 0  # recorded by this run
+        self.fd = _open_privately(path)
+        info = os.fstat(self.fd)
+        # Only a regular file can be cut back; a FIFO or a device keeps what it was given.
+        self.regular = stat.S_ISREG(info.st_mode)
+        # Where the last whole line ends: what the file held when opened (a run before ours,
+        # and the newline that started us on a fresh line) is never cut.
+        self.end = info.st_size if self.regular else 0
 
     def frame(self, opcode: int, payload: bytes, received_at: float) -> None:
         entry: dict[str, object] = {"received_at": round(received_at, 6)}
@@ -59,27 +71,73 @@ class Recorder:
         self._write(orjson.dumps(entry) + b"\n")
 
     def flush(self) -> None:
-        try:
-            self.file.flush()
-        except OSError as exc:
-            raise self._failure(exc) from None
+        """Nothing to do: every line is written as its frame arrives. Kept for the callers
+        that flush on idle ticks."""
 
     def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd < 0:
+            return
         try:
-            self.file.close()
+            os.close(fd)
         except OSError as exc:
-            if not self.failed:  # else what is still buffered is what could not be written
-                raise self._failure(exc) from None
+            # Network file systems may report a failed write only now.
+            if not self.failed:
+                self.failed = True
+                raise self._error(exc, "") from None
 
     def _write(self, line: bytes) -> None:
         try:
-            self.file.write(line)
+            written = os.write(self.fd, line)
         except OSError as exc:
-            raise self._failure(exc) from None
+            raise self._failure(exc, 0) from None
+        if written != len(line):
+            self._write_rest(line, written)
+        self.frames += 1
+        self.end += len(line)
 
-    def _failure(self, exc: OSError) -> RecordError:
+    def _write_rest(self, line: bytes, written: int) -> None:
+        """After a short write (a disk filling up, a signal on a pipe): the rest, or the file
+        cut back to its last whole line if it cannot be written."""
+        try:
+            while written < len(line):
+                written += os.write(self.fd, line[written:])
+        except OSError as exc:
+            raise self._failure(exc, written) from None
+        except BaseException:  # Ctrl-C between two parts: no half line left behind
+            with contextlib.suppress(OSError):
+                self._cut_back()
+            raise
+
+    def _failure(self, exc: OSError, written: int) -> RecordError:
+        """Gives up on the file, cut back to its last whole line if ``written`` bytes of the
+        line it failed on (or anything else past that line) were written, and says so in one
+        sentence."""
         self.failed = True
-        return RecordError(f"cannot write the recording {self.path}: {exc.strerror or exc}")
+        if not self.regular:
+            ending = "; half its last line may have been sent" if written else ""
+        else:
+            try:
+                self._cut_back()
+            except OSError as cut:
+                return self._error(
+                    exc, f", and cannot be cut back to its last whole line: {cut.strerror or cut}"
+                )
+            ending = "; it ends with its last whole line"
+        return self._error(exc, ending)
+
+    def _cut_back(self) -> None:
+        """Truncates the file to the end of its last whole line, never below what it held when
+        opened, and never growing it (someone else may have truncated it meanwhile)."""
+        if self.regular and self.fd >= 0 and os.fstat(self.fd).st_size > self.end:
+            os.ftruncate(self.fd, self.end)
+
+    def _error(self, exc: OSError, ending: str) -> RecordError:
+        frames = f"{self.frames} frame{'' if self.frames == 1 else 's'}"
+        return RecordError(
+            f"cannot write the recording {self.path}: {exc.strerror or exc}{ending} "
+            f"(this run recorded {frames})"
+        )
 
 
 def _open_privately(path: Path) -> int:
