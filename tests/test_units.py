@@ -179,13 +179,14 @@ def test_deduplicator_is_bounded_and_keys_on_routing_key_and_msg_id() -> None:
     assert not dedupe.is_duplicate(event("call.a.X.1", "m1"))  # long forgotten
 
 
-def test_backoff_grows_with_full_jitter_up_to_the_cap_and_resets() -> None:
+def test_backoff_draws_from_a_tenth_of_a_doubling_ceiling_up_to_the_cap_and_resets() -> None:
     backoff = Backoff(0.5, 4.0, random.Random(1))
     delays = [backoff.next_delay() for _ in range(10)]
-    assert all(0 <= d <= 4.0 for d in delays)
+    ceilings = [min(4.0, 0.5 * 2**n) for n in range(10)]
+    assert all(c / 10 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     assert max(delays[5:]) > 1.0
     backoff.reset()
-    assert backoff.next_delay() <= 0.5
+    assert 0.05 <= backoff.next_delay() <= 0.5
 
 
 def test_sanitize_makes_every_control_character_visible() -> None:

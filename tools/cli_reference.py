@@ -55,7 +55,8 @@ NON_OPTION_ENVIRONMENT: tuple[EnvironmentVariable, ...] = (
     ),
     EnvironmentVariable(
         "KAZOO_TAIL_BACKOFF_INITIAL",
-        "First delay before reconnecting, in seconds, doubling after each failure (default 0.5).",
+        "Ceiling of the first delay before reconnecting, in seconds (default 0.5); it doubles "
+        "after each failure, and each delay is drawn between a tenth of it and it.",
     ),
     EnvironmentVariable(
         "KAZOO_TAIL_BACKOFF_CAP",

@@ -346,7 +346,7 @@ OPTIONS: dict[str, Decorator] = {
     "no_dedupe": _option(
         "--no-dedupe",
         is_flag=True,
-        help="Print an event once per matching binding instead of once.",
+        help="Print every copy of an event (one per matching binding, and per node), not one.",
     ),
 }
 
