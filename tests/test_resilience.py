@@ -362,7 +362,7 @@ def test_bindings_on_monthly_databases_are_renewed_when_the_month_turns(sim: Sim
         [sim.blackhole_url],
         [Subscription(DEMO.account_id, "object.*.fax")],
         lambda refresh=False: token,
-        month=lambda: current[0],
+        month=lambda at: current[0],
     )
     subscribed = 0
     notices = []

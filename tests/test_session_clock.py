@@ -7,8 +7,10 @@ behaviour of the real transport is tested against real servers elsewhere."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import random
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,7 +25,7 @@ from kazoo_tail.output.notices import describe
 from kazoo_tail.session.clock import Clock, Waitable
 from kazoo_tail.session.gaps import GapLedger, Window
 from kazoo_tail.session.resolve import ConnectionConfig
-from kazoo_tail.session.session import STALL_AFTER, TOKEN_CHECK_INTERVAL, Session
+from kazoo_tail.session.session import STALL_AFTER, TOKEN_CHECK_INTERVAL, Session, modb_period
 from kazoo_tail.session.subscriber import Subscription
 
 ACCOUNT = "4b8c6fec4b2597882c0390202d195419"
@@ -165,7 +167,7 @@ class FakeNode:
 
 
 def session_for(
-    nodes: Sequence[FakeNode], clock: SimClock, **settings: Any
+    nodes: Sequence[FakeNode], clock: SimClock, binding: str = "call.*.*", **settings: Any
 ) -> tuple[Session, list[float]]:
     by_url = {node.url: node for node in nodes}
     renewals: list[float] = []
@@ -177,7 +179,7 @@ def session_for(
     session = Session(
         config,
         [node.url for node in nodes],
-        [Subscription(ACCOUNT, "call.*.*")],
+        [Subscription(ACCOUNT, binding)],
         lambda refresh=False: "T",
         keep_fresh=lambda: renewals.append(clock.wall()),
         clock=clock,
@@ -415,6 +417,42 @@ def test_events_from_two_nodes_are_shown_once() -> None:
             shown.append((item.data["call_id"], item.via))
     assert [call for call, _ in shown] == [f"c{n}" for n in range(5)]
     assert {via for _, via in shown} <= {"node-a:5555", "node-b:5555"}
+    session.close()
+
+
+# -- the month of monthly databases ------------------------------------------------------------
+
+
+def utc(stamp: str) -> float:
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S"))
+
+
+def test_the_month_period_turns_with_the_utc_month_and_again_twelve_hours_later() -> None:
+    assert modb_period(utc("2026-11-30T23:59:59")) == "202611b"
+    assert modb_period(utc("2026-12-01T00:00:00")) == "202612a"
+    assert modb_period(utc("2026-12-01T11:59:59")) == "202612a"
+    assert modb_period(utc("2026-12-01T12:00:00")) == "202612b"
+    assert modb_period(utc("2026-12-15T03:00:00")) == "202612b"
+
+
+def test_links_renew_monthly_bindings_one_at_a_time_so_no_gap_opens() -> None:
+    clock = SimClock()
+    clock.offset = utc("2026-12-01T11:58:00") - clock.mono
+    a, b = FakeNode("ws://node-a:5555"), FakeNode("ws://node-b:5555")
+    session, _ = session_for([a, b], clock, binding="object.*.fax")
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    until(items, NoticeKind.SUBSCRIBED)
+    told = []
+    while clock.wall() < utc("2026-12-01T12:03:00"):
+        item = next(items)
+        if isinstance(item, Notice):
+            told.append(item)
+    renewed = notices(told, NoticeKind.DISCONNECTED)
+    assert [n.url for n in renewed] == ["ws://node-a:5555", "ws://node-b:5555"]
+    assert all("a new month began" in n.reason for n in renewed)
+    assert all(n.still_up for n in renewed) and not notices(told, NoticeKind.GAP)
+    assert len(a.connections) == len(b.connections) == 2
     session.close()
 
 

@@ -6,7 +6,7 @@ link's socket at once, so exceptions reach the caller and Ctrl-C or a closed std
 once. (Threads were measured first: the GIL handoffs between a thread per link cost two
 thirds of the throughput.) The loop keeps each link alive with websocket pings, notices a
 dead one, reconnects with capped, jittered backoff, renews the token before it expires, and
-resubscribes bindings on monthly databases when the UTC month turns.
+resubscribes bindings on monthly databases when the month turns (``modb_period``).
 
 Every node of a cluster receives every event (its AMQP listeners are federated) with the
 same routing key and ``msg_id``: events are merged, each shown once, whichever link brought it
@@ -66,6 +66,8 @@ STALL_AFTER = 1.0
 # seconds behind another at thousands of events a second.
 DEDUPE_ONE_LINK = 4096
 DEDUPE_SEVERAL_LINKS = 32768
+# With several links, each renews its monthly bindings this long after the one before it.
+MONTH_STAGGER = 60.0
 # The close code of a blackhole handler that crashed on what it was sent.
 CLOSE_SERVER_ERROR = 1011
 # The same crash while subscribing this many times in a row ends the tail (exit 3).
@@ -91,9 +93,16 @@ class Backoff:
         self.attempt = 0
 
 
-def utc_month() -> str:
-    """The month Kazoo files documents under (its monthly databases are named in UTC)."""
-    return time.strftime("%Y%m", time.gmtime())
+def modb_period(at: float) -> str:
+    """Which month blackhole binds a monthly database's documents to, as far as a client can
+    know: blackhole takes it from the node's local date when the subscribe arrives
+    (docs/protocol.md §8.5), and the node's time zone is not told. The period turns with the
+    UTC month, and again twelve hours later, once every zone's month has turned (the last,
+    UTC-12, turns at 12:00 UTC on the 1st): a renewal at each turn binds the new month on
+    every node by then."""
+    moment = time.gmtime(at)
+    half = "a" if moment.tm_mday == 1 and moment.tm_hour < 12 else "b"
+    return f"{moment.tm_year:04d}{moment.tm_mon:02d}{half}"
 
 
 class Handshake(Protocol):
@@ -162,7 +171,7 @@ class Session:
         on_frame: FrameObserver | None = None,
         clock: Clock | None = None,
         connect: Connect | None = None,
-        month: Callable[[], str] = utc_month,
+        month: Callable[[float], str] = modb_period,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
@@ -394,7 +403,7 @@ class Session:
                 runner.check_sent = True
                 runner.ping_sent_at = now  # the deadline counts from the resume
             if now >= runner.next_ping:
-                if runner.month not in (None, self.month()):
+                if runner.month not in (None, self._month_of(runner)):
                     raise LinkLost(
                         "a new month began, and bindings on monthly databases (faxes, "
                         "voicemail messages) must be made afresh",
@@ -429,6 +438,11 @@ class Session:
         )
         runner.due = min(runner.next_ping, deadline) if deadline is not None else runner.next_ping
 
+    def _month_of(self, runner: _Runner) -> str:
+        """The month period for this link: with several, each turns a little after the one
+        before it, so that they renew one at a time and another link covers meanwhile."""
+        return self.month(self.clock.wall() - runner.index * MONTH_STAGGER)
+
     def _deliver(self, runner: _Runner, event: Event) -> Iterator[Event]:
         if self._dedupe is not None and self._dedupe.is_duplicate(event):
             return
@@ -448,7 +462,7 @@ class Session:
         runner.ever_subscribed = True
         runner.down = False
         runner.crashes.clear()
-        runner.month = self.month() if self._uses_monthly else None
+        runner.month = self._month_of(runner) if self._uses_monthly else None
         runner.next_ping = now + self.config.ping_interval
         runner.ping_sent_at = None
         runner.checking = None
