@@ -23,7 +23,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kazoo_tail.errors import AuthError, ConnectError, KazooTailError, SubscribeError
 from kazoo_tail.kazoo.catalog import uses_monthly_database
@@ -454,6 +454,18 @@ class Session:
         """A link's own notice (progress, a bad frame), naming the link."""
         return dataclasses.replace(notice, url=runner.url, link=runner.label, several=self.several)
 
+    def _notice(self, runner: _Runner, kind: NoticeKind, **facts: Any) -> Notice:
+        return Notice(kind, url=runner.url, link=runner.label, several=self.several, **facts)
+
+    def _show_held(self, runner: _Runner) -> Iterator[Event | Notice]:
+        """What arrived before the subscribe round ended, shown, never thrown away."""
+        shown, runner.held = runner.held, []
+        for item in shown:
+            if isinstance(item, Event):
+                yield from self._deliver(runner, item)
+            else:
+                yield self._about(runner, item)
+
     # -- a link's turns -----------------------------------------------------------------------
 
     def _subscribed(self, runner: _Runner) -> Iterator[Event | Notice]:
@@ -469,19 +481,12 @@ class Session:
         runner.decoder.sharing = True
         self.ledger.up(runner.index, wall)
         self._failing_since = None
-        yield Notice(
+        yield self._notice(
+            runner,
             NoticeKind.SUBSCRIBED,
-            url=runner.url,
-            link=runner.label,
-            several=self.several,
             subscriptions=tuple((s.account_id, s.binding) for s in self.subscriptions),
         )
-        shown, runner.held = runner.held, []
-        for item in shown:
-            if isinstance(item, Event):
-                yield from self._deliver(runner, item)
-            else:
-                yield self._about(runner, item)
+        yield from self._show_held(runner)
         yield from self._windows(runner, wall, reconnected=True)
 
     def _checked(self, runner: _Runner) -> Iterator[Notice]:
@@ -497,11 +502,9 @@ class Session:
             yield self._gap_notice(runner, window, reconnected=reconnected)
 
     def _gap_notice(self, runner: _Runner, window: Window, *, reconnected: bool) -> Notice:
-        return Notice(
+        return self._notice(
+            runner,
             NoticeKind.GAP,
-            url=runner.url,
-            link=runner.label,
-            several=self.several,
             gap_from=window.start,
             gap_to=window.end,
             reconnected=reconnected,
@@ -524,13 +527,7 @@ class Session:
             runner.backoff.reset()
         self._drop(runner)
         runner.state = "waiting"
-        # What arrived before the link was lost is shown, not thrown away.
-        shown, runner.held = runner.held, []
-        for item in shown:
-            if isinstance(item, Event):
-                yield from self._deliver(runner, item)
-            else:
-                yield self._about(runner, item)
+        yield from self._show_held(runner)
         if self._closing:
             return
         self._count_crash(runner, exc if subscribing else None)
@@ -553,11 +550,9 @@ class Session:
             delay = max(0.0, min(delay, limit - down_for))
         runner.retry_at = now + delay
         still_up = self._still_up()
-        yield Notice(
+        yield self._notice(
+            runner,
             NoticeKind.DISCONNECTED,
-            url=runner.url,
-            link=runner.label,
-            several=self.several,
             reason=str(exc),
             close_code=exc.close_code,
             delay=delay,
@@ -609,11 +604,9 @@ class Session:
             raise error
         still_up = self._still_up()
         if isinstance(error, ConnectError) and still_up:
-            yield Notice(
+            yield self._notice(
+                runner,
                 NoticeKind.LINK_ENDED,
-                url=runner.url,
-                link=runner.label,
-                several=self.several,
                 reason=error.message,
                 still_up=still_up,
                 cluster_down=False,
