@@ -22,7 +22,7 @@ from kazoo_tail.kazoo.events import Event, Idle, Notice, NoticeKind
 from kazoo_tail.net.frames import OP_PONG, OP_TEXT
 from kazoo_tail.net.transport import ConnectFailed, LinkLost
 from kazoo_tail.output.notices import describe
-from kazoo_tail.session.clock import Clock, Waitable
+from kazoo_tail.session.clock import Clock
 from kazoo_tail.session.gaps import GapLedger, Window
 from kazoo_tail.session.resolve import ConnectionConfig
 from kazoo_tail.session.session import STALL_AFTER, TOKEN_CHECK_INTERVAL, Session, modb_period
@@ -33,27 +33,38 @@ EPOCH = 1_800_000_000.0
 
 
 class SimClock(Clock):
-    """Monotonic and wall time that move only when the session waits, or a test says so."""
+    """Time that moves only when the session waits, or a test says so. The timeline is the
+    monotonic clock plus the time spent suspended; the wall clock is the timeline plus an
+    offset that NTP may step."""
 
     def __init__(self) -> None:
         self.mono = 100.0
+        self.suspended = 0.0
         self.offset = EPOCH - self.mono
 
     def monotonic(self) -> float:
         return self.mono
 
-    def wall(self) -> float:
-        return self.mono + self.offset
+    def timeline(self) -> float:
+        return self.mono + self.suspended
 
-    def wait(self, sockets: Sequence[Waitable], timeout: float) -> None:
+    def wall(self) -> float:
+        return self.timeline() + self.offset
+
+    def wait(self, waitables: Sequence[Any], timeout: float) -> list[Any]:
         self.mono += max(timeout, 0.001)
+        return []
 
     def stop(self, seconds: float) -> None:
-        """The process is stopped (SIGSTOP): both clocks move on."""
+        """The process is stopped (SIGSTOP): every clock moves on."""
         self.mono += seconds
 
     def suspend(self, seconds: float) -> None:
-        """The machine sleeps: the monotonic clock stands still, the wall clock does not."""
+        """The machine sleeps: the monotonic clock stands still, the others do not."""
+        self.suspended += seconds
+
+    def step_wall(self, seconds: float) -> None:
+        """NTP steps the wall clock."""
         self.offset += seconds
 
 
@@ -104,6 +115,9 @@ class FakeTransport:
         self.open = False
 
     def data_waiting(self) -> bool:
+        return bool(self.inbox)
+
+    def buffered(self) -> bool:
         return bool(self.inbox)
 
     def event(self, n: int) -> None:
@@ -229,7 +243,7 @@ def test_a_stop_the_link_lives_through_is_a_window_from_the_last_turn_to_the_pon
     assert gap.gap_from <= before and gap.gap_to >= before + 25.0
     assert not gap.reconnected and gap.stalled == pytest.approx(25.0, abs=0.3)
     assert [i.data["call_id"] for i in seen if isinstance(i, Event)] == ["c1", "c2"]
-    assert "kazoo-tail itself did not run for 25" in describe(gap)
+    assert "kazoo-tail itself did not read the connection for 25" in describe(gap)
     assert len(node.connections) == 1  # the link lived: no reconnect
     session.close()
 
@@ -284,9 +298,119 @@ def test_a_suspended_machine_is_a_stall_though_the_monotonic_clock_stood_still()
     session, _ = session_for([node], clock)
     items = session.events()
     until(items, NoticeKind.SUBSCRIBED)
+    before = clock.wall()
     clock.suspend(3600.0)
     seen = until(items, NoticeKind.GAP)
     assert notices(seen, NoticeKind.STALLED)[0].stalled == pytest.approx(3600.0, abs=0.3)
+    gap = notices(seen, NoticeKind.GAP)[0]
+    assert gap.gap_from is not None and gap.gap_to is not None
+    assert gap.gap_from <= before and gap.gap_to >= before + 3600.0
+    session.close()
+
+
+def test_a_wall_clock_stepped_by_ntp_is_no_stall_and_hides_no_window() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    clock.step_wall(+5.0)
+    seen = [next(items) for _ in range(50)]
+    clock.step_wall(-600.0)
+    seen += [next(items) for _ in range(50)]
+    assert not notices(seen, NoticeKind.STALLED)
+    node.current.close_frame()
+    gap = notices(until(items, NoticeKind.GAP))[-1]
+    assert gap.gap_from is not None and gap.gap_to is not None
+    assert 0 < gap.gap_to - gap.gap_from < 2.0
+    assert abs(gap.gap_to - clock.wall()) < 1.0  # told on the wall clock of now
+    session.close()
+
+
+def test_a_consumer_that_holds_the_loop_up_opens_a_window_worded_as_such() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    for n in range(400):
+        node.current.event(n)
+    seen = []
+    for _ in range(400):
+        item = next(items)
+        seen.append(item)
+        if isinstance(item, Event):
+            clock.stop(0.005)  # 5 ms per event: a database insert
+    stalled = notices(seen + until(items, NoticeKind.GAP), NoticeKind.STALLED)
+    assert stalled and "or it was held up" in describe(stalled[0])
+    session.close()
+
+
+def test_an_outstanding_ping_at_the_stop_does_not_condemn_the_link() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock, ping_interval=1.0)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    node.answers_pings = False
+    started = clock.wall()
+    while clock.wall() < started + 1.5:  # a ping goes out and is not answered yet
+        next(items)
+    clock.stop(25.0)
+    node.answers_pings = True
+    seen = until(items, NoticeKind.GAP)
+    assert not notices(seen, NoticeKind.DISCONNECTED), [describe(n) for n in notices(seen)]
+    assert len(node.connections) == 1
+    session.close()
+
+
+def test_max_reconnect_time_waits_for_the_check_after_a_stall() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock, max_reconnect_time=20.0)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    clock.stop(25.0)
+    seen = until(items, NoticeKind.GAP)
+    assert not notices(seen, NoticeKind.DISCONNECTED)
+    session.close()
+
+
+def test_a_token_wait_while_another_link_streams_is_a_stall_for_that_link() -> None:
+    """A login that takes 40 s (a password prompt) for one link's resubscribe keeps the loop
+    from reading the other link too: that is a window, not an excuse."""
+    clock = SimClock()
+    a, b = FakeNode("ws://node-a:5555"), FakeNode("ws://node-b:5555")
+    session, _ = session_for([a, b], clock)
+    slow = [False]
+
+    def tokens(refresh: bool = False) -> str:
+        if slow[0]:
+            slow[0] = False
+            clock.stop(40.0)
+        return "T"
+
+    session.tokens = tokens
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    until(items, NoticeKind.SUBSCRIBED)
+    slow[0] = True
+    b.current.reset()
+    seen = until(items, NoticeKind.GAP)
+    assert notices(seen, NoticeKind.STALLED)[0].stalled == pytest.approx(40.0, abs=0.5)
+    session.close()
+
+
+def test_a_token_wait_while_no_link_streams_is_excused() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock)
+    slow = [True]
+
+    def tokens(refresh: bool = False) -> str:
+        if slow[0]:
+            slow[0] = False
+            clock.stop(40.0)
+        return "T"
+
+    session.tokens = tokens
+    seen = until(session.events(), NoticeKind.SUBSCRIBED)
+    assert not notices(seen, NoticeKind.STALLED)
     session.close()
 
 
@@ -330,6 +454,34 @@ def test_failed_tries_back_off_and_say_still_reconnecting_then_the_gap_is_told()
     assert gap.gap_from <= heard + 0.3  # a reset: from the last frame heard
     assert gap.gap_to - heard == pytest.approx(sum(n.delay or 0 for n in losses), abs=0.5)
     session.close()
+
+
+def test_the_backoff_keeps_growing_after_a_long_lived_connection_is_lost() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock, backoff_initial=1.0, backoff_cap=30.0)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    started = clock.wall()
+    while clock.wall() < started + 60.0:
+        next(items)
+    node.accepting = False
+    node.current.reset()
+    losses = []
+    for _ in range(6):
+        losses += notices(until(items, NoticeKind.DISCONNECTED))
+    ceilings = [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+    assert all(c / 10 <= (n.delay or 0) <= c for n, c in zip(losses, ceilings, strict=True))
+    assert sum(n.delay or 0 for n in losses) > 6.0
+    session.close()
+
+
+def test_close_during_iteration_ends_it() -> None:
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    session.close()
+    assert list(items) == []
 
 
 def test_max_reconnect_time_gives_up_on_simulated_time() -> None:
@@ -487,3 +639,15 @@ def test_the_ledger_finds_a_past_window_revealed_by_a_link_found_dead_late() -> 
     assert ledger.new_windows(21.0) == []  # a covered meanwhile, as far as anyone knew
     ledger.down(0, 15.0)  # a is found dead at 30: it last heard anything at 15
     assert ledger.new_windows(30.0) == [Window(15.0, 20.0, 0.0)]
+
+
+def test_a_window_told_does_not_hide_an_earlier_one_revealed_later() -> None:
+    ledger = GapLedger(2)
+    ledger.up(0, 0.0)
+    ledger.up(1, 0.0)
+    ledger.down(1, 20.0)  # b lost at 20, back at 25
+    ledger.up(1, 25.0)
+    ledger.stall(30.0, 33.0)  # a stall, told at once
+    assert ledger.new_windows(33.0) == [Window(30.0, 33.0, 3.0)]
+    ledger.down(0, 15.0)  # a is found dead later: it last heard anything at 15
+    assert ledger.new_windows(40.0) == [Window(20.0, 25.0, 0.0)]

@@ -117,7 +117,7 @@ def test_a_stopped_tail_announces_a_window_that_covers_the_stop(
         os.kill(process.process.pid, signal.SIGCONT)
     assert node_43.stats.frames_shed > 0  # the node did shed: nothing hides the loss
 
-    process.wait_for_stderr("did not run for")
+    process.wait_for_stderr("did not read the connection for")
     wait_until(
         lambda: sum("subscribed to" in line for line in process.stderr_lines) >= 2,
         timeout=30,

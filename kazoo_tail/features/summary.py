@@ -55,7 +55,10 @@ class Summary:
         if notice.kind is NoticeKind.SUBSCRIBED:
             if link.up_since is None:
                 link.up_since = now
-        elif notice.kind is NoticeKind.DISCONNECTED and link.up_since is not None:
+        elif (
+            notice.kind in (NoticeKind.DISCONNECTED, NoticeKind.LINK_ENDED)
+            and link.up_since is not None
+        ):
             link.up_for += now - link.up_since
             link.up_since = None
             link.losses += 1

@@ -146,6 +146,10 @@ class Transport:
     def drop(self) -> None:
         self._ws.shutdown()  # type: ignore[no-untyped-call]
 
+    def buffered(self) -> bool:
+        """Whether bytes already read wait to be decoded (no system call)."""
+        return self._reader.has_data()
+
     def data_waiting(self) -> bool:
         """Whether another frame is already buffered, so a flush can wait for it."""
         if self._reader.has_data():

@@ -29,10 +29,8 @@ def describe(notice: Notice) -> str:
         others = ", ".join(notice.still_up)
         return f"{notice.reason}; not trying {notice.url} again, going on with {others}"
     if kind is NoticeKind.STALLED:
-        return (
-            f"kazoo-tail itself did not run for {notice.stalled:.1f}s (stopped, or the "
-            "machine suspended); checking the connection"
-        )
+        checking = "; checking the connection" if notice.count else ""
+        return f"{_stalled(notice)}{checking}"
     if kind is NoticeKind.GAP:
         return _gap(notice)
     more = f" ({notice.count} more bad frames ignored before it)" if notice.count else ""
@@ -73,10 +71,17 @@ def _gap(notice: Notice) -> str:
     if notice.stalled:
         lost = ", and the connection was lost" if notice.reconnected else ""
         return (
-            f"{window}: kazoo-tail itself did not run for {notice.stalled:.1f}s{lost} "
-            f"({why}blackhole may have dropped them meanwhile and cannot replay them)"
+            f"{window}: {_stalled(notice)}{lost} ({why}blackhole may have dropped them "
+            "meanwhile and cannot replay them)"
         )
     return f"reconnected to {notice.url}; {window} ({why}blackhole cannot replay them)"
+
+
+def _stalled(notice: Notice) -> str:
+    return (
+        f"kazoo-tail itself did not read the connection for {notice.stalled:.1f}s (it was "
+        "stopped, the machine suspended, or it was held up)"
+    )
 
 
 def _subscribed(notice: Notice) -> str:

@@ -4,32 +4,51 @@ dead links, gaps, renewal and the tool's own stalls can be tested on a simulated
 from __future__ import annotations
 
 import select
+import sys
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar, runtime_checkable
+
+# A clock that never steps and goes on while the machine is suspended: Linux's CLOCK_BOOTTIME;
+# macOS's CLOCK_MONOTONIC counts sleep too. Elsewhere the monotonic clock, which may not.
+_TIMELINE = getattr(time, "CLOCK_BOOTTIME", None) or (
+    getattr(time, "CLOCK_MONOTONIC", None) if sys.platform == "darwin" else None
+)
 
 
+@runtime_checkable
 class Waitable(Protocol):
     def fileno(self) -> int: ...
 
 
+W = TypeVar("W", bound=Waitable)
+
+
 class Clock:
-    """Real time: ``monotonic`` for deadlines, ``wall`` (epoch) for what is told, and
-    ``wait`` until a socket has something to read or ``timeout`` passes."""
+    """Real time: ``monotonic`` for deadlines; ``timeline`` for gaps (it never steps, unlike
+    the wall clock, and goes on through a suspend, unlike the monotonic clock); ``wall``
+    (epoch) for what is told; and ``wait`` until a socket has something to read or
+    ``timeout`` passes."""
 
     def monotonic(self) -> float:
         return time.monotonic()
 
+    def timeline(self) -> float:
+        return time.clock_gettime(_TIMELINE) if _TIMELINE is not None else time.monotonic()
+
     def wall(self) -> float:
         return time.time()
 
-    def wait(self, sockets: Sequence[Waitable], timeout: float) -> None:
-        if timeout <= 0:
-            return
-        if not sockets:
+    def wait(self, waitables: Sequence[W], timeout: float) -> list[W]:
+        """The waitables that became readable (all of them, after an error: their next read
+        says what is wrong)."""
+        if timeout <= 0 and not waitables:
+            return []
+        if not waitables:
             time.sleep(timeout)
-            return
+            return []
         try:
-            select.select(sockets, [], [], timeout)
+            readable, _, _ = select.select(waitables, [], [], max(0.0, timeout))
         except (OSError, ValueError):
-            pass  # a socket closed meanwhile: its next read says so
+            return list(waitables)
+        return readable

@@ -31,8 +31,11 @@ class GapLedger:
         self._outages: list[list[list[float | None]]] = [[] for _ in range(links)]
         self._stalls: list[tuple[float, float]] = []
         self._first_up: float | None = None
-        # The end of the last window told: none is told twice.
-        self._told_until = float("-inf")
+        # The windows told (the latest ones): no stretch is told twice, and one revealed
+        # late, before a window already told, is still told.
+        self._told: list[tuple[float, float]] = []
+        # Before this, everything counts as told (the oldest windows told are forgotten).
+        self._told_floor = float("-inf")
 
     @property
     def started(self) -> bool:
@@ -85,32 +88,35 @@ class GapLedger:
     def new_windows(self, now: float) -> list[Window]:
         """The windows that have ended and were not told yet, oldest first."""
         windows = []
+        covered_now = any(self.covering(i) for i in range(len(self._outages)))
         for start, end in self._uncovered(now):
-            if end >= now and not any(self.covering(i) for i in range(len(self._outages))):
+            if end >= now and not covered_now:
                 break  # still open
-            if end <= self._told_until:
-                continue
-            self._told_until = end
+            self._told.append((start, end))
+            if len(self._told) > KEPT_OUTAGES:
+                self._told_floor = max(self._told_floor, self._told.pop(0)[1])
             stalled = sum(max(0.0, min(end, b) - max(start, a)) for a, b in self._stalls)
             windows.append(Window(start, end, stalled))
         return windows
 
     def _uncovered(self, now: float) -> list[tuple[float, float]]:
-        """The stretches since the last window told when no link covered or the tool did not
-        run, merged where they touch."""
+        """The stretches since the first subscribe when no link covered or the tool did not
+        run, and not told yet, merged where they touch."""
         if self._first_up is None:
             return []
-        since = max(self._told_until, self._first_up)
+        since = max(self._first_up, self._told_floor)
         points = {since, now}
         for outages in self._outages:
             for start, end in outages:
                 points.update(p for p in (start, end if end is not None else now) if p is not None)
-        for start, end in self._stalls:
+        for start, end in (*self._stalls, *self._told):
             points.update((start, end))
         ordered = sorted(p for p in points if since <= p <= now)
         stretches: list[tuple[float, float]] = []
         for before, after in zip(ordered, ordered[1:], strict=False):
             middle = (before + after) / 2
+            if any(a <= middle < b for a, b in self._told):
+                continue
             if self._stalled_at(middle) or all(_down_at(o, middle) for o in self._outages):
                 if stretches and stretches[-1][1] == before:
                     stretches[-1] = (stretches[-1][0], after)

@@ -65,6 +65,7 @@ class Link:
         on_frame: FrameObserver | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        timeline: Callable[[], float] = time.monotonic,
     ) -> None:
         self.transport = transport
         self.url = transport.url
@@ -73,7 +74,9 @@ class Link:
         self.on_frame = on_frame
         self.clock = clock
         self.monotonic = monotonic
-        self.last_heard = clock()
+        self.timeline = timeline
+        # When the last frame was read, on the session's timeline (see session/clock.py).
+        self.last_heard = timeline()
         # The payload of the last pong read (a ping's answer proves the link alive).
         self.last_pong: bytes | None = None
         self.events_seen = 0
@@ -86,7 +89,7 @@ class Link:
             return IDLE
         opcode, payload = message
         now = self.clock()
-        self.last_heard = now
+        self.last_heard = self.timeline()
         if opcode in (OP_TEXT, OP_BINARY):
             if self.on_frame is not None:
                 self.on_frame(opcode, payload, now)
@@ -210,7 +213,7 @@ class Link:
                     )
                 continue
             opcode, data = message
-            self.last_heard = self.clock()
+            self.last_heard = self.timeline()
             if opcode == OP_PONG and data == payload:
                 return time.perf_counter() - started
             if opcode == OP_CLOSE:

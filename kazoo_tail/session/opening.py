@@ -9,6 +9,7 @@ waits for any more is closed when it ends.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -16,7 +17,8 @@ from kazoo_tail.net.transport import Transport
 
 
 class Opening:
-    """One handshake in progress: ``wait`` for it, then ``result``; or ``abandon`` it."""
+    """One handshake in progress: wait until it is ``done`` (its ``fileno`` turns readable),
+    then take its ``result``; or ``abandon`` it."""
 
     def __init__(self, open_transport: Callable[[], Transport]) -> None:
         self._open = open_transport
@@ -25,18 +27,21 @@ class Opening:
         self._abandoned = False
         self._transport: Transport | None = None
         self._failure: BaseException | None = None
+        # Readable once the handshake ended, so a loop can wait on it beside its sockets. The
+        # thread writes and closes the write end; the reader closes the read end when done.
+        self._wake, self._woken = os.pipe()
         threading.Thread(target=self._run, name="kazoo-tail handshake", daemon=True).start()
+
+    def fileno(self) -> int:
+        return self._wake
 
     @property
     def done(self) -> bool:
         return self._done.is_set()
 
-    def wait(self, seconds: float) -> bool:
-        """Whether the handshake ended (either way) within ``seconds``."""
-        return self._done.wait(seconds)
-
     def result(self) -> Transport:
         """The open transport, or the handshake's own exception (``ConnectFailed``) raised."""
+        self._close_wake()
         if self._failure is not None:
             raise self._failure
         assert self._transport is not None
@@ -49,6 +54,12 @@ class Opening:
             transport, self._transport = self._transport, None
         if transport is not None:
             transport.drop()
+        self._close_wake()
+
+    def _close_wake(self) -> None:
+        wake, self._wake = self._wake, -1
+        if wake >= 0:
+            os.close(wake)
 
     def _run(self) -> None:
         try:
@@ -63,3 +74,9 @@ class Opening:
             if not keep:
                 transport.drop()
         self._done.set()
+        try:
+            os.write(self._woken, b".")
+        except OSError:
+            pass  # abandoned: nobody reads the other end any more
+        finally:
+            os.close(self._woken)

@@ -31,7 +31,7 @@ from kazoo_tail.kazoo.events import IDLE, Deduplicator, Event, Idle, Notice, Not
 from kazoo_tail.kazoo.wire import Reply
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
 from kazoo_tail.net.urls import node_label
-from kazoo_tail.session.clock import Clock
+from kazoo_tail.session.clock import Clock, Waitable
 from kazoo_tail.session.decoder import Decoder, FrameCopies
 from kazoo_tail.session.gaps import GapLedger, Window
 from kazoo_tail.session.link import FrameObserver, Link, Subscribed, TokenSource
@@ -39,8 +39,6 @@ from kazoo_tail.session.opening import Opening
 from kazoo_tail.session.subscriber import Subscription
 
 if TYPE_CHECKING:
-    import socket
-
     from kazoo_tail.session.resolve import ConnectionConfig
 
 # A link is stepped at most this many items in a row, so a flood on one cannot starve another.
@@ -151,6 +149,8 @@ class _Runner:
     checking: bytes | None = None
     check_sent: bool = False
     month: str | None = None
+    # Its socket was found readable, or its last step stopped before reading all there was.
+    readable: bool = False
 
 
 class Session:
@@ -211,7 +211,7 @@ class Session:
         self._failing_since: float | None = None
         self._next_renewal = self.clock.monotonic() + TOKEN_CHECK_INTERVAL
         # The last turn of the loop: when it began (both clocks) and how long it chose to wait.
-        self._turn = (self.clock.monotonic(), self.clock.wall(), 0.0)
+        self._turn = (self.clock.monotonic(), self.clock.timeline(), 0.0)
         # Time spent where the loop is known to wait (a login asking for a password), which
         # is not the tool's own stall.
         self._excused = 0.0
@@ -245,25 +245,19 @@ class Session:
             runner.state = "ended"
 
     def data_waiting(self) -> bool:
-        """Whether the link being read has another frame already (asked after every event,
-        so only that link is asked: the others are looked at on the loop's next turn)."""
+        """Whether the link being read has another frame already read (asked after every
+        event, so it costs no system call: a flush can wait for that frame's render)."""
         runner = self._current
         link = runner.link if runner is not None else None
-        return link is not None and link.transport.data_waiting()
-
-    def down_for(self) -> float | None:
-        """How long no link has been subscribed, after one had been."""
-        now = self.clock.wall()
-        since = self.ledger.open_since(now)
-        return None if since is None else now - since
+        return link is not None and link.transport.buffered()
 
     # -- the loop ---------------------------------------------------------------------------
 
     def _loop(self) -> Iterator[Event | Notice | Idle]:
         clock = self.clock
         next_tick = clock.monotonic() + IDLE_TICK
-        self._turn = (clock.monotonic(), clock.wall(), 0.0)
-        while True:
+        self._turn = (clock.monotonic(), clock.timeline(), 0.0)
+        while not self._closing:
             now = clock.monotonic()
             yield from self._check_stall(now)
             progressed = False
@@ -284,10 +278,14 @@ class Session:
                 self._check_deadline()
                 yield IDLE
             if not progressed:
-                timeout, sockets = self._wait_plan(next_tick, clock.monotonic())
-                turn_m, turn_w, _ = self._turn
-                self._turn = (turn_m, turn_w, timeout)
-                clock.wait(sockets, timeout)
+                timeout, waitables = self._wait_plan(next_tick, clock.monotonic())
+                turn_m, turn_t, _ = self._turn
+                self._turn = (turn_m, turn_t, timeout)
+                readable = clock.wait(list(waitables), timeout)
+                for waitable in readable:
+                    woken = waitables.get(waitable)
+                    if woken is not None:
+                        woken.readable = True
 
     def _ready(self, runner: _Runner, now: float) -> bool:
         state = runner.state
@@ -297,24 +295,27 @@ class Session:
             return runner.opening is not None and runner.opening.done
         if state == "ended" or runner.link is None:
             return False
-        return now >= runner.due or runner.link.transport.data_waiting()
+        return now >= runner.due or runner.readable or runner.link.transport.buffered()
 
-    def _wait_plan(self, next_tick: float, now: float) -> tuple[float, list[socket.socket]]:
-        """How long to wait, and on which sockets: until a link has something to read, or a
-        retry, a handshake's end, a link's housekeeping or the tick is due."""
+    def _wait_plan(self, next_tick: float, now: float) -> tuple[float, dict[Waitable, _Runner]]:
+        """How long to wait, and on what: until a link has something to read, or a retry, a
+        handshake's end, a link's housekeeping or the tick is due."""
         until = next_tick
-        sockets = []
+        waitables: dict[Waitable, _Runner] = {}
         for runner in self._runners:
             if runner.state == "waiting":
                 until = min(until, runner.retry_at)
             elif runner.state == "opening":
-                until = min(until, now + HANDSHAKE_POLL)
+                if isinstance(runner.opening, Waitable):
+                    waitables[runner.opening] = runner
+                else:
+                    until = min(until, now + HANDSHAKE_POLL)
             elif runner.link is not None:
                 until = min(until, runner.due)
                 sock = runner.link.transport.socket
                 if sock is not None:
-                    sockets.append(sock)
-        return max(0.0, until - now), sockets
+                    waitables[sock] = runner
+        return max(0.0, until - now), waitables
 
     def _step(self, runner: _Runner, now: float) -> Iterator[Event | Notice]:
         if runner.state == "waiting":
@@ -357,7 +358,9 @@ class Session:
             on_frame=self.on_frame,
             clock=self.clock.wall,
             monotonic=self.clock.monotonic,
+            timeline=self.clock.timeline,
         )
+        runner.readable = True
         runner.ever_opened = True
         runner.connected_at = now
         runner.state = "subscribing"
@@ -385,6 +388,7 @@ class Session:
                 yield from self._end(runner, exc)
                 return
             if isinstance(item, Idle):
+                runner.readable = False
                 return
             if isinstance(item, Event):
                 yield from self._deliver(runner, item)
@@ -396,7 +400,12 @@ class Session:
         assert link is not None
         transport = link.transport
         try:
-            if runner.ping_sent_at is not None and now - runner.ping_sent_at > self.ping_timeout:
+            if (
+                runner.ping_sent_at is not None
+                and now - runner.ping_sent_at > self.ping_timeout
+                # What is already waiting is read before the answer is declared overdue.
+                and not transport.data_waiting()
+            ):
                 raise LinkLost(f"no answer to a ping within {self.ping_timeout:g}s")
             if runner.checking is not None and not runner.check_sent:
                 transport.ping(runner.checking)
@@ -417,6 +426,7 @@ class Session:
             for _ in range(BATCH):
                 item = link.receive()
                 if isinstance(item, Idle):
+                    runner.readable = False
                     break
                 if runner.checking is None:
                     runner.ping_sent_at = None  # any frame proves the link alive
@@ -469,7 +479,7 @@ class Session:
     # -- a link's turns -----------------------------------------------------------------------
 
     def _subscribed(self, runner: _Runner) -> Iterator[Event | Notice]:
-        now, wall = self.clock.monotonic(), self.clock.wall()
+        now, moment = self.clock.monotonic(), self.clock.timeline()
         runner.state = "streaming"
         runner.ever_subscribed = True
         runner.down = False
@@ -479,7 +489,7 @@ class Session:
         runner.ping_sent_at = None
         runner.checking = None
         runner.decoder.sharing = True
-        self.ledger.up(runner.index, wall)
+        self.ledger.up(runner.index, moment)
         self._failing_since = None
         yield self._notice(
             runner,
@@ -487,26 +497,28 @@ class Session:
             subscriptions=tuple((s.account_id, s.binding) for s in self.subscriptions),
         )
         yield from self._show_held(runner)
-        yield from self._windows(runner, wall, reconnected=True)
+        yield from self._windows(runner, moment, reconnected=True)
 
     def _checked(self, runner: _Runner) -> Iterator[Notice]:
         """The pong after a stall came: the link lived through it, and covers again."""
         runner.checking = None
         runner.ping_sent_at = None
-        wall = self.clock.wall()
-        self.ledger.up(runner.index, wall)
-        yield from self._windows(runner, wall, reconnected=False)
+        moment = self.clock.timeline()
+        self.ledger.up(runner.index, moment)
+        yield from self._windows(runner, moment, reconnected=False)
 
     def _windows(self, runner: _Runner, now: float, *, reconnected: bool) -> Iterator[Notice]:
         for window in self.ledger.new_windows(now):
             yield self._gap_notice(runner, window, reconnected=reconnected)
 
     def _gap_notice(self, runner: _Runner, window: Window, *, reconnected: bool) -> Notice:
+        # The ledger counts on the timeline; the window is told on the wall clock of now.
+        to_wall = self.clock.wall() - self.clock.timeline()
         return self._notice(
             runner,
             NoticeKind.GAP,
-            gap_from=window.start,
-            gap_to=window.end,
+            gap_from=window.start + to_wall,
+            gap_to=window.end + to_wall,
             reconnected=reconnected,
             stalled=window.stalled,
         )
@@ -514,21 +526,22 @@ class Session:
     def _lost(
         self, runner: _Runner, exc: LinkLost, *, subscribing: bool
     ) -> Iterator[Notice | Event]:
-        wall, now = self.clock.wall(), self.clock.monotonic()
+        moment, now = self.clock.timeline(), self.clock.monotonic()
         link = runner.link
-        was_covering = runner.state == "streaming" and self.ledger.covering(runner.index)
-        if runner.state == "streaming":
+        was_up = runner.state == "streaming"
+        if was_up:
             # A socket that ended (a close frame, or closed outright) delivered all that was
             # sent before its end, in order. A link that went silent (no pong, no reply) or
             # was reset may have missed what came after its last frame.
-            since = wall if exc.clean or link is None else link.last_heard
+            since = moment if exc.clean or link is None else link.last_heard
             self.ledger.down(runner.index, since)
-        if now - runner.connected_at >= STABLE_AFTER:
-            runner.backoff.reset()
+            if now - runner.connected_at >= STABLE_AFTER:
+                runner.backoff.reset()  # a connection that lived: the next try is quick
         self._drop(runner)
         runner.state = "waiting"
         yield from self._show_held(runner)
         if self._closing:
+            runner.state = "ended"
             return
         self._count_crash(runner, exc if subscribing else None)
         runner.last_failure = str(exc)
@@ -540,8 +553,8 @@ class Session:
         still_down = runner.down
         runner.down = True
         if not self.ledger.started and self._failing_since is None:
-            self._failing_since = wall
-        down_for = self._down_for(wall)
+            self._failing_since = moment
+        down_for = self._down_for(moment)
         delay = runner.backoff.next_delay()
         limit = self.config.max_reconnect_time
         if limit is not None and down_for is not None:
@@ -560,11 +573,11 @@ class Session:
             down_for=down_for if down_for is not None else 0.0,
             reached=runner.ever_opened,
             still_up=still_up,
-            cluster_down=was_covering and not still_up,
+            cluster_down=was_up and not still_up,
         )
         # A link found dead late (it had stopped answering) may reveal a time, now past,
         # when no link covered after all.
-        yield from self._windows(runner, wall, reconnected=True)
+        yield from self._windows(runner, moment, reconnected=True)
 
     def _connect_failed(self, runner: _Runner, exc: ConnectFailed) -> Iterator[Notice | Event]:
         runner.last_failure = exc.sentence
@@ -590,7 +603,7 @@ class Session:
         cannot go on (--no-reconnect, a certificate that will not verify) while another is
         subscribed is told, and the others go on."""
         if runner.state == "streaming":
-            self.ledger.down(runner.index, self.clock.wall())
+            self.ledger.down(runner.index, self.clock.timeline())
         self._drop(runner)
         runner.state = "ended"
         if isinstance(error, SubscribeError):
@@ -653,32 +666,34 @@ class Session:
     # -- the whole session's clocks -----------------------------------------------------------
 
     def _check_stall(self, now: float) -> Iterator[Notice]:
-        """Whether the loop itself did not run for a while since its last turn: the process
-        was stopped (SIGSTOP, Ctrl-Z) or the machine suspended (which stops the monotonic
-        clock but not the wall clock). Meanwhile the server may have shed what it could not
-        send, so the window counts from when the loop last ran, not from the frames the
-        kernel buffered and the loop reads afterwards; every subscribed link is checked at
-        once with a ping, whose deadline counts from now."""
-        wall = self.clock.wall()
-        then, then_wall, waited = self._turn
-        self._turn = (now, wall, 0.0)
+        """Whether the loop did not read its links for a while since its last turn, beyond
+        the wait it chose: the process was stopped (SIGSTOP, Ctrl-Z) or the machine suspended
+        (which stops the monotonic clock but not the timeline), or the consumer held it up.
+        Meanwhile the server may have shed what it could not send, so the window counts from
+        when the loop last ran, not from the frames the kernel buffered and the loop reads
+        afterwards; every subscribed link is checked at once with a ping, whose deadline
+        counts from now. Waiting for a token (a login asking for a password) is excused while
+        no link is streaming, since then no link is there to miss anything."""
+        moment = self.clock.timeline()
+        then, then_moment, waited = self._turn
+        self._turn = (now, moment, 0.0)
         excused, self._excused = self._excused, 0.0
-        late = max(now - then, wall - then_wall) - waited - excused
+        streaming = [r for r in self._runners if r.state == "streaming" and r.link is not None]
+        late = max(now - then, moment - then_moment) - waited - (0.0 if streaming else excused)
         if late <= STALL_AFTER:
             return
         # The window itself counts from the last turn (the links' outages below); the stall
         # is how long the loop did not run beyond what it chose to wait.
-        self.ledger.stall(wall - late, wall)
-        for runner in self._runners:
-            if runner.state != "streaming" or runner.link is None:
-                continue
-            self.ledger.down(runner.index, then_wall)
+        self.ledger.stall(moment - late, moment)
+        for runner in streaming:
+            self.ledger.down(runner.index, then_moment)
             self._ping_counter += 1
             runner.checking = f"kazoo-tail {os.getpid()} {self._ping_counter}".encode()
             runner.check_sent = False
+            runner.ping_sent_at = None  # a ping sent before the stop is not judged by it
             runner.due = now
         self._next_renewal = now
-        yield Notice(NoticeKind.STALLED, several=self.several, stalled=late)
+        yield Notice(NoticeKind.STALLED, several=self.several, stalled=late, count=len(streaming))
 
     def _token(self, *, refresh: bool = False) -> str:
         """A token from the provider, the time it took (a login may ask for a password)
@@ -703,15 +718,23 @@ class Session:
             if r.state == "streaming" and self.ledger.covering(r.index)
         )
 
-    def _down_for(self, wall: float) -> float | None:
+    def _down_for(self, moment: float) -> float | None:
         """How long no link has covered: since the ledger's open window, or, before any link
-        subscribed, since the first failure."""
-        since = self.ledger.open_since(wall) if self.ledger.started else self._failing_since
-        return None if since is None else wall - since
+        subscribed, since the first failure. A link being checked after a stall is not known
+        to be lost, so it is given until its ping's deadline."""
+        if any(r.checking is not None for r in self._runners):
+            return None
+        since = self.ledger.open_since(moment) if self.ledger.started else self._failing_since
+        return None if since is None else moment - since
 
     def _check_deadline(self) -> None:
+        """--max-reconnect-time, on the loop's ticks: a handshake that never ends counts; a
+        subscribe round under way does not (its replies have their own deadline, and a loss
+        checks again)."""
+        if any(r.state == "subscribing" for r in self._runners):
+            return
         limit = self.config.max_reconnect_time
-        down_for = self._down_for(self.clock.wall())
+        down_for = self._down_for(self.clock.timeline())
         if limit is not None and down_for is not None and down_for >= limit:
             raise self._gave_up(down_for)
 
