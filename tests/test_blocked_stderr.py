@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 
@@ -236,3 +237,67 @@ def test_a_blocked_2_to_1_pipe_does_not_delay_the_reconnect(sim: Simulator) -> N
     assert len(events) == count and events == sorted(set(events))
     assert any("reconnecting" in line for line in status), status
     assert sum("subscribed to" in line for line in status) == 2, status
+
+
+def blocked_stderr_tail(
+    sim: Simulator, *args: str
+) -> tuple[subprocess.Popen[bytes], int, int, Reader]:
+    """kazoo-tail with stderr on a full pipe and stdout on a pipe read here: returns the
+    process, stderr's read end, the filler's size, and stdout's reader."""
+    read_end, write_end, filled = full_pipe()
+    out_read, out_write = os.pipe()
+    process = subprocess.Popen(
+        [str(BIN), *login_args(sim), "-b", "call.*.*", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=out_write,
+        stderr=write_end,
+        env=kazoo_tail_env(**FAST),
+    )
+    os.close(write_end)
+    os.close(out_write)
+    return process, read_end, filled, Reader(out_read)
+
+
+@pytest.mark.e2e
+def test_the_last_lines_reach_a_blocked_stderr_before_the_tail_exits(sim: Simulator) -> None:
+    """--summary's lines are written at the very end: the tail waits for stderr to take them."""
+    process, read_end, filled, stdout = blocked_stderr_tail(sim, "--count", "1", "--summary")
+    try:
+        wait_until(lambda: sim.stats.subscribes == 1, what="subscribed")
+        publish(sim, 1)
+        wait_until(lambda: b'"n":1' in stdout.data, what="the event on stdout")
+        assert process.poll() is None  # its status lines are not written yet: it waits
+        stderr = Reader(read_end)
+        assert process.wait(timeout=GENEROUS) == 0
+        assert stderr.done.wait(GENEROUS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    lines = bytes(stderr.data[filled:]).decode().splitlines()
+    assert any("subscribed to" in line for line in lines), lines
+    assert any("summary: 1 event in" in line for line in lines), lines
+
+
+@pytest.mark.e2e
+def test_ctrl_c_ends_the_wait_for_a_blocked_stderr(sim: Simulator) -> None:
+    process, read_end, _, stdout = blocked_stderr_tail(sim, "--count", "1")
+    try:
+        wait_until(lambda: sim.stats.subscribes == 1, what="subscribed")
+        publish(sim, 1)
+        wait_until(lambda: b'"n":1' in stdout.data, what="the event on stdout")
+        process.send_signal(signal.SIGINT)  # stderr is still not read
+        assert process.wait(timeout=GENEROUS) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(read_end)
+
+
+def publish(simulator: Simulator, n: int) -> None:
+    simulator.publish(
+        f"call.{DEMO.account_id}.CHANNEL_CREATE.c-{n}",
+        "CHANNEL_CREATE",
+        {"call_id": f"c-{n}", "msg_id": f"m-{n}", "account_id": DEMO.account_id, "n": n},
+    )
