@@ -87,21 +87,11 @@ class _Writer:
                     self._failed = True
                     self._discard()
 
-    def drain(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued is written, or the descriptor failed; True when so.
-
-        Ctrl-C (or a terminating signal raised as an exception) interrupts the wait."""
-        if timeout is None:
-            while not self._idle.wait(_WAIT_STEP):
-                pass
-            return True
-        import time
-
-        deadline = time.monotonic() + timeout
-        while not self._idle.wait(max(0.0, min(_WAIT_STEP, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline:
-                return False
-        return True
+    def drain(self) -> None:
+        """Wait until everything queued is written, or the descriptor failed. The wait is
+        in steps, so that Ctrl-C (or a terminating signal raised as an exception) ends it."""
+        while not self._idle.wait(_WAIT_STEP):
+            pass
 
 
 class LineQueue(_Writer):
