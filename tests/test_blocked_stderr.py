@@ -280,6 +280,41 @@ def test_the_last_lines_reach_a_blocked_stderr_before_the_tail_exits(sim: Simula
 
 
 @pytest.mark.e2e
+def test_the_error_sentence_reaches_a_blocked_stderr_with_its_exit_code() -> None:
+    from .test_login_prompts import closed_port_url
+
+    read_end, write_end, filled = full_pipe()
+    process = subprocess.Popen(
+        [
+            str(BIN),
+            "--url",
+            closed_port_url(),
+            "--account-name",
+            "demo",
+            "--username",
+            "demo",
+            "-b",
+            "call.*.*",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=write_end,
+        env=kazoo_tail_env(**FAST),
+    )
+    os.close(write_end)
+    stderr = Reader(read_end)
+    try:
+        assert process.wait(timeout=GENEROUS) == 4
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert stderr.done.wait(GENEROUS)
+    lines = bytes(stderr.data[filled:]).decode().splitlines()
+    assert lines[-1].startswith("kazoo-tail: error: cannot connect"), lines
+
+
+@pytest.mark.e2e
 def test_ctrl_c_ends_the_wait_for_a_blocked_stderr(sim: Simulator) -> None:
     process, read_end, _, stdout = blocked_stderr_tail(sim, "--count", "1")
     try:
