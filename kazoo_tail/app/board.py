@@ -254,16 +254,15 @@ def _asked_off_the_board(provider: TokenProvider, live: Any, keys: _Keys) -> Ite
 
 @contextmanager
 def _screen(env: Environment) -> Iterator[object]:
-    """rich's Live on the alternate screen, cursor hidden; left and shown again on the way out."""
-    from rich.console import Console
-    from rich.live import Live
+    """rich's Live on the alternate screen, cursor hidden; left and shown again on the way out.
+    A writer thread draws it: a terminal that stops taking output (Ctrl-S, a stuck ssh) never
+    holds up the loop, and a newer picture replaces one not yet written."""
+    from kazoo_tail.output.screen import LiveScreen
 
-    console = Console(file=env.text_stdout(), force_terminal=True)
-    live = Live(console=console, screen=True, auto_refresh=False, transient=True)
+    encoding, _ = env.stdout_encoding()
+    live = LiveScreen(env.stdout, env.text_stdout(), encoding=encoding)
     live.start()
     try:
         yield live
     finally:
-        live.stop()
-        console.show_cursor(True)
-        console.file.flush()
+        live.close()

@@ -24,7 +24,27 @@ __all__ = ["cli", "main", "run"]
 
 def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """Run the CLI with these arguments and environment (by default the process's own, read
-    when a command first needs it); return the exit code."""
+    when a command first needs it); return the exit code once its status lines are written."""
+    return _status_lines_written(_run(argv, env))
+
+
+def _status_lines_written(code: int) -> int:
+    """Status lines wait in a queue while stderr is slow; the last ones (the error sentence,
+    --summary) reach it before the exit. Ctrl-C still ends the wait."""
+    if "kazoo_tail.output.terminal" not in sys.modules:
+        return code  # no status line was written: nothing to wait for
+    from kazoo_tail.output.terminal import drain_status_lines
+
+    try:
+        drain_status_lines()
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    except Terminated as exc:
+        return exc.exit_code
+    return code
+
+
+def _run(argv: list[str] | None, env: Environment | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     stdout = sys.stdout
     try:

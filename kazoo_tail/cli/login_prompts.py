@@ -106,6 +106,7 @@ def log_in(
             if attempt == TRIES:
                 raise AuthError(f"{refused.message} ({TRIES} tries)") from None
             status.error(f"{refused.message}: {WRONG_LOGIN}; try again ({attempt + 1} of {TRIES})")
+            status.drain()  # on the terminal before the question it leads to
     raise AssertionError("unreachable: the last try returns or raises")
 
 
@@ -138,6 +139,7 @@ def _until_accepted(
             if attempt == TRIES:
                 raise
             status.error(f"{wrong.message}; {again} ({attempt + 1} of {TRIES})")
+            status.drain()  # on the terminal before the question it leads to
     raise AssertionError("unreachable: the last try returns or raises")
 
 

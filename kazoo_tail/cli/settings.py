@@ -172,6 +172,9 @@ def password_source(
         elif env.stdin_isatty and env.stderr_isatty:
             # On stderr (the terminal), never on stdout, which carries only events.
             label = password_prompt(username, url, login_reason.get())
+            from kazoo_tail.output.terminal import drain_status_lines
+
+            drain_status_lines()  # the status lines before it are shown before it
             value = click.prompt(label, hide_input=True, err=True)
         if value:
             remembered.append(value)

@@ -7,9 +7,14 @@ Stdlib only, so that JSON mode never pays for importing rich.
 from __future__ import annotations
 
 import os
+import stat
 import sys
+import threading
+import weakref
 from collections.abc import Callable
 from typing import IO
+
+from kazoo_tail.output.nonblocking import LineQueue
 
 DEFAULT_WIDTH = 80
 
@@ -45,7 +50,15 @@ def terminal_width(stream: IO[bytes] | IO[str]) -> Callable[[], int]:
 
 
 class StatusWriter:
-    """``kazoo-tail: ...`` lines on stderr, dimmed or coloured when stderr is a terminal."""
+    """``kazoo-tail: ...`` lines on stderr, dimmed or coloured when stderr is a terminal.
+
+    A call never waits for stderr: on a pipe or a terminal the line goes to a ``LineQueue``
+    (shared by every writer on the same stream, so lines keep their order), written by its
+    own thread; a stderr that stays blocked loses the oldest waiting lines past the queue's
+    bound, and one line says how many once it flows again. A stream without a descriptor
+    (a test's StringIO) or a regular file cannot block, and is written at once. ``drain()``,
+    or ``drain_status_lines()`` for every stream, waits for the queued lines at the end.
+    """
 
     _STYLES = {"info": "\x1b[2m", "warning": "\x1b[33m", "error": "\x1b[1;31m"}
 
@@ -54,6 +67,7 @@ class StatusWriter:
         if colour is None:
             colour = _isatty(self.stream) and "NO_COLOR" not in os.environ
         self.colour = colour
+        self._queue = _queue_for(self.stream, self._dropped_line)
 
     def info(self, message: str) -> None:
         self._write("info", message)
@@ -68,15 +82,76 @@ class StatusWriter:
     def error(self, message: str) -> None:
         self._write("error", f"error: {message}")
 
-    def _write(self, level: str, message: str) -> None:
+    def drain(self) -> None:
+        """Wait until the lines queued for this stream are written (or it failed); Ctrl-C
+        interrupts the wait."""
+        if self._queue is not None:
+            self._queue.drain()
+
+    close = drain
+
+    def _line(self, level: str, message: str) -> str:
         text = f"kazoo-tail: {sanitize(message)}"
         if self.colour:
             text = f"{self._STYLES[level]}{text}\x1b[0m"
+        return text + "\n"
+
+    def _dropped_line(self, count: int) -> bytes:
+        lines = f"{count:,} status line{'s were' if count != 1 else ' was'}"
+        text = self._line("warning", f"warning: {lines} not written while stderr was blocked")
+        return _encode(self.stream, text)
+
+    def _write(self, level: str, message: str) -> None:
+        text = self._line(level, message)
+        if self._queue is not None:
+            self._queue.put(_encode(self.stream, text))
+            return
         try:
-            self.stream.write(text + "\n")
+            self.stream.write(text)
             self.stream.flush()
         except (OSError, ValueError):
             pass  # stderr is gone too; nothing sensible left to do
+
+
+# The queue of each stream that has a descriptor a write could block on, by descriptor and
+# the file it refers to (a closed descriptor's number may be given to another file).
+_queues: weakref.WeakValueDictionary[tuple[int, int, int], LineQueue] = (
+    weakref.WeakValueDictionary()
+)
+_queues_lock = threading.Lock()
+
+
+def _queue_for(stream: IO[str], dropped_line: Callable[[int], bytes]) -> LineQueue | None:
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd)
+    except (OSError, ValueError, AttributeError):
+        return None  # no descriptor (StringIO), or a closed one: written at once, as before
+    if stat.S_ISREG(mode.st_mode):
+        return None  # a file never blocks
+    key = (fd, mode.st_dev, mode.st_ino)
+    with _queues_lock:
+        queue = _queues.get(key)
+        if queue is None or queue.failed:
+            queue = _queues[key] = LineQueue(fd, dropped_line)
+        return queue
+
+
+def drain_status_lines() -> None:
+    """Wait until every queued status line is written, or its stream failed: the end of the
+    program (Ctrl-C, or a terminating signal raised as an exception, interrupts the wait)."""
+    with _queues_lock:
+        queues = list(_queues.values())
+    for queue in queues:
+        queue.drain()
+
+
+def _encode(stream: IO[str], text: str) -> bytes:
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        return text.encode(encoding, "backslashreplace")
+    except LookupError:
+        return text.encode("utf-8", "backslashreplace")
 
 
 class ReaderWatch:
