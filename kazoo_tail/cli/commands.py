@@ -12,7 +12,9 @@ import click
 
 from kazoo_tail import __version__
 from kazoo_tail.cli import options as opt
-from kazoo_tail.cli.group import DefaultGroup, end_on_sigterm, environment, status_writer
+from kazoo_tail.cli.boundary import end_on_sigterm
+from kazoo_tail.cli.context import environment, status_writer, write_stdout
+from kazoo_tail.cli.group import DefaultGroup
 from kazoo_tail.cli.help import SectionedCommand
 from kazoo_tail.cli.settings import (
     APP_NAME,
@@ -50,7 +52,14 @@ Examples:
   kazoo-tail -b 'call.*.*' | jq -r .data.caller_id_number
   kazoo-tail bindings        # what -b can subscribe to""",
 )
-@click.version_option(__version__, "--version", prog_name=APP_NAME)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _, value: _show_version(ctx) if value else None,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Tail live events from a 2600Hz Kazoo blackhole websocket.
 
@@ -58,6 +67,12 @@ def cli() -> None:
     terminal, JSON lines otherwise); status and errors go to stderr. Run 'kazoo-tail login'
     once to save a server and cache a token; 'kazoo-tail COMMAND --help' for a command.
     """
+
+
+def _show_version(ctx: click.Context) -> None:
+    if not ctx.resilient_parsing:
+        write_stdout(ctx, f"{APP_NAME}, version {__version__}")
+        ctx.exit()
 
 
 def _connection(

@@ -12,7 +12,9 @@ from typing import Any
 
 import click
 
+from kazoo_tail.cli.context import write_stdout
 from kazoo_tail.cli.options import SECTION_ORDER, SECTIONS
+from kazoo_tail.errors import KazooTailError
 
 # Options no section names (a command's own): shown first, under click's usual title.
 UNSECTIONED = "Options"
@@ -121,6 +123,20 @@ def terminal_columns() -> int:
     return columns or 80
 
 
+def _show_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        write_stdout(ctx, ctx.get_help())
+        ctx.exit()
+
+
+def help_on_stdout(option: click.Option | None) -> click.Option | None:
+    """click's help option, printing the page on the environment's stdout: captured by an
+    in-process run, and failing (a full disk, ``| head``) as every other write does."""
+    if option is not None:
+        option.callback = _show_help
+    return option
+
+
 class SectionedCommand(click.Command):
     """A command whose --help shows its options in sections (``SECTIONS`` in options.py, or
     the mapping given as ``sections``), each titled, in one order across commands."""
@@ -132,6 +148,9 @@ class SectionedCommand(click.Command):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.sections: Mapping[str, str] = SECTIONS if sections is None else sections
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return help_on_stdout(super().get_help_option(ctx))
 
     def option_sections(self, ctx: click.Context) -> list[tuple[str, list[HelpRecord]]]:
         return sectioned_records(((param, ctx) for param in self.get_params(ctx)), self.sections)
@@ -239,6 +258,9 @@ def main_standalone(command: click.Command, prog_name: str, args: list[str] | No
         sys.exit(exc.exit_code)
     except click.Abort:  # Ctrl-C before the command ran
         sys.exit(130)
+    except KazooTailError as exc:  # its help on a full disk (errors.stdout_failure)
+        sys.stderr.write(f"{prog_name}: error: {exc.message}\n")
+        sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 

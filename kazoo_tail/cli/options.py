@@ -57,7 +57,7 @@ def _warn_when_on_the_command_line(
         and param.name is not None
         and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
     ):
-        from kazoo_tail.cli.group import environment, status_writer
+        from kazoo_tail.cli.context import environment, status_writer
 
         flag = param.opts[0] if param.opts else param.name
         variable = param.envvar if isinstance(param.envvar, str) else "its variable"
