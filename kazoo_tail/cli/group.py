@@ -23,7 +23,6 @@ from kazoo_tail.cli.help import (
     write_exit_codes,
     write_sections,
 )
-from kazoo_tail.cli.options import SECTIONS
 from kazoo_tail.errors import EXIT_CODE_MEANINGS
 
 if TYPE_CHECKING:
@@ -111,8 +110,7 @@ class DefaultGroup(click.Group):
                 if not is_help_or_version(param)  # the group's own close the list
             ]
             entries += [(param, ctx) for param in self.get_params(ctx)]
-            sections = getattr(tail, "sections", SECTIONS)
-            write_sections(formatter, sectioned_records(entries, sections))
+            write_sections(formatter, sectioned_records(entries))
         self.format_commands(ctx, formatter)
         self.format_epilog(ctx, formatter)
 
