@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
@@ -144,12 +143,15 @@ def option(*declarations: str, section: str, **attributes: Any) -> Decorator:
     return decorator
 
 
-@dataclass(frozen=True)
 class Declared:
-    """A shared option: how to add it to a command, and the groups of options it is in."""
+    """A shared option: how to add it to a command, and the groups of options it is in. (A
+    plain class: a dataclass or NamedTuple costs every TAB press a little more.)"""
 
-    add: Decorator
-    groups: frozenset[str]
+    __slots__ = ("add", "groups")
+
+    def __init__(self, add: Decorator, groups: frozenset[str]) -> None:
+        self.add = add
+        self.groups = groups
 
 
 def _declare(
