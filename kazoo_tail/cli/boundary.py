@@ -73,7 +73,7 @@ def raw_main(
         return ExitCode.INTERRUPTED
     except Terminated as exc:
         return exc.exit_code
-    except SystemExit as exc:  # shell completion
+    except SystemExit as exc:  # sys.exit in a command (the simulator's, when it cannot serve)
         return exc.code if isinstance(exc.code, int) else ExitCode.OK
     except BrokenPipeError:
         # The reader of stdout went away (errors.stdout_failure): an ending, said to no one.
