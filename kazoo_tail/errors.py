@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import re
+from typing import NoReturn
 
 
 class ExitCode(enum.IntEnum):
@@ -103,9 +104,26 @@ class OutputError(KazooTailError):
     full disk, an I/O error): exit code 1, like any tool whose output failed."""
 
 
-def stdout_failed(error: OSError) -> OutputError:
-    """Why writing to stdout failed (a full disk, an I/O error), as the error that ends it."""
+def stdout_failure(error: OSError) -> OutputError | None:
+    """What a failed write to stdout means; decided here and nowhere else.
+
+    ``None``: its reader went away (EPIPE: ``| head`` had its lines). That is an ending, not
+    an error: the ``BrokenPipeError`` goes on up, a tail stops reading, and the CLI boundary
+    exits 0 without a word. Anything else (a full disk, an I/O error, a descriptor closed
+    under us) ends the run with this ``OutputError``: one sentence, exit code 1.
+    """
+    if isinstance(error, BrokenPipeError):
+        return None
     return OutputError(f"cannot write to stdout: {error.strerror or error}")
+
+
+def raise_stdout_failure(error: OSError) -> NoReturn:
+    """For every writer to stdout, in its ``except OSError``: raise what ``stdout_failure``
+    says the failure means (the ``BrokenPipeError`` itself when the reader went away)."""
+    failure = stdout_failure(error)
+    if failure is None:
+        raise error
+    raise failure from None
 
 
 # -- keeping secrets out of messages ---------------------------------------------------------

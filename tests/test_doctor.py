@@ -138,7 +138,7 @@ def test_crossbar_unreachable(isolated_env: Path) -> None:
 def test_hung_blackhole(sim: Simulator) -> None:
     sim.set_stalled(True)
     try:
-        result = doctor(*login_args(sim), KAZOO_TAIL_PING_TIMEOUT="0.5", **PASSWORD)
+        result = doctor(*login_args(sim), "--timeout", "0.5", **PASSWORD)
     finally:
         sim.set_stalled(False)
     assert result.returncode == 4, result.stdout

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kazoo_tail.cli import cli
-from kazoo_tail.cli.help import is_help_or_version
-from kazoo_tail.cli.options import OPTIONS, SECTION_ORDER, SECTIONS
+from kazoo_tail.cli.help import UNSECTIONED, is_help_or_version, section_of
+from kazoo_tail.cli.options import GROUPS, OPTIONS, SECTION_ORDER, use
 from kazoo_tail.errors import EXIT_CODE_MEANINGS, ExitCode
 from tests.conftest import run
 
@@ -99,22 +99,53 @@ def test_every_option_is_in_a_titled_section(words: list[str]) -> None:
     assert "\nOptions:\n" not in page, page
     group_or_command = cli if not words else cli.commands[words[0]]
     with click.Context(group_or_command, info_name=PROG) as ctx:
-        sectioned = getattr(group_or_command, "sections", SECTIONS)
         unplaced = [
             param.name
             for param in group_or_command.get_params(ctx)
             if isinstance(param, click.Option)
             and not is_help_or_version(param)
-            and param.name not in sectioned
+            and section_of(param) == UNSECTIONED
         ]
-    assert not unplaced, f"options in no section: {unplaced} (add them to SECTIONS)"
+    assert not unplaced, f"options in no section: {unplaced} (declare them with section=...)"
+
+
+def declared(name: str) -> click.Option:
+    option = OPTIONS[name].add(lambda: None).__click_params__[0]  # type: ignore[attr-defined]
+    assert isinstance(option, click.Option)
+    return option
 
 
 def test_every_declared_option_has_a_known_section() -> None:
-    for name, declare in OPTIONS.items():
-        option = declare(lambda: None).__click_params__[0]  # type: ignore[attr-defined]
+    for name in OPTIONS:
+        option = declared(name)
         assert option.name == name
-        assert SECTIONS.get(name) in SECTION_ORDER, f"{name} has no section in SECTIONS"
+        assert section_of(option) in SECTION_ORDER, f"{name} has no known section"
+
+
+def test_a_group_of_options_brings_its_members_in_declared_order() -> None:
+    assert not set(GROUPS) & set(OPTIONS), "a group named like an option"
+
+    def names(*wanted: str) -> list[str | None]:
+        command = click.command()(use(*wanted)(lambda: None))
+        return [param.name for param in command.params]
+
+    # Whatever order they are asked in, as declared (the help pages' order).
+    assert names("record", "ping_timeout", "matches") == ["record", "matches", "ping_timeout"]
+    board = names("board")
+    assert board == [name for name in OPTIONS if "board" in OPTIONS[name].groups]
+    assert "buffer_size" not in board and "count" not in board
+    with pytest.raises(ValueError, match="no option or group of options named nope"):
+        use("nope")
+
+
+def test_every_group_of_options_is_taken_by_a_command() -> None:
+    """A group no command takes would leave a new option in it on no help page."""
+    taken = {param.name for command in cli.commands.values() for param in command.params} | {
+        param.name for param in cli.params
+    }
+    for group in GROUPS:
+        members = [name for name in OPTIONS if group in OPTIONS[name].groups]
+        assert members and set(members) <= taken, group
 
 
 # -- examples, exit codes, summaries ------------------------------------------------------

@@ -33,12 +33,7 @@ from kazoo_tail.net.urls import node_label
 from kazoo_tail.output.terminal import sanitize
 from kazoo_tail.session.decoder import Decoder
 from kazoo_tail.session.link import Link, run_to_end
-from kazoo_tail.session.resolve import (
-    DEFAULT_PING_TIMEOUT,
-    ConnectionConfig,
-    account_ids,
-    blackhole_urls,
-)
+from kazoo_tail.session.resolve import ConnectionConfig, account_ids, blackhole_urls
 from kazoo_tail.session.subscriber import SubscribeRound, Subscription
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
@@ -108,12 +103,14 @@ def _elapsed(seconds: float | None) -> str:
 
 
 class Doctor:
-    def __init__(self, config: ConnectionConfig, provider: TokenProvider, out: IO[str]) -> None:
+    def __init__(
+        self, config: ConnectionConfig, provider: TokenProvider, out: IO[str], *, timeout: float
+    ) -> None:
         self.config = config
         self.provider = provider
         self.out = out
-        # Each check waits this long for an answer: --ping-timeout, else the usual 10 s.
-        self.timeout = config.ping_timeout or DEFAULT_PING_TIMEOUT
+        # How long each check may wait for an answer (doctor's --timeout).
+        self.timeout = timeout
         self.crossbar: Crossbar | None = None
         self.token: CachedToken | None = None
         self.token_unusable = False
@@ -452,5 +449,9 @@ def _span(seconds: float) -> str:
     return f"{whole // 86400} days"
 
 
-def run_doctor(config: ConnectionConfig, provider: TokenProvider, out: IO[str]) -> ExitCode:
-    return Doctor(config, provider, out).run()
+def run_doctor(
+    config: ConnectionConfig, provider: TokenProvider, out: IO[str], *, timeout: float
+) -> ExitCode:
+    """Run every check, each allowed ``timeout`` seconds to answer; the exit code of the first
+    that failed."""
+    return Doctor(config, provider, out, timeout=timeout).run()

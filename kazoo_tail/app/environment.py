@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from kazoo_tail.errors import stdout_failed
+from kazoo_tail.errors import raise_stdout_failure
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -102,18 +102,14 @@ class _TextOut(io.TextIOWrapper):
     def write(self, text: str) -> int:
         try:
             return super().write(text)
-        except BrokenPipeError:
-            raise
         except OSError as exc:
-            raise stdout_failed(exc) from None
+            raise_stdout_failure(exc)
 
     def flush(self) -> None:
         try:
             super().flush()
-        except BrokenPipeError:
-            raise
         except OSError as exc:
-            raise stdout_failed(exc) from None
+            raise_stdout_failure(exc)
 
     def close(self) -> None:
         if not self.closed:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from kazoo_tail.errors import UsageError, stdout_failed
+from kazoo_tail.errors import UsageError, raise_stdout_failure
 from kazoo_tail.features.filters import EventFilter, UnseenPathAdvice
 from kazoo_tail.features.summary import Summary
 from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
@@ -86,10 +86,8 @@ class Pipeline:
             return False
         try:
             self.renderer.render(event)
-        except BrokenPipeError:
-            raise  # the reader left: an ending, not an error
-        except OSError as exc:  # a replay writes straight to stdout: a full disk, a closed fd
-            raise stdout_failed(exc) from None
+        except OSError as exc:  # a replay writes straight to stdout
+            raise_stdout_failure(exc)
         if self.commit is not None:
             self.commit()
         self.printed += 1
@@ -121,10 +119,8 @@ class Pipeline:
     def flush(self) -> None:
         try:
             self.renderer.flush()
-        except BrokenPipeError:
-            raise
         except OSError as exc:
-            raise stdout_failed(exc) from None
+            raise_stdout_failure(exc)
 
     def finish(self) -> None:
         """Always runs, errors included, so that nothing already rendered is lost."""

@@ -9,12 +9,9 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
-import click
-
+from kazoo_tail.cli.boundary import raw_main
 from kazoo_tail.cli.commands import cli
-from kazoo_tail.cli.group import Terminated
 from kazoo_tail.cli.settings import APP_NAME
-from kazoo_tail.errors import ExitCode
 
 if TYPE_CHECKING:
     from kazoo_tail.app.environment import Environment
@@ -24,65 +21,9 @@ __all__ = ["cli", "main", "run"]
 
 def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """Run the CLI with these arguments and environment (by default the process's own, read
-    when a command first needs it); return the exit code once its status lines are written."""
-    return _status_lines_written(_run(argv, env))
-
-
-def _status_lines_written(code: int) -> int:
-    """Status lines wait in a queue while stderr is slow; the last ones (the error sentence,
-    --summary) reach it before the exit. Ctrl-C still ends the wait."""
-    if "kazoo_tail.output.terminal" not in sys.modules:
-        return code  # no status line was written: nothing to wait for
-    from kazoo_tail.output.terminal import drain_status_lines
-
-    try:
-        drain_status_lines()
-    except KeyboardInterrupt:
-        return ExitCode.INTERRUPTED
-    except Terminated as exc:
-        return exc.exit_code
-    return code
-
-
-def _run(argv: list[str] | None, env: Environment | None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    stdout = sys.stdout
-    try:
-        result = cli.main(args=args, prog_name=APP_NAME, standalone_mode=False, obj=env)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        return ExitCode.INTERRUPTED
-    except Terminated as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show(file=env.stderr if env is not None else None)
-        return exc.exit_code
-    except BrokenPipeError:
-        return ExitCode.OK
-    except OSError as exc:
-        # Only what runs before a command gets here (--help, --version): its output failed.
-        from kazoo_tail.app.environment import Environment
-        from kazoo_tail.cli.group import status_writer
-        from kazoo_tail.errors import stdout_failed
-
-        status_writer(env or Environment.from_process()).error(stdout_failed(exc).message)
-        return ExitCode.ERROR
-    except SystemExit as exc:  # completion requests and sys.exit in commands end this way
-        if exc.code == 1 and _click_saw_a_broken_pipe(stdout):
-            return ExitCode.OK  # e.g. `kazoo-tail --help | head -n 1`: the reader had enough
-        return exc.code if isinstance(exc.code, int) else ExitCode.OK
-    return int(result) if isinstance(result, int) else ExitCode.OK
-
-
-def _click_saw_a_broken_pipe(stdout_before: object) -> bool:
-    """click ends a broken pipe met outside a command (help, usage) with exit 1, after
-    putting a wrapper in place of stdout so that the exit-time flush stays quiet; the README
-    promises 0."""
-    return (
-        sys.stdout is not stdout_before
-        and type(sys.stdout).__name__.lstrip("_") == "PacifyFlushWrapper"
-    )
+    when a command first needs it) and return the exit code: the one error boundary, where
+    every error becomes one sentence on stderr and its documented code (``boundary.py``)."""
+    return raw_main(cli, argv, env, APP_NAME)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -12,7 +12,9 @@ import click
 
 from kazoo_tail import __version__
 from kazoo_tail.cli import options as opt
-from kazoo_tail.cli.group import DefaultGroup, end_on_sigterm, environment, status_writer
+from kazoo_tail.cli.boundary import end_on_sigterm
+from kazoo_tail.cli.context import environment, status_writer, write_stdout
+from kazoo_tail.cli.group import DefaultGroup
 from kazoo_tail.cli.help import SectionedCommand
 from kazoo_tail.cli.settings import (
     APP_NAME,
@@ -50,7 +52,14 @@ Examples:
   kazoo-tail -b 'call.*.*' | jq -r .data.caller_id_number
   kazoo-tail bindings        # what -b can subscribe to""",
 )
-@click.version_option(__version__, "--version", prog_name=APP_NAME)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _, value: _show_version(ctx) if value else None,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Tail live events from a 2600Hz Kazoo blackhole websocket.
 
@@ -58,6 +67,12 @@ def cli() -> None:
     terminal, JSON lines otherwise); status and errors go to stderr. Run 'kazoo-tail login'
     once to save a server and cache a token; 'kazoo-tail COMMAND --help' for a command.
     """
+
+
+def _show_version(ctx: click.Context) -> None:
+    if not ctx.resilient_parsing:
+        write_stdout(ctx, f"{APP_NAME}, version {__version__}")
+        ctx.exit()
 
 
 def _connection(
@@ -87,7 +102,7 @@ Examples:
   kazoo-tail -b 'object.*.user' --account-id 4b8c6fec... --descendants
   kazoo-tail -b 'call.*.*' --match 'data.caller_id_number=+1555*' --calls""",
 )
-@opt.use(*opt.SUBSCRIBE, *opt.SHOW, *opt.STAY_CONNECTED, *opt.LOGIN, "token", *opt.SERVER)
+@opt.use(opt.SUBSCRIBE, opt.SHOW, opt.LIVE, opt.LOGIN, "token", opt.SERVER)
 @click.pass_context
 def tail_command(ctx: click.Context, /, **options: Any) -> None:
     """Subscribe to bindings and print events (the default command)."""
@@ -112,10 +127,10 @@ Examples:
   kazoo-tail demo --event-rate 50 --json | jq -r .name
   kazoo-tail demo --nodes 2""",
 )
-@opt.use(*opt.SUBSCRIBE, *opt.SHOW, *opt.STAY_CONNECTED)
-@event_rate_option
-@seed_option
-@nodes_option
+@opt.use(opt.SUBSCRIBE, opt.SHOW, opt.LIVE)
+@event_rate_option(opt.SIMULATOR)
+@seed_option(opt.SIMULATOR)
+@nodes_option(opt.SIMULATOR)
 @opt.use("debug")
 @click.pass_context
 def demo(
@@ -164,9 +179,12 @@ Examples:
   kazoo-tail login --url http://kazoo.example.com:8000 --account-name acme --username ops
   KAZOO_API_KEY=... kazoo-tail login --url https://kazoo.example.com:8443 --save-as prod""",
 )
-@opt.use(*opt.LOGIN, *opt.SERVER)
-@click.option(
-    "--save-as", metavar="NAME", help="Profile name to save [default: --profile or default]."
+@opt.use(opt.LOGIN, opt.SERVER)
+@opt.option(
+    "--save-as",
+    metavar="NAME",
+    help="Profile name to save [default: --profile or default].",
+    section=opt.CONFIGURATION,
 )
 @click.pass_context
 def login(ctx: click.Context, /, save_as: str | None, **options: Any) -> None:
@@ -213,11 +231,12 @@ Examples:
   kazoo-tail logout --all""",
 )
 @opt.use("profile")
-@click.option(
+@opt.option(
     "--all",
     "everything",
     is_flag=True,
     help="Forget every cached token, and remove a profiles file too corrupt to read.",
+    section=opt.CONFIGURATION,
 )
 @opt.use("config_dir")
 @click.pass_context
@@ -253,8 +272,13 @@ Examples:
   kazoo-tail replay incident.jsonl --match name=CHANNEL_DESTROY | jq .data.hangup_cause""",
 )
 @click.argument("recording", type=click.Path(exists=True, dir_okay=False))
-@click.option("--realtime", is_flag=True, help="Replay at the recorded pace instead of at once.")
-@opt.use(*opt.SHOW, "debug")
+@opt.option(
+    "--realtime",
+    is_flag=True,
+    help="Replay at the recorded pace instead of at once.",
+    section=opt.OUTPUT,
+)
+@opt.use(opt.SHOW, "debug")
 @click.pass_context
 def replay(ctx: click.Context, /, recording: str, realtime: bool, **options: Any) -> None:
     """Show a recording made with --record, as the live tail showed it.
@@ -289,14 +313,15 @@ Examples:
   kazoo-tail bindings --url http://kazoo.example.com:8000 | grep object
   kazoo-tail bindings -o json | jq -r 'select(.module == "object") | .binding'""",
 )
-@click.option(
+@opt.option(
     "-o",
     "--output",
     type=click.Choice(["pretty", "json"]),
     help="A table [default on a terminal], or JSON lines, one object per binding; piped "
     "without -o, one binding per line.",
+    section=opt.OUTPUT,
 )
-@opt.use(*opt.SERVER)
+@opt.use(opt.SERVER)
 @click.pass_context
 def bindings(ctx: click.Context, /, output: str | None, **options: Any) -> None:
     """List the bindings the server offers (no login needed).
@@ -359,17 +384,27 @@ Examples:
   kazoo-tail doctor -b 'object.doc_created.user' --account-id 4b8c6fec...
   kazoo-tail doctor --token "$TOKEN" --ws-url wss://kazoo.example.com:7777""",
 )
-@click.option(
+@opt.option(
     "-b",
     "--binding",
     "bindings",
     multiple=True,
     metavar="BINDING",
     help="Also check that these bindings can be subscribed. Repeatable.",
+    section=opt.SUBSCRIPTION,
 )
-@opt.use("account_ids", "ping_timeout", *opt.LOGIN, "token", *opt.SERVER)
+@opt.use("account_ids", opt.LOGIN, "token", opt.SERVER)
+@opt.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long each check may wait for an answer.",
+    section=opt.CONNECTION,
+)
 @click.pass_context
-def doctor(ctx: click.Context, /, **options: Any) -> None:
+def doctor(ctx: click.Context, /, timeout: float, **options: Any) -> None:
     """Check, step by step, why events do or do not arrive.
 
     Crossbar reachable, login, token time left, blackhole reachable (ws or wss, TLS),
@@ -380,7 +415,7 @@ def doctor(ctx: click.Context, /, **options: Any) -> None:
 
     end_on_sigterm()  # its websocket is closed on the way out, as a tail's is
     config, provider = _connection(options, ctx)
-    ctx.exit(run_doctor(config, provider, environment(ctx).text_stdout()))
+    ctx.exit(run_doctor(config, provider, environment(ctx).text_stdout(), timeout=timeout))
 
 
 @cli.command(
@@ -391,14 +426,15 @@ Examples:
   kazoo-tail sockets | cut -f1
   kazoo-tail sockets --account-id 4b8c6fec... -o json | jq .bindings""",
 )
-@click.option(
+@opt.option(
     "-o",
     "--output",
     type=click.Choice(["pretty", "json"]),
     help="A table [default on a terminal], or JSON lines, one object per socket; piped "
     "without -o, one socket per line, its fields apart by tabs.",
+    section=opt.OUTPUT,
 )
-@opt.use("account_ids", *opt.LOGIN, "token", *opt.SERVER)
+@opt.use("account_ids", opt.LOGIN, "token", opt.SERVER)
 @click.pass_context
 def sockets(ctx: click.Context, /, **options: Any) -> None:
     """List the account's live blackhole sockets and their bindings."""
@@ -422,8 +458,14 @@ Examples:
   kazoo-tail calls --match 'data.caller_id_number=+1555*'
   kazoo-tail calls --demo          # the built-in simulator's calls""",
 )
-@opt.use(*opt.SUBSCRIBE, *opt.BOARD, *opt.LOGIN, "token", *opt.SERVER)
-@click.option("--demo", "demo_mode", is_flag=True, help="Show the built-in simulator's calls.")
+@opt.use(opt.SUBSCRIBE, opt.BOARD, opt.LOGIN, "token", opt.SERVER)
+@opt.option(
+    "--demo",
+    "demo_mode",
+    is_flag=True,
+    help="Show the built-in simulator's calls.",
+    section=opt.CONNECTION,
+)
 @click.pass_context
 def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> None:
     """Live board of calls in progress and recent hangups (q quits).

@@ -7,14 +7,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import click
 
-from kazoo_tail.cli.options import SECTION_ORDER, SECTIONS
+from kazoo_tail.cli.context import write_stdout
+from kazoo_tail.cli.options import SECTION_ORDER
+from kazoo_tail.errors import KazooTailError
 
-# Options no section names (a command's own): shown first, under click's usual title.
+# Options declared with no section: shown first, under click's usual title.
 UNSECTIONED = "Options"
 HelpRecord = tuple[str, str]
 
@@ -41,9 +42,15 @@ def _range_in_words(found: re.Match[str]) -> str:
     return f"{prefix}{words} {bound}"
 
 
+def section_of(param: click.Parameter) -> str:
+    """The section of the help page an option is shown in: its ``section``, declared with it
+    (``options.option``, or the simulator's own options)."""
+    section = getattr(param, "section", None)
+    return section if isinstance(section, str) else UNSECTIONED
+
+
 def sectioned_records(
     entries: Iterable[tuple[click.Parameter, click.Context]],
-    sections: Mapping[str, str],
     order: Sequence[str] = SECTION_ORDER,
 ) -> list[tuple[str, list[HelpRecord]]]:
     """The options' help records, grouped by section: unsectioned ones first, then the
@@ -61,8 +68,7 @@ def sectioned_records(
         if is_help_or_version(param):
             closing.append(record)
             continue
-        title = sections.get(param.name or "", UNSECTIONED)
-        grouped.setdefault(title, []).append(record)
+        grouped.setdefault(section_of(param), []).append(record)
 
     def rank(title: str) -> int:
         if title == UNSECTIONED:
@@ -121,20 +127,31 @@ def terminal_columns() -> int:
     return columns or 80
 
 
+def _show_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        write_stdout(ctx, ctx.get_help())
+        ctx.exit()
+
+
+def help_on_stdout(option: click.Option | None) -> click.Option | None:
+    """click's help option, printing the page on the environment's stdout: captured by an
+    in-process run, and failing (a full disk, ``| head``) as every other write does."""
+    if option is not None:
+        option.callback = _show_help
+    return option
+
+
 class SectionedCommand(click.Command):
-    """A command whose --help shows its options in sections (``SECTIONS`` in options.py, or
-    the mapping given as ``sections``), each titled, in one order across commands."""
+    """A command whose --help shows its options in sections (each option's own), each
+    titled, in one order across commands."""
 
     context_class = HelpContext
 
-    def __init__(
-        self, *args: Any, sections: Mapping[str, str] | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.sections: Mapping[str, str] = SECTIONS if sections is None else sections
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return help_on_stdout(super().get_help_option(ctx))
 
     def option_sections(self, ctx: click.Context) -> list[tuple[str, list[HelpRecord]]]:
-        return sectioned_records(((param, ctx) for param in self.get_params(ctx)), self.sections)
+        return sectioned_records((param, ctx) for param in self.get_params(ctx))
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         write_sections(formatter, self.option_sections(ctx))
@@ -239,6 +256,9 @@ def main_standalone(command: click.Command, prog_name: str, args: list[str] | No
         sys.exit(exc.exit_code)
     except click.Abort:  # Ctrl-C before the command ran
         sys.exit(130)
+    except KazooTailError as exc:  # its help on a full disk (errors.stdout_failure)
+        sys.stderr.write(f"{prog_name}: error: {exc.message}\n")
+        sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 

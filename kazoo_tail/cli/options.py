@@ -1,14 +1,16 @@
-"""Every option, declared once, and the bundles commands take them in.
+"""Every option, declared once: its flags and help, the section of the help page it is shown
+in, and the groups of options that commands take.
 
 An option's destination name is the ``ConnectionConfig`` field it fills wherever there is one
-(``url``, ``ws_url``, ``account_ids``...), so a new connection setting is one field there and
-one declaration here. Only click and the stdlib are imported: every TAB press runs this.
+(``url``, ``ws_url``, ``account_ids``...), so a new connection setting is one declaration here
+(its section places it on the help pages, its groups bring it to the commands) and one field
+there. Only click and the stdlib are imported: every TAB press runs this.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
@@ -24,6 +26,39 @@ if TYPE_CHECKING:
         """What click.option returns: it gives back the function it decorates."""
 
         def __call__(self, function: F, /) -> F: ...
+
+
+# -- where an option is shown in --help ------------------------------------------------------
+
+CONNECTION = "Connection"
+SIMULATOR = "Simulator"
+AUTHENTICATION = "Authentication"
+SUBSCRIPTION = "Subscription"
+OUTPUT = "Output"
+FILTERS = "Filters"
+STAYING_CONNECTED = "Staying connected"
+CONFIGURATION = "Configuration"
+# The order of the sections on every help page: where, as whom, what, how shown, and the rest.
+SECTION_ORDER = (
+    CONNECTION,
+    SIMULATOR,
+    AUTHENTICATION,
+    SUBSCRIPTION,
+    OUTPUT,
+    FILTERS,
+    STAYING_CONNECTED,
+    CONFIGURATION,
+)
+
+# -- the groups of options commands take (``use``) ---------------------------------------------
+
+SERVER = "server"  # where the cluster is, and where the tool keeps its files
+LOGIN = "login"  # who logs in (--token aside: 'login' itself does not take it)
+SUBSCRIBE = "subscribe"  # what to subscribe to
+SHOW = "show"  # which events are shown, and how: a live tail and a replay
+LIVE = "live"  # a live tail's own: recording, stdout's buffer, keeping the link
+BOARD = "board"  # the calls board's: the tail's filters and link keeping, not its output
+GROUPS = (SERVER, LOGIN, SUBSCRIBE, SHOW, LIVE, BOARD)
 
 
 def _complete_binding(
@@ -57,7 +92,7 @@ def _warn_when_on_the_command_line(
         and param.name is not None
         and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
     ):
-        from kazoo_tail.cli.group import environment, status_writer
+        from kazoo_tail.cli.context import environment, status_writer
 
         flag = param.opts[0] if param.opts else param.name
         variable = param.envvar if isinstance(param.envvar, str) else "its variable"
@@ -91,23 +126,52 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
         return int(size)
 
 
-def _option(*declarations: str, **attributes: Any) -> Decorator:
-    """click.option, naming its environment variable in --help when it has one."""
+class Option(click.Option):
+    """click's option, with the section of the help page it is shown in."""
+
+    def __init__(self, *args: Any, section: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.section = section
+
+
+def option(*declarations: str, section: str, **attributes: Any) -> Decorator:
+    """click.option shown in ``section`` of the help page, naming its environment variable in
+    --help when it has one. For a command's own options as for the shared ones below."""
     if "envvar" in attributes:
         attributes.setdefault("show_envvar", True)
-    option: Decorator = click.option(*declarations, **attributes)
-    return option
+    decorator: Decorator = click.option(*declarations, cls=Option, section=section, **attributes)
+    return decorator
 
 
-OPTIONS: dict[str, Decorator] = {
-    # -- the server --------------------------------------------------------------------------
-    "url": _option(
+class Declared:
+    """A shared option: how to add it to a command, and the groups of options it is in. (A
+    plain class: a dataclass or NamedTuple costs every TAB press a little more.)"""
+
+    __slots__ = ("add", "groups")
+
+    def __init__(self, add: Decorator, groups: frozenset[str]) -> None:
+        self.add = add
+        self.groups = groups
+
+
+def _declare(
+    *declarations: str, section: str, groups: Iterable[str] = (), **attributes: Any
+) -> Declared:
+    return Declared(option(*declarations, section=section, **attributes), frozenset(groups))
+
+
+# In the order of the help pages: by section, and in each section as shown.
+OPTIONS: dict[str, Declared] = {
+    # -- Connection ----------------------------------------------------------------------------
+    "url": _declare(
         "--url",
         envvar="KAZOO_URL",
         metavar="URL",
         help="Crossbar base URL, e.g. http://kazoo.example.com:8000.",
+        section=CONNECTION,
+        groups=[SERVER],
     ),
-    "ws_url": _option(
+    "ws_url": _declare(
         "--ws-url",
         envvar="KAZOO_WS_URL",
         metavar="URL",
@@ -115,79 +179,82 @@ OPTIONS: dict[str, Decorator] = {
         help="Blackhole websocket URL; repeat it (or list several in KAZOO_WS_URL, apart by "
         "spaces or commas) for one link to each node of a cluster, merged [default: the URL "
         "Crossbar advertises, else ws://HOST:5555, or wss://HOST:7777 for an https --url].",
+        section=CONNECTION,
+        groups=[SERVER],
     ),
-    "ca_bundle": _option(
+    "ca_bundle": _declare(
         "--ca-bundle",
         type=click.Path(exists=True, dir_okay=False),
         help="CA certificates (PEM) to trust, for Crossbar and the websocket.",
+        section=CONNECTION,
+        groups=[SERVER],
     ),
-    "insecure": _option(
-        "--insecure", is_flag=True, help="Do not verify TLS certificates (warns on stderr)."
-    ),
-    "profile": _option(
-        "--profile",
-        envvar="KAZOO_TAIL_PROFILE",
-        metavar="NAME",
-        help="Profile saved by 'login' [default: default].",
-    ),
-    "config_dir": _option(
-        "--config-dir",
-        envvar="KAZOO_TAIL_CONFIG_DIR",
-        metavar="DIR",
-        type=click.Path(file_okay=False),
-        is_eager=True,  # read before --binding completes, which looks at the cached catalogue
-        help="Where profiles and cached tokens live.",
-    ),
-    "debug": _option(
-        "--debug",
+    "insecure": _declare(
+        "--insecure",
         is_flag=True,
-        envvar="KAZOO_TAIL_DEBUG",
-        help="Show a traceback (secrets redacted) on unexpected errors.",
+        help="Do not verify TLS certificates (warns on stderr).",
+        section=CONNECTION,
+        groups=[SERVER],
     ),
-    # -- who logs in -------------------------------------------------------------------------
-    "account_name": _option(
+    # -- Authentication ------------------------------------------------------------------------
+    "account_name": _declare(
         "--account-name",
         envvar="KAZOO_ACCOUNT_NAME",
         metavar="NAME",
         help="Account name to log in to.",
+        section=AUTHENTICATION,
+        groups=[LOGIN],
     ),
-    "realm": _option(
+    "realm": _declare(
         "--realm",
         envvar="KAZOO_ACCOUNT_REALM",
         metavar="REALM",
         help="Log in by account realm instead of name.",
+        section=AUTHENTICATION,
+        groups=[LOGIN],
     ),
-    "phone_number": _option(
+    "phone_number": _declare(
         "--phone-number",
         envvar="KAZOO_PHONE_NUMBER",
         metavar="NUMBER",
         help="Log in by the account's phone number instead of name.",
+        section=AUTHENTICATION,
+        groups=[LOGIN],
     ),
-    "username": _option(
+    "username": _declare(
         "--username",
         envvar="KAZOO_USERNAME",
         metavar="USER",
         help="User name. Password: KAZOO_PASSWORD, --password-stdin, or a prompt.",
+        section=AUTHENTICATION,
+        groups=[LOGIN],
     ),
-    "password_stdin": _option(
-        "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+    "password_stdin": _declare(
+        "--password-stdin",
+        is_flag=True,
+        help="Read the password from the first line of stdin.",
+        section=AUTHENTICATION,
+        groups=[LOGIN],
     ),
-    "api_key": _option(
+    "api_key": _declare(
         "--api-key",
         envvar="KAZOO_API_KEY",
         metavar="KEY",
         callback=_warn_when_on_the_command_line,
         help="Log in with an account API key.",
+        section=AUTHENTICATION,
+        groups=[LOGIN],
     ),
-    "token": _option(
+    "token": _declare(
         "--token",
         envvar="KAZOO_AUTH_TOKEN",
         metavar="TOKEN",
         callback=_warn_when_on_the_command_line,
         help="Use this Crossbar auth token instead of logging in.",
+        section=AUTHENTICATION,
     ),
-    # -- what to subscribe -------------------------------------------------------------------
-    "bindings": _option(
+    # -- Subscription --------------------------------------------------------------------------
+    "bindings": _declare(
         "-b",
         "--binding",
         "bindings",
@@ -196,47 +263,162 @@ OPTIONS: dict[str, Decorator] = {
         shell_complete=_complete_binding,
         help="Blackhole binding, e.g. 'call.CHANNEL_CREATE.*' or 'object.doc_created.user'. "
         "Repeatable; 'kazoo-tail bindings' lists them.",
+        section=SUBSCRIPTION,
+        groups=[SUBSCRIBE],
     ),
-    "account_ids": _option(
+    "account_ids": _declare(
         "--account-id",
         "account_ids",
         multiple=True,
         metavar="ID",
         envvar="KAZOO_ACCOUNT_ID",
         help="Account to use. Repeatable [default: the token's account].",
+        section=SUBSCRIPTION,
+        groups=[SUBSCRIBE],
     ),
-    "descendants": _option(
-        "--descendants", is_flag=True, help="Also subscribe for every descendant of the accounts."
-    ),
-    # -- staying connected -------------------------------------------------------------------
-    "ping_interval": _option(
-        "--ping-interval",
-        type=click.FloatRange(min=0.1),
-        default=30.0,
-        show_default=True,
-        metavar="SECONDS",
-        help="Send a websocket ping this often; no answer means a dead link.",
-    ),
-    "ping_timeout": _option(
-        "--ping-timeout",
-        type=click.FloatRange(min=0.1),
-        envvar="KAZOO_TAIL_PING_TIMEOUT",
-        metavar="SECONDS",
-        help="No answer to a ping this long means a dead link [default: 3 ping intervals, "
-        "at most 10].",
-    ),
-    "no_reconnect": _option(
-        "--no-reconnect",
+    "descendants": _declare(
+        "--descendants",
         is_flag=True,
-        help="Exit (code 4) when the connection is lost instead of reconnecting.",
+        help="Also subscribe for every descendant of the accounts.",
+        section=SUBSCRIPTION,
+        groups=[SUBSCRIBE],
     ),
-    "max_reconnect_time": _option(
-        "--max-reconnect-time",
+    # -- Output --------------------------------------------------------------------------------
+    "output": _declare(
+        "-o",
+        "--output",
+        type=click.Choice(list(FORMATS)),
+        help="Output format [default: pretty on a terminal, else json].",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "json_flag": _declare(
+        "--json",
+        "json_flag",
+        is_flag=True,
+        help="Short for --output json.",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "colour": _declare(
+        "--color",
+        "--colour",
+        "colour",
+        default="auto",
+        show_default=True,
+        type=click.Choice(["auto", "always", "never"]),
+        help="Colour in pretty output (NO_COLOR is honoured in auto).",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "fields": _declare(
+        "--fields",
+        metavar="PATHS",
+        help="Print only these fields, e.g. name,data.call_id: a table after the time in "
+        "pretty mode, a reduced object in JSON.",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "calls": _declare(
+        "--calls",
+        is_flag=True,
+        help="Pretty mode: call timelines, every line labelled with its call (#N), each call "
+        "closed by a line with its outcome, ring and talk time.",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "count": _declare(
+        "--count",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Exit after N events (that pass the filters).",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "duration": _declare(
+        "--duration",
         type=click.FloatRange(min=0),
         metavar="SECONDS",
-        help="Give up (code 4) after being disconnected this long.",
+        help="Exit after this many seconds.",
+        section=OUTPUT,
+        groups=[SHOW, BOARD],
     ),
-    "buffer_size": _option(
+    "summary": _declare(
+        "--summary",
+        is_flag=True,
+        help="On exit, print events per name and binding, uptime and gaps to stderr.",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "no_dedupe": _declare(
+        "--no-dedupe",
+        is_flag=True,
+        help="Print every copy of an event (one per matching binding, and per node), not one.",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "show_node": _declare(
+        "--show-node",
+        is_flag=True,
+        help='JSON: add a top-level "node" field, the host:port of the blackhole node that '
+        "delivered each event first (pretty output names it whenever --ws-url is repeated).",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "received_at": _declare(
+        "--received-at",
+        is_flag=True,
+        help='JSON: add a top-level "received_at", when each event was received, in UTC to '
+        "the millisecond (a replay gives the recorded time).",
+        section=OUTPUT,
+        groups=[SHOW],
+    ),
+    "record": _declare(
+        "--record",
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Append every frame received, with its time, to FILE (JSON lines; see 'replay').",
+        section=OUTPUT,
+        groups=[LIVE, BOARD],
+    ),
+    # -- Filters -------------------------------------------------------------------------------
+    "matches": _declare(
+        "--match",
+        "matches",
+        multiple=True,
+        metavar="PATH=GLOB",
+        help="Only events whose field matches, e.g. data.caller_id_number='1555*'. "
+        "Repeatable; all must hold.",
+        section=FILTERS,
+        groups=[SHOW, BOARD],
+    ),
+    "excludes": _declare(
+        "--exclude",
+        "excludes",
+        multiple=True,
+        metavar="PATH=GLOB",
+        help="Drop events whose field matches. Repeatable.",
+        section=FILTERS,
+        groups=[SHOW, BOARD],
+    ),
+    "grep": _declare(
+        "--grep",
+        metavar="REGEX",
+        help="Only events whose JSON text matches.",
+        section=FILTERS,
+        groups=[SHOW, BOARD],
+    ),
+    "call_ids": _declare(
+        "--call-id",
+        "call_ids",
+        multiple=True,
+        metavar="ID",
+        help="Only this call, all its legs (follows other_leg_call_id).",
+        section=FILTERS,
+        groups=[SHOW, BOARD],
+    ),
+    # -- Staying connected ---------------------------------------------------------------------
+    "buffer_size": _declare(
         "--buffer-size",
         type=ByteSize(),
         default="8M",
@@ -245,8 +427,10 @@ OPTIONS: dict[str, Decorator] = {
         metavar="SIZE",
         help="Memory for events stdout has not taken yet (e.g. 512K, 64M, 1G), so that the "
         "websocket is read even while stdout is blocked.",
+        section=STAYING_CONNECTED,
+        groups=[LIVE],
     ),
-    "spill_size": _option(
+    "spill_size": _declare(
         "--spill-size",
         type=ByteSize(),
         default="1G",
@@ -255,223 +439,89 @@ OPTIONS: dict[str, Decorator] = {
         metavar="SIZE",
         help="Beyond --buffer-size, hold up to this much in an unlinked temporary file "
         "(in TMPDIR); 0: none. Past both, events are dropped and counted on stderr.",
+        section=STAYING_CONNECTED,
+        groups=[LIVE],
     ),
-    "record": _option(
-        "--record",
-        type=click.Path(dir_okay=False),
-        metavar="FILE",
-        help="Append every frame received, with its time, to FILE (JSON lines; see 'replay').",
-    ),
-    # -- what to show, and how ---------------------------------------------------------------
-    "output": _option(
-        "-o",
-        "--output",
-        type=click.Choice(list(FORMATS)),
-        help="Output format [default: pretty on a terminal, else json].",
-    ),
-    "json_flag": _option("--json", "json_flag", is_flag=True, help="Short for --output json."),
-    "colour": _option(
-        "--color",
-        "--colour",
-        "colour",
-        default="auto",
+    "ping_interval": _declare(
+        "--ping-interval",
+        type=click.FloatRange(min=0.1),
+        default=30.0,
         show_default=True,
-        type=click.Choice(["auto", "always", "never"]),
-        help="Colour in pretty output (NO_COLOR is honoured in auto).",
+        metavar="SECONDS",
+        help="Send a websocket ping this often; no answer means a dead link.",
+        section=STAYING_CONNECTED,
+        groups=[LIVE, BOARD],
     ),
-    "matches": _option(
-        "--match",
-        "matches",
-        multiple=True,
-        metavar="PATH=GLOB",
-        help="Only events whose field matches, e.g. data.caller_id_number='1555*'. "
-        "Repeatable; all must hold.",
+    "ping_timeout": _declare(
+        "--ping-timeout",
+        type=click.FloatRange(min=0.1),
+        envvar="KAZOO_TAIL_PING_TIMEOUT",
+        metavar="SECONDS",
+        help="No answer to a ping this long means a dead link [default: 3 ping intervals, "
+        "at most 10].",
+        section=STAYING_CONNECTED,
+        groups=[LIVE, BOARD],
     ),
-    "excludes": _option(
-        "--exclude",
-        "excludes",
-        multiple=True,
-        metavar="PATH=GLOB",
-        help="Drop events whose field matches. Repeatable.",
-    ),
-    "grep": _option("--grep", metavar="REGEX", help="Only events whose JSON text matches."),
-    "call_ids": _option(
-        "--call-id",
-        "call_ids",
-        multiple=True,
-        metavar="ID",
-        help="Only this call, all its legs (follows other_leg_call_id).",
-    ),
-    "fields": _option(
-        "--fields",
-        metavar="PATHS",
-        help="Print only these fields, e.g. name,data.call_id: a table after the time in "
-        "pretty mode, a reduced object in JSON.",
-    ),
-    "calls": _option(
-        "--calls",
+    "no_reconnect": _declare(
+        "--no-reconnect",
         is_flag=True,
-        help="Pretty mode: call timelines, every line labelled with its call (#N), each call "
-        "closed by a line with its outcome, ring and talk time.",
+        help="Exit (code 4) when the connection is lost instead of reconnecting.",
+        section=STAYING_CONNECTED,
+        groups=[LIVE, BOARD],
     ),
-    "count": _option(
-        "--count",
-        type=click.IntRange(min=1),
-        metavar="N",
-        help="Exit after N events (that pass the filters).",
-    ),
-    "duration": _option(
-        "--duration",
+    "max_reconnect_time": _declare(
+        "--max-reconnect-time",
         type=click.FloatRange(min=0),
         metavar="SECONDS",
-        help="Exit after this many seconds.",
+        help="Give up (code 4) after being disconnected this long.",
+        section=STAYING_CONNECTED,
+        groups=[LIVE, BOARD],
     ),
-    "show_node": _option(
-        "--show-node",
-        is_flag=True,
-        help='JSON: add a top-level "node" field, the host:port of the blackhole node that '
-        "delivered each event first (pretty output names it whenever --ws-url is repeated).",
+    # -- Configuration -------------------------------------------------------------------------
+    "profile": _declare(
+        "--profile",
+        envvar="KAZOO_TAIL_PROFILE",
+        metavar="NAME",
+        help="Profile saved by 'login' [default: default].",
+        section=CONFIGURATION,
+        groups=[SERVER],
     ),
-    "received_at": _option(
-        "--received-at",
-        is_flag=True,
-        help='JSON: add a top-level "received_at", when each event was received, in UTC to '
-        "the millisecond (a replay gives the recorded time).",
+    "config_dir": _declare(
+        "--config-dir",
+        envvar="KAZOO_TAIL_CONFIG_DIR",
+        metavar="DIR",
+        type=click.Path(file_okay=False),
+        is_eager=True,  # read before --binding completes, which looks at the cached catalogue
+        help="Where profiles and cached tokens live.",
+        section=CONFIGURATION,
+        groups=[SERVER],
     ),
-    "summary": _option(
-        "--summary",
+    "debug": _declare(
+        "--debug",
         is_flag=True,
-        help="On exit, print events per name and binding, uptime and gaps to stderr.",
-    ),
-    "no_dedupe": _option(
-        "--no-dedupe",
-        is_flag=True,
-        help="Print every copy of an event (one per matching binding, and per node), not one.",
+        envvar="KAZOO_TAIL_DEBUG",
+        help="Show a traceback (secrets redacted) on unexpected errors.",
+        section=CONFIGURATION,
+        groups=[SERVER],
     ),
 }
 
 
 def use(*names: str) -> Decorator:
-    """Apply the named options, in the order given on the help page."""
+    """Add the named options and every option of the named groups, in their declared order."""
+    wanted = set(names)
+    unknown = wanted - set(OPTIONS) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"no option or group of options named {', '.join(sorted(unknown))}")
+    chosen = [
+        declared.add
+        for name, declared in OPTIONS.items()
+        if name in wanted or declared.groups & wanted
+    ]
 
     def apply(function: F) -> F:
-        for name in reversed(names):
-            function = OPTIONS[name](function)
+        for add in reversed(chosen):
+            function = add(function)
         return function
 
     return apply
-
-
-SERVER = ("url", "ws_url", "ca_bundle", "insecure", "profile", "config_dir", "debug")
-LOGIN = ("account_name", "realm", "phone_number", "username", "password_stdin", "api_key")
-SHOW = (
-    "output",
-    "json_flag",
-    "colour",
-    "matches",
-    "excludes",
-    "grep",
-    "call_ids",
-    "fields",
-    "calls",
-    "count",
-    "duration",
-    "summary",
-    "no_dedupe",
-    "show_node",
-    "received_at",
-)
-SUBSCRIBE = ("bindings", "account_ids", "descendants")
-STAY_CONNECTED = (
-    "record",
-    "buffer_size",
-    "spill_size",
-    "ping_interval",
-    "ping_timeout",
-    "no_reconnect",
-    "max_reconnect_time",
-)
-# The calls board: the tail's filters and connection keeping, without its output choices.
-BOARD = (
-    "matches",
-    "excludes",
-    "grep",
-    "call_ids",
-    "duration",
-    "record",
-    "ping_interval",
-    "ping_timeout",
-    "no_reconnect",
-    "max_reconnect_time",
-)
-
-# -- where each option is shown in --help ----------------------------------------------------
-
-CONNECTION = "Connection"
-SIMULATOR = "Simulator"
-AUTHENTICATION = "Authentication"
-SUBSCRIPTION = "Subscription"
-OUTPUT = "Output"
-FILTERS = "Filters"
-STAYING_CONNECTED = "Staying connected"
-CONFIGURATION = "Configuration"
-# The order of the sections on every help page: where, as whom, what, how shown, and the rest.
-SECTION_ORDER = (
-    CONNECTION,
-    SIMULATOR,
-    AUTHENTICATION,
-    SUBSCRIPTION,
-    OUTPUT,
-    FILTERS,
-    STAYING_CONNECTED,
-    CONFIGURATION,
-)
-# By destination name: the options above and the few a single command declares itself.
-SECTIONS: dict[str, str] = {
-    "url": CONNECTION,
-    "ws_url": CONNECTION,
-    "ca_bundle": CONNECTION,
-    "insecure": CONNECTION,
-    "demo_mode": CONNECTION,
-    "event_rate": SIMULATOR,
-    "seed": SIMULATOR,
-    "nodes": SIMULATOR,
-    "account_name": AUTHENTICATION,
-    "realm": AUTHENTICATION,
-    "phone_number": AUTHENTICATION,
-    "username": AUTHENTICATION,
-    "password_stdin": AUTHENTICATION,
-    "api_key": AUTHENTICATION,
-    "token": AUTHENTICATION,
-    "bindings": SUBSCRIPTION,
-    "account_ids": SUBSCRIPTION,
-    "descendants": SUBSCRIPTION,
-    "output": OUTPUT,
-    "json_flag": OUTPUT,
-    "colour": OUTPUT,
-    "fields": OUTPUT,
-    "calls": OUTPUT,
-    "count": OUTPUT,
-    "duration": OUTPUT,
-    "summary": OUTPUT,
-    "no_dedupe": OUTPUT,
-    "show_node": OUTPUT,
-    "received_at": OUTPUT,
-    "record": OUTPUT,
-    "realtime": OUTPUT,
-    "matches": FILTERS,
-    "excludes": FILTERS,
-    "grep": FILTERS,
-    "call_ids": FILTERS,
-    "ping_interval": STAYING_CONNECTED,
-    "ping_timeout": STAYING_CONNECTED,
-    "no_reconnect": STAYING_CONNECTED,
-    "max_reconnect_time": STAYING_CONNECTED,
-    "buffer_size": STAYING_CONNECTED,
-    "spill_size": STAYING_CONNECTED,
-    "profile": CONFIGURATION,
-    "config_dir": CONFIGURATION,
-    "debug": CONFIGURATION,
-    "save_as": CONFIGURATION,
-    "everything": CONFIGURATION,
-}

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, cast
 
-from kazoo_tail.errors import OutputError, stdout_failed
+from kazoo_tail.errors import OutputError, raise_stdout_failure
 from kazoo_tail.kazoo.time import utc_stamp
 
 CHUNK = 1 << 16  # staged bytes handed to the writer at once, whether or not a flush came
@@ -427,9 +427,9 @@ class StdoutSpool(io.RawIOBase):
     def _raise_error(self) -> None:
         error = self._error
         assert error is not None
-        if isinstance(error, BrokenPipeError):
-            raise BrokenPipeError(*error.args)
-        raise stdout_failed(error) from None
+        # A fresh one each time: the writer's own, raised on every call, would grow its
+        # traceback with each.
+        raise_stdout_failure(type(error)(*error.args))
 
     # -- the writer thread --------------------------------------------------------------------
 

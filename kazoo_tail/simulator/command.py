@@ -4,79 +4,88 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-# Shared with `kazoo-tail demo`, which runs the simulator in-process.
-event_rate_option = click.option(
-    "--event-rate",
-    type=click.FloatRange(min=0),
-    default=5.0,
-    show_default=True,
-    metavar="PER_SECOND",
-    help="Simulated events per second.",
-)
-seed_option = click.option(
-    "--seed", type=int, metavar="N", help="Make the simulated traffic repeatable."
-)
-nodes_option = click.option(
-    "--nodes",
-    type=click.IntRange(1, 8),
-    default=1,
-    show_default=True,
-    metavar="N",
-    help="Blackhole nodes sharing one event stream, as in a Kazoo cluster (each on its own port).",
-)
+F = TypeVar("F", bound=Callable[..., Any])
 
-
-# Where each option is shown in a help page that has sections (kazoo-tail simulator --help).
+# Where each option is shown on a help page with sections (kazoo-tail simulator --help).
 LISTENING, TRAFFIC, BEHAVIOUR = "Listening", "Traffic", "Behaving like Kazoo"
-SECTIONS: dict[str, str] = {
-    "host": LISTENING,
-    "crossbar_port": LISTENING,
-    "blackhole_port": LISTENING,
-    "certfile": LISTENING,
-    "keyfile": LISTENING,
-    "max_connections_per_ip": LISTENING,
-    "event_rate": TRAFFIC,
-    "seed": TRAFFIC,
-    "nodes": TRAFFIC,
-    "node_jitter": TRAFFIC,
-    "reorder_window": TRAFFIC,
-    "kazoo_version": BEHAVIOUR,
-    "idle_timeout": BEHAVIOUR,
-    "token_ttl": BEHAVIOUR,
-    "ping_module": BEHAVIOUR,
-    "advertise_ws_url": BEHAVIOUR,
-}
+
+
+class _Option(click.Option):
+    """click's option with the section of the help page it is shown in, which kazoo-tail's
+    sectioned help reads (plain click ignores it)."""
+
+    def __init__(self, *args: Any, section: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.section = section
+
+
+def _option(section: str, *declarations: str, **attributes: Any) -> Callable[[F], F]:
+    return click.option(*declarations, cls=_Option, section=section, **attributes)
+
+
+# Shared with `kazoo-tail demo`, which runs the simulator in-process and shows them in a
+# section of its own.
+def event_rate_option(section: str = TRAFFIC) -> Callable[[F], F]:
+    return _option(
+        section,
+        "--event-rate",
+        type=click.FloatRange(min=0),
+        default=5.0,
+        show_default=True,
+        metavar="PER_SECOND",
+        help="Simulated events per second.",
+    )
+
+
+def seed_option(section: str = TRAFFIC) -> Callable[[F], F]:
+    return _option(
+        section, "--seed", type=int, metavar="N", help="Make the simulated traffic repeatable."
+    )
+
+
+def nodes_option(section: str = TRAFFIC) -> Callable[[F], F]:
+    return _option(
+        section,
+        "--nodes",
+        type=click.IntRange(1, 8),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="Blackhole nodes sharing one event stream, as in a Kazoo cluster (each on its own "
+        "port).",
+    )
 
 
 def build(
     *, advertise_ws_url: bool, command_class: type[click.Command] | None = None
 ) -> click.Command:
-    """The command; ``advertise_ws_url`` is its default for --advertise-ws-url. A
-    ``command_class`` (the client's help with sections) is given ``sections=SECTIONS``."""
-    with_sections: dict[str, Any] = {} if command_class is None else {"sections": SECTIONS}
+    """The command; ``advertise_ws_url`` is its default for --advertise-ws-url, and
+    ``command_class`` the client's help with sections."""
 
     @click.command(
         cls=command_class or click.Command,
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-        **with_sections,
         epilog="""\b
 Examples:
   kazoo-tail simulator
   kazoo-tail simulator --crossbar-port 8000 --blackhole-port 5555 --event-rate 20
   kazoo-tail simulator --nodes 2      # blackhole on 5555 and 5556, same events""",
     )
-    @click.option(
+    @_option(
+        LISTENING,
         "--host",
         default="127.0.0.1",
         show_default=True,
         metavar="ADDRESS",
         help="Address to listen on.",
     )
-    @click.option(
+    @_option(
+        LISTENING,
         "--crossbar-port",
         type=click.IntRange(0, 65535),
         metavar="PORT",
@@ -84,7 +93,8 @@ Examples:
         show_default=True,
         help="Crossbar's HTTP port (0: any free port).",
     )
-    @click.option(
+    @_option(
+        LISTENING,
         "--blackhole-port",
         type=click.IntRange(0, 65535),
         metavar="PORT",
@@ -93,8 +103,9 @@ Examples:
         help="Blackhole's websocket port; with --nodes, node N listens on this + N - 1 (0: any "
         "free ports).",
     )
-    @nodes_option
-    @click.option(
+    @nodes_option()
+    @_option(
+        TRAFFIC,
         "--node-jitter",
         type=click.FloatRange(min=0),
         metavar="SECONDS",
@@ -103,7 +114,8 @@ Examples:
         help="With --nodes: each node delivers each event up to this many seconds late, so "
         "the nodes disagree on order.",
     )
-    @click.option(
+    @_option(
+        TRAFFIC,
         "--reorder-window",
         type=click.FloatRange(min=0),
         metavar="SECONDS",
@@ -112,8 +124,9 @@ Examples:
         help="Each node delivers each event up to this many seconds late, in no order (as "
         "blackhole's per-event processes do).",
     )
-    @event_rate_option
-    @click.option(
+    @event_rate_option()
+    @_option(
+        BEHAVIOUR,
         "--idle-timeout",
         type=click.FloatRange(min=0.1),
         metavar="SECONDS",
@@ -121,7 +134,8 @@ Examples:
         show_default=True,
         help="Close a socket (1000) after this many seconds without a frame from its client.",
     )
-    @click.option(
+    @_option(
+        BEHAVIOUR,
         "--token-ttl",
         type=click.FloatRange(min=1),
         metavar="SECONDS",
@@ -129,32 +143,37 @@ Examples:
         show_default=True,
         help="Seconds a token lives.",
     )
-    @click.option(
+    @_option(
+        LISTENING,
         "--certfile",
         type=click.Path(exists=True, dir_okay=False),
         metavar="FILE",
         help="PEM certificate: serve https and wss.",
     )
-    @click.option(
+    @_option(
+        LISTENING,
         "--keyfile",
         type=click.Path(exists=True, dir_okay=False),
         help="PEM private key for --certfile.",
     )
-    @seed_option
-    @click.option("--ping-module", is_flag=True, help="Answer blackhole's app-level pings.")
-    @click.option(
+    @seed_option()
+    @_option(BEHAVIOUR, "--ping-module", is_flag=True, help="Answer blackhole's app-level pings.")
+    @_option(
+        BEHAVIOUR,
         "--advertise-ws-url/--no-advertise-ws-url",
         default=advertise_ws_url,
         show_default=True,
         help="Put the websocket URL in auth replies, as a cluster with blackhole.url does.",
     )
-    @click.option(
+    @_option(
+        LISTENING,
         "--max-connections-per-ip",
         type=click.IntRange(min=1),
         metavar="N",
         help="Refuse more sockets than this from one address (HTTP 429).",
     )
-    @click.option(
+    @_option(
+        BEHAVIOUR,
         "--kazoo-version",
         type=click.Choice(["4.3", "master"]),
         default="4.3",
