@@ -180,6 +180,22 @@ class FakeNode:
         return self.connections[-1]
 
 
+class SlowLogin:
+    """A token source whose next call, once ``slow`` is set, takes ``seconds`` (a password
+    prompt)."""
+
+    def __init__(self, clock: SimClock, seconds: float) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.slow = False
+
+    def __call__(self, *, refresh: bool = False) -> str:
+        if self.slow:
+            self.slow = False
+            self.clock.stop(self.seconds)
+        return "T"
+
+
 def session_for(
     nodes: Sequence[FakeNode], clock: SimClock, binding: str = "call.*.*", **settings: Any
 ) -> tuple[Session, list[float]]:
@@ -378,19 +394,12 @@ def test_a_token_wait_while_another_link_streams_is_a_stall_for_that_link() -> N
     clock = SimClock()
     a, b = FakeNode("ws://node-a:5555"), FakeNode("ws://node-b:5555")
     session, _ = session_for([a, b], clock)
-    slow = [False]
-
-    def tokens(refresh: bool = False) -> str:
-        if slow[0]:
-            slow[0] = False
-            clock.stop(40.0)
-        return "T"
-
-    session.tokens = tokens
+    login = SlowLogin(clock, 40.0)
+    session.tokens = login
     items = session.events()
     until(items, NoticeKind.SUBSCRIBED)
     until(items, NoticeKind.SUBSCRIBED)
-    slow[0] = True
+    login.slow = True
     b.current.reset()
     seen = until(items, NoticeKind.GAP)
     assert notices(seen, NoticeKind.STALLED)[0].stalled == pytest.approx(40.0, abs=0.5)
@@ -400,15 +409,9 @@ def test_a_token_wait_while_another_link_streams_is_a_stall_for_that_link() -> N
 def test_a_token_wait_while_no_link_streams_is_excused() -> None:
     clock, node = SimClock(), FakeNode()
     session, _ = session_for([node], clock)
-    slow = [True]
-
-    def tokens(refresh: bool = False) -> str:
-        if slow[0]:
-            slow[0] = False
-            clock.stop(40.0)
-        return "T"
-
-    session.tokens = tokens
+    login = SlowLogin(clock, 40.0)
+    login.slow = True
+    session.tokens = login
     seen = until(session.events(), NoticeKind.SUBSCRIBED)
     assert not notices(seen, NoticeKind.STALLED)
     session.close()
