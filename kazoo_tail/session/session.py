@@ -554,13 +554,11 @@ class Session:
         runner.down = True
         if not self.ledger.started and self._failing_since is None:
             self._failing_since = moment
-        down_for = self._down_for(moment)
+        left = self._check_deadline()
         delay = runner.backoff.next_delay()
-        limit = self.config.max_reconnect_time
-        if limit is not None and down_for is not None:
-            if down_for >= limit:
-                raise self._gave_up(down_for)
-            delay = max(0.0, min(delay, limit - down_for))
+        if left is not None:
+            delay = min(delay, left)  # the last try comes before the deadline, not after
+        down_for = self._down_for(moment)
         runner.retry_at = now + delay
         still_up = self._still_up()
         yield self._notice(
@@ -727,16 +725,20 @@ class Session:
         since = self.ledger.open_since(moment) if self.ledger.started else self._failing_since
         return None if since is None else moment - since
 
-    def _check_deadline(self) -> None:
-        """--max-reconnect-time, on the loop's ticks: a handshake that never ends counts; a
-        subscribe round under way does not (its replies have their own deadline, and a loss
-        checks again)."""
-        if any(r.state == "subscribing" for r in self._runners):
-            return
+    def _check_deadline(self) -> float | None:
+        """--max-reconnect-time, the one place it is judged (on the loop's ticks and at each
+        loss): raise when it has run out, else return the seconds left (None: no limit, or
+        no outage). A handshake that never ends counts; a subscribe round under way does not
+        (its replies have their own deadline, and a loss checks again)."""
         limit = self.config.max_reconnect_time
+        if limit is None or any(r.state == "subscribing" for r in self._runners):
+            return None
         down_for = self._down_for(self.clock.timeline())
-        if limit is not None and down_for is not None and down_for >= limit:
+        if down_for is None:
+            return None
+        if down_for >= limit:
             raise self._gave_up(down_for)
+        return limit - down_for
 
     def _gave_up(self, down_for: float) -> ConnectError:
         if self.several:
