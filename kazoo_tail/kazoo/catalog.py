@@ -159,6 +159,9 @@ def check_binding(binding: str) -> None:
             f"binding {binding!r} is not valid: the first segment must name a module "
             f"({', '.join(KNOWN_MODULES)}), e.g. 'call.*.*'"
         )
+    placeholders = [segment for segment in segments if _is_placeholder(segment)]
+    if placeholders:
+        raise UsageError(_placeholder_advice(binding, segments, placeholders[0]))
     suggestion = suggest_binding(binding)
     if suggestion is not None:
         raise UsageError(
@@ -171,6 +174,23 @@ def check_binding(binding: str) -> None:
         closest = nearest(binding, forms) if forms else nearest(binding)
         hint = f"; did you mean {closest!r}?" if closest else ""
         raise UsageError(f"binding {binding!r} cannot exist: {reason}{hint}")
+
+
+def _is_placeholder(segment: str) -> bool:
+    """{CALL_ID} as GET /v2/websockets lists it, or <CALL_ID> as the README's table shows it."""
+    return any(c in segment for c in "{}<>")
+
+
+def _placeholder_advice(binding: str, segments: list[str], placeholder: str) -> str:
+    """One sentence for a catalogue template pasted as a binding: blackhole would take the
+    placeholder literally, subscribe, and deliver nothing, forever."""
+    said = (
+        f"binding {binding!r} holds the catalogue placeholder {placeholder}, which matches nothing"
+    )
+    wildcard = ".".join("*" if _is_placeholder(s) else s for s in segments)
+    if problem(wildcard) is None:
+        return f"{said}; did you mean {wildcard!r} ('*' matches any value)?"
+    return f"{said}; put a real id in its place (a conference binding has no wildcard for it)"
 
 
 def suggest_binding(binding: str) -> str | None:
