@@ -4,12 +4,15 @@ through ``cli.run`` with an injected Environment."""
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import pytest
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.cli import run
 from kazoo_tail.simulator import Simulator
+from kazoo_tail.simulator.accounts import DEMO
 
 
 def environment(**overrides: object) -> Environment:
@@ -60,3 +63,45 @@ def test_a_conference_placeholder_asks_for_a_real_id(
     assert run(argv, env) == 2
     (line,) = said(env).splitlines()
     assert "{CONFERENCE_ID}" in line and "put a real id in its place" in line
+
+
+def _login_then_tail_as_admin_from_the_environment(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, config_dir: Path
+) -> None:
+    login = ["login", "--url", sim.crossbar_url, "--account-name", "demo", "--username", "demo"]
+    assert run(login, environment(environ={"KAZOO_PASSWORD": DEMO.password})) == 0
+    # A run with its credentials in the environment caches its token under its own key.
+    monkeypatch.setenv("KAZOO_URL", sim.crossbar_url)
+    monkeypatch.setenv("KAZOO_ACCOUNT_NAME", "demo")
+    monkeypatch.setenv("KAZOO_USERNAME", DEMO.admin_username)
+    tail = environment(environ={"KAZOO_PASSWORD": DEMO.admin_password})
+    assert run(["-b", "call.*.*", "--duration", "0.1"], tail) == 0, said(tail)
+    assert len(json.loads((config_dir / "tokens.json").read_text())) == 2
+
+
+def test_logout_forgets_the_token_the_environment_s_login_would_use(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    _login_then_tail_as_admin_from_the_environment(sim, monkeypatch, isolated_env)
+    env = environment()
+    assert run(["logout"], env) == 0
+    assert said(env).splitlines() == ["kazoo-tail: forgot 2 cached tokens"]
+    assert not (isolated_env / "tokens.json").exists()
+    # The next run, with the same environment, has no token to use: it must log in again.
+    again = environment()
+    assert run(["-b", "call.*.*", "--duration", "0.1"], again) == 3
+
+
+def test_logout_says_where_the_tokens_it_kept_are(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    _login_then_tail_as_admin_from_the_environment(sim, monkeypatch, isolated_env)
+    for name in ("KAZOO_URL", "KAZOO_ACCOUNT_NAME", "KAZOO_USERNAME"):
+        monkeypatch.delenv(name)
+    env = environment()
+    assert run(["logout"], env) == 0
+    forgot, kept = said(env).splitlines()
+    assert forgot == "kazoo-tail: forgot 1 cached token"
+    assert str(isolated_env / "tokens.json") in kept and "'kazoo-tail logout --all'" in kept
+    assert run(["logout", "--all"], environment()) == 0
+    assert not (isolated_env / "tokens.json").exists()

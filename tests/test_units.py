@@ -216,7 +216,7 @@ def test_config_store_writes_private_files_atomically(tmp_path: Path) -> None:
     assert store.token("k") == CachedToken(token="t", account_id="a")
     assert store.profile("default") == Profile(url="http://k:8000", username="demo")
     assert [p.name for p in (tmp_path / "cfg").iterdir() if p.name.startswith(".")] == []
-    assert store.forget_tokens("k") == 1 and store.token("k") is None
+    assert store.forget_tokens(["k"]) == 1 and store.token("k") is None
 
 
 def test_config_store_refuses_a_token_cache_others_can_read(tmp_path: Path) -> None:

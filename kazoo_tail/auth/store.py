@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -158,8 +158,15 @@ class ConfigStore:
         with self._update(self.tokens_path, check_private=True) as raw:
             raw[key] = {k: v for k, v in asdict(token).items() if v is not None}
 
-    def forget_tokens(self, key_prefix: str = "") -> int:
-        """Forget cached tokens whose key starts with the prefix; a corrupt cache is removed."""
+    def token_count(self) -> int:
+        """How many tokens are cached, whoever and wherever for."""
+        if not self.tokens_path.exists():
+            return 0
+        return len(self._read(self.tokens_path, check_private=True))
+
+    def forget_tokens(self, keys: Collection[str] | None = None) -> int:
+        """Forget the cached tokens of these keys (all of them with None); a corrupt cache is
+        removed. A key is matched whole: user 'ops' is not user 'ops2'."""
         path = self.tokens_path
         if not path.exists():
             return 0
@@ -169,7 +176,7 @@ class ConfigStore:
             except ConfigError:
                 self._remove(path)
                 return 1
-            doomed = [key for key in raw if key.startswith(key_prefix)]
+            doomed = [key for key in raw if keys is None or key in keys]
             if len(doomed) == len(raw):
                 self._remove(path)
                 return len(doomed)

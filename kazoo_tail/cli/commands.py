@@ -230,7 +230,7 @@ Examples:
   kazoo-tail logout --profile prod
   kazoo-tail logout --all""",
 )
-@opt.use("profile")
+@opt.use("profile", "url", "account_name", "realm", "phone_number", "username", "api_key")
 @opt.option(
     "--all",
     "everything",
@@ -241,9 +241,18 @@ Examples:
 @opt.use("config_dir")
 @click.pass_context
 def logout(
-    ctx: click.Context, profile: str | None, everything: bool, config_dir: str | None
+    ctx: click.Context,
+    /,
+    profile: str | None,
+    everything: bool,
+    config_dir: str | None,
+    **options: Any,
 ) -> None:
-    """Forget a profile's cached token (the profile itself is kept)."""
+    """Forget the cached tokens the next run would use; the profile stays.
+
+    That is the profile's token, and the one of the login that the options or the
+    environment (KAZOO_URL, KAZOO_USERNAME, KAZOO_API_KEY...) name. Tokens for other servers
+    or users are kept, and counted; --all forgets them too."""
     env = environment(ctx)
     status = status_writer(env)
     store = config_store(config_dir, env)
@@ -256,11 +265,24 @@ def logout(
                 "'kazoo-tail login --save-as NAME'"
             )
     else:
+        # The tokens the next run would use: the profile's, and the one of the login the
+        # options and environment (KAZOO_URL, KAZOO_USERNAME...) name, which is keyed apart.
         saved = saved_profile(store, profile)
-        config = connection_config({}, saved, env, tuning=False) if saved else None
-        key = config.credentials().cache_key() if config else None
-        forgotten = store.forget_tokens(key) if key else 0
+        keys = set()
+        for given in ({}, options):
+            config = connection_config(given, saved, env, tuning=False)
+            key = config.credentials().cache_key()
+            if key:
+                keys.add(key)
+        forgotten = store.forget_tokens(keys) if keys else 0
     status.info(f"forgot {forgotten} cached token{'s' if forgotten != 1 else ''}")
+    others = 0 if everything else store.token_count()
+    if others:
+        tokens, remain = ("token", "remains") if others == 1 else ("tokens", "remain")
+        status.info(
+            f"{others} cached {tokens} for other servers or users {remain} in "
+            f"{store.tokens_path}; 'kazoo-tail logout --all' forgets them too"
+        )
 
 
 @cli.command(
