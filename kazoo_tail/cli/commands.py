@@ -248,7 +248,7 @@ def logout(
     config_dir: str | None,
     **options: Any,
 ) -> None:
-    """Forget the cached tokens the next run would use; the profile stays.
+    """Forget the tokens the next run would use (the profile stays).
 
     That is the profile's token, and the one of the login that the options or the
     environment (KAZOO_URL, KAZOO_USERNAME, KAZOO_API_KEY...) name. Tokens for other servers
