@@ -105,3 +105,55 @@ def test_logout_says_where_the_tokens_it_kept_are(
     assert str(isolated_env / "tokens.json") in kept and "'kazoo-tail logout --all'" in kept
     assert run(["logout", "--all"], environment()) == 0
     assert not (isolated_env / "tokens.json").exists()
+
+
+def _started_servers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every simulator started from now on (the demo server of 'demo' and 'calls --demo')."""
+    from kazoo_tail import simulator
+
+    started: list[object] = []
+    original = simulator.Simulator.__enter__
+
+    def enter(self: Simulator) -> Simulator:
+        started.append(self)
+        return original(self)
+
+    monkeypatch.setattr(simulator.Simulator, "__enter__", enter)
+    return started
+
+
+@pytest.mark.parametrize(
+    ("argv", "advised"),
+    [
+        (["calls"], "kazoo-tail -b 'call.*.*' --calls -o pretty"),
+        (["calls", "--demo"], "kazoo-tail demo -b 'call.*.*' --calls -o pretty"),
+        (["demo", "--calls"], "-o pretty"),
+        (["demo", "-b", "call.*.*", "--calls", "--count", "1"], "-o pretty"),
+        (["demo", "-b", "call.CHANNEL_CREAT.*"], "call.CHANNEL_CREATE.*"),
+        (["calls", "--demo", "-b", "call.CHANNEL_CREAT.*"], "call.CHANNEL_CREATE.*"),
+        (["demo", "--match", "nopath"], "--match"),
+    ],
+)
+def test_into_a_pipe_no_server_is_started_before_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], advised: str
+) -> None:
+    started = _started_servers(monkeypatch)
+    # A board's binding error is only reachable on a terminal.
+    env = environment(stdout_isatty="CREAT" in " ".join(argv) and argv[0] == "calls")
+    assert run(argv, env) == 2
+    (line,) = said(env).splitlines()
+    assert line.startswith("kazoo-tail: error: ") and advised in line
+    assert started == []
+
+
+def test_the_advised_call_log_works_into_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = environment()
+    assert run(["calls", "--demo"], env) == 2
+    advised = said(env).split(" run ", 1)[1].split()
+    assert advised[:2] == ["kazoo-tail", "demo"]
+    arguments = [word.strip("'") for word in advised[1:]]
+    piped = environment()
+    assert run([*arguments, "--count", "2", "--color", "never"], piped) == 0, said(piped)
+    assert isinstance(piped.stdout, io.BytesIO)
+    shown = piped.stdout.getvalue().decode()
+    assert "#1" in shown and "#2" in shown  # call timelines, each line labelled with its call

@@ -33,7 +33,14 @@ if TYPE_CHECKING:
 
     from kazoo_tail.auth.provider import TokenProvider
 
-NEEDS_TERMINAL = "the calls board needs a terminal; use 'kazoo-tail -b call.*.* --calls' for a log"
+NEEDS_TERMINAL = (
+    "the calls board needs a terminal; for a log into a pipe or a file, run "
+    "kazoo-tail -b 'call.*.*' --calls -o pretty with the same connection and filter options"
+)
+NEEDS_TERMINAL_DEMO = (
+    "the calls board needs a terminal; for the demo's call log into a pipe or a file, run "
+    "kazoo-tail demo -b 'call.*.*' --calls -o pretty"
+)
 REFRESH_SECONDS = 0.25
 # How long a warning stays on the status line beside the notices that follow it: a
 # reconnection's "subscribed" must not wipe out the gap or the token trouble it came with.

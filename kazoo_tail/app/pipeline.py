@@ -40,6 +40,20 @@ class OutputOptions:
     spill_size: int = 1 << 30
 
 
+def check_show(show: OutputOptions) -> None:
+    """The usage errors of these output options, raised before anything is started (a demo
+    server, a connection), and with advice that works where it is given."""
+    if show.output not in FORMATS:
+        raise UsageError(f"unknown output {show.output!r}: choose {', '.join(FORMATS)}")
+    if show.count is not None and show.count < 1:
+        raise UsageError("--count must be at least 1")
+    if show.calls and show.fields:
+        raise UsageError("--calls draws whole call timelines and does not go with --fields")
+    if show.calls and show.output != "pretty":
+        raise UsageError("--calls draws call timelines in pretty output: add -o pretty")
+    EventFilter.from_options(show.matches, show.excludes, show.grep, show.call_ids)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -52,12 +66,7 @@ class Pipeline:
     ) -> None:
         """``commit``, when given, is called after each event is rendered: the bytes written
         since are one whole event (see output/spool.py)."""
-        if show.output not in FORMATS:
-            raise UsageError(f"unknown output {show.output!r}: choose {', '.join(FORMATS)}")
-        if show.count is not None and show.count < 1:
-            raise UsageError("--count must be at least 1")
-        if show.calls and (show.output != "pretty" or show.fields):
-            raise UsageError("--calls draws call timelines in pretty output (-o pretty)")
+        check_show(show)
         self.show = show
         self.status = status
         self.filter = EventFilter.from_options(

@@ -144,7 +144,9 @@ def demo(
     """
     from pathlib import Path
 
+    from kazoo_tail.app.pipeline import check_show
     from kazoo_tail.app.tail import run_tail
+    from kazoo_tail.kazoo.catalog import check_binding
     from kazoo_tail.session.resolve import token_provider
     from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
@@ -152,6 +154,10 @@ def demo(
     env = environment(ctx)
     status = status_writer(env)
     show = output_options(options, env)
+    # Every usage error before the demo server is started.
+    check_show(show)
+    for binding in options["bindings"]:
+        check_binding(binding)
     with Simulator(SimulatorConfig(event_rate=event_rate, seed=seed, nodes=nodes)) as simulator:
         urls = simulator.blackhole_urls
         blackhole = f"blackhole {urls[0]}" if nodes == 1 else f"blackhole nodes {', '.join(urls)}"
@@ -496,12 +502,14 @@ def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> Non
     """
     from pathlib import Path
 
-    from kazoo_tail.app.board import NEEDS_TERMINAL, run_board
+    from kazoo_tail.app.board import NEEDS_TERMINAL, NEEDS_TERMINAL_DEMO, run_board
+    from kazoo_tail.app.pipeline import check_show
+    from kazoo_tail.kazoo.catalog import check_binding
 
     end_on_sigterm()
     env = environment(ctx)
     if not env.stdout_isatty:
-        raise UsageError(NEEDS_TERMINAL)
+        raise UsageError(NEEDS_TERMINAL_DEMO if demo_mode else NEEDS_TERMINAL)
     options.update(
         bindings=options["bindings"] or ("call.*.*",),
         output="pretty",
@@ -512,6 +520,10 @@ def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> Non
         summary=False,
     )
     show = output_options(options, env)
+    # Every usage error before the demo server is started.
+    check_show(show)
+    for binding in options["bindings"]:
+        check_binding(binding)
     record = Path(options["record"]) if options["record"] else None
     status = status_writer(env)
     if not demo_mode:
