@@ -157,3 +157,11 @@ def test_the_advised_call_log_works_into_a_pipe(monkeypatch: pytest.MonkeyPatch)
     assert isinstance(piped.stdout, io.BytesIO)
     shown = piped.stdout.getvalue().decode()
     assert "#1" in shown and "#2" in shown  # call timelines, each line labelled with its call
+
+
+def test_plain_kazoo_tail_after_login_follows_the_documented_default(sim: Simulator) -> None:
+    login = ["login", "--url", sim.crossbar_url, "--account-name", "demo", "--username", "demo"]
+    assert run(login, environment(environ={"KAZOO_PASSWORD": DEMO.password})) == 0
+    env = environment()
+    assert run(["--duration", "0.5"], env) == 0, said(env)
+    assert "subscribed to call.*.*, object.*.*, fax.status.* for account" in said(env)

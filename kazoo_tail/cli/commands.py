@@ -37,7 +37,9 @@ CONTEXT_SETTINGS: dict[str, Any] = {
     "help_option_names": ["-h", "--help"],
     "max_content_width": 100,
 }
-DEMO_BINDINGS = ("call.*.*", "object.*.*", "fax.status.*")
+# What a tail without --binding follows, on a real server as in the demo: everything blackhole
+# streams for a whole account (calls, documents, faxes). A conference needs its id.
+DEFAULT_BINDINGS = ("call.*.*", "object.*.*", "fax.status.*")
 
 
 @click.group(
@@ -105,13 +107,18 @@ Examples:
 @opt.use(opt.SUBSCRIBE, opt.SHOW, opt.LIVE, opt.LOGIN, "token", opt.SERVER)
 @click.pass_context
 def tail_command(ctx: click.Context, /, **options: Any) -> None:
-    """Subscribe to bindings and print events (the default command)."""
+    """Subscribe to bindings and print events (the default command).
+
+    Without --binding it follows calls, documents and faxes: call.*.*, object.*.* and
+    fax.status.*, as 'demo' does.
+    """
     from pathlib import Path
 
     from kazoo_tail.app.tail import run_tail
 
     end_on_sigterm()
     env = environment(ctx)
+    options["bindings"] = options["bindings"] or DEFAULT_BINDINGS
     show = output_options(options, env)
     config, provider = _connection(options, ctx)
     record = Path(options["record"]) if options["record"] else None
@@ -167,7 +174,7 @@ def demo(
             ws_url=tuple(urls),  # one link to each node, merged
             username=DEMO.username,
             account_name=DEMO.account_name,
-            bindings=options["bindings"] or DEMO_BINDINGS,
+            bindings=options["bindings"] or DEFAULT_BINDINGS,
         )
         config = connection_config(options, None, env)
         config.password = lambda: DEMO.password
