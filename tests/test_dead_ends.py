@@ -3,8 +3,10 @@ through ``cli.run`` with an injected Environment."""
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,49 @@ def test_plain_kazoo_tail_after_login_follows_the_documented_default(sim: Simula
     env = environment()
     assert run(["--duration", "0.5"], env) == 0, said(env)
     assert "subscribed to call.*.*, object.*.*, fax.status.* for account" in said(env)
+
+
+def _login_argv(url: str) -> list[str]:
+    return ["--url", url, "--account-name", "demo", "--username", "demo", "-b", "call.*.*"]
+
+
+def test_a_crossbar_url_on_blackhole_s_port_is_named_so(sim: Simulator) -> None:
+    # The simulator's blackhole hangs up on the login's PUT; a plain GET gets its 426.
+    url = sim.blackhole_url.replace("ws://", "http://")
+    env = environment(environ={"KAZOO_PASSWORD": DEMO.password})
+    assert run(_login_argv(url), env) == 4
+    (line,) = said(env).splitlines()
+    assert f"{url} answers as a websocket server, as blackhole does" in line
+    assert "pass --url with Crossbar's port, usually http://127.0.0.1:8000" in line
+
+
+class _Cowboy(http.server.BaseHTTPRequestHandler):
+    """What cowboy's websocket handler says to any plain HTTP request, a PUT included."""
+
+    def _refuse(self) -> None:
+        self.send_response(426)
+        self.send_header("Connection", "upgrade")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_POST = _refuse
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_426_upgrade_required_is_named_as_blackhole_s_port() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Cowboy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        env = environment(environ={"KAZOO_PASSWORD": DEMO.password})
+        assert run(_login_argv(url), env) == 4
+        (line,) = said(env).splitlines()
+        assert "answers as a websocket server, as blackhole does (its port is usually 5555)" in line
+        assert "usually http://127.0.0.1:8000" in line
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -188,6 +188,8 @@ class Crossbar:
         response, content = self._exchange_within_deadline(method, url, body, headers, params)
         envelope = _parsed(content)
         if not isinstance(envelope, dict):
+            if _is_websocket_refusal(response.status_code, response.headers.get("Upgrade")):
+                raise ConnectError(blackhole_not_crossbar(self.base_url))
             kind = bounded(
                 response.headers.get("Content-Type", "unknown content").split(";")[0], 60
             )
@@ -313,6 +315,10 @@ class Crossbar:
             mismatch = scheme_mismatch(self.base_url, exc)
             if mismatch is not None:
                 return ConnectError(mismatch)
+            # A websocket server (blackhole) hangs up on a request it cannot parse, a PUT.
+            if _connection_reason(exc) in ("connection failed", "connection reset"):
+                if answers_like_blackhole(self.base_url):
+                    return ConnectError(blackhole_not_crossbar(self.base_url))
         if isinstance(exc, requests.exceptions.SSLError):
             return ConnectError(
                 f"TLS verification failed for {self.base_url} ({_ssl_reason(exc)}); "
@@ -483,6 +489,63 @@ def advertised_ws_url_in(data: dict[str, Any]) -> str | None:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+# Where Kazoo listens out of the box: Crossbar on 8000 (8443 with TLS), blackhole on 5555
+# (7777 with TLS).
+CROSSBAR_PORTS = {"http": 8000, "https": 8443}
+BLACKHOLE_PORTS = {"http": 5555, "https": 7777}
+PROBE_TIMEOUT = 3.0
+
+
+def blackhole_not_crossbar(base_url: str) -> str:
+    """One sentence for a --url that is blackhole's websocket port, the classic mix-up."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    shown_host = f"[{host}]" if ":" in host else host
+    port = CROSSBAR_PORTS.get(parts.scheme, 8000)
+    blackhole = BLACKHOLE_PORTS.get(parts.scheme, 5555)
+    return (
+        f"{base_url} answers as a websocket server, as blackhole does (its port is usually "
+        f"{blackhole}), not as Crossbar: pass --url with Crossbar's port, usually "
+        f"{parts.scheme}://{shown_host}:{port}"
+    )
+
+
+def _is_websocket_refusal(status: int, upgrade: str | None) -> bool:
+    """426 Upgrade Required, or any answer asking for a websocket upgrade: what cowboy (and
+    so blackhole) says to a plain HTTP request."""
+    return status == 426 or (upgrade or "").strip().lower() == "websocket"
+
+
+def answers_like_blackhole(base_url: str) -> bool:
+    """Whether the server at this URL answers a plain GET as a websocket server does. Asked
+    only after a request was cut off unanswered; sends nothing but the GET, and trusts any
+    certificate, since it reads one status line and sends no credentials."""
+    import http.client
+    import ssl
+
+    parts = urlsplit(base_url)
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return False
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection(host, port, timeout=PROBE_TIMEOUT, context=context)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT)
+    try:
+        connection.request("GET", parts.path or "/")
+        response = connection.getresponse()
+        return _is_websocket_refusal(response.status, response.getheader("Upgrade"))
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
 
 
 def _ssl_reason(exc: Exception) -> str:
