@@ -16,6 +16,8 @@ from kazoo_tail.cli import run
 from kazoo_tail.simulator import Simulator
 from kazoo_tail.simulator.accounts import DEMO
 
+from .conftest import sample
+
 
 def environment(**overrides: object) -> Environment:
     env = Environment(stdin=io.StringIO(), stdout=io.BytesIO(), stderr=io.StringIO())
@@ -213,3 +215,52 @@ def test_a_426_upgrade_required_is_named_as_blackhole_s_port() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_fax_object_line_shows_the_document_id(tmp_path: Path) -> None:
+    event = sample("08_event_object_doc_created_user.json")
+    event["subscribed_key"] = "fax.object.*"
+    event["data"].update(type="fax", id="202612-6a1f0e9b3c7d4e5f8a9b0c1d2e3f4a5b")
+    path = tmp_path / "fax.jsonl"
+    path.write_text(json.dumps({"received_at": 1.0, "text": json.dumps(event)}) + "\n")
+    env = environment()
+    assert run(["replay", str(path), "-o", "pretty", "--color", "never"], env) == 0
+    assert isinstance(env.stdout, io.BytesIO)
+    (line,) = [text for text in env.stdout.getvalue().decode().splitlines() if "fax" in text]
+    assert "fax doc_created" in line and "202612-6a1f0e9b3c7d4e5f8a9b0c1d2e3f4a5b" in line
+    assert "job ?" not in line and "?" not in line
+
+
+def test_the_sockets_table_at_80_columns_never_breaks_a_binding(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import websocket
+
+    bindings = [
+        "call.*.*",
+        "object.doc_created.user",
+        "object.doc_edited.device",
+        "object.doc_deleted.callflow",
+        "fax.status.*",
+    ]
+    client = websocket.create_connection(sim.blackhole_url, timeout=10)
+    try:
+        token = sim.mint_token()
+        for n, binding in enumerate(bindings):
+            data = {"account_id": DEMO.account_id, "binding": binding}
+            frame = {"action": "subscribe", "auth_token": token, "request_id": str(n), "data": data}
+            client.send(json.dumps(frame))
+            assert json.loads(client.recv())["status"] == "success"
+        for columns in (80, 100, 200):
+            monkeypatch.setenv("COLUMNS", str(columns))
+            env = environment(stdout_isatty=True, environ={"KAZOO_PASSWORD": DEMO.password})
+            login = ["--url", sim.crossbar_url, "--account-name", "demo", "--username", "demo"]
+            assert run(["sockets", *login], env) == 0, said(env)
+            assert isinstance(env.stdout, io.BytesIO)
+            lines = env.stdout.getvalue().decode().splitlines()
+            assert lines and all(len(line) <= columns for line in lines), said(env)
+            words = {word.strip(",") for line in lines for word in line.split()}
+            assert {b for b in bindings if b != "call.*.*"} <= words, lines
+            assert "call.*.*" in words  # with its count, "x9", beside it
+    finally:
+        client.close()

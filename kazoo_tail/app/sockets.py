@@ -16,7 +16,7 @@ from kazoo_tail.errors import AuthError, ConnectError, ExitCode, UsageError
 from kazoo_tail.kazoo.time import unix_from_gregorian
 from kazoo_tail.net.crossbar import Crossbar
 from kazoo_tail.output.lists import ListForm, write_json_lines, write_lines, write_table
-from kazoo_tail.output.terminal import StatusWriter
+from kazoo_tail.output.terminal import StatusWriter, terminal_width
 from kazoo_tail.session.resolve import ConnectionConfig, account_ids
 
 
@@ -49,7 +49,8 @@ def list_sockets(
     elif form == "lines":
         write_lines(out, [socket_fields(item) for item in items])
     else:
-        write_table(out, SOCKET_COLUMNS, [socket_fields(item) for item in items])
+        rows = [socket_fields(item) for item in items]
+        write_table(out, SOCKET_COLUMNS, rows, width=terminal_width(out)())
     out.flush()
     return ExitCode.OK
 
@@ -70,7 +71,7 @@ def _account_sockets(
     return [item for item in data if isinstance(item, dict)]
 
 
-# The bindings last: the longest, they may wrap at the terminal's edge.
+# The bindings last: the longest, they are folded between bindings at the terminal's edge.
 SOCKET_COLUMNS = ("SOCKET", "FROM", "NODE", "SINCE", "NAME", "BINDINGS")
 
 

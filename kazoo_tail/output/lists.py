@@ -30,15 +30,64 @@ def list_form(output: str | None, stdout_isatty: bool) -> ListForm:
     return "lines"
 
 
-def write_table(out: IO[str], header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Columns padded to their widest cell; the last is not padded, so a long one wraps at
-    the terminal's edge rather than pushing blanks after it."""
+def write_table(
+    out: IO[str],
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    width: int | None = None,
+    separator: str = ", ",
+) -> None:
+    """Columns padded to their widest cell. The last (a list of bindings, apart by
+    ``separator``) is not padded, and within ``width`` columns it is folded between its
+    items, never inside one: the next lines start under the column, or, when an item could
+    not fit there, every item goes below the row, indented."""
     cells = [[sanitize(cell) for cell in row] for row in [header, *rows]]
     widths = [max(display_width(row[i]) for row in cells) for i in range(len(header))]
+    start = sum(widths[:-1]) + len(COLUMN_GAP) * (len(header) - 1)
+    mark = separator.rstrip()
+    # One layout for the whole table: beside the row when every item fits the column.
+    beside = width is None or all(
+        display_width(item) + len(mark) <= width - start
+        for row in cells
+        for item in row[-1].split(separator)
+    )
     for row in cells:
         padded = [cell + " " * (widths[i] - display_width(cell)) for i, cell in enumerate(row)]
-        padded[-1] = row[-1]
-        out.write(COLUMN_GAP.join(padded).rstrip() + "\n")
+        head = COLUMN_GAP.join(padded[:-1]) + (COLUMN_GAP if len(row) > 1 else "")
+        items = row[-1].split(separator)
+        if width is None:
+            out.write((head + row[-1]).rstrip() + "\n")
+        elif beside:
+            first, *more = _folded(items, separator, width - start)
+            out.write((head + first).rstrip() + "\n")
+            out.writelines(" " * start + line + "\n" for line in more)
+        else:
+            out.write(head.rstrip() + "\n")
+            lines = _folded(items, separator, max(1, width - len(_BELOW)))
+            out.writelines(_BELOW + line + "\n" for line in lines)
+
+
+# Where a list too wide for its column goes: on the lines below its row, indented.
+_BELOW = "    "
+
+
+def _folded(items: Sequence[str], separator: str, room: int) -> list[str]:
+    """The items apart by the separator in lines of at most ``room`` columns (a line ends
+    with the separator's mark when more follow); an item longer than that has a line of its
+    own, whole."""
+    mark = separator.rstrip()
+    lines: list[str] = []
+    line = ""
+    for item in items:
+        candidate = f"{line}{separator}{item}" if line else item
+        if line and display_width(candidate) + len(mark) > room:
+            lines.append(line + mark)
+            line = item
+        else:
+            line = candidate
+    lines.append(line)
+    return lines
 
 
 def write_lines(out: IO[str], rows: Sequence[Sequence[str]]) -> None:

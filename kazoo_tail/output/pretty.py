@@ -476,6 +476,8 @@ class PrettyRenderer:
             self._last(line, "  ".join(extra), "dim")
 
     def _fax(self, line: Line, name: str, data: dict[str, Any]) -> None:
+        if not _field(data, "job_id") and _field(data, "id"):
+            return self._fax_document(line, name, data)
         self._event_column(line, f"fax {name}", "bold magenta")
         self._direction_column(line, _field(data, "direction"))
         self._cell(line, "parties", _field(data, "status") or _field(data, "fax_state") or "?")
@@ -483,6 +485,17 @@ class PrettyRenderer:
         state = _field(data, "fax_state")
         if state:
             self._last(line, f"state {state}", "dim")
+
+    def _fax_document(self, line: Line, name: str, data: dict[str, Any]) -> None:
+        """fax.object.*: a fax document created, edited or deleted (a doc event, with no job
+        or status), shown by its document id as object events are."""
+        self._event_column(line, f"fax {name}", "bold magenta")
+        self._direction_column(line, "")
+        self._cell(line, "parties", _field(data, "type") or "fax", "bold")
+        self._cell(line, "call", _field(data, "id"), middle=True)
+        account = _field(data, "account_id")
+        if account:
+            self._last(line, f"account {account}", "dim")
 
     def _conference(self, line: Line, name: str, data: dict[str, Any]) -> None:
         self._event_column(line, f"conf {_field(data, 'event') or name}", "bold blue")
