@@ -264,3 +264,32 @@ def test_the_sockets_table_at_80_columns_never_breaks_a_binding(
             assert "call.*.*" in words  # with its count, "x9", beside it
     finally:
         client.close()
+
+
+def _documented_matches() -> set[str]:
+    """Every --match example the README and the help pages give."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    texts = [(root / "README.md").read_text(), (root / "docs" / "cli.md").read_text()]
+    found = set()
+    for text in texts:
+        found |= set(re.findall(r"--match '([^']+)'", text))
+        found |= {f"{p}={g}" for p, g in re.findall(r"e\.g\. (data\.[a-z_.]+)='([^']+)'", text)}
+    return found
+
+
+def test_the_documented_match_examples_match_the_demo_s_traffic() -> None:
+    examples = _documented_matches()
+    assert "data.caller_id_number=+1415*" in examples
+    for example in sorted(examples):
+        env = environment()
+        argv = ["demo", "-b", "call.*.*", "--match", example, "--count", "1"]
+        assert run([*argv, "--event-rate", "200", "--seed", "1", "--duration", "60"], env) == 0
+        assert isinstance(env.stdout, io.BytesIO)
+        (line,) = env.stdout.getvalue().decode().splitlines()
+        path, _, glob = example.partition("=")
+        value = json.loads(line)
+        for key in path.split("."):
+            value = value[key]
+        assert value.startswith(glob.rstrip("*")), (example, line)

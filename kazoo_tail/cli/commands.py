@@ -102,7 +102,7 @@ def _connection(
 Examples:
   kazoo-tail tail -b 'call.CHANNEL_CREATE.*'
   kazoo-tail -b 'object.*.user' --account-id 4b8c6fec... --descendants
-  kazoo-tail -b 'call.*.*' --match 'data.caller_id_number=+1555*' --calls""",
+  kazoo-tail -b 'call.*.*' --match 'data.caller_id_number=+1415*' --calls""",
 )
 @opt.use(opt.SUBSCRIBE, opt.SHOW, opt.LIVE, opt.LOGIN, "token", opt.SERVER)
 @click.pass_context
@@ -490,7 +490,7 @@ def sockets(ctx: click.Context, /, **options: Any) -> None:
     epilog="""\b
 Examples:
   kazoo-tail calls
-  kazoo-tail calls --match 'data.caller_id_number=+1555*'
+  kazoo-tail calls --match 'data.caller_id_number=+1415*'
   kazoo-tail calls --demo          # the built-in simulator's calls""",
 )
 @opt.use(opt.SUBSCRIBE, opt.BOARD, opt.LOGIN, "token", opt.SERVER)

@@ -387,7 +387,7 @@ OPTIONS: dict[str, Declared] = {
         "matches",
         multiple=True,
         metavar="PATH=GLOB",
-        help="Only events whose field matches, e.g. data.caller_id_number='1555*'. "
+        help="Only events whose field matches, e.g. data.caller_id_number='+1415*'. "
         "Repeatable; all must hold.",
         section=FILTERS,
         groups=[SHOW, BOARD],

@@ -42,7 +42,7 @@ def _as_text(value: Any) -> str:
 def parse_condition(text: str, option: str) -> tuple[str, str]:
     path, sep, pattern = text.partition("=")
     if not sep or not path:
-        raise UsageError(f"{option} takes PATH=GLOB, e.g. data.caller_id_number='1555*'")
+        raise UsageError(f"{option} takes PATH=GLOB, e.g. data.caller_id_number='+1415*'")
     return path.strip(), pattern
 
 
