@@ -73,7 +73,7 @@ class Pipeline:
             show.matches, show.excludes, show.grep, show.call_ids
         )
         self.filtering = self.filter.active  # decided once, not on every event
-        advice = UnseenPathAdvice.for_options(show.matches, show.excludes)
+        advice = UnseenPathAdvice.for_options(show.matches, show.excludes, show.fields)
         self.path_advice: UnseenPathAdvice | None = None if advice.done else advice
         options = RenderOptions(
             colour=show.colour,

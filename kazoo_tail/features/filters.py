@@ -116,27 +116,37 @@ _ADVICE_PATHS = 20_000
 
 
 class UnseenPathAdvice:
-    """Watches the first events for --match/--exclude paths none of them had, and names the
-    nearest path they did have: ``caller_id_number`` is almost always ``data.caller_id_number``.
+    """Watches the first events for --match/--exclude/--fields paths none of them had, and
+    names the nearest path they did have: ``caller_id_number`` is almost always
+    ``data.caller_id_number``, and ``data.hangup_casue`` is ``data.hangup_cause``.
 
     Nearest is, first, a path seen that differs only in case, else one that ends in the one
     given (the shortest: a missing prefix is the usual slip), else the closest by difflib's
     ratio (a typo), else none.
     """
 
-    def __init__(self, conditions: Iterable[tuple[str, str]], after: int = ADVICE_AFTER) -> None:
+    def __init__(
+        self,
+        conditions: Iterable[tuple[str, str]],
+        after: int = ADVICE_AFTER,
+        fields: Iterable[str] = (),
+    ) -> None:
         self.unseen: dict[str, str] = {}  # path -> the option and condition that named it
         for option, text in conditions:
             path = parse_condition(text, option)[0]
             self.unseen.setdefault(path, f"{option} {text}")
+        for path in fields:
+            self.unseen.setdefault(path, f"--fields {path}")
         self.after = after
         self.events = 0
         self.seen: set[str] = set()
 
     @classmethod
-    def for_options(cls, matches: Iterable[str], excludes: Iterable[str]) -> UnseenPathAdvice:
+    def for_options(
+        cls, matches: Iterable[str], excludes: Iterable[str], fields: Iterable[str] = ()
+    ) -> UnseenPathAdvice:
         conditions = [("--match", m) for m in matches] + [("--exclude", e) for e in excludes]
-        return cls(conditions)
+        return cls(conditions, fields=fields)
 
     @property
     def done(self) -> bool:
@@ -158,7 +168,10 @@ class UnseenPathAdvice:
         return advice
 
     def _advice(self, path: str, named: str) -> str:
-        effect = "none passed it" if named.startswith("--match") else "it dropped none"
+        if named.startswith("--fields"):
+            effect = "it shows nothing"
+        else:
+            effect = "none passed it" if named.startswith("--match") else "it dropped none"
         said = f'{named}: none of the first {self.events} events has "{path}", so {effect}'
         nearest = self.nearest(path)
         return f'{said}; did you mean "{nearest}"?' if nearest else said
