@@ -97,16 +97,26 @@ class Running:
         self._environ = environ(env)
         self.env = environment(input, self._environ.__enter__())
         self.returncode: int | None = None
-        self.stdout_lines: list[str] = []  # filled when it ends
         self._thread = threading.Thread(target=self._run, args=(list(args),), daemon=True)
         self._thread.start()
+        self.process = self  # conftest.Running's process.poll(), on the thread
+
+    def poll(self) -> int | None:
+        """The exit code once the run has ended, else None (like Popen.poll)."""
+        return None if self._thread.is_alive() else self.returncode
 
     def _run(self, argv: list[str]) -> None:
-        try:
-            self.returncode = cli_run(argv, self.env)
-        finally:
-            assert isinstance(self.env.stdout, io.BytesIO)
-            self.stdout_lines = self.env.stdout.getvalue().decode().splitlines(keepends=True)
+        self.returncode = cli_run(argv, self.env)
+
+    @property
+    def stdout_lines(self) -> list[str]:
+        """The whole lines printed so far (and a last unfinished one once it has ended)."""
+        assert isinstance(self.env.stdout, io.BytesIO)
+        return _lines(self.env.stdout.getvalue().decode(), ended=not self._thread.is_alive())
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        return _lines(self.stderr, ended=not self._thread.is_alive())
 
     @property
     def stderr(self) -> str:
@@ -148,6 +158,13 @@ class Running:
         if self._environ is not None:
             self._environ.__exit__(None, None, None)
             self._environ = None  # type: ignore[assignment]
+
+
+def _lines(text: str, *, ended: bool) -> list[str]:
+    lines = text.splitlines(keepends=True)
+    if lines and not ended and not lines[-1].endswith("\n"):
+        lines.pop()
+    return lines
 
 
 def tail_until_subscribed(

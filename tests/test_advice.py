@@ -8,7 +8,7 @@ import json
 
 from kazoo_tail.kazoo.tokens import is_jwt
 
-from .conftest import run
+from .inprocess import run
 
 # Never connected to: the token is judged before any socket is opened.
 NOWHERE = "ws://127.0.0.1:9"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from kazoo_tail.simulator import DEMO, Simulator
 
-from .conftest import Running, login_args, run
+from .conftest import Running, login_args
+from .inprocess import run
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 
@@ -19,9 +20,9 @@ def warnings(stderr: str) -> list[str]:
 
 
 def test_a_match_on_a_path_no_event_has_is_named_with_the_one_meant(
-    busy_sim: Simulator, background: type[Running]
+    busy_sim: Simulator, started: type[Running]
 ) -> None:
-    process = background(
+    process = started(
         *login_args(busy_sim), "-b", "call.*.*", "--match", "caller_id_number=1001", **PASSWORD
     )
     process.wait_for_stderr("did you mean")

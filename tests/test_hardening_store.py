@@ -17,14 +17,8 @@ from kazoo_tail.auth.store import ConfigStore
 from kazoo_tail.simulator import DEMO, Simulator
 from kazoo_tail.simulator.accounts import User
 
-from .conftest import (
-    BIN,
-    ScriptedServer,
-    kazoo_tail_env,
-    login_args,
-    run,
-    wait_until,
-)
+from .conftest import BIN, ScriptedServer, kazoo_tail_env, login_args, wait_until
+from .inprocess import run
 
 if TYPE_CHECKING:
     from websockets.sync.server import ServerConnection
