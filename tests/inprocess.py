@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import io
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,9 @@ from .conftest import Result
 
 if TYPE_CHECKING:
     from kazoo_tail.simulator import Simulator
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Lines(io.TextIOBase):
@@ -50,17 +54,27 @@ class Lines(io.TextIOBase):
 
 @contextmanager
 def environ(extra: Mapping[str, str]) -> Iterator[dict[str, str]]:
-    """os.environ with ``extra`` set, restored afterwards; yields a copy for the Environment."""
+    """os.environ with ``extra`` set, restored afterwards; yields a copy for the Environment.
+    The signal handlers a tail installs on the main thread (SIGTERM, SIGHUP) are put back
+    too: pytest's own must still end the test run."""
     saved = {name: os.environ.get(name) for name in extra}
+    on_main = threading.current_thread() is threading.main_thread()
+    handlers = {number: signal.getsignal(number) for number in SIGNALS} if on_main else {}
     os.environ.update(extra)
+    if "TZ" in extra:
+        time.tzset()
     try:
         yield dict(os.environ)
     finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        if "TZ" in extra:
+            time.tzset()
 
 
 def environment(input: str | None, variables: Mapping[str, str]) -> Environment:

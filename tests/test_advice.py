@@ -1,5 +1,5 @@
 """Issue 12, item 7 ("advice that is right"): each piece of advice names the mistake that was
-actually made. Errors are read from the installed kazoo-tail, run as a subprocess."""
+actually made. Errors are read from kazoo-tail run in-process (tests/inprocess.py)."""
 
 from __future__ import annotations
 

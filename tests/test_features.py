@@ -8,7 +8,6 @@ import json
 import os
 import re
 import stat
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator
 
-from .conftest import BIN, Result, Running, login_args
+from .conftest import Result, Running, login_args
 from .inprocess import run, tail_until_subscribed
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
@@ -199,12 +198,7 @@ def test_replay_filters_and_realtime(tmp_path: Path) -> None:
     only_destroy = run("replay", str(recording), "--match", "name=*DESTROY")
     assert [e["name"] for e in only_destroy.json_lines()] == ["CHANNEL_DESTROY"]
     assert "skipped 1 frame" in only_destroy.stderr
-    timed = subprocess.run(
-        [str(BIN), "replay", str(recording), "--realtime"],
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    timed = run("replay", str(recording), "--realtime")
     assert timed.returncode == 0 and len(timed.stdout.splitlines()) == 2
     broken = tmp_path / "broken.jsonl"
     broken.write_text("this is not a recording\n")
@@ -221,7 +215,7 @@ def test_summary_counts_events_per_name_and_binding(sim: Simulator, started: typ
 
 
 def test_bindings_lists_the_servers_catalogue_and_feeds_completion(
-    sim: Simulator, isolated_env: Path
+    sim: Simulator, isolated_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     listed = run("bindings", "--url", sim.crossbar_url)
     assert listed.returncode == 0, listed.stderr
@@ -231,13 +225,14 @@ def test_bindings_lists_the_servers_catalogue_and_feeds_completion(
     assert {item["module"] for item in as_json} >= {"call", "object", "fax", "conference"}
     builtin = run("bindings")
     assert builtin.returncode == 0 and "built-in catalogue" in builtin.stderr
-    env = {
-        **os.environ,
+    capsys.readouterr()
+    completion = {
         "_KAZOO_TAIL_COMPLETE": "bash_complete",
         "COMP_WORDS": "kazoo-tail -b object.doc_created.",
         "COMP_CWORD": "2",
     }
-    out = subprocess.run([str(BIN)], env=env, capture_output=True, text=True).stdout
+    assert run(**completion).returncode == 0  # click writes the offers to sys.stdout
+    out = capsys.readouterr().out
     offered = [line.split(",", 1)[1] for line in out.splitlines()]
     assert "object.doc_created.user" in offered and "object.doc_created.*" in offered
     assert all(o.startswith("object.doc_created.") for o in offered)

@@ -8,7 +8,9 @@ import subprocess
 
 from kazoo_tail.kazoo.catalog import builtin_catalogue
 from kazoo_tail.simulator import DEMO, Simulator
-from tests.conftest import BIN, Running, kazoo_tail_env, login_args, run
+
+from .conftest import BIN, Running, kazoo_tail_env, login_args
+from .inprocess import run
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 BUILTIN = [
@@ -85,10 +87,10 @@ def test_bindings_on_a_terminal_are_a_table() -> None:
 
 
 def test_sockets_piped_are_one_socket_a_line_and_json_lines_with_o_json(
-    sim: Simulator, background: type[Running]
+    sim: Simulator, started: type[Running]
 ) -> None:
     tails = [
-        background(*login_args(sim), "-b", binding, **PASSWORD)
+        started(*login_args(sim), "-b", binding, **PASSWORD)
         for binding in ("call.*.*", "object.doc_created.user")
     ]
     for tail in tails:

@@ -15,7 +15,8 @@ from kazoo_tail.errors import ConnectError
 from kazoo_tail.net.crossbar import Crossbar
 from kazoo_tail.net.transport import ConnectFailed, Transport
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
-from tests.conftest import run
+
+from .inprocess import run
 
 trustme = pytest.importorskip("trustme")
 
