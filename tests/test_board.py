@@ -231,6 +231,7 @@ def assert_restored(terminal: Pty) -> None:
     assert termios.tcgetattr(terminal.slave) == terminal.before
 
 
+@pytest.mark.e2e
 def test_the_board_shows_a_call_and_q_ends_it_with_the_terminal_restored(
     sim: Simulator, board: Pty
 ) -> None:
@@ -244,6 +245,7 @@ def test_the_board_shows_a_call_and_q_ends_it_with_the_terminal_restored(
     assert_restored(board)
 
 
+@pytest.mark.e2e
 def test_ctrl_c_ends_the_board_with_the_terminal_restored(sim: Simulator, board: Pty) -> None:
     board.wait_for(b"subscribed to")
     publish_ringing_call(sim, "+15551230002")
@@ -253,6 +255,7 @@ def test_ctrl_c_ends_the_board_with_the_terminal_restored(sim: Simulator, board:
     assert_restored(board)
 
 
+@pytest.mark.e2e
 def test_sigterm_ends_the_board_with_the_terminal_restored(board: Pty) -> None:
     board.wait_for(b"subscribed to")
     board.process.terminate()
@@ -260,6 +263,7 @@ def test_sigterm_ends_the_board_with_the_terminal_restored(board: Pty) -> None:
     assert_restored(board)
 
 
+@pytest.mark.e2e
 def test_a_rejected_token_asks_for_the_password_off_the_board_and_the_board_comes_back(
     sim: Simulator,
 ) -> None:
@@ -297,6 +301,7 @@ def _full_disk() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
 
 
+@pytest.mark.e2e
 def test_the_token_providers_warning_is_shown_on_the_status_line_and_repeated_after(
     sim: Simulator,
 ) -> None:
@@ -323,6 +328,7 @@ def test_the_token_providers_warning_is_shown_on_the_status_line_and_repeated_af
         terminal.close()
 
 
+@pytest.mark.e2e
 def test_rows_stay_right_when_the_simulator_reorders_events() -> None:
     config = SimulatorConfig(
         event_rate=0, early_events=False, reorder_window=0.3, seed=3, advertise_ws_url=True

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from kazoo_tail.kazoo.catalog import builtin_catalogue
 from kazoo_tail.simulator import DEMO, Simulator
 
@@ -18,6 +20,7 @@ BUILTIN = [
 ]
 
 
+@pytest.mark.e2e
 def test_bindings_piped_are_one_binding_a_line_that_grep_can_pick(sim: Simulator) -> None:
     result = run("bindings", "--url", sim.crossbar_url)
     assert result.returncode == 0, result.stderr
@@ -55,6 +58,7 @@ def test_bindings_as_json_are_one_object_a_binding(sim: Simulator) -> None:
     assert len(items) == len(result.stdout.splitlines()) > 20
 
 
+@pytest.mark.e2e
 def test_bindings_on_a_terminal_are_a_table() -> None:
     master, slave = os.openpty()
     try:

@@ -14,6 +14,8 @@ import pytest
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
 
+pytestmark = pytest.mark.e2e  # each test starts a linter or a fresh interpreter
+
 
 def tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     path = BIN / name
