@@ -28,6 +28,16 @@ SAMPLES = Path(__file__).parent / "samples"
 BIN = Path(sys.executable).parent / "kazoo-tail"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Started in the background by a shell without job control, the suite inherits SIGINT
+    ignored, and so would every kazoo-tail it starts: the Ctrl-C tests would wait for an
+    ending that never comes. Python's own handler puts it back (children get the default)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def sample(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / name).read_text())
 

@@ -126,7 +126,9 @@ class Running:
     def stdout_lines(self) -> list[str]:
         """The whole lines printed so far (and a last unfinished one once it has ended)."""
         assert isinstance(self.env.stdout, io.BytesIO)
-        return _lines(self.env.stdout.getvalue().decode(), ended=not self._thread.is_alive())
+        ended = not self._thread.is_alive()  # mid-run, a character may be half-written
+        text = self.env.stdout.getvalue().decode(errors="strict" if ended else "replace")
+        return _lines(text, ended=ended)
 
     @property
     def stderr_lines(self) -> list[str]:
@@ -158,8 +160,10 @@ class Running:
         return result(self.returncode, self.env)
 
     def kill(self) -> None:
-        """Interrupt the run (KeyboardInterrupt on its thread), as teardown after a failure."""
-        while self._thread.is_alive():
+        """Interrupt the run (KeyboardInterrupt on its thread, raised when it next runs Python
+        code), as Ctrl-C would; a run that does not end within 10 s fails the test."""
+        deadline = time.monotonic() + 10
+        while self._thread.is_alive() and time.monotonic() < deadline:
             ident = self._thread.ident
             assert ident is not None
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
@@ -167,6 +171,7 @@ class Running:
             )
             self._thread.join(0.5)
         self._restore()
+        assert not self._thread.is_alive(), f"not interrupted within 10 s: {self.stderr}"
 
     def _restore(self) -> None:
         if self._environ is not None:
