@@ -23,8 +23,10 @@ from kazoo_tail.features.calls import CallTracker
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.output.board import render_board
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
-from tests.conftest import BIN, SAMPLES, login_args, run, wait_until
 from tests.test_calls_tracker import T0, call_event
+
+from . import inprocess
+from .conftest import BIN, SAMPLES, login_args, run, wait_until
 
 
 def board_text(tracker: CallTracker, now: float, width: int, height: int, status: str = "") -> str:
@@ -110,7 +112,7 @@ def test_server_text_cannot_drive_the_terminal() -> None:
 
 
 def test_stdout_not_a_terminal_is_a_usage_error() -> None:
-    result = run("calls", "--url", "http://127.0.0.1:9")
+    result = inprocess.run("calls", "--url", "http://127.0.0.1:9")
     assert result.returncode == 2
     assert result.stdout == ""
     assert (

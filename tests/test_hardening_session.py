@@ -16,6 +16,7 @@ from websockets.sync.server import ServerConnection
 
 from kazoo_tail.simulator import DEMO, Simulator
 
+from . import inprocess
 from .conftest import BIN, Result, Running, ScriptedServer, kazoo_tail_env, login_args, wait_until
 from .inprocess import run, tail_until_subscribed
 
@@ -268,7 +269,9 @@ def test_a_first_link_lost_while_subscribing_is_retried_like_any_other() -> None
     with serve(blackhole, "127.0.0.1", 0, process_request=gatekeeper) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
-        process = Running("--ws-url", url, "-b", "call.*.*", KAZOO_AUTH_TOKEN=TOKEN, **FAST)
+        process = inprocess.Running(
+            "--ws-url", url, "-b", "call.*.*", KAZOO_AUTH_TOKEN=TOKEN, **FAST
+        )
         try:
             process.wait_for_stderr("subscribed to", timeout=30)
         finally:

@@ -17,6 +17,7 @@ import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
+from . import inprocess
 from .conftest import BIN, Running, kazoo_tail_env, login_args, wait_until
 from .inprocess import run, tail_until_subscribed
 
@@ -381,7 +382,7 @@ def test_the_dead_link_deadline_follows_the_ping_interval(sim: Simulator) -> Non
     assert ConnectionConfig(ping_interval=30).dead_link_after() == 10
     assert ConnectionConfig(ping_interval=1, ping_timeout=7).dead_link_after() == 7
     args = ["--token", sim.mint_token(), "--ws-url", sim.blackhole_url, "-b", "call.*.*"]
-    process = Running(*args, "--ping-interval", "0.5", "--no-reconnect")
+    process = inprocess.Running(*args, "--ping-interval", "0.5", "--no-reconnect")
     try:
         process.wait_for_stderr("subscribed to")
         sim.set_stalled(True)
