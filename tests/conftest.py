@@ -22,8 +22,20 @@ if TYPE_CHECKING:
 
     from kazoo_tail.simulator import Simulator
 
+    from .inprocess import Running as InProcess
+
 SAMPLES = Path(__file__).parent / "samples"
 BIN = Path(sys.executable).parent / "kazoo-tail"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Started in the background by a shell without job control, the suite inherits SIGINT
+    ignored, and so would every kazoo-tail it starts: the Ctrl-C tests would wait for an
+    ending that never comes. Python's own handler puts it back (children get the default)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -200,6 +212,24 @@ def background() -> Iterator[type[Running]]:
     yield Tracked
     for process in started:
         process.kill()
+
+
+@pytest.fixture
+def started() -> Iterator[type[InProcess]]:
+    """``background``'s in-process twin (tests/inprocess.py): kazoo-tail run on a thread of
+    this process, with the same interface, interrupted at teardown if still running."""
+    from .inprocess import Running as InProcess
+
+    runs: list[InProcess] = []
+
+    class Tracked(InProcess):
+        def __init__(self, *args: str, input: str | None = None, **env: str) -> None:
+            super().__init__(*args, input=input, **env)
+            runs.append(self)
+
+    yield Tracked
+    for running in runs:
+        running.kill()
 
 
 def wait_until(

@@ -1,5 +1,5 @@
 """Issue 12, item 7 ("advice that is right"): each piece of advice names the mistake that was
-actually made. Errors are read from the installed kazoo-tail, run as a subprocess."""
+actually made. Errors are read from kazoo-tail run in-process (tests/inprocess.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 from kazoo_tail.kazoo.tokens import is_jwt
 
-from .conftest import run
+from .inprocess import run
 
 # Never connected to: the token is judged before any socket is opened.
 NOWHERE = "ws://127.0.0.1:9"

@@ -31,6 +31,7 @@ def traffic_sim() -> Iterator[Simulator]:
         yield simulator
 
 
+@pytest.mark.e2e
 def test_readme_example_runs_against_the_simulator(traffic_sim: Simulator) -> None:
     code = readme_example()
     assert "http://127.0.0.1:8000" in code

@@ -20,6 +20,8 @@ from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 from .conftest import Running, login_args, wait_until
 from .test_resilience import FAST, pipe_bytes
 
+pytestmark = pytest.mark.e2e  # pipes and file descriptors: the real process
+
 PAD = "x" * 4000  # ~4.3 KB frames: a few thousand are more than any kernel buffers on the way
 
 

@@ -12,8 +12,9 @@ import pytest
 from websockets.sync.server import ServerConnection
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
-from tests.conftest import Running, ScriptedServer, login_args, wait_until
 from tests.test_resilience import FAST
+
+from .conftest import Running, ScriptedServer, login_args, wait_until
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def publish(simulator: Simulator, msg_id: str) -> None:
 
 
 def test_a_node_restarted_three_times_mid_stream_loses_nothing(
-    cluster: Simulator, background: type[Running]
+    cluster: Simulator, started: type[Running]
 ) -> None:
     first, second = cluster.blackhole_urls
     published: list[str] = []
@@ -55,7 +56,7 @@ def test_a_node_restarted_three_times_mid_stream_loses_nothing(
             wait_until(lambda: len(process.stdout_lines) >= len(published))
 
     total = 3 * (40 + 40) + 40
-    process = background(
+    process = started(
         *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--count", str(total),
         "--summary", **FAST,
     )  # fmt: skip
@@ -81,10 +82,10 @@ def test_a_node_restarted_three_times_mid_stream_loses_nothing(
 
 
 def test_both_nodes_down_together_is_one_gap_with_its_length(
-    cluster: Simulator, background: type[Running]
+    cluster: Simulator, started: type[Running]
 ) -> None:
     first, second = cluster.blackhole_urls
-    process = background(
+    process = started(
         *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--count", "1", **FAST
     )
     wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
@@ -113,10 +114,10 @@ def test_both_nodes_down_together_is_one_gap_with_its_length(
 
 
 def test_without_dedupe_every_copy_is_shown_with_its_node(
-    cluster: Simulator, background: type[Running]
+    cluster: Simulator, started: type[Running]
 ) -> None:
     first, second = cluster.blackhole_urls
-    process = background(
+    process = started(
         *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--count", "2",
         "--no-dedupe", "--show-node", **FAST,
     )  # fmt: skip
@@ -130,9 +131,9 @@ def test_without_dedupe_every_copy_is_shown_with_its_node(
     assert nodes == {first.removeprefix("ws://"), second.removeprefix("ws://")}
 
 
-def test_the_same_url_twice_is_one_link(cluster: Simulator, background: type[Running]) -> None:
+def test_the_same_url_twice_is_one_link(cluster: Simulator, started: type[Running]) -> None:
     first = cluster.blackhole_urls[0]
-    process = background(
+    process = started(
         *login_args(cluster), "--ws-url", f"{first}, {first}", "-b", "call.*.*", "--count", "1",
         **FAST,
     )  # fmt: skip
@@ -144,7 +145,7 @@ def test_the_same_url_twice_is_one_link(cluster: Simulator, background: type[Run
 
 
 def test_a_node_that_rejects_what_another_accepted_is_named(
-    cluster: Simulator, scripted: ScriptedServer, background: type[Running]
+    cluster: Simulator, scripted: ScriptedServer, started: type[Running]
 ) -> None:
     """Two nodes that disagree about a subscription are probably not one cluster."""
     first = cluster.blackhole_urls[0]
@@ -167,7 +168,7 @@ def test_a_node_that_rejects_what_another_accepted_is_named(
             ws.send(json.dumps({**reply, "data": {"errors": ["account not in your tree"]}}))
 
     other = scripted(rejecting)
-    process = background(
+    process = started(
         *login_args(cluster), "--ws-url", first, "--ws-url", other, "-b", "call.*.*", **FAST
     )
     tails.append(process)
@@ -180,7 +181,7 @@ def test_a_node_that_rejects_what_another_accepted_is_named(
 
 
 def test_doctor_checks_every_node(cluster: Simulator) -> None:
-    from tests.conftest import run
+    from .inprocess import run
 
     cluster.node(1).stop()  # the second node is down: its checks fail, the first's pass
     result = run("doctor", *login_args(cluster), *ws_args(cluster), **FAST)
@@ -194,13 +195,11 @@ def test_doctor_checks_every_node(cluster: Simulator) -> None:
     assert result.returncode == 4
 
 
-def test_sockets_shows_the_links_on_every_node(
-    cluster: Simulator, background: type[Running]
-) -> None:
-    from tests.conftest import run
+def test_sockets_shows_the_links_on_every_node(cluster: Simulator, started: type[Running]) -> None:
+    from .inprocess import run
 
     first, second = cluster.blackhole_urls
-    process = background(*login_args(cluster), *ws_args(cluster), "-b", "call.*.*", **FAST)
+    process = started(*login_args(cluster), *ws_args(cluster), "-b", "call.*.*", **FAST)
     wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
     result = run("sockets", *login_args(cluster), "-o", "json", **FAST)
     assert result.returncode == 0, result.stderr
@@ -209,12 +208,12 @@ def test_sockets_shows_the_links_on_every_node(
 
 
 def test_ws_urls_listed_in_the_environment_and_a_429_on_one_node(
-    cluster: Simulator, background: type[Running]
+    cluster: Simulator, started: type[Running]
 ) -> None:
     """KAZOO_WS_URL may list several URLs; a node answering 429 backs off alone, while the
     other goes on delivering, and no gap is announced."""
     first, second = cluster.blackhole_urls
-    process = background(
+    process = started(
         *login_args(cluster), "-b", "call.*.*", "--count", "2",
         KAZOO_WS_URL=f"{first}, {second}", **FAST,
     )  # fmt: skip
@@ -264,10 +263,10 @@ def test_the_python_api_merges_several_nodes(cluster: Simulator) -> None:
 
 
 def test_no_reconnect_goes_on_with_the_other_node_until_none_is_left(
-    cluster: Simulator, background: type[Running]
+    cluster: Simulator, started: type[Running]
 ) -> None:
     first, second = cluster.blackhole_urls
-    process = background(
+    process = started(
         *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--no-reconnect", **FAST
     )
     wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
@@ -283,12 +282,12 @@ def test_no_reconnect_goes_on_with_the_other_node_until_none_is_left(
 
 
 def test_events_held_by_a_link_still_subscribing_are_printed_from_the_other_at_once(
-    cluster: Simulator, background: type[Running]
+    cluster: Simulator, started: type[Running]
 ) -> None:
     """Node 0 reconnects and its subscribe reply is lost (a busy 4.3 node), so it holds what
     it receives until it asks again; node 1's copies must not be taken for seen meanwhile."""
     first, second = cluster.blackhole_urls
-    process = background(
+    process = started(
         *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--count", "10", **FAST
     )
     wait_until(lambda: subscribed_on(process, first) and subscribed_on(process, second))
@@ -305,12 +304,12 @@ def test_events_held_by_a_link_still_subscribing_are_printed_from_the_other_at_o
 
 
 def test_a_stalled_node_found_dead_late_reveals_a_gap_that_is_told(
-    cluster: Simulator, background: type[Running]
+    cluster: Simulator, started: type[Running]
 ) -> None:
     """Node 0 hangs with its socket open; node 1 drops and comes back before node 0 is
     found dead: for that while no node was subscribed, and the tail says so once it knows."""
     first, second = cluster.blackhole_urls
-    process = background(
+    process = started(
         *login_args(cluster), *ws_args(cluster), "-b", "call.*.*", "--ping-interval", "1",
         **FAST,
     )  # fmt: skip

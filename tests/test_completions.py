@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import BIN
 
+pytestmark = pytest.mark.e2e
+
 COMPLETIONS = Path(__file__).parent.parent / "completions"
 SCRIPTS = {"bash": "kazoo-tail.bash", "zsh": "_kazoo-tail", "fish": "kazoo-tail.fish"}
 

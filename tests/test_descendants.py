@@ -10,7 +10,8 @@ import pytest
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 from kazoo_tail.simulator.accounts import Account
 
-from .conftest import login_args, run, tail_until_subscribed
+from .conftest import login_args
+from .inprocess import run, tail_until_subscribed
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 EXTRA = 58  # with the demo's own two sub-accounts: 60, over one page of 50

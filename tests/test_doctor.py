@@ -15,7 +15,8 @@ from websockets.sync.server import ServerConnection
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
-from .conftest import Result, Running, ScriptedServer, login_args, run
+from .conftest import Result, Running, ScriptedServer, login_args, wait_until
+from .inprocess import run
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 CHECKS = [
@@ -86,7 +87,7 @@ def test_all_checks_pass_one_timed_line_each(sim: Simulator, isolated_env: Path)
     assert lines["bindings"][1].endswith(usable)
     assert result.stderr == ""
     assert sim.stats.websockets_catalog == 1 and sim.stats.ws_pings >= 1
-    assert sim.client_close_codes == [1000]
+    wait_until(lambda: sim.client_close_codes == [1000], what="the close (1000) heard")
     [token] = cached_tokens(isolated_env)
     assert token not in result.stdout
 
@@ -294,9 +295,9 @@ def test_untrusted_tls(tls_sim: tuple[Simulator, Path]) -> None:
 # -- sockets ------------------------------------------------------------------------------------
 
 
-def test_sockets_lists_a_running_tail(sim: Simulator, background: type[Running]) -> None:
+def test_sockets_lists_a_running_tail(sim: Simulator, started: type[Running]) -> None:
     bindings = ["-b", "call.*.*", "-b", "object.doc_created.user"]
-    tail = background(*login_args(sim), *bindings, **PASSWORD)
+    tail = started(*login_args(sim), *bindings, **PASSWORD)
     tail.wait_for_stderr("subscribed to", timeout=10)
     pretty = run("sockets", *login_args(sim), "-o", "pretty", **PASSWORD)
     assert pretty.returncode == 0, pretty.stderr

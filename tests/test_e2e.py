@@ -17,7 +17,8 @@ import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
-from .conftest import BIN, Running, have, login_args, run, sample, tail_until_subscribed
+from .conftest import BIN, Running, have, login_args, sample
+from .inprocess import run, tail_until_subscribed
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 
@@ -29,10 +30,10 @@ def publish_sample(simulator: Simulator, name: str, **data_overrides: Any) -> No
 
 
 def tail_published(
-    background: type[Running], simulator: Simulator, *args: str, samples: int = 1, **env: str
+    started: type[Running], simulator: Simulator, *args: str, samples: int = 1, **env: str
 ) -> Running:
     """Start a tail, wait until it has subscribed, then publish the call samples."""
-    process = background(*args, **env)
+    process = started(*args, **env)
     process.wait_for_stderr("subscribed to")
     names = [
         "05_event_call_channel_create.json",
@@ -56,10 +57,10 @@ def tail_published(
     ],
 )
 def test_user_login_by_each_account_identifier(
-    sim: Simulator, background: type[Running], account: list[str]
+    sim: Simulator, started: type[Running], account: list[str]
 ) -> None:
     args = ["--url", sim.crossbar_url, *account, "--username", "demo", "-b", "call.*.*"]
-    process = tail_published(background, sim, *args, "--count", "1", **PASSWORD)
+    process = tail_published(started, sim, *args, "--count", "1", **PASSWORD)
     result = process.finish()
     assert result.returncode == 0, result.stderr
     [event] = result.json_lines()
@@ -67,18 +68,18 @@ def test_user_login_by_each_account_identifier(
     assert sim.stats.user_auth == 1
 
 
-def test_api_key_login(sim: Simulator, background: type[Running]) -> None:
+def test_api_key_login(sim: Simulator, started: type[Running]) -> None:
     args = ["--url", sim.crossbar_url, "-b", "call.*.*", "--count", "1"]
-    process = tail_published(background, sim, *args, KAZOO_API_KEY=DEMO.api_key)
+    process = tail_published(started, sim, *args, KAZOO_API_KEY=DEMO.api_key)
     result = process.finish()
     assert result.returncode == 0, result.stderr
     assert len(result.json_lines()) == 1 and sim.stats.api_auth == 1
 
 
-def test_given_token_skips_login(sim: Simulator, background: type[Running]) -> None:
+def test_given_token_skips_login(sim: Simulator, started: type[Running]) -> None:
     token = sim.mint_token()
     args = ["--ws-url", sim.blackhole_url, "--token", token, "-b", "call.*.*", "--count", "1"]
-    result = tail_published(background, sim, *args).finish()
+    result = tail_published(started, sim, *args).finish()
     assert result.returncode == 0, result.stderr
     assert sim.stats.user_auth == 0 and sim.stats.api_auth == 0
     assert token not in result.stderr
@@ -252,12 +253,10 @@ def test_pretty_output_to_a_pipe_has_no_colour_unless_asked(busy_sim: Simulator)
     assert "\x1b[" in coloured.stdout
 
 
-def test_overlapping_bindings_print_each_event_once(
-    sim: Simulator, background: type[Running]
-) -> None:
+def test_overlapping_bindings_print_each_event_once(sim: Simulator, started: type[Running]) -> None:
     # Ended by --count, not a clock: a CHANNEL_CREATE printed twice would push out the DESTROY.
     args = [*login_args(sim), "-b", "call.*.*", "-b", "call.CHANNEL_CREATE.*"]
-    process = tail_published(background, sim, *args, "--count", "3", samples=3, **PASSWORD)
+    process = tail_published(started, sim, *args, "--count", "3", samples=3, **PASSWORD)
     result = process.finish()
     assert [e["name"] for e in result.json_lines()] == [
         "CHANNEL_CREATE",
@@ -265,7 +264,7 @@ def test_overlapping_bindings_print_each_event_once(
         "CHANNEL_DESTROY",
     ]
     every = tail_published(
-        background, sim, *args, "--no-dedupe", "--count", "2", samples=1, **PASSWORD
+        started, sim, *args, "--no-dedupe", "--count", "2", samples=1, **PASSWORD
     )
     assert len(every.finish().json_lines()) == 2
 
@@ -289,10 +288,10 @@ def test_events_that_arrive_before_the_subscribe_reply_are_printed() -> None:
 
 
 def test_hostile_event_text_never_reaches_the_terminal_raw(
-    sim: Simulator, background: type[Running]
+    sim: Simulator, started: type[Running]
 ) -> None:
     hostile = "\x1b]0;pwned\x07[bold red]x[/] \x9b2J"
-    process = background(
+    process = started(
         *login_args(sim),
         "-b",
         "call.*.*",
@@ -437,6 +436,7 @@ def test_demo_needs_no_server(isolated_env: Path) -> None:
     assert not isolated_env.exists()  # the demo caches nothing
 
 
+@pytest.mark.e2e
 def test_python_dash_m_and_help() -> None:
     result = subprocess.run(
         [str(BIN.parent / "python"), "-m", "kazoo_tail", "--help"],
@@ -470,6 +470,7 @@ def test_debug_traces_never_show_secrets(sim: Simulator) -> None:
     assert os.environ.get("KAZOO_PASSWORD") is None
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args", [["--help"], ["bindings", "--help"], ["bindings"]])
 def test_a_reader_gone_before_any_output_is_exit_0_for_every_command(args: list[str]) -> None:
     """`kazoo-tail --help | head -n 1`: click ends a broken pipe outside a command with 1."""

@@ -12,7 +12,8 @@ import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
-from .conftest import Running, login_args, run, wait_until
+from .conftest import Running, login_args, wait_until
+from .inprocess import run
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 LOGIN = ["--account-name", "demo", "--username", "demo", "-b", "call.*.*"]
@@ -139,10 +140,10 @@ def test_insecure_warns(sim: Simulator) -> None:
     assert result.returncode == 0 and "not verified" in result.stderr
 
 
-def test_an_expired_token_at_reconnect_time_is_renewed(background: type[Running]) -> None:
+def test_an_expired_token_at_reconnect_time_is_renewed(started: type[Running]) -> None:
     config = SimulatorConfig(event_rate=0, early_events=False, token_ttl=2, advertise_ws_url=True)
     with Simulator(config) as simulator:
-        process = background(
+        process = started(
             *login_args(simulator),
             "-b",
             "call.*.*",

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import stat
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,14 +15,15 @@ import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator
 
-from .conftest import BIN, Result, Running, login_args, run, tail_until_subscribed
+from .conftest import Result, Running, login_args
+from .inprocess import run, tail_until_subscribed
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def tail_calls(
-    background: type[Running], sim: Simulator, *args: str, calls: int = 3, **env: str
+    started: type[Running], sim: Simulator, *args: str, calls: int = 3, **env: str
 ) -> tuple[Result, list[list[object]]]:
     """Tail while the simulator places `calls` whole two-leg calls; returns what was printed.
 
@@ -42,7 +42,7 @@ def tail_calls(
         for n in range(calls)
     ]
     count = str(sum(len(call) for call in placed))
-    process = background(
+    process = started(
         *login_args(sim), "-b", "call.*.*", "--count", count, *args, **{**PASSWORD, **env}
     )
     process.wait_for_stderr("subscribed to")
@@ -92,13 +92,13 @@ def test_grep_searches_the_event_text(busy_sim: Simulator) -> None:
     assert {e["data"]["type"] for e in result.json_lines()} <= {"user", "device"}
 
 
-def test_call_id_follows_every_leg_of_one_call(sim: Simulator, background: type[Running]) -> None:
+def test_call_id_follows_every_leg_of_one_call(sim: Simulator, started: type[Running]) -> None:
     placed = [
         item.event
         for item in sim.traffic.call(DEMO.account_id, start=time.time(), call_id="the-call")
     ]
     args = ["--call-id", "the-call", "--count", str(len(placed))]
-    process = background(*login_args(sim), "-b", "call.*.*", *args, **PASSWORD)
+    process = started(*login_args(sim), "-b", "call.*.*", *args, **PASSWORD)
     process.wait_for_stderr("subscribed to")
     sim.publish_call(call_id="other-call")  # first: had it shown, the-call's last would not
     for event in placed:
@@ -112,10 +112,10 @@ def test_call_id_follows_every_leg_of_one_call(sim: Simulator, background: type[
 
 
 def test_fields_give_a_table_in_pretty_mode_and_reduced_json(
-    sim: Simulator, background: type[Running]
+    sim: Simulator, started: type[Running]
 ) -> None:
     fields = "name,data.call_id,data.hangup_cause"
-    pretty, placed = tail_calls(background, sim, "-o", "pretty", "--fields", fields, calls=1)
+    pretty, placed = tail_calls(started, sim, "-o", "pretty", "--fields", fields, calls=1)
     header, *rows = (line.split() for line in pretty.stdout.splitlines())
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", header[0])
     assert header[1:] == ["name", "call_id", "hangup_cause"]  # named by their last key
@@ -123,16 +123,16 @@ def test_fields_give_a_table_in_pretty_mode_and_reduced_json(
     assert [r[1] for r in rows] == [e.name for e in placed[0]]  # type: ignore[attr-defined]
     assert all(re.fullmatch(r"\d\d:\d\d:\d\d(\.\d{3})?", r[0]) for r in rows)
     assert all(len(r) in (3, 4) for r in rows) and rows[-1][3] == "USER_BUSY"
-    as_json, _ = tail_calls(background, sim, "--fields", fields, calls=1)
+    as_json, _ = tail_calls(started, sim, "--fields", fields, calls=1)
     objects = as_json.json_lines()
     assert set(objects[0]) == {"name", "data"} and set(objects[0]["data"]) == {"call_id"}
     assert objects[-1]["data"]["hangup_cause"] == "USER_BUSY"
 
 
 def test_call_timelines_group_legs_and_show_ring_and_talk_time(
-    sim: Simulator, background: type[Running]
+    sim: Simulator, started: type[Running]
 ) -> None:
-    result, placed = tail_calls(background, sim, "-o", "pretty", "--calls", calls=2)
+    result, placed = tail_calls(started, sim, "-o", "pretty", "--calls", calls=2)
     lines = [line for line in result.stdout.splitlines() if not line.startswith("── ")]
     assert all(re.match(r"#[12] +[┌│└] \d\d:\d\d:\d\d\.\d{3} ", line) for line in lines), lines
     headers = [line for line in lines if re.match(r"#\d +┌ ", line)]
@@ -198,12 +198,7 @@ def test_replay_filters_and_realtime(tmp_path: Path) -> None:
     only_destroy = run("replay", str(recording), "--match", "name=*DESTROY")
     assert [e["name"] for e in only_destroy.json_lines()] == ["CHANNEL_DESTROY"]
     assert "skipped 1 frame" in only_destroy.stderr
-    timed = subprocess.run(
-        [str(BIN), "replay", str(recording), "--realtime"],
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    timed = run("replay", str(recording), "--realtime")
     assert timed.returncode == 0 and len(timed.stdout.splitlines()) == 2
     broken = tmp_path / "broken.jsonl"
     broken.write_text("this is not a recording\n")
@@ -211,10 +206,8 @@ def test_replay_filters_and_realtime(tmp_path: Path) -> None:
     assert result.returncode == 2 and "line 1" in result.stderr
 
 
-def test_summary_counts_events_per_name_and_binding(
-    sim: Simulator, background: type[Running]
-) -> None:
-    result, placed = tail_calls(background, sim, "--summary", calls=2)
+def test_summary_counts_events_per_name_and_binding(sim: Simulator, started: type[Running]) -> None:
+    result, placed = tail_calls(started, sim, "--summary", calls=2)
     total = sum(len(c) for c in placed)
     assert f"summary: {total} events in" in result.stderr
     assert re.search(r"\d+\s+CHANNEL_CREATE\s+call\.\*\.\*", result.stderr)
@@ -222,7 +215,7 @@ def test_summary_counts_events_per_name_and_binding(
 
 
 def test_bindings_lists_the_servers_catalogue_and_feeds_completion(
-    sim: Simulator, isolated_env: Path
+    sim: Simulator, isolated_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     listed = run("bindings", "--url", sim.crossbar_url)
     assert listed.returncode == 0, listed.stderr
@@ -232,13 +225,14 @@ def test_bindings_lists_the_servers_catalogue_and_feeds_completion(
     assert {item["module"] for item in as_json} >= {"call", "object", "fax", "conference"}
     builtin = run("bindings")
     assert builtin.returncode == 0 and "built-in catalogue" in builtin.stderr
-    env = {
-        **os.environ,
+    capsys.readouterr()
+    completion = {
         "_KAZOO_TAIL_COMPLETE": "bash_complete",
         "COMP_WORDS": "kazoo-tail -b object.doc_created.",
         "COMP_CWORD": "2",
     }
-    out = subprocess.run([str(BIN)], env=env, capture_output=True, text=True).stdout
+    assert run(**completion).returncode == 0  # click writes the offers to sys.stdout
+    out = capsys.readouterr().out
     offered = [line.split(",", 1)[1] for line in out.splitlines()]
     assert "object.doc_created.user" in offered and "object.doc_created.*" in offered
     assert all(o.startswith("object.doc_created.") for o in offered)

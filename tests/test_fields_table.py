@@ -27,7 +27,8 @@ from kazoo_tail.kazoo.wire import parse_frame
 from kazoo_tail.output.terminal import sanitize
 from kazoo_tail.simulator import DEMO, Simulator
 
-from .conftest import SAMPLES, Running, login_args, run
+from .conftest import SAMPLES, Running, login_args
+from .inprocess import run
 
 RECORDINGS = Path(__file__).parent / "recordings"
 FIELDS = "name,data.call_id,data.caller_id_name,data.hangup_cause,data.custom_channel_vars.owner_id"
@@ -109,12 +110,12 @@ def test_the_spec_samples_make_the_reviewed_table(width: int) -> None:
 
 
 def test_a_live_tail_at_80_columns_fits_and_piped_json_is_unchanged(
-    sim: Simulator, background: type[Running]
+    sim: Simulator, started: type[Running]
 ) -> None:
     placed = [item.event for item in sim.traffic.call(DEMO.account_id, start=time.time())]
     fields = "name,data.call_id,data.callee_id_number"
     for output in ("pretty", "json"):
-        process = background(
+        process = started(
             *login_args(sim), "-b", "call.*.*", "-o", output, "--fields", fields,
             "--count", str(len(placed)), COLUMNS="80", **PASSWORD,
         )  # fmt: skip

@@ -5,11 +5,15 @@ nothing forever."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator
 
-from .conftest import Running, login_args, run
+from .conftest import Running, login_args
+from .inprocess import run
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 
@@ -18,11 +22,21 @@ def warnings(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "warning:" in line]
 
 
+@pytest.fixture
+def rushing_sim() -> Iterator[Simulator]:
+    """busy_sim five times as fast: 250 call events come in about a second, not five."""
+    from kazoo_tail.simulator import SimulatorConfig
+
+    config = SimulatorConfig(event_rate=1000, advertise_ws_url=True, seed=11)
+    with Simulator(config) as simulator:
+        yield simulator
+
+
 def test_a_match_on_a_path_no_event_has_is_named_with_the_one_meant(
-    busy_sim: Simulator, background: type[Running]
+    rushing_sim: Simulator, started: type[Running]
 ) -> None:
-    process = background(
-        *login_args(busy_sim), "-b", "call.*.*", "--match", "caller_id_number=1001", **PASSWORD
+    process = started(
+        *login_args(rushing_sim), "-b", "call.*.*", "--match", "caller_id_number=1001", **PASSWORD
     )
     process.wait_for_stderr("did you mean")
     process.kill()
@@ -34,10 +48,10 @@ def test_a_match_on_a_path_no_event_has_is_named_with_the_one_meant(
 
 
 def test_each_unseen_exclude_path_is_warned_about_once_and_seen_ones_never(
-    busy_sim: Simulator,
+    rushing_sim: Simulator,
 ) -> None:
     result = run(
-        *login_args(busy_sim),
+        *login_args(rushing_sim),
         "-b",
         "call.*.*",
         "--exclude",

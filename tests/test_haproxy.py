@@ -16,7 +16,10 @@ from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
 from .conftest import login_args, run, wait_until
 
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed"),
+]
 
 
 def free_port() -> int:

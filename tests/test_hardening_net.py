@@ -16,7 +16,7 @@ import pytest
 
 from kazoo_tail.simulator import Simulator
 
-from .conftest import run
+from .inprocess import run
 
 API_KEY_63 = "0123456789abcdef" * 3 + "0123456789abcde"
 # No run this long of a secret may reach the screen.

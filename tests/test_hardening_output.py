@@ -1,21 +1,27 @@
 """Issue 10, the output items: server text that is not quite JSON, nested too deep, or built to
 hide from or reorder a terminal, shown safely by every output and left valid for jq.
 
-Each test runs the installed kazoo-tail: a replay of a recording written here, and where the
-live path matters, a tail of a raw websocket server on 127.0.0.1 sending the frames."""
+Each test runs kazoo-tail in-process (tests/inprocess.py), the installed one where the process's
+own stdout encoding matters: a replay of a recording written here, and where the live path
+matters, a tail of a raw websocket server on 127.0.0.1 sending the frames."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import pytest
 
 from kazoo_tail.output.terminal import sanitize
-from tests.conftest import ScriptedServer, have, run
+
+from . import conftest
+from .conftest import ScriptedServer, have
+from .inprocess import run
 
 if TYPE_CHECKING:
     from websockets.sync.server import ServerConnection
@@ -23,6 +29,7 @@ if TYPE_CHECKING:
 # A token that names its account (acc1) and is never checked by the raw servers here.
 TOKEN = "eyJhbGciOiJub25lIn0.eyJhY2NvdW50X2lkIjoiYWNjMSJ9.x"
 PRETTY = ("-o", "pretty", "--color", "never")
+Runner = Callable[..., conftest.Result]
 
 
 def call_frame(name: str, data: dict[str, Any]) -> str:
@@ -47,10 +54,10 @@ def recording(tmp_path: Path, *frames: str) -> str:
     return str(path)
 
 
-def replay(path: str, *args: str, **env: str) -> str:
+def replay(path: str, *args: str, run_with: Runner = run, **env: str) -> str:
     """What replay prints, date lines left out; as into a pipe with no COLUMNS, nothing is
     elided, so that each test can look for the whole of what it sent."""
-    result = run("replay", path, *args, TZ="UTC", **{"COLUMNS": "", **env})
+    result = run_with("replay", path, *args, TZ="UTC", **{"COLUMNS": "", **env})
     assert result.returncode == 0 and not result.stderr, (args, result.stderr)
     return without_dates(result.stdout)
 
@@ -60,7 +67,11 @@ def without_dates(text: str) -> str:
 
 
 def tail_scripted(
-    scripted: ScriptedServer, *frames: str, args: tuple[str, ...] = (), **env: str
+    scripted: ScriptedServer,
+    *frames: str,
+    args: tuple[str, ...] = (),
+    run_with: Runner = run,
+    **env: str,
 ) -> str:
     """A live tail of a server that accepts the subscribe, then sends ``frames``."""
 
@@ -75,7 +86,7 @@ def tail_scripted(
 
     url = scripted(script)
     common = ("--ws-url", url, "-b", "call.*.*", "--count", str(len(frames)))
-    result = run(*common, *args, **{"KAZOO_AUTH_TOKEN": TOKEN, "COLUMNS": "", **env})
+    result = run_with(*common, *args, **{"KAZOO_AUTH_TOKEN": TOKEN, "COLUMNS": "", **env})
     assert result.returncode == 0, result.stderr
     return without_dates(result.stdout)
 
@@ -129,6 +140,7 @@ def test_a_lone_surrogate_is_shown_escaped_by_every_output_and_json_stays_valid(
         assert_jq_accepts(stdout)
 
 
+@pytest.mark.e2e  # PYTHONIOENCODING: the process's own stdout encoding
 def test_text_an_ascii_stdout_cannot_encode_is_shown_escaped(
     tmp_path: Path, scripted: ScriptedServer
 ) -> None:
@@ -138,9 +150,10 @@ def test_text_an_ascii_stdout_cannot_encode_is_shown_escaped(
     frame = call_frame("CHANNEL_CREATE", {"caller_id_name": "Zoë 😀", "msg_id": "1"})
     path = recording(tmp_path, frame)
     shown = '"Zo\\xeb \\U0001f600"'
-    assert shown in replay(path, *PRETTY, PYTHONIOENCODING="ascii")
-    assert shown in tail_scripted(scripted, frame, args=PRETTY, PYTHONIOENCODING="ascii")
-    timeline = replay(path, *PRETTY, "--calls", PYTHONIOENCODING="ascii").splitlines()
+    ascii = {"run_with": conftest.run, "PYTHONIOENCODING": "ascii"}
+    assert shown in replay(path, *PRETTY, **ascii)
+    assert shown in tail_scripted(scripted, frame, args=PRETTY, **ascii)
+    timeline = replay(path, *PRETTY, "--calls", **ascii).splitlines()
     assert re.match(r"#1 +\+ \S+ call .* c1$", timeline[0]), timeline
     assert re.match(r"#1 +\| ", timeline[1]), timeline
     assert shown in timeline[0]

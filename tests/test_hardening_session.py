@@ -15,17 +15,10 @@ import pytest
 from websockets.sync.server import ServerConnection
 
 from kazoo_tail.simulator import DEMO, Simulator
-from tests.conftest import (
-    BIN,
-    Result,
-    Running,
-    ScriptedServer,
-    kazoo_tail_env,
-    login_args,
-    run,
-    tail_until_subscribed,
-    wait_until,
-)
+
+from . import inprocess
+from .conftest import BIN, Result, Running, ScriptedServer, kazoo_tail_env, login_args, wait_until
+from .inprocess import run, tail_until_subscribed
 
 FAST = {
     "KAZOO_PASSWORD": DEMO.password,
@@ -70,6 +63,8 @@ class Relay:
     def close(self) -> None:
         self._closing.set()
         self._listener.close()
+        for sock in self._forwarded:
+            sock.close()
 
     def _accept(self) -> None:
         while not self._closing.is_set():
@@ -118,8 +113,8 @@ def relay(request: pytest.FixtureRequest, sim: Simulator) -> Iterator[Relay]:
     relay.close()
 
 
-def tail_through(background: type[Running], sim: Simulator, relay: Relay, *args: str) -> Running:
-    process = background(*login_args(sim), "--ws-url", relay.url, "-b", "call.*.*", *args, **FAST)
+def tail_through(started: type[Running], sim: Simulator, relay: Relay, *args: str) -> Running:
+    process = started(*login_args(sim), "--ws-url", relay.url, "-b", "call.*.*", *args, **FAST)
     process.wait_for_stderr("subscribed to")
     return process
 
@@ -134,13 +129,13 @@ def tail_through(background: type[Running], sim: Simulator, relay: Relay, *args:
 )
 def test_a_deadline_ends_a_reconnect_stuck_in_its_handshake(
     sim: Simulator,
-    background: type[Running],
+    started: type[Running],
     relay: Relay,
     deadline: tuple[str, ...],
     code: int,
     said: list[str],
 ) -> None:
-    process = tail_through(background, sim, relay, *deadline)
+    process = tail_through(started, sim, relay, *deadline)
     relay.cut()
     wait_until(lambda: relay.stalled >= 1, what="a reconnect reaching the stalled target")
     result = process.finish(timeout=60)
@@ -149,10 +144,10 @@ def test_a_deadline_ends_a_reconnect_stuck_in_its_handshake(
 
 
 def test_duration_ends_a_first_connect_stuck_in_its_handshake(
-    sim: Simulator, background: type[Running], relay: Relay
+    sim: Simulator, started: type[Running], relay: Relay
 ) -> None:
     relay.forward = False
-    process = background(
+    process = started(
         "--ws-url", relay.url, "-b", "call.*.*", "--duration", "1", KAZOO_AUTH_TOKEN=TOKEN, **FAST
     )
     result = process.finish(timeout=60)
@@ -161,7 +156,7 @@ def test_duration_ends_a_first_connect_stuck_in_its_handshake(
 
 
 def test_a_blackhole_that_crashes_on_every_subscribe_ends_the_tail_with_exit_3(
-    scripted: ScriptedServer, background: type[Running]
+    scripted: ScriptedServer, started: type[Running]
 ) -> None:
     """Blackhole's handler crashes (1011) on a token it cannot read, e.g. one without
     ``iss``; a reconnect sends the same token and meets the same crash, so a few in a row
@@ -173,7 +168,7 @@ def test_a_blackhole_that_crashes_on_every_subscribe_ends_the_tail_with_exit_3(
         connections.append(request["data"]["binding"])
         ws.close(1011, "")
 
-    process = background(
+    process = started(
         "--ws-url",
         scripted(crash_on_the_token),
         "-b",
@@ -215,6 +210,7 @@ STDOUT_WRITERS = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("redirect", "reason"),
     [(">&-", "it was closed when kazoo-tail started (>&-)"), ("> /dev/full", "No space")],
@@ -222,7 +218,7 @@ STDOUT_WRITERS = {
 )
 @pytest.mark.parametrize("command", list(STDOUT_WRITERS))
 def test_stdout_closed_or_full_is_one_sentence_and_exit_1_for_every_command(
-    busy_sim: Simulator, background: type[Running], command: str, redirect: str, reason: str
+    busy_sim: Simulator, started: type[Running], command: str, redirect: str, reason: str
 ) -> None:
     """Started with stdout closed (``>&-``) or full: no AttributeError or OSError, no
     "Exception ignored" at exit (exit 120), and no socket or file takes stdout's number."""
@@ -230,7 +226,7 @@ def test_stdout_closed_or_full_is_one_sentence_and_exit_1_for_every_command(
         pytest.skip("no /dev/full here")
     login = " ".join(login_args(busy_sim))
     if command == "sockets":  # a live socket for it to list
-        background(*login_args(busy_sim), "-b", "call.*.*", **FAST).wait_for_stderr("subscribed")
+        started(*login_args(busy_sim), "-b", "call.*.*", **FAST).wait_for_stderr("subscribed")
     args = STDOUT_WRITERS[command].format(login=login)
     result = shell(f"KAZOO_PASSWORD={DEMO.password} {BIN} {args} {redirect}")
     assert result.returncode == 1, result.stderr
@@ -273,7 +269,9 @@ def test_a_first_link_lost_while_subscribing_is_retried_like_any_other() -> None
     with serve(blackhole, "127.0.0.1", 0, process_request=gatekeeper) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
-        process = Running("--ws-url", url, "-b", "call.*.*", KAZOO_AUTH_TOKEN=TOKEN, **FAST)
+        process = inprocess.Running(
+            "--ws-url", url, "-b", "call.*.*", KAZOO_AUTH_TOKEN=TOKEN, **FAST
+        )
         try:
             process.wait_for_stderr("subscribed to", timeout=30)
         finally:
@@ -281,6 +279,7 @@ def test_a_first_link_lost_while_subscribing_is_retried_like_any_other() -> None
     assert upgrades == [1, 2, 3] and "HTTP 503" in process.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_replay_ends_on_sigterm_and_sighup_like_a_tail(
     tmp_path: Path, background: type[Running], sig: signal.Signals, code: int

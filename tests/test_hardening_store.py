@@ -13,18 +13,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from kazoo_tail.auth.store import ConfigStore
 from kazoo_tail.simulator import DEMO, Simulator
 from kazoo_tail.simulator.accounts import User
 
-from .conftest import (
-    BIN,
-    ScriptedServer,
-    kazoo_tail_env,
-    login_args,
-    run,
-    wait_until,
-)
+from .conftest import BIN, ScriptedServer, kazoo_tail_env, login_args, wait_until
+from .inprocess import run
 
 if TYPE_CHECKING:
     from websockets.sync.server import ServerConnection
@@ -52,6 +48,7 @@ def _finish(process: subprocess.Popen[str]) -> tuple[int, str]:
 # -- item 1: concurrent writers ----------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_concurrent_logins_and_logouts_all_keep_their_changes(
     sim: Simulator, isolated_env: Path
 ) -> None:
@@ -112,6 +109,7 @@ def _one_sentence(stderr: str) -> bool:
     return stderr.count("\n") == 1 and stderr.startswith("kazoo-tail: error: ")
 
 
+@pytest.mark.e2e
 def test_a_config_dir_or_file_others_can_change_is_refused(
     sim: Simulator, isolated_env: Path, scripted: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -185,6 +183,7 @@ def test_a_config_dir_or_file_others_can_change_is_refused(
 # -- item 8 (second round): a umask that takes the owner's own bits -------------------------
 
 
+@pytest.mark.e2e
 def test_a_umask_that_takes_the_owners_bits_still_leaves_0700_and_0600(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -272,6 +271,7 @@ def _publish_call(sim: Simulator, call_id: str) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_a_token_that_cannot_be_cached_is_a_warning_and_the_tail_goes_on(
     sim: Simulator, isolated_env: Path, tmp_path: Path
 ) -> None:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from kazoo_tail.kazoo.catalog import builtin_catalogue
 from kazoo_tail.simulator import DEMO, Simulator
-from tests.conftest import BIN, Running, kazoo_tail_env, login_args, run
+
+from .conftest import BIN, Running, kazoo_tail_env, login_args
+from .inprocess import run
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 BUILTIN = [
@@ -16,6 +20,7 @@ BUILTIN = [
 ]
 
 
+@pytest.mark.e2e
 def test_bindings_piped_are_one_binding_a_line_that_grep_can_pick(sim: Simulator) -> None:
     result = run("bindings", "--url", sim.crossbar_url)
     assert result.returncode == 0, result.stderr
@@ -53,6 +58,7 @@ def test_bindings_as_json_are_one_object_a_binding(sim: Simulator) -> None:
     assert len(items) == len(result.stdout.splitlines()) > 20
 
 
+@pytest.mark.e2e
 def test_bindings_on_a_terminal_are_a_table() -> None:
     master, slave = os.openpty()
     try:
@@ -85,10 +91,10 @@ def test_bindings_on_a_terminal_are_a_table() -> None:
 
 
 def test_sockets_piped_are_one_socket_a_line_and_json_lines_with_o_json(
-    sim: Simulator, background: type[Running]
+    sim: Simulator, started: type[Running]
 ) -> None:
     tails = [
-        background(*login_args(sim), "-b", binding, **PASSWORD)
+        started(*login_args(sim), "-b", binding, **PASSWORD)
         for binding in ("call.*.*", "object.doc_created.user")
     ]
     for tail in tails:

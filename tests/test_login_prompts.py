@@ -23,6 +23,8 @@ import pytest
 from kazoo_tail.simulator import DEMO, Simulator
 from tests.conftest import BIN, kazoo_tail_env, login_args, run, wait_until
 
+pytestmark = pytest.mark.e2e  # pipes, file descriptors, terminals: the real process
+
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 
 

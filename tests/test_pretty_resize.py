@@ -10,9 +10,13 @@ import signal
 import struct
 import termios
 
+import pytest
+
 from kazoo_tail.simulator import DEMO, Simulator
 from tests.conftest import login_args, wait_until
 from tests.test_board import Pty
+
+pytestmark = pytest.mark.e2e
 
 LONG_ID = "resize-" + "0123456789abcdef" * 4
 

@@ -14,11 +14,13 @@ import pytest
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
 
+pytestmark = pytest.mark.e2e  # each test starts a linter or a fresh interpreter
+
 
 def tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     path = BIN / name
     if not path.exists():
-        pytest.skip(f"{name} is not installed")
+        pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
     return subprocess.run([str(path), *args], cwd=ROOT, capture_output=True, text=True)
 
 
@@ -49,7 +51,7 @@ def test_help_and_completion_import_nothing_heavy() -> None:
 def lint_imports(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     path = BIN / "lint-imports"
     if not path.exists():
-        pytest.skip("import-linter is not installed")
+        pytest.fail("import-linter is not installed: pip install -e '.[test]'")
     return subprocess.run(
         [str(path), "--no-cache"],
         cwd=cwd,

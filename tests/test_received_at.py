@@ -12,7 +12,8 @@ from pathlib import Path
 
 from kazoo_tail.simulator import DEMO, Simulator
 
-from .conftest import Running, login_args, run
+from .conftest import Running, login_args
+from .inprocess import run
 
 PASSWORD = {"KAZOO_PASSWORD": DEMO.password}
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -23,9 +24,9 @@ def epoch(stamp: str) -> float:
     return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + int(millis) / 1000
 
 
-def tail_one_call(background: type[Running], sim: Simulator, *args: str) -> list[str]:
+def tail_one_call(started: type[Running], sim: Simulator, *args: str) -> list[str]:
     placed = [item.event for item in sim.traffic.call(DEMO.account_id, start=time.time())]
-    process = background(
+    process = started(
         *login_args(sim), "-b", "call.*.*", "--count", str(len(placed)), *args, **PASSWORD
     )
     process.wait_for_stderr("subscribed to")
@@ -37,11 +38,11 @@ def tail_one_call(background: type[Running], sim: Simulator, *args: str) -> list
 
 
 def test_received_at_leads_each_json_line_and_the_frame_follows_unchanged(
-    sim: Simulator, background: type[Running], tmp_path: Path
+    sim: Simulator, started: type[Running], tmp_path: Path
 ) -> None:
     before = time.time()
     record = tmp_path / "calls.jsonl"
-    lines = tail_one_call(background, sim, "--received-at", "--record", str(record))
+    lines = tail_one_call(started, sim, "--received-at", "--record", str(record))
     after = time.time()
     assert lines
     stamps = []
@@ -62,7 +63,7 @@ def test_received_at_leads_each_json_line_and_the_frame_follows_unchanged(
     assert replayed.returncode == 0, replayed.stderr
     assert [json.loads(line)["received_at"] for line in replayed.stdout.splitlines()] == stamps
     # Opt-in: without the flag, the envelope is as received.
-    for line in tail_one_call(background, sim):
+    for line in tail_one_call(started, sim):
         assert line.startswith('{"action":') and "received_at" not in json.loads(line)
 
 

@@ -17,15 +17,9 @@ import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
-from .conftest import (
-    BIN,
-    Running,
-    kazoo_tail_env,
-    login_args,
-    run,
-    tail_until_subscribed,
-    wait_until,
-)
+from . import inprocess
+from .conftest import BIN, Running, kazoo_tail_env, login_args, wait_until
+from .inprocess import run, tail_until_subscribed
 
 FAST = {
     "KAZOO_PASSWORD": DEMO.password,
@@ -35,8 +29,8 @@ FAST = {
 }
 
 
-def start(background: type[Running], simulator: Simulator, *args: str, **env: str) -> Running:
-    process = background(*login_args(simulator), "-b", "call.*.*", *args, **{**FAST, **env})
+def start(started: type[Running], simulator: Simulator, *args: str, **env: str) -> Running:
+    process = started(*login_args(simulator), "-b", "call.*.*", *args, **{**FAST, **env})
     process.wait_for_stderr("subscribed to")
     return process
 
@@ -55,9 +49,9 @@ def resubscribed(process: Running, times: int = 2) -> bool:
 
 @pytest.mark.parametrize("fault", ["close-1001", "close-1011", "drop"])
 def test_reconnects_resubscribes_and_reports_the_gap(
-    sim: Simulator, background: type[Running], fault: str
+    sim: Simulator, started: type[Running], fault: str
 ) -> None:
-    process = start(background, sim, "--count", "2")
+    process = start(started, sim, "--count", "2")
     publish(sim, "before")
     # "before" has reached the client (and stdout) before the link goes.
     wait_until(lambda: any('"before"' in line for line in process.stdout_lines))
@@ -79,11 +73,11 @@ def test_reconnects_resubscribes_and_reports_the_gap(
     assert gap.group(1) <= gap.group(2)
 
 
-def test_a_server_restart_with_new_keys_renews_the_token(background: type[Running]) -> None:
+def test_a_server_restart_with_new_keys_renews_the_token(started: type[Running]) -> None:
     first = Simulator(SimulatorConfig(event_rate=0, early_events=False)).start()
     ports = (urlsplit(first.crossbar_url).port or 0, urlsplit(first.blackhole_url).port or 0)
     crossbar_url, blackhole_url = first.crossbar_url, first.blackhole_url
-    process = background(
+    process = started(
         "--url",
         crossbar_url,
         "--ws-url",
@@ -119,8 +113,8 @@ def test_a_server_restart_with_new_keys_renews_the_token(background: type[Runnin
     assert result.json_lines()[0]["data"]["msg_id"] == "after-restart"
 
 
-def test_a_dead_link_is_noticed_by_pings(sim: Simulator, background: type[Running]) -> None:
-    process = start(background, sim, "--ping-interval", "0.3", "--count", "1")
+def test_a_dead_link_is_noticed_by_pings(sim: Simulator, started: type[Running]) -> None:
+    process = start(started, sim, "--ping-interval", "0.3", "--count", "1")
     sim.set_stalled(True)
     process.wait_for_stderr("no answer to a ping", timeout=10)
     sim.set_stalled(False)
@@ -131,12 +125,12 @@ def test_a_dead_link_is_noticed_by_pings(sim: Simulator, background: type[Runnin
     assert result.returncode == 0, result.stderr
 
 
-def test_pings_keep_an_idle_socket_open(background: type[Running]) -> None:
+def test_pings_keep_an_idle_socket_open(started: type[Running]) -> None:
     config = SimulatorConfig(
         event_rate=0, early_events=False, idle_timeout=1.0, advertise_ws_url=True
     )
     with Simulator(config) as simulator:
-        process = start(background, simulator, "--ping-interval", "0.3", "--count", "1")
+        process = start(started, simulator, "--ping-interval", "0.3", "--count", "1")
         # Ten pings 0.3 s apart: the socket has outlived the idle timeout three times over.
         wait_until(lambda: simulator.stats.ws_pings >= 10, timeout=30, what="ten pings")
         publish(simulator, "still-here")
@@ -147,12 +141,12 @@ def test_pings_keep_an_idle_socket_open(background: type[Running]) -> None:
         assert result.json_lines()[0]["data"]["msg_id"] == "still-here"
 
 
-def test_an_idle_close_is_survived(background: type[Running]) -> None:
+def test_an_idle_close_is_survived(started: type[Running]) -> None:
     config = SimulatorConfig(
         event_rate=0, early_events=False, idle_timeout=0.5, advertise_ws_url=True
     )
     with Simulator(config) as simulator:
-        process = start(background, simulator, "--ping-interval", "60", "--count", "1")
+        process = start(started, simulator, "--ping-interval", "60", "--count", "1")
         process.wait_for_stderr("may have been missed")  # closed for idling, and back
 
         def printed_one() -> bool:
@@ -168,8 +162,8 @@ def test_an_idle_close_is_survived(background: type[Running]) -> None:
         assert simulator.stats.connections >= 2
 
 
-def test_429_on_upgrade_backs_off_and_retries(sim: Simulator, background: type[Running]) -> None:
-    process = start(background, sim, "--count", "1")
+def test_429_on_upgrade_backs_off_and_retries(sim: Simulator, started: type[Running]) -> None:
+    process = start(started, sim, "--count", "1")
     sim.reject_upgrades(429, 3)
     sim.close_connections(code=1001)
     wait_until(lambda: resubscribed(process))
@@ -179,14 +173,12 @@ def test_429_on_upgrade_backs_off_and_retries(sim: Simulator, background: type[R
     assert sim.stats.rejected_upgrades == 3
 
 
-def test_no_reconnect_and_max_reconnect_time_exit_4(
-    sim: Simulator, background: type[Running]
-) -> None:
-    once = start(background, sim, "--no-reconnect")
+def test_no_reconnect_and_max_reconnect_time_exit_4(sim: Simulator, started: type[Running]) -> None:
+    once = start(started, sim, "--no-reconnect")
     sim.close_connections(code=1001)
     result = once.finish()
     assert result.returncode == 4 and "lost the connection" in result.stderr
-    bounded = start(background, sim, "--max-reconnect-time", "1")
+    bounded = start(started, sim, "--max-reconnect-time", "1")
     sim.reject_upgrades(503, 1000)
     sim.close_connections(code=1001)
     result = bounded.finish()
@@ -194,9 +186,9 @@ def test_no_reconnect_and_max_reconnect_time_exit_4(
 
 
 def test_garbage_frames_are_reported_once_and_the_tail_goes_on(
-    sim: Simulator, background: type[Running]
+    sim: Simulator, started: type[Running]
 ) -> None:
-    process = start(background, sim, "--count", "1")
+    process = start(started, sim, "--count", "1")
     for payload in ["not json", "[1,2,3]", '"string"', b"\x00\x01binary", "{" * 5000]:
         sim.send_raw(payload)
     sim.send_raw(json.dumps({"action": "event", "name": 42, "data": [1], "routing_key": None}))
@@ -218,6 +210,7 @@ def pipe_bytes(fd: int) -> int:
     return waiting[0]
 
 
+@pytest.mark.e2e
 def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
     with subprocess.Popen(
         [str(BIN), *login_args(busy_sim), "-b", "call.*.*", "--count", "300"],
@@ -254,6 +247,7 @@ def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
 # -- clean endings ---------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
 )
@@ -271,6 +265,7 @@ def test_signals_close_cleanly(
     wait_until(lambda: busy_sim.client_close_codes == [1000])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("quiet", [False, True])
 def test_head_ends_the_tail_at_once_with_exit_0(
     sim: Simulator, busy_sim: Simulator, background: type[Running], quiet: bool
@@ -312,11 +307,11 @@ def test_two_bindings_survive_a_token_blackhole_rejects(
 
 
 def test_duration_and_summary_hold_while_the_server_is_down(
-    sim: Simulator, background: type[Running]
+    sim: Simulator, started: type[Running]
 ) -> None:
     # A backoff of at least six minutes: a tail held up by it would run into finish()'s timeout.
     slow = {"KAZOO_TAIL_BACKOFF_INITIAL": "3600", "KAZOO_TAIL_BACKOFF_CAP": "3600"}
-    process = start(background, sim, "--duration", "2", "--summary", **slow)
+    process = start(started, sim, "--duration", "2", "--summary", **slow)
     sim.reject_upgrades(503, 1000)
     sim.close_connections(code=1001)
     result = process.finish(timeout=30)
@@ -389,7 +384,7 @@ def test_the_dead_link_deadline_follows_the_ping_interval(sim: Simulator) -> Non
     assert ConnectionConfig(ping_interval=30).dead_link_after() == 10
     assert ConnectionConfig(ping_interval=1, ping_timeout=7).dead_link_after() == 7
     args = ["--token", sim.mint_token(), "--ws-url", sim.blackhole_url, "-b", "call.*.*"]
-    process = Running(*args, "--ping-interval", "0.5", "--no-reconnect")
+    process = inprocess.Running(*args, "--ping-interval", "0.5", "--no-reconnect")
     try:
         process.wait_for_stderr("subscribed to")
         sim.set_stalled(True)
@@ -402,13 +397,13 @@ def test_the_dead_link_deadline_follows_the_ping_interval(sim: Simulator) -> Non
 
 
 def test_frames_that_show_nothing_do_not_stop_the_clock(
-    sim: Simulator, background: type[Running]
+    sim: Simulator, started: type[Running]
 ) -> None:
     """One event, then its duplicate without end: nothing more is printed, yet --duration
     ends the tail, and the one event was flushed to stdout while the flood went on."""
     import threading
 
-    process = start(background, sim, "--duration", "1")
+    process = start(started, sim, "--duration", "1")
     flooding = threading.Event()
     flooding.set()
 

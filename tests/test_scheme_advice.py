@@ -15,7 +15,8 @@ from kazoo_tail.errors import ConnectError
 from kazoo_tail.net.crossbar import Crossbar
 from kazoo_tail.net.transport import ConnectFailed, Transport
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
-from tests.conftest import run
+
+from .inprocess import run
 
 trustme = pytest.importorskip("trustme")
 
@@ -60,6 +61,9 @@ def one_shot_server(answer: Callable[[socket.socket], None]) -> Iterator[int]:
                 conn, _ = listener.accept()
             except OSError:
                 return
+            if stopping.is_set():  # the wake-up below
+                conn.close()
+                return
             with conn:
                 conn.settimeout(5)
                 try:
@@ -73,9 +77,12 @@ def one_shot_server(answer: Callable[[socket.socket], None]) -> Iterator[int]:
     try:
         yield listener.getsockname()[1]
     finally:
+        # Closing the listener does not wake an accept() blocked on it: a connection does.
         stopping.set()
-        listener.close()
+        socket.create_connection(listener.getsockname()).close()
         thread.join(5)
+        listener.close()
+        assert not thread.is_alive()
 
 
 @pytest.fixture

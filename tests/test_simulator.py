@@ -945,6 +945,7 @@ def test_tls_https_and_wss(make_sim: MakeSim, tmp_path: Path) -> None:
         assert reply["status"] == "success"
 
 
+@pytest.mark.e2e
 def test_module_main_runs_and_exits_cleanly() -> None:
     proc = subprocess.Popen(
         [

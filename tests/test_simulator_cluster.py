@@ -256,6 +256,7 @@ def test_crossbar_advertises_the_first_node(make_cluster: MakeCluster) -> None:
     assert advertised == sim.blackhole_urls[0]
 
 
+@pytest.mark.e2e
 def test_the_standalone_simulator_prints_every_node() -> None:
     proc = subprocess.Popen(
         [str(BIN), "simulator", "--nodes", "2", "--crossbar-port", "0", "--blackhole-port", "0"]
@@ -283,6 +284,7 @@ def test_the_standalone_simulator_prints_every_node() -> None:
     assert out == "" and "Traceback" not in err
 
 
+@pytest.mark.e2e
 def test_demo_runs_a_cluster() -> None:
     result = run("demo", "--nodes", "2", "--count", "1", "--json", "--event-rate", "50")
     assert result.returncode == 0, result.stderr
@@ -291,6 +293,7 @@ def test_demo_runs_a_cluster() -> None:
     assert len(result.json_lines()) == 1
 
 
+@pytest.mark.e2e
 def test_demo_refuses_more_than_eight_nodes() -> None:
     result = run("demo", "--nodes", "9")
     assert result.returncode == 2

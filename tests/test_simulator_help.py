@@ -12,6 +12,8 @@ from tests.conftest import Result, run
 
 PROG = "python -m kazoo_tail.simulator"
 
+pytestmark = pytest.mark.e2e
+
 
 def simulator(*args: str) -> Result:
     completed = subprocess.run(

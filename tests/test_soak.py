@@ -13,6 +13,7 @@ from bench.soak import FAULTS, SoakConfig, run_soak
 # A shed subscribe reply costs 20 s by design (10 s, sent again, 10 s more), and a stall may
 # land on one: the suite's 60 s guard would cut a run that is only slow, not stuck. The
 # soak's own waits are bounded (30 s a stall, 90 s to settle, 60 s for the last event).
+@pytest.mark.soak
 @pytest.mark.timeout(240)
 def test_every_event_is_printed_once_or_inside_an_announced_gap(tmp_path: Path) -> None:
     config = SoakConfig(seconds=12.0, rate=200.0, mean_fault_interval=1.0, seed=5)

@@ -9,7 +9,8 @@ import pytest
 
 from kazoo_tail.net.crossbar import Crossbar
 from kazoo_tail.simulator import Simulator, SimulatorConfig
-from tests.conftest import run, tail_until_subscribed
+
+from .inprocess import run, tail_until_subscribed
 
 
 @pytest.fixture
