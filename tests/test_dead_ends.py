@@ -299,10 +299,10 @@ def test_an_unseen_fields_path_gets_one_warning_naming_the_nearest_path_seen() -
     env = environment()
     fields = "name,data.call_id,data.hangup_casue"
     # Hangups only: every event has data.hangup_cause (the README's own --fields example).
-    argv = ["demo", "-b", "call.CHANNEL_DESTROY.*", "--fields", fields, "--count", "130"]
-    assert run([*argv, "--event-rate", "500", "--seed", "1", "--duration", "60"], env) == 0
+    argv = ["demo", "-b", "call.CHANNEL_DESTROY.*", "--fields", fields, "--count", "101"]
+    assert run([*argv, "--event-rate", "3000", "--seed", "1", "--duration", "60"], env) == 0
     assert isinstance(env.stdout, io.BytesIO)
-    assert len(env.stdout.getvalue().splitlines()) == 130  # past the first hundred
+    assert len(env.stdout.getvalue().splitlines()) == 101  # past the first hundred
     warned = [line for line in said(env).splitlines() if "warning:" in line]
     assert warned == [
         "kazoo-tail: warning: --fields data.hangup_casue: none of the first 100 events has "

@@ -221,7 +221,7 @@ def test_headers_are_the_shortest_ending_that_tells_paths_apart() -> None:
     assert elide_middle("日本語日本語", 7) == "日…本語"  # never half a character
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     rows=st.lists(st.lists(st.text(max_size=120), min_size=6, max_size=6), min_size=1, max_size=6),
     columns=st.integers(min_value=1, max_value=6),

@@ -131,7 +131,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     name=st.one_of(st.none(), st.text(), st.integers()),
     subscribed_key=st.one_of(
@@ -159,7 +159,7 @@ def test_any_event_renders_to_one_inert_line(name: Any, subscribed_key: Any, dat
     assert json.loads(out.getvalue()) == json.loads(event.raw)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_any_frame_parses_or_is_reported_as_bad(frame: bytes) -> None:
     try:
