@@ -35,6 +35,21 @@ def shedding_sim() -> Iterator[Simulator]:
         yield simulator
 
 
+def publish_numbered(simulator: Simulator, n: int) -> int:
+    """Publish call event number ``n``, padded to ~4.3 KB; how many sockets queued it."""
+    return simulator.publish(
+        f"call.{DEMO.account_id}.CHANNEL_CREATE.c-{n}",
+        "CHANNEL_CREATE",
+        {
+            "call_id": f"c-{n}",
+            "msg_id": f"m-{n}",
+            "account_id": DEMO.account_id,
+            "n": n,
+            "pad": PAD,
+        },
+    )
+
+
 def publish_at_rate(simulator: Simulator, count: int, rate: float = 1000.0) -> int:
     """Publish ``count`` numbered call events at ``rate`` a second (the load under test, not a
     wait); returns how many the server queued rather than shed."""
@@ -44,17 +59,7 @@ def publish_at_rate(simulator: Simulator, count: int, rate: float = 1000.0) -> i
         ahead = started + n / rate - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)
-        queued += simulator.publish(
-            f"call.{DEMO.account_id}.CHANNEL_CREATE.c-{n}",
-            "CHANNEL_CREATE",
-            {
-                "call_id": f"c-{n}",
-                "msg_id": f"m-{n}",
-                "account_id": DEMO.account_id,
-                "n": n,
-                "pad": PAD,
-            },
-        )
+        queued += publish_numbered(simulator, n)
     return queued
 
 

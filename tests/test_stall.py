@@ -19,11 +19,11 @@ import pytest
 
 from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 from tests.conftest import Running, login_args, wait_until
+from tests.test_blocked_stdout import publish_numbered
 
 pytestmark = pytest.mark.e2e
 
 RATE = 1000.0  # events a second while the tool is stopped
-PAD = "x" * 4000  # ~4.3 KB frames: a few thousand fill every kernel buffer on the way
 WINDOW = re.compile(
     r"events from (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z to "
     r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z \([\d.]+s\) may have been missed"
@@ -56,17 +56,7 @@ def node_43(request: pytest.FixtureRequest) -> Iterator[tuple[Simulator, float]]
 def publish(simulator: Simulator, n: int) -> float:
     """Publish call event number ``n``; when it was produced (epoch)."""
     produced = time.time()
-    simulator.publish(
-        f"call.{DEMO.account_id}.CHANNEL_CREATE.c-{n}",
-        "CHANNEL_CREATE",
-        {
-            "call_id": f"c-{n}",
-            "msg_id": f"m-{n}",
-            "account_id": DEMO.account_id,
-            "n": n,
-            "pad": PAD,
-        },
-    )
+    publish_numbered(simulator, n)
     return produced
 
 
