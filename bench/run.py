@@ -526,7 +526,7 @@ def main() -> None:
         pretty_throughput(5_000 if quick else 50_000, 1 if quick else 3)
         pretty_throughput(5_000 if quick else 50_000, 1 if quick else 3, "create-calls")
     if "cpu" in only:
-        cpu_per_event(1_500 if quick else 6_000, 300 if quick else 1_000, 1 if quick else 2)
+        cpu_per_event(1_500 if quick else 10_000, 300 if quick else 1_000, 1 if quick else 2)
     if "latency" in only:
         latency(100 if quick else 500, 1 if quick else 3)
     if "startup" in only:
