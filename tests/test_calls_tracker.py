@@ -206,11 +206,12 @@ def test_an_events_work_does_not_grow_with_the_calls_live() -> None:
         for n in range(tracker.max_calls + 10):
             tracker.observe(call_event("CHANNEL_CREATE", f"c{n}", T0 + n / 1000))
     assert len(few.live_calls) == 64 and len(full.live_calls) == 2048
-    for n in range(3):  # a new call (one more dropped from the full tracker), then an answer
-        new = call_event("CHANNEL_CREATE", f"new{n}", T0 + 10 + n)
-        assert _calls_made(full, new) <= _calls_made(few, new) + 5
-        answer = call_event("CHANNEL_ANSWER", f"c{n + 60}", T0 + 20 + n)
-        assert _calls_made(full, answer) <= _calls_made(few, answer) + 5
+    for n in range(3):  # a new call (one more dropped from each), then an answer
+        # An event apiece: an Event works out its kind once, for whichever asks first.
+        new = [call_event("CHANNEL_CREATE", f"new{n}", T0 + 10 + n) for _ in range(2)]
+        assert _calls_made(full, new[0]) <= _calls_made(few, new[1]) + 2
+        answer = [call_event("CHANNEL_ANSWER", f"c{n + 60}", T0 + 20 + n) for _ in range(2)]
+        assert _calls_made(full, answer[0]) <= _calls_made(few, answer[1]) + 2
 
 
 def test_the_call_dropped_is_the_one_heard_from_least_recently() -> None:
