@@ -115,7 +115,8 @@ class Call:
     callee_name: str = ""
     # Where an unanswered call was going: the dialled request's user part.
     dialled: str = ""
-    # When the call was last heard of, by the events' clock, for bounding memory.
+    # The latest of its events' times, by the events' clock. (Which call is dropped past
+    # max_calls goes by arrival instead: see CallTracker.)
     last_seen: float = 0.0
     # Every call id that leads to this call: its legs, and legs named by them not yet heard
     # from. Kept so that a merge or a forget touches this call's ids only, not every one.
