@@ -4,6 +4,14 @@ It speaks just enough of the protocol for a benchmark: the HTTP upgrade, subscri
 the request's ``request_id``, then a stream of pre-encoded event frames written in large
 batches, either as fast as the socket takes them or at a fixed rate. It is not the simulator:
 the simulator is exact, this one is quick.
+
+Workloads (``FastServer(workload=...)``), every frame with a msg_id of its own:
+
+- ``create``: ~1.8 KB CHANNEL_CREATE frames of 97 call ids in turn (the first benchmarks');
+- ``create-calls``: a CHANNEL_CREATE for a new call every event (``-b 'call.CHANNEL_CREATE.*'``);
+- ``calls``: distinct calls of CREATE, ANSWER and DESTROY, ten in flight (``call.*.*``);
+- ``never-hangup``: distinct calls of CREATE and ANSWER whose hangup never comes;
+- ``objects``: object docs created, edited and deleted (``object.*.*``).
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-SAMPLE = Path(__file__).parent.parent / "tests" / "samples" / "05_event_call_channel_create.json"
+SAMPLES = Path(__file__).parent.parent / "tests" / "samples"
+SAMPLE = SAMPLES / "05_event_call_channel_create.json"
+WORKLOADS = ("create", "create-calls", "calls", "never-hangup", "objects")
 
 
 def frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -54,11 +64,65 @@ def event_templates(variants: int = 97, size: int = 1500) -> list[tuple[bytes, b
     return templates
 
 
+# The sample calls' id, and the fixed-width ids put in its place ("bench-0000000042").
+_SAMPLE_CALL_ID = "at6dmu4ffk97vnlp6qfq"
+_SAMPLE_DOC_ID = "d7a1b9e3c4f24f5a8e0b1c2d3e4f5a6b"
+_CALL_ID = "bench-%(c)010d"
+_DOC_ID = "doc%(c)013d"
+
+
+def _numbered(envelope: dict[str, Any], old_id: str, new_id: str, key: str) -> bytes:
+    """A frame template: the envelope with ``old_id`` made ``new_id`` and the msg_id a
+    fixed-width number, for ``template % {b"c": call, b"m": msg}``."""
+    envelope["data"]["msg_id"] = MSG_ID_PLACEHOLDER
+    envelope["subscribed_key"] = key
+    text = json.dumps(envelope, separators=(",", ":")).replace("%", "%%")
+    text = text.replace(old_id, new_id).replace(MSG_ID_PLACEHOLDER, "%(m)016d")
+    payload = text.encode()
+    length = len(payload % {b"c": 0, b"m": 0})
+    return frame(b"x" * length)[:-length] + payload
+
+
+def workload_templates(workload: str) -> list[bytes]:
+    """The frame templates a workload takes its events from (see ``frame_bytes``)."""
+    if workload == "objects":
+        sample = json.loads((SAMPLES / "08_event_object_doc_created_user.json").read_text())
+        templates = []
+        for action in ("doc_created", "doc_edited", "doc_deleted"):
+            for kind in ("user", "device", "callflow"):
+                envelope = json.loads(json.dumps(sample))
+                envelope["name"] = envelope["data"]["event_name"] = action
+                envelope["data"]["type"] = kind
+                envelope["routing_key"] = (
+                    envelope["routing_key"]
+                    .replace("doc_created", action)
+                    .replace(".user.", f".{kind}.")
+                )
+                templates.append(_numbered(envelope, _SAMPLE_DOC_ID, _DOC_ID, "object.*.*"))
+        return templates
+    names = ["05_event_call_channel_create"]
+    if workload != "create-calls":
+        names.append("06_event_call_channel_answer")
+    if workload == "calls":
+        names.append("07_event_call_channel_destroy")
+    key = "call.CHANNEL_CREATE.*" if workload == "create-calls" else "call.*.*"
+    return [
+        _numbered(
+            json.loads((SAMPLES / f"{name}.json").read_text()), _SAMPLE_CALL_ID, _CALL_ID, key
+        )
+        for name in names
+    ]
+
+
 class FastServer:
-    def __init__(self, total: int, rate: float | None = None) -> None:
+    def __init__(self, total: int, rate: float | None = None, workload: str = "create") -> None:
+        if workload not in WORKLOADS:
+            raise ValueError(f"unknown workload {workload!r}")
         self.total = total
         self.rate = rate
+        self.workload = workload
         self.templates = event_templates()
+        self.numbered = [] if workload == "create" else workload_templates(workload)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}"
@@ -141,8 +205,19 @@ class FastServer:
         conn.sendall(frame(json.dumps(reply).encode()))
 
     def frame_bytes(self, n: int) -> bytes:
-        before, after = self.templates[n % len(self.templates)]
-        return before + b"%016d" % n + after
+        """The n-th event's frame. Calls go ten at a time: the ten's CREATEs, then their
+        ANSWERs, then (``calls``) their DESTROYs."""
+        if self.workload == "create":
+            before, after = self.templates[n % len(self.templates)]
+            return before + b"%016d" % n + after
+        templates = self.numbered
+        if self.workload in ("create-calls", "objects"):
+            template, call = templates[n % len(templates)], n
+        else:
+            stage, within = divmod(n % (10 * len(templates)), 10)
+            template = templates[stage]
+            call = n // (10 * len(templates)) * 10 + within
+        return template % {b"c": call, b"m": n}
 
     def _blast(self, conn: socket.socket) -> None:
         batch = 64

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py            # all of them, about seven minutes
     .venv/bin/python bench/run.py --quick    # fewer events and rounds, for a smoke test
+    .venv/bin/python bench/run.py --only cpu,pretty    # some sections only
 
 Each line prints min / median / max over the rounds and the ratio of the medians to the
 baseline. The producers run as separate processes writing to a pipe that this process drains,
@@ -52,7 +53,7 @@ def fake_token(exp: float) -> str:
 TOKEN = fake_token(time.time() + 86400)
 
 
-def kazoo_tail_cmd(url: str, count: int, *extra: str) -> list[str]:
+def kazoo_tail_cmd(url: str, count: int, *extra: str, binding: str = "call.*.*") -> list[str]:
     return [
         KAZOO_TAIL,
         "--ws-url",
@@ -60,7 +61,7 @@ def kazoo_tail_cmd(url: str, count: int, *extra: str) -> list[str]:
         "--token",
         TOKEN,
         "-b",
-        "call.*.*",
+        binding,
         "--count",
         str(count),
         *extra,
@@ -230,8 +231,15 @@ def two_links_throughput(count: int, rounds: int) -> None:
     report("kazoo-tail --json, two links (every event twice)", two, "ev/s", one)
 
 
-def pretty_throughput(count: int, rounds: int) -> None:
-    print(f"\nPretty mode throughput ({count:,} events, colours forced on, to a file)", flush=True)
+def pretty_throughput(count: int, rounds: int, workload: str = "calls") -> None:
+    """Pretty output against one rich Text per line. The stream is distinct calls (CREATE,
+    ANSWER, DESTROY, ten in flight), or with ``create-calls`` a CREATE of a new call every
+    event that never hangs up, which keeps the call tracker full (2,048 live)."""
+    print(
+        f"\nPretty mode throughput ({count:,} events of the {workload!r} workload, colours "
+        "forced on, to a file)",
+        flush=True,
+    )
     baseline: list[float] = []
     ours: list[float] = []
     env = {"TERM": "xterm-256color", "COLUMNS": "160"}
@@ -240,7 +248,7 @@ def pretty_throughput(count: int, rounds: int) -> None:
             ([PYTHON, BASELINE, "rich"], baseline),
             ([KAZOO_TAIL, "-o", "pretty", "--color", "always"], ours),
         ):
-            server = FastServer(count).start()
+            server = FastServer(count, workload=workload).start()
             if argv[0] == KAZOO_TAIL:
                 cmd = kazoo_tail_cmd(server.url, count, *argv[1:])
             else:
@@ -262,6 +270,86 @@ def pretty_throughput(count: int, rounds: int) -> None:
             server.stop()
     report("baseline: websocket-client + rich Text per line", baseline, "ev/s")
     report("kazoo-tail -o pretty --color always", ours, "ev/s", baseline)
+
+
+# The README's own examples, and the binding each is tailed with.
+CPU_WORKLOADS = (
+    ("create-calls", "call.CHANNEL_CREATE.*", "CREATE only, each a new call"),
+    ("calls", "call.*.*", "calls: CREATE, ANSWER, DESTROY"),
+    ("objects", "object.*.*", "object docs"),
+    ("never-hangup", "call.*.*", "calls that never hang up"),
+)
+CPU_MODES = (
+    ("JSON", ("--json",), 2.0),
+    ("pretty", ("-o", "pretty", "--color", "always"), 4.0),
+    ("--calls", ("-o", "pretty", "--color", "always", "--calls"), 4.0),
+)
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process, every thread (clock ticks)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_run(argv: list[str], server: FastServer, warmup: int, env: dict[str, str]) -> float:
+    """µs of CPU per event of a client reading the paced server: user + system time after
+    the first ``warmup`` events (start-up left out), to the process's end (``wait4``), over
+    the events sent after that mark. Its output is drained through a pipe."""
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, **env}
+    )
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    mark: tuple[float, int] | None = None
+    while os.read(fd, 1 << 20):
+        if mark is None and len(server.sent_at) >= warmup:
+            mark = (process_cpu(process.pid), len(server.sent_at))
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    assert process.returncode == 0, f"{argv} exited {process.returncode}"
+    assert mark is not None, "the client ended before the warm-up"
+    cpu, sent = mark
+    return (usage.ru_utime + usage.ru_stime - cpu) / (server.total - sent) * 1e6
+
+
+def cpu_per_event(events: int, warmup: int, rounds: int) -> dict[tuple[str, str], float]:
+    """Issue 21: CPU per event at a paced 1,000 events/s, for each workload and output mode,
+    against a bare websocket-client loop writing each frame and flushing (median of the
+    rounds; the baseline runs beside each in turn)."""
+    print(
+        f"\nCPU per event at 1,000 events/s ({events:,} events, the first {warmup:,} left out; "
+        f"user + sys of the client; median of {rounds})",
+        flush=True,
+    )
+    env = {"TERM": "xterm-256color", "COLUMNS": "160"}
+    figures: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for workload, binding, _label in CPU_WORKLOADS:
+            for mode, extra, _target in (("baseline", (), 0.0), *CPU_MODES):
+                server = FastServer(events, rate=1000, workload=workload).start()
+                if mode == "baseline":
+                    argv = [PYTHON, BASELINE, "raw-flush", server.url, str(events)]
+                else:
+                    argv = kazoo_tail_cmd(server.url, events, *extra, binding=binding)
+                figures.setdefault((workload, mode), []).append(cpu_run(argv, server, warmup, env))
+                server.stop()
+    medians = {key: statistics.median(values) for key, values in figures.items()}
+    header = f"  {'workload':<32} {'bare loop':>10}"
+    for mode, _extra, target in CPU_MODES:
+        header += f" {mode:>10} {'x (max ' + format(target, 'g') + ')':>12}"
+    print(header)
+    for workload, binding, label in CPU_WORKLOADS:
+        base = medians[(workload, "baseline")]
+        line = f"  {label:<32} {base:>7.1f} µs"
+        for mode, _extra, target in CPU_MODES:
+            ours = medians[(workload, mode)]
+            ratio = ours / base
+            line += f" {ours:>7.1f} µs {ratio:>6.2f}x {'ok' if ratio <= target else 'OVER':<4}"
+        print(f"{line}   (-b {binding})", flush=True)
+    return medians
 
 
 def latency(events: int, rounds: int) -> None:
@@ -410,8 +498,17 @@ def memory(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer events and rounds")
+    parser.add_argument(
+        "--only",
+        metavar="SECTIONS",
+        help=f"comma-separated, of: {', '.join(SECTIONS)}",
+    )
     args = parser.parse_args()
     quick = args.quick
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    unknown = only - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     # An installed wheel ships compiled bytecode; an editable checkout may not have it (and
     # PYTHONDONTWRITEBYTECODE keeps Python from caching it), which would time the compiler.
     compileall.compile_dir(str(Path(__file__).parent.parent / "kazoo_tail"), quiet=1)
@@ -419,14 +516,28 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.platform()}"
     )
-    server_speed(20_000 if quick else 200_000)
-    json_throughput(20_000 if quick else 200_000, 1 if quick else 3)
-    two_links_throughput(20_000 if quick else 200_000, 1 if quick else 3)
-    pretty_throughput(5_000 if quick else 50_000, 1 if quick else 3)
-    latency(100 if quick else 500, 1 if quick else 3)
-    startup(3 if quick else 15)
-    memory(100_000 if quick else 1_000_000)
-    cluster.main(quick)
+    if "server" in only:
+        server_speed(20_000 if quick else 200_000)
+    if "json" in only:
+        json_throughput(20_000 if quick else 200_000, 1 if quick else 3)
+    if "links" in only:
+        two_links_throughput(20_000 if quick else 200_000, 1 if quick else 3)
+    if "pretty" in only:
+        pretty_throughput(5_000 if quick else 50_000, 1 if quick else 3)
+        pretty_throughput(5_000 if quick else 50_000, 1 if quick else 3, "create-calls")
+    if "cpu" in only:
+        cpu_per_event(1_500 if quick else 10_000, 300 if quick else 1_000, 1 if quick else 2)
+    if "latency" in only:
+        latency(100 if quick else 500, 1 if quick else 3)
+    if "startup" in only:
+        startup(3 if quick else 15)
+    if "memory" in only:
+        memory(100_000 if quick else 1_000_000)
+    if "cluster" in only:
+        cluster.main(quick)
+
+
+SECTIONS = ("server", "json", "links", "pretty", "cpu", "latency", "startup", "memory", "cluster")
 
 
 if __name__ == "__main__":

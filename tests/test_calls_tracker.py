@@ -174,3 +174,80 @@ def test_a_late_event_of_an_unseen_leg_leaves_an_ended_call_ended() -> None:
     assert late is not None and late.call.label == "#1" and not late.opened and not late.closed
     assert late.call.state == "ended" and tracker.live_calls == []
     assert late.call.talk_seconds(T0 + 99) == 10.0
+
+
+def _calls_made(tracker: CallTracker, event: Event) -> int:
+    """Function calls (Python and builtin) made while the tracker observes one event."""
+    import sys
+
+    made = 0
+
+    def count(frame: Any, what: str, arg: Any) -> None:
+        nonlocal made
+        if what in ("call", "c_call"):
+            made += 1
+
+    sys.setprofile(count)
+    try:
+        tracker.observe(event)
+    finally:
+        sys.setprofile(None)
+    return made
+
+
+def test_an_events_work_does_not_grow_with_the_calls_live() -> None:
+    """Issue 21: with 2,048 calls live whose hangups never came, each new call used to scan
+    every live call for the stalest (one key call per live call). The work for one event is
+    counted in function calls: the same with 64 calls live as with 2,048, each tracker full
+    (so that each new call drops one)."""
+    few = CallTracker(max_calls=64)
+    full = CallTracker(max_calls=2048)
+    for tracker in (few, full):
+        for n in range(tracker.max_calls + 10):
+            tracker.observe(call_event("CHANNEL_CREATE", f"c{n}", T0 + n / 1000))
+    assert len(few.live_calls) == 64 and len(full.live_calls) == 2048
+    for n in range(3):  # a new call (one more dropped from each), then an answer
+        # An event apiece: an Event works out its kind once, for whichever asks first.
+        new = [call_event("CHANNEL_CREATE", f"new{n}", T0 + 10 + n) for _ in range(2)]
+        assert _calls_made(full, new[0]) <= _calls_made(few, new[1]) + 2
+        answer = [call_event("CHANNEL_ANSWER", f"c{n + 60}", T0 + 20 + n) for _ in range(2)]
+        assert _calls_made(full, answer[0]) <= _calls_made(few, answer[1]) + 2
+
+
+def test_the_call_dropped_is_the_one_heard_from_least_recently() -> None:
+    """Staleness is by arrival, which never goes back: an event that arrives late with an old
+    timestamp still counts as the call being heard from now."""
+    tracker = CallTracker(max_calls=3)
+    for n in range(3):
+        tracker.observe(call_event("CHANNEL_CREATE", f"c{n}", T0 + n))
+    # c0 heard from again, by an event stamped before c1 and c2 were created.
+    tracker.observe(call_event("CHANNEL_ANSWER", "c0", T0 + 0.5))
+    tracker.observe(call_event("CHANNEL_CREATE", "c3", T0 + 3))
+    assert [next(iter(call.legs)) for call in tracker.live_calls] == ["c2", "c0", "c3"]
+    # A new call stamped before every other is not dropped the moment it opens.
+    update = tracker.observe(call_event("CHANNEL_CREATE", "old", T0 - 60))
+    assert update is not None and update.call in tracker.live_calls
+    assert [next(iter(call.legs)) for call in tracker.live_calls] == ["c0", "c3", "old"]
+
+
+def test_colours_are_given_as_before_with_many_calls_live() -> None:
+    """The colour heap gives the slot a scan of the palette gave: the free one released
+    longest ago, else the one held by fewest calls, then released longest ago."""
+
+    def by_scan(held: list[int], released: list[int]) -> int:
+        return min(range(len(held)), key=lambda s: (held[s], released[s], s))
+
+    pick = random.Random(7)
+    tracker = CallTracker(palette_size=5, max_calls=40, max_ended=8)
+    live: list[str] = []
+    for n in range(3000):
+        if live and pick.random() < 0.45:
+            gone = live.pop(pick.randrange(len(live)))
+            tracker.observe(call_event("CHANNEL_DESTROY", gone, T0 + n, hangup_cause="X"))
+            continue
+        expected = by_scan(list(tracker._held), list(tracker._released))
+        update = tracker.observe(call_event("CHANNEL_CREATE", f"c{n}", T0 + n))
+        assert update is not None and update.opened and update.call.colour == expected
+        live.append(f"c{n}")
+        del live[:-40]  # the tracker drops the stalest past max_calls
+    assert len(tracker._slots) <= 4 * 5 + 1

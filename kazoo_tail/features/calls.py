@@ -12,6 +12,7 @@ Used by the ``--calls`` timelines and the ``calls`` board; no rich, no click.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,7 +115,8 @@ class Call:
     callee_name: str = ""
     # Where an unanswered call was going: the dialled request's user part.
     dialled: str = ""
-    # When the call was last heard of, by the events' clock, for bounding memory.
+    # The latest of its events' times, by the events' clock. (Which call is dropped past
+    # max_calls goes by arrival instead: see CallTracker.)
     last_seen: float = 0.0
     # Every call id that leads to this call: its legs, and legs named by them not yet heard
     # from. Kept so that a merge or a forget touches this call's ids only, not every one.
@@ -192,8 +194,12 @@ class CallTracker:
     A colour slot is given to a new call from those no call in progress holds, the one left
     unused longest first, so that calls on screen together differ while the palette allows,
     and a call keeps its slot all its life. Memory is bounded: at most ``max_calls`` calls in
-    progress (the longest silent are dropped: their hangup was missed in a gap) and
-    ``max_ended`` calls remembered after they ended, for their late events.
+    progress (the one heard from least recently is dropped: its hangup was missed in a gap)
+    and ``max_ended`` calls remembered after they ended, for their late events.
+
+    An event costs the same whatever the number of calls live: calls in progress are kept in
+    the order they were last heard from (by arrival, which unlike Kazoo's timestamps never
+    goes back), so the stalest is the first; colour slots sit in a heap.
     """
 
     def __init__(self, palette_size: int = 12, max_calls: int = 2048, max_ended: int = 2048):
@@ -203,16 +209,22 @@ class CallTracker:
         self.max_calls = max_calls
         self.max_ended = max_ended
         self._call_of_leg: dict[str, Call] = {}
-        self._live: OrderedDict[int, Call] = OrderedDict()  # by id(call), oldest first
+        # By id(call), the one heard from least recently first.
+        self._live: OrderedDict[int, Call] = OrderedDict()
         self._ended: OrderedDict[int, Call] = OrderedDict()
         # Colour slot -> when it was last released (a counter), for least-recently-used.
         self._released: list[int] = [0] * palette_size
         self._held: list[int] = [0] * palette_size
+        # (held, released, slot) of every slot, the next to give first; an entry is stale
+        # once its slot's counts moved on (then skipped), and the heap is rebuilt when stale
+        # entries outnumber the slots a few times over.
+        self._slots: list[tuple[int, int, int]] = [(0, 0, slot) for slot in range(palette_size)]
         self._turn = 0
         self._calls_seen = 0
 
     @property
     def live_calls(self) -> list[Call]:
+        """Calls in progress, the one heard from least recently first."""
         return list(self._live.values())
 
     @property
@@ -273,6 +285,10 @@ class CallTracker:
         closed = ended_before is None and call.ended is not None
         if closed:
             self._close(call)
+        # Heard from last, so the last to be dropped (the call this leg is in, after merges).
+        heard = id(self._call_of_leg.get(call_id, call))
+        if heard in self._live:
+            self._live.move_to_end(heard)
         self._bound()
         return CallUpdate(call, leg, name, when, opened, closed, late)
 
@@ -349,8 +365,7 @@ class CallTracker:
 
     def _bound(self) -> None:
         while len(self._live) > self.max_calls:
-            stale = min(self._live.values(), key=lambda call: call.last_seen)
-            del self._live[id(stale)]
+            _, stale = self._live.popitem(last=False)
             self._release(stale.colour)
             self._forget(stale)
 
@@ -360,19 +375,36 @@ class CallTracker:
                 del self._call_of_leg[leg]
 
     def _take_colour(self) -> int:
-        free = [slot for slot in range(self.palette_size) if not self._held[slot]]
-        pool = free or range(self.palette_size)
-        slot = min(pool, key=lambda s: (self._held[s], self._released[s], s))
+        """A free slot, the one released longest ago first; with none free, the slot held by
+        the fewest calls, then released longest ago."""
+        slots, held, released = self._slots, self._held, self._released
+        while True:
+            count, turn, slot = slots[0]
+            if count == held[slot] and turn == released[slot]:
+                break
+            heapq.heappop(slots)  # stale: the slot was held or released since
         self._hold(slot)
         return slot
 
     def _hold(self, slot: int) -> None:
         self._held[slot] += 1
+        self._rank(slot)
 
     def _release(self, slot: int) -> None:
         self._held[slot] = max(0, self._held[slot] - 1)
         self._turn += 1
         self._released[slot] = self._turn
+        self._rank(slot)
+
+    def _rank(self, slot: int) -> None:
+        """The slot's counts changed: its new entry in the heap (the old one goes stale)."""
+        slots = self._slots
+        if len(slots) > 4 * self.palette_size:
+            held, released = self._held, self._released
+            slots[:] = [(held[s], released[s], s) for s in range(self.palette_size)]
+            heapq.heapify(slots)
+        else:
+            heapq.heappush(slots, (self._held[slot], self._released[slot], slot))
 
 
 def _bridged_leg(data: dict[str, Any], call_id: str) -> str:

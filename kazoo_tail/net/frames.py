@@ -39,7 +39,7 @@ class FrameReader:
         self._fragment_opcode: int | None = None
         self._fragment_size = 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         if self._pos >= _COMPACT_AFTER:
             del self._buffer[: self._pos]
             self._pos = 0

@@ -62,6 +62,10 @@ class Transport:
         self.tick = tick
         self._ws = ws
         self._reader = FrameReader()
+        # Reads go into one buffer kept for the link's life: a fresh 256 KB bytes object per
+        # recv() costs an mmap, an mremap and a munmap (and page faults) for every read, which
+        # at a modest rate is one read per event.
+        self._recv_buffer = memoryview(bytearray(RECV_SIZE))
         # Reads return at once when nothing is waiting, instead of waiting a tick (a driver
         # of several links waits on all their sockets at once instead).
         self.poll = False
@@ -113,10 +117,10 @@ class Transport:
                     raise LinkLost("the connection was closed", clean=True)
                 if self.poll and not _readable(sock):
                     return None
-                data = sock.recv(RECV_SIZE)
-                if not data:
+                size = sock.recv_into(self._recv_buffer)
+                if not size:
                     raise LinkLost("the connection was closed without a close frame", clean=True)
-                self._reader.feed(data)
+                self._reader.feed(self._recv_buffer[:size])
                 message = self._reader.next()
         except TimeoutError:
             return None

@@ -352,10 +352,13 @@ class StdoutSpool(io.RawIOBase):
             if staged:
                 if self._to_file:
                     self._spill(staged, events)
+                    self._cond.notify()
                 elif (data := self._write_now(b"".join(staged))) is not None:
                     self._chunks.append(data)
                     self._in_memory += len(data)
-                self._cond.notify()
+                    self._cond.notify()
+                # Written at once: the writer has nothing to do, and waking it would cost
+                # two thread switches and the GIL's round trip for every event.
             if self._to_file:
                 room = self._file_room()
             else:
