@@ -219,6 +219,28 @@ def session_for(
     return session, renewals
 
 
+def one_link(
+    **settings: Any,
+) -> tuple[SimClock, FakeNode, Session, Iterator[Event | Notice | Idle]]:
+    """A session of one link, subscribed."""
+    clock, node = SimClock(), FakeNode()
+    session, _ = session_for([node], clock, **settings)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    return clock, node, session, items
+
+
+def two_links() -> tuple[SimClock, FakeNode, FakeNode, Session, Iterator[Event | Notice | Idle]]:
+    """A session of links to two nodes, both subscribed."""
+    clock = SimClock()
+    a, b = FakeNode("ws://node-a:5555"), FakeNode("ws://node-b:5555")
+    session, _ = session_for([a, b], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    until(items, NoticeKind.SUBSCRIBED)
+    return clock, a, b, session, items
+
+
 def until(
     items: Iterator[Event | Notice | Idle], kind: NoticeKind, limit: int = 100_000
 ) -> list[Any]:
@@ -242,10 +264,7 @@ def notices(items: list[Any], kind: NoticeKind | None = None) -> list[Notice]:
 
 
 def test_a_stop_the_link_lives_through_is_a_window_from_the_last_turn_to_the_pong() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link()
     node.current.event(1)
     seen = [next(items) for _ in range(5)]
     before = clock.wall()
@@ -268,10 +287,7 @@ def test_a_stop_during_which_the_node_killed_the_socket_counts_from_before_the_s
     """4.3 kills a socket whose send blocks: after SIGCONT the tool first reads what the kernel
     buffered, then the reset. The window starts when the loop last ran, not at the frames read
     after the resume, and it ends when the link is subscribed again."""
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link()
     last_turn = clock.wall()
     clock.stop(25.0)
     for n in range(3):
@@ -295,10 +311,7 @@ def test_a_stop_during_which_the_node_killed_the_socket_counts_from_before_the_s
 
 
 def test_a_stopped_tool_pings_at_once_and_a_dead_link_is_found_within_the_ping_timeout() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock, ping_interval=30.0)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link(ping_interval=30.0)
     node.answers_pings = False  # the node forgot the socket; nothing tells us so
     resumed = clock.wall() + 25.0
     clock.stop(25.0)
@@ -310,10 +323,7 @@ def test_a_stopped_tool_pings_at_once_and_a_dead_link_is_found_within_the_ping_t
 
 
 def test_a_suspended_machine_is_a_stall_though_the_monotonic_clock_stood_still() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link()
     before = clock.wall()
     clock.suspend(3600.0)
     seen = until(items, NoticeKind.GAP)
@@ -325,10 +335,7 @@ def test_a_suspended_machine_is_a_stall_though_the_monotonic_clock_stood_still()
 
 
 def test_a_wall_clock_stepped_by_ntp_is_no_stall_and_hides_no_window() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link()
     clock.step_wall(+5.0)
     seen = [next(items) for _ in range(50)]
     clock.step_wall(-600.0)
@@ -343,10 +350,7 @@ def test_a_wall_clock_stepped_by_ntp_is_no_stall_and_hides_no_window() -> None:
 
 
 def test_a_consumer_that_holds_the_loop_up_opens_a_window_worded_as_such() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link()
     for n in range(400):
         node.current.event(n)
     seen = []
@@ -361,10 +365,7 @@ def test_a_consumer_that_holds_the_loop_up_opens_a_window_worded_as_such() -> No
 
 
 def test_an_outstanding_ping_at_the_stop_does_not_condemn_the_link() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock, ping_interval=1.0)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link(ping_interval=1.0)
     node.answers_pings = False
     started = clock.wall()
     while clock.wall() < started + 1.5:  # a ping goes out and is not answered yet
@@ -378,10 +379,7 @@ def test_an_outstanding_ping_at_the_stop_does_not_condemn_the_link() -> None:
 
 
 def test_max_reconnect_time_waits_for_the_check_after_a_stall() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock, max_reconnect_time=20.0)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link(max_reconnect_time=20.0)
     clock.stop(25.0)
     seen = until(items, NoticeKind.GAP)
     assert not notices(seen, NoticeKind.DISCONNECTED)
@@ -418,10 +416,7 @@ def test_a_token_wait_while_no_link_streams_is_excused() -> None:
 
 
 def test_a_short_hiccup_is_not_a_stall() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link()
     clock.stop(STALL_AFTER * 0.8)
     node.current.event(1)
     seen = [next(items) for _ in range(50)]
@@ -433,10 +428,7 @@ def test_a_short_hiccup_is_not_a_stall() -> None:
 
 
 def test_failed_tries_back_off_and_say_still_reconnecting_then_the_gap_is_told() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock, backoff_initial=1.0, backoff_cap=8.0)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link(backoff_initial=1.0, backoff_cap=8.0)
     node.current.event(1)
     for _ in range(5):
         next(items)
@@ -460,10 +452,7 @@ def test_failed_tries_back_off_and_say_still_reconnecting_then_the_gap_is_told()
 
 
 def test_the_backoff_keeps_growing_after_a_long_lived_connection_is_lost() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock, backoff_initial=1.0, backoff_cap=30.0)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link(backoff_initial=1.0, backoff_cap=30.0)
     started = clock.wall()
     while clock.wall() < started + 60.0:
         next(items)
@@ -479,19 +468,13 @@ def test_the_backoff_keeps_growing_after_a_long_lived_connection_is_lost() -> No
 
 
 def test_close_during_iteration_ends_it() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link()
     session.close()
     assert list(items) == []
 
 
 def test_max_reconnect_time_gives_up_on_simulated_time() -> None:
-    clock, node = SimClock(), FakeNode()
-    session, _ = session_for([node], clock, max_reconnect_time=60.0)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, node, session, items = one_link(max_reconnect_time=60.0)
     lost_at = clock.wall()
     node.accepting = False
     node.current.reset()
@@ -528,12 +511,7 @@ def test_the_token_is_renewed_on_schedule_while_the_link_is_down() -> None:
 
 
 def test_one_of_two_links_down_is_no_gap_and_both_down_is_one_window() -> None:
-    clock = SimClock()
-    a, b = FakeNode("ws://node-a:5555"), FakeNode("ws://node-b:5555")
-    session, _ = session_for([a, b], clock)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, a, b, session, items = two_links()
     a.accepting = False
     a.current.reset()
     lost = notices(until(items, NoticeKind.DISCONNECTED))[-1]
@@ -556,12 +534,7 @@ def test_one_of_two_links_down_is_no_gap_and_both_down_is_one_window() -> None:
 
 
 def test_events_from_two_nodes_are_shown_once() -> None:
-    clock = SimClock()
-    a, b = FakeNode("ws://node-a:5555"), FakeNode("ws://node-b:5555")
-    session, _ = session_for([a, b], clock)
-    items = session.events()
-    until(items, NoticeKind.SUBSCRIBED)
-    until(items, NoticeKind.SUBSCRIBED)
+    clock, a, b, session, items = two_links()
     for n in range(5):
         a.current.event(n)
         b.current.event(n)
