@@ -37,16 +37,40 @@ def board_text(tracker: CallTracker, now: float, width: int, height: int, status
     return "\n".join(line.rstrip() for line in console.export_text().splitlines())
 
 
+DEVICE = {"authorizing_type": "device", "authorizing_id": "d1", "owner_id": "u1"}
+# The legs' channel vars, as Kazoo sets them (docs/calls.md §3), by the call's direction.
+LEG_VARS = {
+    "inbound": ({"inception": "2002@10.0.0.1", "resource_type": "offnet-origination"}, DEVICE),
+    "outbound": (DEVICE, {"resource_type": "offnet-termination", "resource_id": "r1"}),
+    "internal": (DEVICE, DEVICE),
+}
+KIND_OF = ("inbound", "outbound", "internal")  # call n is KIND_OF[n % 3]
+
+
 def busy_events(count: int = 12) -> list[Event]:
     """Calls every 5 s: every third ringing, the rest talking, #5 held, the first four hung
-    up (#1 and #4 unanswered)."""
+    up (#1 and #4 unanswered); inbound, outbound and internal in turn."""
     events: list[Event] = []
     for n in range(count):
         a, b = f"a{n}", f"b{n}"
         start = T0 + n * 5
-        number = {"caller_id_number": f"+1555000{n:04}", "caller_id_name": f"Caller {n}"}
+        a_vars, b_vars = LEG_VARS[KIND_OF[n % 3]]
+        number = {
+            "caller_id_number": f"+1555000{n:04}",
+            "caller_id_name": f"Caller {n}",
+            "custom_channel_vars": a_vars,
+        }
         events.append(call_event("CHANNEL_CREATE", a, start, **number))
-        events.append(call_event("CHANNEL_CREATE", b, start + 1, other_leg_call_id=a))
+        events.append(
+            call_event(
+                "CHANNEL_CREATE",
+                b,
+                start + 1,
+                other_leg_call_id=a,
+                call_direction="outbound",
+                custom_channel_vars=b_vars,
+            )
+        )
         if n % 3:
             events.append(call_event("CHANNEL_ANSWER", b, start + 2))
             events.append(call_event("CHANNEL_ANSWER", a, start + 2, other_leg_call_id=b, **number))
@@ -89,6 +113,9 @@ def test_the_board_at_120x40_shows_every_call() -> None:
     assert len(text.split("\n")) == 40  # the last, the status line, empty
     assert "more" not in text
     assert text == BOARD_120x40
+    # The dir column: the call's direction as the account sees it, not the A-leg's "inbound".
+    rows = {line.split()[0]: line.split()[2] for line in text.splitlines()[2:10]}
+    assert rows == {f"#{n + 1}": KIND_OF[n % 3] for n in range(4, 12)}, rows
 
 
 def unlabelled(text: str) -> str:

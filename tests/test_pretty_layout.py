@@ -72,14 +72,46 @@ def other_event(subscribed_key: str, name: str, offset: float, **data: Any) -> d
 def scenario() -> list[dict[str, Any]]:
     """A bridged call (two legs) and an unanswered one overlapping it, across midnight, with
     a document, a fax, a conference and an unknown event in between."""
-    a = {"call_direction": "inbound", "caller_id_number": "1001", "caller_id_name": "Grace Davis"}
-    b = {"call_direction": "outbound", "caller_id_number": "1001", "other_leg_call_id": A_LEG}
+    # Channel vars as Kazoo sets them (docs/calls.md §3): a device calls the PSTN (outbound),
+    # the PSTN calls a device (inbound), and a device's call that is never bridged (internal
+    # once it ends; not known before).
+    device = {
+        "account_id": "4b8c6fec4b2597882c0390202d195419",
+        "authorizing_type": "device",
+        "authorizing_id": "d509114b66efabf32dfd78dc464b46dd",
+        "owner_id": "699ed7e3d583e2577ac017c575f87262",
+        "username": "user_wpxnx7am9w",
+    }
+    carrier_out = {
+        "account_id": "4b8c6fec4b2597882c0390202d195419",
+        "resource_type": "offnet-termination",
+        "resource_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    }
+    carrier_in = {
+        "account_id": "4b8c6fec4b2597882c0390202d195419",
+        "inception": "2002@192.168.100.200",
+        "resource_type": "offnet-origination",
+    }
+    a = {
+        "call_direction": "inbound",
+        "caller_id_number": "1001",
+        "caller_id_name": "Grace Davis",
+        "custom_channel_vars": device,
+    }
+    b = {
+        "call_direction": "outbound",
+        "caller_id_number": "1001",
+        "other_leg_call_id": A_LEG,
+        "custom_channel_vars": carrier_out,
+    }
     busy = {
         "call_direction": "inbound",
         "caller_id_number": "+4930123456",
         "caller_id_name": "Jürgen 日本語",
         "request": "2002@sip.example.com",
+        "custom_channel_vars": carrier_in,
     }
+    late = {"call_direction": "inbound", "caller_id_number": "1004", "custom_channel_vars": device}
     answered = {"callee_id_number": "+12125550147", "callee_id_name": "Front Desk"}
     return [
         call_event("CHANNEL_CREATE", A_LEG, 0.120, request="+12125550147@sip.example.com", **a),
@@ -126,7 +158,7 @@ def scenario() -> list[dict[str, Any]]:
             participant_id="12",
             caller_id_number="1003",
         ),
-        call_event("CHANNEL_CREATE", LATE, 7.0, call_direction="inbound", caller_id_number="1004"),
+        call_event("CHANNEL_CREATE", LATE, 7.0, **late),
         other_event("skel.*.*", "mystery", 8.0, detail="x" * 300),
         call_event(
             "CHANNEL_DESTROY",
@@ -156,8 +188,7 @@ def scenario() -> list[dict[str, Any]]:
             40.0,
             created=7.0,
             hangup_cause="ORIGINATOR_CANCEL",
-            call_direction="inbound",
-            caller_id_number="1004",
+            **late,
         ),
     ]
 
@@ -318,8 +349,23 @@ def test_every_timeline_line_names_its_call_and_every_call_is_closed() -> None:
         assert re.search(
             r"ended answered, talk 31s, ring 2s  NORMAL_CLEARING  2 legs", closing["#1"]
         )
-        assert re.search(r"ended unanswered, ring 3s  USER_BUSY  1 leg$", closing["#2"])
+        assert re.search(r"ended unanswered, ring 3s  USER_BUSY  1 leg", closing["#2"])
         assert re.search(r"ended unanswered, ring 33s  ORIGINATOR_CANCEL", closing["#3"])
+        # The call's direction as the account sees it: at the end of the closing line (cut
+        # short at 80 columns), and on the event line that made it known.
+        if width >= 120:
+            assert closing["#1"].endswith("  2 legs  outbound"), closing["#1"]
+            assert closing["#2"].endswith("  1 leg  inbound"), closing["#2"]
+            assert closing["#3"].endswith("  1 leg  internal"), closing["#3"]
+        news = [line for line in calls if "  now " in line]
+        assert [(line.split()[0], line.split()[3]) for line in news] == [
+            ("#1", "CHANNEL_CREATE"),  # the B-leg to a carrier: outbound
+            ("#3", "CHANNEL_DESTROY"),  # never bridged anywhere: internal
+        ], news
+        if width >= 120:
+            assert [line.split()[-1] for line in news] == ["outbound", "internal"], news
+        headers = {line.split()[0]: line.split()[4] for line in calls if line.split()[1] == "┌"}
+        assert headers == {"#1": "?", "#2": "inbound", "#3": "?"}, headers
         # The busy call's hangup, between lines of the bridged call, is labelled as its own.
         busy = next(line for line in calls if "USER_BUSY" in line and "DESTROY" in line)
         assert busy.startswith("#2 ")

@@ -33,6 +33,12 @@ def publish_create(sim: Simulator, n: int) -> None:
             "caller_id_number": "+15551230001",
             "callee_id_number": "+15559870002",
             "call_direction": "inbound",
+            # A carrier's leg, routed: the call is inbound as the account sees it.
+            "custom_channel_vars": {
+                "account_id": DEMO.account_id,
+                "resource_type": "offnet-origination",
+                "inception": "+15559870002@10.26.0.21",
+            },
         },
     )
 

@@ -73,7 +73,9 @@ def test_json_lines_reencode_multiline_or_unsafe_frames_into_one_safe_line() -> 
 
 def test_pretty_call_lines_show_direction_parties_call_and_hangup_cause() -> None:
     create = pretty(event_of(sample("05_event_call_channel_create.json")))
-    assert "CHANNEL_CREATE" in create and "inbound" in create
+    # A phone's first leg, not bridged yet: where the call goes (to a carrier or to another
+    # phone) is not known, whatever Kazoo's per-leg call_direction ("inbound") says.
+    assert "CHANNEL_CREATE   ?  " in create and "inbound" not in create
     assert "user_wpxnx7am9w → *97" in create and "at6dmu4ffk97vnlp6qfq" in create
     destroy = pretty(event_of(sample("07_event_call_channel_destroy.json")))
     assert '356 "web phone" → *97 "Echo Test"' in destroy

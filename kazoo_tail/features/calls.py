@@ -35,7 +35,6 @@ _RANK = {
 _ENDINGS = {"CHANNEL_DESTROY", "PARK_ABANDONED"}
 # Call attributes described from its first leg's events, and the fields they come from.
 _DESCRIPTION = (
-    ("direction", "call_direction"),
     ("caller_number", "caller_id_number"),
     ("caller_name", "caller_id_name"),
     ("callee_number", "callee_id_number"),
@@ -43,6 +42,71 @@ _DESCRIPTION = (
 )
 _HOLDS = {"CHANNEL_HOLD": True, "PARK_PARKED": True, "CHANNEL_UNHOLD": False}
 _HOLDS["PARK_RETRIEVED"] = False
+
+# Direction as the account sees it (docs/calls.md §2.4): the call's, not the leg's.
+INBOUND, OUTBOUND, INTERNAL = "inbound", "outbound", "internal"
+# The A-leg looks like a carrier's before routing has marked it (Kazoo 4.3's first event of a
+# call from the PSTN carries only the account id): inbound, not yet confirmed.
+MAYBE_INBOUND = "inbound?"
+_ORIGINATIONS = {"offnet-origination", "onnet-origination"}
+_TERMINATIONS = {"offnet-termination", "onnet-termination"}
+_ON_NET = {"on-net", "onnet"}
+
+
+@dataclass
+class Origin:
+    """What a call's events have shown of where it comes from and goes to."""
+
+    outside: bool = False  # an A-leg (or a B-leg's copied inception) from a carrier
+    inside: bool = False  # an A-leg from one of the account's own endpoints
+    maybe_outside: bool = False  # a bare A-leg (4.3's carrier leg at CHANNEL_CREATE)
+    to_resource: bool = False  # some leg goes to a carrier or another account
+    to_endpoint: bool = False  # some B-leg goes to an endpoint of the account
+
+    def note(self, data: dict[str, Any]) -> None:
+        """Account for one event of one of the call's legs."""
+        ccv = data.get("custom_channel_vars")
+        if not isinstance(ccv, dict):
+            ccv = {}
+        resource_type = text(ccv, "resource_type")
+        authorizing = text(ccv, "authorizing_type")
+        inception = text(ccv, "inception")
+        a_leg = text(data, "call_direction") == "inbound" and data.get(
+            "channel_is_loopback"
+        ) not in (
+            True,
+            "true",
+        )
+        if inception and inception not in _ON_NET:
+            self.outside = True  # on 4.3 the B-legs carry the A-leg's inception too
+        if a_leg:
+            if resource_type in _ORIGINATIONS or authorizing == "resource":
+                self.outside = True
+            elif inception in _ON_NET or (authorizing and text(ccv, "authorizing_id")):
+                self.inside = True
+            elif text(ccv, "account_id") and not any(
+                text(ccv, key) for key in ("authorizing_id", "owner_id", "username")
+            ):
+                self.maybe_outside = True
+        if resource_type in _TERMINATIONS:
+            self.to_resource = True
+        elif text(data, "call_direction") == "outbound":
+            if text(ccv, "resource_id"):
+                self.to_resource = True
+            elif authorizing and authorizing != "resource" and text(ccv, "authorizing_id"):
+                self.to_endpoint = True
+
+    def direction(self, ended: bool) -> str:
+        """inbound, outbound, internal; inbound? while only likely; "" while not known."""
+        if self.outside:
+            return INBOUND
+        if self.inside:
+            if self.to_resource:
+                return OUTBOUND
+            if self.to_endpoint or ended:
+                return INTERNAL
+            return ""  # not yet bridged anywhere: to a carrier or to a phone, not known yet
+        return MAYBE_INBOUND if self.maybe_outside else ""
 
 
 def text(data: dict[str, Any], key: str) -> str:
@@ -108,7 +172,10 @@ class Call:
     colour: int
     created: float
     legs: dict[str, Leg] = field(default_factory=dict)
+    # As the account sees it: inbound (from outside), outbound (to outside), internal;
+    # "inbound?" while only likely, "" while not known yet (see Origin).
     direction: str = ""
+    origin: Origin = field(default_factory=Origin)
     caller_number: str = ""
     caller_name: str = ""
     callee_number: str = ""
@@ -248,6 +315,8 @@ class CallTracker:
             if other and other != call_id
         ]
         call, opened = self._call_for(call_id, others, data, when)
+        # Before any merge below, which carries what it shows into the call that stays.
+        call.origin.note(data)
         # Whether the call had ended, before this event's leg (maybe new) is counted in it.
         ended_before = call.ended
         created = _created_time(data) or when
@@ -280,6 +349,10 @@ class CallTracker:
             if leg.billing_seconds and leg.answered is None:
                 leg.answered = max(leg.created, when - leg.billing_seconds)
         self._describe(call, data, call_id)
+        merged = self._call_of_leg.get(call_id, call)  # the call that stays, after a merge
+        call.direction = call.origin.direction(call.ended is not None)
+        if merged is not call:
+            merged.direction = merged.origin.direction(merged.ended is not None)
         if when > call.last_seen:
             call.last_seen = when
         closed = ended_before is None and call.ended is not None
@@ -328,6 +401,10 @@ class CallTracker:
             if self._call_of_leg.get(leg_id) is gone:
                 self._call_of_leg[leg_id] = keep
         keep.ids |= gone.ids
+        for flag in ("outside", "inside", "maybe_outside", "to_resource", "to_endpoint"):
+            if getattr(gone.origin, flag):
+                setattr(keep.origin, flag, True)
+        keep.direction = keep.origin.direction(keep.ended is not None)
         gone.ids = set()
         if self._live.pop(id(gone), None) is not None:
             self._release(gone.colour)

@@ -98,7 +98,8 @@ def render_board(
         calls.add_row(
             _cell(call.label, "bold"),
             _cell(state, _STATE_STYLE.get(state, "")),
-            _cell(sanitize(call.direction)[:8]),
+            # As the account sees it; "?" while not known yet.
+            _cell(call.direction or "?"),
             _cell(_parties(call)),
             _cell(str(len(call.legs))),
             _cell(clock(call.ring_seconds(now))),

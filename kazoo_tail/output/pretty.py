@@ -55,7 +55,16 @@ _NAME_STYLES = {
 }
 _GOOD_HANGUPS = {"NORMAL_CLEARING", "ORIGINATOR_CANCEL", "SUCCESS"}
 _HANGUPS = {"CHANNEL_DESTROY", "PARK_ABANDONED"}
-_SHORT_DIRECTIONS = {"inbound": "in", "outbound": "out", "incoming": "in", "outgoing": "out"}
+_SHORT_DIRECTIONS = {
+    "inbound": "in",
+    "outbound": "out",
+    "internal": "int",
+    "inbound?": "in?",
+    "incoming": "in",
+    "outgoing": "out",
+}
+# A call's direction not known yet (see features.calls.Origin).
+UNKNOWN_DIRECTION = "?"
 _TIME_WIDTH = 12  # HH:MM:SS.mmm
 # How often, at most, a terminal is asked for its width (a resize shows by the next line).
 RESIZE_CHECK_SECONDS = 0.25
@@ -430,7 +439,9 @@ class PrettyRenderer:
 
     def _call(self, line: Line, name: str, data: dict[str, Any], update: CallUpdate | None) -> None:
         self._event_column(line, name)
-        self._direction_column(line, _field(data, "call_direction"))
+        # The call's direction as the account sees it, not the leg's (the switch's view).
+        direction = update.call.direction if update is not None else ""
+        self._direction_column(line, direction or UNKNOWN_DIRECTION)
         self._cell(line, "parties", self._parties(data))
         call_id = _field(data, "call_id") or "?"
         if update is None:
@@ -577,6 +588,8 @@ class TimelineRenderer:
         self._open, self._bar, self._close = ("┌", "│", "└") if unicode else ("+", "|", "`")
         self._gutter = 4
         self._label_of_leg: OrderedDict[str, str] = OrderedDict()
+        # The direction last shown for each call in progress, by label.
+        self._direction_of: OrderedDict[str, str] = OrderedDict()
 
     def render(self, event: Event) -> None:
         self.pretty.follow_resize()
@@ -632,8 +645,8 @@ class TimelineRenderer:
         pretty = self.pretty
         line = self._gutter_line(call, self._open, when)
         line.append("call", f"bold {call_colour(call)}")
-        if call.direction:
-            line.append(f"  {sanitize(call.direction)}")
+        line.append(f"  {call.direction or UNKNOWN_DIRECTION}")
+        self._direction_of[call.label] = call.direction
         caller = _named(call.caller_number, call.caller_name)
         callee = _named(call.callee_number or call.dialled, call.callee_name)
         parties = f"{caller} {pretty.arrow} {callee}"
@@ -660,11 +673,23 @@ class TimelineRenderer:
         line.append(pad(name, 16), _NAME_STYLES.get(name, "bold"))
         line.append(" leg ", "dim")
         cause = _field(data, "hangup_cause") if name in _HANGUPS else ""
+        # The call's direction, when this event made it known or changed it.
+        direction = update.call.direction
+        label = update.call.label
+        news = direction if self._direction_of.get(label, "") != direction else ""
+        if news:
+            self._direction_of[label] = direction
+            self._direction_of.move_to_end(label)
+            while len(self._direction_of) > self.MAX_LEGS:
+                self._direction_of.popitem(last=False)
         reserve = (cells(cause) + 2 if cause else 0) + (7 if update.late else 0)
+        reserve += len(news) + 6 if news else 0
         line.append(self._elide_id(sanitize(update.leg.call_id), self._id_room(line, reserve)))
         if name in _HANGUPS:
             line.append("  ")
             line.append(cause or "no cause", "green" if cause in _GOOD_HANGUPS else "bold red")
+        if news:
+            line.append(f"  now {news}", "bold")
         if update.late:
             line.append("  late", "dim")
         if event.via is not None:
@@ -685,6 +710,8 @@ class TimelineRenderer:
         line.append(cause or "no cause", "green" if cause in _GOOD_HANGUPS else "bold red")
         legs = len(call.legs)
         line.append(f"  {legs} leg{'s' if legs != 1 else ''}", "dim")
+        line.append(f"  {call.direction or UNKNOWN_DIRECTION}")
+        self._direction_of.pop(call.label, None)
         self.pretty.write(line, when)
 
 

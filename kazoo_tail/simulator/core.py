@@ -249,8 +249,10 @@ class Simulator:
         hangup_cause: str | None = None,
         talk_seconds: float | None = None,
         call_id: str | None = None,
+        kind: str | None = None,
     ) -> list[Event]:
-        """Publish every event of one two-leg call at once (time-ordered); returns them."""
+        """Publish every event of one two-leg call at once (time-ordered); returns them.
+        ``kind``: outbound, inbound or internal, as the account sees it (random if None)."""
         scheduled = self.traffic.call(
             account_id,
             start=time.time(),
@@ -258,6 +260,7 @@ class Simulator:
             hangup_cause=hangup_cause,
             talk_seconds=talk_seconds,
             call_id=call_id,
+            kind=kind,
         )
         events = [item.event for item in scheduled]
         for event in events:

@@ -164,7 +164,15 @@ class TrafficFactory:
         callee: tuple[str, str],
         ext: Extension,
         from_device: bool,
+        resource: str = "",
+        inception: str = "",
     ) -> dict[str, Any]:
+        """One leg's fields. Its channel vars are those Kazoo sets (docs/calls.md §2.3): a
+        device's endpoint vars (``ext``), or with ``resource`` a carrier leg's:
+        ``offnet-origination`` (stepswitch_inbound: inception, resource_type, and, for a
+        carrier recognised by IP, resource_id and authorizing_type resource) or
+        ``offnet-termination`` (stepswitch_bridge: resource_type, resource_id, no
+        authorizing_type). ``inception`` is also what 4.3 copies onto every bridged B-leg."""
         caller_number, caller_name = caller
         callee_number, callee_name = callee
         sip_peer = (
@@ -176,9 +184,27 @@ class TrafficFactory:
             "account_realm": account.realm,
             "realm": account.realm,
             "ecallmgr_node": "ecallmgr@apps1.kazoo.test",
-            "global_resource": "false" if from_device else "true",
         }
-        if from_device:
+        if resource == "offnet-origination":
+            ccv.update(
+                {
+                    "inception": inception,
+                    "resource_type": resource,
+                    "resource_id": self._hex(),
+                    "global_resource": "true",
+                    "authorizing_type": "resource",
+                }
+            )
+        elif resource == "offnet-termination":
+            ccv.update(
+                {
+                    "resource_type": resource,
+                    "resource_id": self._hex(),
+                    "global_resource": "true",
+                    "e164_destination": callee_number,
+                }
+            )
+        else:
             ccv.update(
                 {
                     "authorizing_id": ext.device_id,
@@ -187,8 +213,8 @@ class TrafficFactory:
                     "username": ext.sip_user,
                 }
             )
-        else:
-            ccv.update({"authorizing_type": "resource", "resource_id": self._hex()})
+            if inception:
+                ccv["inception"] = inception
         return {
             "app_name": "ecallmgr",
             "app_version": APP_VERSION,
@@ -260,10 +286,17 @@ class TrafficFactory:
         hangup_cause: str | None = None,
         talk_seconds: float | None = None,
         call_id: str | None = None,
+        kind: str | None = None,
     ) -> list[Scheduled]:
-        """One whole two-leg call: create, (answer, bridge), destroy. Timed from ``start``."""
+        """One whole two-leg call: create, (answer, bridge), destroy. Timed from ``start``.
+
+        ``kind``, as the account sees the call: ``outbound`` (a device to the PSTN),
+        ``inbound`` (the PSTN to a device) or ``internal`` (a device to another); at random
+        when not given."""
         with self._lock:
-            return self._call(account_id, start, answered, hangup_cause, talk_seconds, call_id)
+            return self._call(
+                account_id, start, answered, hangup_cause, talk_seconds, call_id, kind
+            )
 
     def _call(
         self,
@@ -273,31 +306,59 @@ class TrafficFactory:
         hangup_cause: str | None,
         talk_seconds: float | None,
         call_id: str | None,
+        kind: str | None = None,
     ) -> list[Scheduled]:
         rng = self.rng
         account = self.account(account_id)
         t0 = time.time() if start is None else start
-        ext = rng.choice(self._extensions(account))
-        outbound = rng.random() < 0.5
+        extensions = self._extensions(account)
+        ext = rng.choice(extensions)
+        if kind is None:
+            kind = rng.choices(("outbound", "inbound", "internal"), (2, 2, 1))[0]
+        if kind not in ("outbound", "inbound", "internal"):
+            raise ValueError(f"unknown call kind {kind!r}")
         external = rng.choice(_CALLERS)
-        if outbound:
-            caller = (ext.number, ext.name)
-            callee = (external[0], "")
-            a_id = call_id or self._alnum(20)
-        else:
+        b_id = self._uuid()
+        b_created = t0 + rng.uniform(0.05, 0.3)
+        if kind == "inbound":
+            # A carrier's leg in; routing marks it (inception, resource_type...), and 4.3
+            # copies its inception onto the B-leg that rings the device.
             caller = external
             callee = (ext.number, ext.name)
             a_id = call_id or f"{self._hex(24)}@{SWITCH_IP}"
-        b_id = self._uuid()
-        b_created = t0 + rng.uniform(0.05, 0.3)
-        a_leg = self._leg(account, a_id, "inbound", t0, caller, callee, ext, outbound)
-        b_leg = self._leg(account, b_id, "outbound", b_created, caller, callee, ext, not outbound)
+            inception = f"{ext.number}@{SWITCH_IP}"
+            a_leg = self._leg(
+                account, a_id, "inbound", t0, caller, callee, ext, False,
+                "offnet-origination", inception,
+            )  # fmt: skip
+            b_leg = self._leg(
+                account, b_id, "outbound", b_created, caller, callee, ext, True, "", inception
+            )
+        else:
+            a_id = call_id or self._alnum(20)
+            caller = (ext.number, ext.name)
+            if kind == "outbound":
+                callee = (external[0], "")
+                target, resource = ext, "offnet-termination"
+            else:
+                others = [other for other in extensions if other is not ext] or [ext]
+                target = rng.choice(others)
+                callee, resource = (target.number, target.name), ""
+            a_leg = self._leg(account, a_id, "inbound", t0, caller, callee, ext, True)
+            b_leg = self._leg(
+                account, b_id, "outbound", b_created, caller, callee, target, False, resource
+            )
         b_leg["other_leg_call_id"] = a_id
         if answered is None:
             answered = rng.random() < 0.8
         ring = rng.uniform(0.5, 4.0)
+        a_create = a_leg
+        if kind == "inbound":
+            # Kazoo 4.3: a carrier's leg is routed after its CHANNEL_CREATE, which carries
+            # only the account id kz_hooks found from the dialled number (docs/calls.md §3.2).
+            a_create = dict(a_leg, custom_channel_vars={"account_id": account.id})
         events = [
-            self._call_event(account, a_leg, "CHANNEL_CREATE", t0),
+            self._call_event(account, a_create, "CHANNEL_CREATE", t0),
             self._call_event(account, b_leg, "CHANNEL_CREATE", b_created),
         ]
         answer_at = b_created + ring
