@@ -232,6 +232,20 @@ def started() -> Iterator[type[InProcess]]:
         running.kill()
 
 
+def publish_once_subscribed(simulator: Simulator) -> threading.Thread:
+    """A started thread that publishes one document event once a client has subscribed."""
+
+    def publish() -> None:
+        deadline = time.monotonic() + 20
+        while simulator.stats.subscribes < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        simulator.publish_object()
+
+    thread = threading.Thread(target=publish)
+    thread.start()
+    return thread
+
+
 def wait_until(
     condition: Callable[[], object],
     timeout: float = 10.0,

@@ -7,8 +7,6 @@ from __future__ import annotations
 import errno
 import io
 import json
-import threading
-import time
 from pathlib import Path
 from typing import IO, cast
 
@@ -22,7 +20,7 @@ from kazoo_tail.cli.boundary import Terminated
 from kazoo_tail.errors import ExitCode, OutputError, stdout_failure
 from kazoo_tail.simulator import Simulator
 
-from .conftest import sample
+from .conftest import publish_once_subscribed, sample
 
 PREFIX = "kazoo-tail: error: "
 
@@ -194,14 +192,7 @@ def test_a_stdout_whose_reader_left_ends_with_0_and_nothing_said(
 def test_a_tail_whose_stdout_fills_up_ends_with_one_sentence(sim: Simulator) -> None:
     """The tail writes through its spool's writer thread: the same one sentence, exit 1."""
 
-    def publish_once_subscribed() -> None:
-        deadline = time.monotonic() + 20
-        while sim.stats.subscribes < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        sim.publish_object()
-
-    publisher = threading.Thread(target=publish_once_subscribed)
-    publisher.start()
+    publisher = publish_once_subscribed(sim)
     env = environment(FailingStdout(errno.ENOSPC))
     args = ["--token", sim.mint_token(), "--ws-url", sim.blackhole_url, "--count", "1"]
     code = run([*args, "-b", "object.doc_created.user"], env)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from kazoo_tail.app.environment import Environment
 from kazoo_tail.cli import cli, run
 from kazoo_tail.simulator import Simulator
 
-from .conftest import sample
+from .conftest import publish_once_subscribed, sample
 
 TOKEN_LIKE = "eyJhbGciOiJSUzI1NiJ9.eyJzZWNyZXQiOiJ5ZXMifQ.c2lnbmF0dXJlLXNlY3JldA"
 
@@ -36,14 +34,7 @@ def environment(**overrides: object) -> Environment:
 
 
 def test_tail_in_process_with_clirunner(sim: Simulator) -> None:
-    def publish_once_subscribed() -> None:
-        deadline = time.monotonic() + 20
-        while sim.stats.subscribes < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        sim.publish_object()
-
-    publisher = threading.Thread(target=publish_once_subscribed)
-    publisher.start()
+    publisher = publish_once_subscribed(sim)
     args = ["--token", sim.mint_token(), "--ws-url", sim.blackhole_url]
     result = CliRunner().invoke(cli, [*args, "-b", "object.doc_created.user", "--count", "1"])
     publisher.join()
