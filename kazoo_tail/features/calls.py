@@ -12,7 +12,6 @@ Used by the ``--calls`` timelines and the ``calls`` board; no rich, no click.
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +94,11 @@ class Origin:
                 self.to_resource = True
             elif authorizing and authorizing != "resource" and text(ccv, "authorizing_id"):
                 self.to_endpoint = True
+
+    def absorb(self, other: Origin) -> None:
+        """What another call (merged into this one) showed counts for this one too."""
+        for name in ("outside", "inside", "maybe_outside", "to_resource", "to_endpoint"):
+            setattr(self, name, getattr(self, name) or getattr(other, name))
 
     def direction(self, ended: bool) -> str:
         """inbound, outbound, internal; inbound? while only likely; "" while not known."""
@@ -266,7 +270,7 @@ class CallTracker:
 
     An event costs the same whatever the number of calls live: calls in progress are kept in
     the order they were last heard from (by arrival, which unlike Kazoo's timestamps never
-    goes back), so the stalest is the first; colour slots sit in a heap.
+    goes back), so the stalest is the first; a colour is chosen among the palette's few slots.
     """
 
     def __init__(self, palette_size: int = 12, max_calls: int = 2048, max_ended: int = 2048):
@@ -282,10 +286,6 @@ class CallTracker:
         # Colour slot -> when it was last released (a counter), for least-recently-used.
         self._released: list[int] = [0] * palette_size
         self._held: list[int] = [0] * palette_size
-        # (held, released, slot) of every slot, the next to give first; an entry is stale
-        # once its slot's counts moved on (then skipped), and the heap is rebuilt when stale
-        # entries outnumber the slots a few times over.
-        self._slots: list[tuple[int, int, int]] = [(0, 0, slot) for slot in range(palette_size)]
         self._turn = 0
         self._calls_seen = 0
 
@@ -401,9 +401,7 @@ class CallTracker:
             if self._call_of_leg.get(leg_id) is gone:
                 self._call_of_leg[leg_id] = keep
         keep.ids |= gone.ids
-        for flag in ("outside", "inside", "maybe_outside", "to_resource", "to_endpoint"):
-            if getattr(gone.origin, flag):
-                setattr(keep.origin, flag, True)
+        keep.origin.absorb(gone.origin)
         keep.direction = keep.origin.direction(keep.ended is not None)
         gone.ids = set()
         if self._live.pop(id(gone), None) is not None:
@@ -454,34 +452,18 @@ class CallTracker:
     def _take_colour(self) -> int:
         """A free slot, the one released longest ago first; with none free, the slot held by
         the fewest calls, then released longest ago."""
-        slots, held, released = self._slots, self._held, self._released
-        while True:
-            count, turn, slot = slots[0]
-            if count == held[slot] and turn == released[slot]:
-                break
-            heapq.heappop(slots)  # stale: the slot was held or released since
+        held, released = self._held, self._released
+        slot = min(range(self.palette_size), key=lambda s: (held[s], released[s], s))
         self._hold(slot)
         return slot
 
     def _hold(self, slot: int) -> None:
         self._held[slot] += 1
-        self._rank(slot)
 
     def _release(self, slot: int) -> None:
         self._held[slot] = max(0, self._held[slot] - 1)
         self._turn += 1
         self._released[slot] = self._turn
-        self._rank(slot)
-
-    def _rank(self, slot: int) -> None:
-        """The slot's counts changed: its new entry in the heap (the old one goes stale)."""
-        slots = self._slots
-        if len(slots) > 4 * self.palette_size:
-            held, released = self._held, self._released
-            slots[:] = [(held[s], released[s], s) for s in range(self.palette_size)]
-            heapq.heapify(slots)
-        else:
-            heapq.heappush(slots, (self._held[slot], self._released[slot], slot))
 
 
 def _bridged_leg(data: dict[str, Any], call_id: str) -> str:
