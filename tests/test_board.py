@@ -409,3 +409,45 @@ def test_hangups_in_the_same_second_list_the_one_that_closed_last_first() -> Non
     text = board_text(fed(events), T0 + 20, 80, 24)
     rows = [line.split()[0] for line in text.splitlines() if line.startswith("#")]
     assert rows == ["#3", "#2", "#1"], text
+
+
+def test_calls_from_a_listing_show_their_unseen_times_as_lower_bounds() -> None:
+    from tests.test_calls_reconcile import ACCOUNT, leg
+
+    tracker = CallTracker()
+    listing = [
+        leg("l1", "inbound", True, "l2", caller_id_number="+15550042"),
+        leg("l2", "outbound", True, "l1"),
+    ]
+    tracker.reconcile({ACCOUNT: listing}, T0, T0)
+    text = board_text(tracker, T0 + 62, 100, 10)
+    row = next(line for line in text.splitlines() if "+15550042" in line)
+    assert "talking" in row and row.rstrip().endswith("≥1:02"), text
+
+
+def test_a_stale_call_is_unconfirmed_with_its_clocks_stopped() -> None:
+    tracker = CallTracker(stale_after=60)
+    event = call_event("CHANNEL_CREATE", "st1", T0, caller_id_number="+15550043")
+    event.received_at = T0 + 5
+    tracker.observe(event)
+    fresh = board_text(tracker, T0 + 65, 100, 10)
+    assert "ringing" in fresh and "1:05" in fresh and "unconfirmed" not in fresh
+    for later in (T0 + 66, T0 + 600):
+        text = board_text(tracker, later, 100, 10)
+        row = next(line for line in text.splitlines() if "+15550043" in line)
+        assert "unconfirmed" in row and "ringing" not in row, text
+        assert row.rstrip().endswith("≥0:05"), text  # where it was last heard, not ticking
+
+
+def test_a_call_ended_during_a_gap_is_listed_among_the_hangups_with_that_cause() -> None:
+    from tests.test_calls_tracker import two_leg_call
+
+    tracker = CallTracker()
+    for event in two_leg_call("gp1", "gp2", T0)[:5]:
+        event.received_at = T0 + 3
+        tracker.observe(event)
+    tracker.reconcile({"": []}, T0 + 100, T0 + 100, all_listed=True)
+    text = board_text(tracker, T0 + 120, 100, 12)
+    assert "0 in progress" in text
+    row = next(line for line in text.splitlines() if "ended during the gap" in line)
+    assert row.rstrip().endswith("≥0:00"), text

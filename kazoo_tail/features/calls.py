@@ -593,7 +593,9 @@ class CallTracker:
     def _end_unheard(self, call: Call, cause: str) -> None:
         """Close a call whose hangup was never heard: at the last moment it was known to be
         there, which makes its times lower bounds."""
-        last = max([call.last_seen, call.created] + [leg.latest[0] for leg in call.legs.values()])
+        # The latest of its events, or the last listing that had it.
+        latest = [leg.latest[0] for leg in call.legs.values()]
+        last = max([call.last_seen, call.created, call.confirmed_at, *latest])
         for leg in call.legs.values():
             if leg.ended is None:
                 leg.ended = max(last, leg.answered or last)
