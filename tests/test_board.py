@@ -451,3 +451,71 @@ def test_a_call_ended_during_a_gap_is_listed_among_the_hangups_with_that_cause()
     assert "0 in progress" in text
     row = next(line for line in text.splitlines() if "ended during the gap" in line)
     assert row.rstrip().endswith("≥0:00"), text
+
+
+@pytest.mark.e2e
+def test_a_board_started_with_calls_in_progress_shows_them_with_unseen_times(
+    sim: Simulator,
+) -> None:
+    sim.start_call(kind="inbound")
+    sim.start_call(kind="internal", answered=False)  # its legs not bridged: listed apart
+    terminal = Pty("calls", *login_args(sim), columns=120)
+    try:
+        wait_until(
+            lambda: b"3 in progress" in _last_frame(terminal),
+            what=lambda: repr(_last_frame(terminal)),
+        )
+        frame = _last_frame(terminal).decode("utf-8", "replace")
+        assert frame.count("talking") == 1 and frame.count("ringing") == 2, frame
+        assert "≥0:0" in frame  # counted from the listing: the call's start was not seen
+        assert "inbound" in frame
+        assert sim.stats.channel_listings == 1
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_calls_that_end_during_a_gap_are_closed_and_those_begun_in_it_added(
+    sim: Simulator,
+) -> None:
+    lost = sim.start_call(kind="outbound")
+    stays = sim.start_call(kind="inbound")
+    terminal = Pty("calls", *login_args(sim), columns=120)
+    try:
+        wait_until(lambda: b"2 in progress" in _last_frame(terminal), what="the listed calls")
+        shown = len(terminal.output)
+        sim.end_calls_unheard(lost)
+        sim.drop_connections()  # the link is reset: what came meanwhile may be lost
+        begun = sim.start_call(kind="internal")  # while the board is not subscribed
+        wait_until(
+            lambda: b"ended during the gap" in _last_frame(terminal),
+            what=lambda: repr(_last_frame(terminal)),
+        )
+        wait_until(lambda: b"2 in progress" in _last_frame(terminal), what="the gap's calls")
+        assert sim.stats.channel_listings >= 2
+        assert len(terminal.output) > shown
+        assert stays and begun
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_refused_channel_list_is_told_once_and_the_board_goes_on(sim: Simulator) -> None:
+    sim.refuse_channels(403)
+    sim.start_call()
+    terminal = Pty("calls", *login_args(sim), columns=250)
+    try:
+        terminal.wait_for(b"Crossbar refused the channel list")
+        publish_ringing_call(sim, "+15551230009")
+        terminal.wait_for(b"+15551230009")
+        assert b"1 in progress" in _last_frame(terminal)
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+        after = terminal.output[terminal.output.rindex(LEAVE_ALTERNATE) :]
+        assert after.count(b"Crossbar refused the channel list") == 1, after
+    finally:
+        terminal.close()
