@@ -159,3 +159,19 @@ def test_odd_items_in_a_listing_are_ignored() -> None:
     result = tracker.reconcile({ACCOUNT: odd}, T0, T0)
     # A uuid that is not a string is shown as text, like any other server text.
     assert len(result.added) == 1 and set(result.added[0].legs) == {"7"}
+
+
+def test_a_call_closed_for_a_listings_lack_of_it_but_heard_of_since_goes_on() -> None:
+    tracker = CallTracker()
+    for event in two_leg_call("w1", "w2", T0)[:5]:
+        tracker.observe(heard(event, T0 + 5))
+    (closed,) = tracker.reconcile({ACCOUNT: []}, T0 + 100, T0 + 100).closed
+    assert tracker.ended_calls == [closed]
+    # A slow ecallmgr left it out: its next event says it is still there.
+    tracker.observe(heard(call_event("CHANNEL_HOLD", "w1", T0 + 110), T0 + 110))
+    assert tracker.live_calls == [closed] and not tracker.ended_calls
+    assert closed.state == "held" and not closed.end_unheard and closed.cause == ""
+    # A late event from before the close does not.
+    tracker.reconcile({ACCOUNT: []}, T0 + 200, T0 + 200)
+    tracker.observe(heard(call_event("CHANNEL_UNHOLD", "w1", T0 + 50), T0 + 201))
+    assert tracker.ended_calls == [closed] and closed.cause == ENDED_IN_GAP

@@ -355,6 +355,8 @@ class CallTracker:
         self._held: list[int] = [0] * palette_size
         self._turn = 0
         self._calls_seen = 0
+        # The causes given to calls closed for a listing's lack of them (not Kazoo's).
+        self._unheard_causes: set[str] = set()
 
     @property
     def live_calls(self) -> list[Call]:
@@ -384,6 +386,10 @@ class CallTracker:
         call, opened = self._call_for(call_id, others, data, when)
         # Before any merge below, which carries what it shows into the call that stays.
         call.origin.note(data)
+        if call.end_unheard and name not in _ENDINGS and when > (call.ended or when):
+            # Closed because a listing lacked it (a slow ecallmgr's channels are left out
+            # silently, docs/calls.md §1.1), yet heard of since: it goes on.
+            self._reopen(call)
         # Whether the call had ended, before this event's leg (maybe new) is counted in it.
         ended_before = call.ended
         created = _created_time(data) or when
@@ -600,9 +606,19 @@ class CallTracker:
             if leg.ended is None:
                 leg.ended = max(last, leg.answered or last)
                 leg.cause = cause
+        self._unheard_causes.add(cause)
         call.end_unheard = True
         call.direction = call.origin.direction(True)
         self._close(call)
+
+    def _reopen(self, call: Call) -> None:
+        for leg in call.legs.values():
+            if leg.cause in self._unheard_causes:
+                leg.ended, leg.cause = None, ""
+        call.end_unheard = False
+        if call.ended is None and self._ended.pop(id(call), None) is not None:
+            self._live[id(call)] = call
+            self._hold(call.colour)
 
     def _describe(self, call: Call, data: dict[str, Any], call_id: str) -> None:
         """Parties and direction come from the call's first leg, as its user dialled it."""
