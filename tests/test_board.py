@@ -519,3 +519,28 @@ def test_a_refused_channel_list_is_told_once_and_the_board_goes_on(sim: Simulato
         assert after.count(b"Crossbar refused the channel list") == 1, after
     finally:
         terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_failed_channel_list_is_told_once_and_asked_again_after_the_next_gap(
+    sim: Simulator,
+) -> None:
+    sim.refuse_channels(500)  # ecallmgr out of reach
+    sim.start_call(kind="inbound")
+    terminal = Pty("calls", *login_args(sim), columns=250)
+    try:
+        terminal.wait_for(b"could not reach ecallmgr channels")
+        assert b"0 in progress" in _last_frame(terminal)
+        sim.refuse_channels(None)
+        sim.drop_connections()
+        wait_until(
+            lambda: b"1 in progress" in _last_frame(terminal),
+            what=lambda: repr(_last_frame(terminal)),
+        )
+        assert b"talking" in _last_frame(terminal)
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+        after = terminal.output[terminal.output.rindex(LEAVE_ALTERNATE) :]
+        assert after.count(b"could not reach ecallmgr channels") == 1, after
+    finally:
+        terminal.close()

@@ -293,7 +293,8 @@ class _Lister:
             try:
                 asked.listings[account] = crossbar.channels(account, token=token)
             except ChannelsRefused as exc:
-                asked.refused[account] = exc.message
+                # 403 is for good (permissions); a token refused (401) may be renewed by then.
+                (asked.refused if exc.status == 403 else asked.failed)[account] = exc.message
             except KazooTailError as exc:
                 asked.failed[account] = exc.message
             except Exception as exc:  # noqa: BLE001 - told on the board, never lost in a thread
@@ -302,6 +303,8 @@ class _Lister:
 
     def answer(self) -> _Answer | None:
         """The round that finished since last asked, if any; starts the one waiting."""
+        if not self._busy:
+            return None
         try:
             answer = self._answers.get_nowait()
         except queue.Empty:

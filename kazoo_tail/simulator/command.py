@@ -185,9 +185,10 @@ Examples:
     @_option(
         BEHAVIOUR,
         "--refuse-channels",
-        type=click.Choice(["401", "403"]),
+        type=click.Choice(["401", "403", "500"]),
         help="Refuse GET /v2/accounts/{id}/channels with this status, as Crossbar does for a "
-        "bad token (401) or token restrictions that deny it (403).",
+        "bad token (401), token restrictions that deny it (403), or ecallmgr out of reach "
+        "(500).",
     )
     def simulator(
         host: str,

@@ -74,7 +74,7 @@ class SimulatorConfig:
     # /descendants is paged by 50; honouring paginate=false is off by default, the harsher case
     # (the client must follow every page).
     honour_paginate_false: bool = False
-    # Crossbar refuses GET /v2/accounts/{id}/channels with this status (401 or 403); None:
+    # Crossbar refuses GET /v2/accounts/{id}/channels with this status (401, 403, 500); None:
     # lists them. Simulator.refuse_channels changes it while running.
     refuse_channels: int | None = None
 
@@ -300,8 +300,9 @@ class Simulator:
         self.channels.forget(call_ids)
 
     def refuse_channels(self, status: int | None = 403) -> None:
-        """Crossbar refuses channel listings with ``status`` as Kazoo does when token
-        restrictions deny them (401: as for a bad token); None: lists them again."""
+        """Crossbar refuses channel listings with ``status`` as Kazoo does: 403 when token
+        restrictions deny them, 401 as for a bad token, 500 when ecallmgr cannot be reached;
+        None: lists them again."""
         self._refuse_channels = status
 
     def publish_object(

@@ -448,6 +448,8 @@ class CrossbarApp:
         refused = self.refuse_channels()
         if refused == 401:
             raise _invalid_credentials()
+        if refused == 500:
+            raise _Problem(500, "could not reach ecallmgr channels", {})
         if refused is not None:
             raise _Problem(
                 refused,
