@@ -175,3 +175,16 @@ def test_a_call_closed_for_a_listings_lack_of_it_but_heard_of_since_goes_on() ->
     tracker.reconcile({ACCOUNT: []}, T0 + 200, T0 + 200)
     tracker.observe(heard(call_event("CHANNEL_UNHOLD", "w1", T0 + 50), T0 + 201))
     assert tracker.ended_calls == [closed] and closed.cause == ENDED_IN_GAP
+
+
+def test_a_leg_missing_from_a_listing_of_its_call_ends_so_that_the_call_can_end() -> None:
+    tracker = CallTracker()
+    for event in two_leg_call("p1", "p2", T0)[:5]:
+        tracker.observe(heard(event, T0 + 5))
+    # p2 hung up during the gap; p1 goes on (in a menu, say), no longer bridged.
+    result = tracker.reconcile({ACCOUNT: [leg("p1", "inbound", True)]}, T0 + 100, T0 + 100)
+    assert not result.closed
+    (call,) = tracker.live_calls
+    assert call.legs["p2"].cause == ENDED_IN_GAP and call.legs["p1"].ended is None
+    tracker.observe(heard(call_event("CHANNEL_DESTROY", "p1", T0 + 120, hangup_cause="X"), 0))
+    assert tracker.ended_calls == [call] and not tracker.live_calls

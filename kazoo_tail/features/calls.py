@@ -159,6 +159,8 @@ class Leg:
     # Kazoo's own counts from the hangup, when it gave them.
     ringing_seconds: float | None = None
     billing_seconds: float | None = None
+    # Whose events (or listing) told of it: only that account's listing can miss it.
+    account_id: str = ""
     # (time, rank) of the event that set the state: only a later one may change it.
     latest: tuple[float, int] = (float("-inf"), -1)
 
@@ -386,16 +388,22 @@ class CallTracker:
         call, opened = self._call_for(call_id, others, data, when)
         # Before any merge below, which carries what it shows into the call that stays.
         call.origin.note(data)
-        if call.end_unheard and name not in _ENDINGS and when > (call.ended or when):
+        if name not in _ENDINGS:
             # Closed because a listing lacked it (a slow ecallmgr's channels are left out
             # silently, docs/calls.md §1.1), yet heard of since: it goes on.
-            self._reopen(call)
+            if call.end_unheard and when > (call.ended or when):
+                self._reopen(call)
+            else:
+                known = call.legs.get(call_id)
+                if known is not None and known.cause in self._unheard_causes:
+                    if known.ended is not None and when > known.ended:
+                        known.ended, known.cause = None, ""
         # Whether the call had ended, before this event's leg (maybe new) is counted in it.
         ended_before = call.ended
         created = _created_time(data) or when
         leg = call.legs.get(call_id)
         if leg is None:
-            leg = call.legs[call_id] = Leg(call_id, created)
+            leg = call.legs[call_id] = Leg(call_id, created, account_id=_account_of(event))
             leg.direction = text(data, "call_direction")
             if ended_before is not None and when <= ended_before and name not in _ENDINGS:
                 leg.ended = ended_before  # a late event of a leg that hung up with its call
@@ -523,13 +531,17 @@ class CallTracker:
         """
         result = Reconciled()
         listed: set[int] = set()
+        listed_legs: set[str] = set()
         for account_id, items in listings.items():
             for group in _leg_groups(items):
+                listed_legs.update(text(item, "uuid") for item in group)
                 call = self._seed(account_id, group, now, result)
                 if call is not None:
                     listed.add(id(call))
         for call in list(self._live.values()):
             if id(call) in listed:
+                if call.heard_at < asked_at - recent:
+                    self._end_unlisted_legs(call, listings, listed_legs, cause)
                 continue
             judged = call.account_id in listings if call.account_id else all_listed
             if not judged:
@@ -577,7 +589,9 @@ class CallTracker:
         call_id = text(item, "uuid")
         leg = call.legs.get(call_id)
         if leg is None:
-            leg = call.legs[call_id] = Leg(call_id, now, direction=text(item, "direction"))
+            leg = call.legs[call_id] = Leg(
+                call_id, now, direction=text(item, "direction"), account_id=account_id
+            )
             self._call_of_leg[call_id] = call
             call.ids.add(call_id)
             if not call.caller_number:
@@ -596,12 +610,28 @@ class CallTracker:
         if other and other != call_id:
             self._join(call, other)
 
+    def _end_unlisted_legs(
+        self, call: Call, listings: dict[str, Any], listed_legs: set[str], cause: str
+    ) -> None:
+        """A call listed, but without some of its legs (the one that hung up during a gap
+        while the other goes on): those legs ended unheard, or the call would never end."""
+        for leg in call.legs.values():
+            unlisted = leg.call_id not in listed_legs and leg.account_id in listings
+            if leg.ended is None and unlisted:
+                leg.ended = max(leg.latest[0], leg.created, leg.answered or leg.created)
+                leg.cause = cause
+                self._unheard_causes.add(cause)
+
+    @staticmethod
+    def _last_known(call: Call) -> float:
+        """The latest of its events, or the last listing that had it."""
+        latest = [leg.latest[0] for leg in call.legs.values()]
+        return max([call.last_seen, call.created, call.confirmed_at, *latest])
+
     def _end_unheard(self, call: Call, cause: str) -> None:
         """Close a call whose hangup was never heard: at the last moment it was known to be
         there, which makes its times lower bounds."""
-        # The latest of its events, or the last listing that had it.
-        latest = [leg.latest[0] for leg in call.legs.values()]
-        last = max([call.last_seen, call.created, call.confirmed_at, *latest])
+        last = self._last_known(call)
         for leg in call.legs.values():
             if leg.ended is None:
                 leg.ended = max(last, leg.answered or last)
