@@ -544,3 +544,25 @@ def test_a_failed_channel_list_is_told_once_and_asked_again_after_the_next_gap(
         assert after.count(b"could not reach ecallmgr channels") == 1, after
     finally:
         terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_slow_channel_list_never_holds_up_the_events(sim: Simulator) -> None:
+    sim.hold_channel_listings()
+    sim.start_call(kind="inbound")
+    terminal = Pty("calls", *login_args(sim), columns=120)
+    try:
+        terminal.wait_for(b"subscribed to")
+        wait_until(lambda: sim.stats.channel_listings == 1, what="the listing asked")
+        publish_ringing_call(sim, "+15551230010")  # while the listing is still unanswered
+        terminal.wait_for(b"+15551230010")
+        assert b"1 in progress" in _last_frame(terminal)
+        sim.hold_channel_listings(False)
+        wait_until(
+            lambda: b"2 in progress" in _last_frame(terminal),
+            what=lambda: repr(_last_frame(terminal)),
+        )
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()

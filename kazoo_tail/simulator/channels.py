@@ -63,8 +63,10 @@ class Channels:
             for key in _LISTED_CCVS:
                 if isinstance(ccv.get(key), str):
                     record[key] = ccv[key]
-            if isinstance(ccv.get("account_id"), str):
-                self._account_of[call_id] = ccv["account_id"]
+            account_id = ccv.get("account_id")
+            if not isinstance(account_id, str):
+                account_id = event.routing_key.split(".")[1]  # call.{ACCOUNT_ID}.{EVENT}.{ID}
+            self._account_of.setdefault(call_id, account_id)
             if name == "CHANNEL_ANSWER":
                 record["answered"] = True
             elif name in ("CHANNEL_HOLD", "CHANNEL_UNHOLD"):

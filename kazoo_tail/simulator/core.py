@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import random
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -114,6 +115,8 @@ class Simulator:
         self._crossbar: CrossbarServer | None = None
         self._traffic_thread: TrafficThread | None = None
         self._refuse_channels = self.config.refuse_channels
+        self._channels_gate = threading.Event()
+        self._channels_gate.set()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -166,6 +169,7 @@ class Simulator:
             honour_paginate_false=cfg.honour_paginate_false,
             channels=self.channels.listing,
             refuse_channels=lambda: self._refuse_channels,
+            channels_gate=self._channels_gate,
         )
         try:
             crossbar = CrossbarServer(cfg.host, cfg.crossbar_port, cfg.ssl_context, app)
@@ -180,6 +184,7 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        self._channels_gate.set()  # a listing held must not hold up the server's close
         if self._traffic_thread is not None:
             self._traffic_thread.stop()
             self._traffic_thread = None
@@ -304,6 +309,14 @@ class Simulator:
         restrictions deny them, 401 as for a bad token, 500 when ecallmgr cannot be reached;
         None: lists them again."""
         self._refuse_channels = status
+
+    def hold_channel_listings(self, held: bool = True) -> None:
+        """Channel listings wait until released (a minute at most), as behind a slow
+        ecallmgr; False releases them."""
+        if held:
+            self._channels_gate.clear()
+        else:
+            self._channels_gate.set()
 
     def publish_object(
         self,

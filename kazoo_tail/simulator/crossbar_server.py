@@ -125,10 +125,13 @@ class CrossbarApp:
         honour_paginate_false: bool = False,
         channels: Callable[[str], list[dict[str, Any]]] = lambda account_id: [],
         refuse_channels: Callable[[], int | None] = lambda: None,
+        channels_gate: threading.Event | None = None,
     ) -> None:
         self.honour_paginate_false = honour_paginate_false
         self.channels = channels
         self.refuse_channels = refuse_channels
+        # Cleared: listings wait (for at most a minute) until it is set, as a slow ecallmgr.
+        self.channels_gate = channels_gate
         self.tokens = tokens
         self.directory = directory
         self.tracking = tracking
@@ -445,6 +448,8 @@ class CrossbarApp:
         order; its authorization is Crossbar's generic one (docs/calls.md §1.5)."""
         self._authorized(account_id, token)
         self.count("channel_listings")
+        if self.channels_gate is not None:
+            self.channels_gate.wait(60.0)
         refused = self.refuse_channels()
         if refused == 401:
             raise _invalid_credentials()
