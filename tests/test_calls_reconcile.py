@@ -188,3 +188,10 @@ def test_a_leg_missing_from_a_listing_of_its_call_ends_so_that_the_call_can_end(
     assert call.legs["p2"].cause == ENDED_IN_GAP and call.legs["p1"].ended is None
     tracker.observe(heard(call_event("CHANNEL_DESTROY", "p1", T0 + 120, hangup_cause="X"), 0))
     assert tracker.ended_calls == [call] and not tracker.live_calls
+
+
+def test_a_listing_longer_than_the_tracker_keeps_is_bounded() -> None:
+    tracker = CallTracker(max_calls=10)
+    listing = [leg(f"many{n}", "inbound", True) for n in range(25)]
+    tracker.reconcile({ACCOUNT: listing}, T0, T0)
+    assert len(tracker.live_calls) == 10

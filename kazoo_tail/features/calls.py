@@ -551,6 +551,7 @@ class CallTracker:
                 continue
             self._end_unheard(call, cause)
             result.closed.append(call)
+        self._bound()  # a listing may hold more calls than the tracker keeps
         return result
 
     def _seed(
