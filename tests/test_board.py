@@ -566,3 +566,48 @@ def test_a_slow_channel_list_never_holds_up_the_events(sim: Simulator) -> None:
         assert terminal.finish() == 0
     finally:
         terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_quiet_call_is_confirmed_by_crossbar_and_ends_unheard_once_it_is_no_longer_listed(
+    sim: Simulator,
+) -> None:
+    terminal = Pty("calls", *login_args(sim), "--stale-after", "4", columns=120)
+    try:
+        terminal.wait_for(b"subscribed to")
+        publish_ringing_call(sim, "+15551230011")
+        terminal.wait_for(b"+15551230011")
+        # Quiet for longer than --stale-after, but listed: still ringing, never unconfirmed.
+        wait_until(lambda: sim.stats.channel_listings >= 3, what="the call confirmed again")
+        assert b"unconfirmed" not in terminal.output
+        assert b"ringing" in _last_frame(terminal)
+        sim.end_calls_unheard(["c1"])
+        wait_until(
+            lambda: b"ended unheard" in _last_frame(terminal),
+            what=lambda: repr(_last_frame(terminal)),
+        )
+        assert b"0 in progress" in _last_frame(terminal)
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_call_unheard_of_and_unconfirmed_stops_ticking(sim: Simulator) -> None:
+    sim.refuse_channels(403)
+    terminal = Pty("calls", *login_args(sim), "--stale-after", "1", columns=250)
+    try:
+        terminal.wait_for(b"subscribed to")
+        publish_ringing_call(sim, "+15551230012")
+        terminal.wait_for(b"+15551230012")
+        wait_until(
+            lambda: b"unconfirmed" in _last_frame(terminal),
+            what=lambda: repr(_last_frame(terminal)),
+        )
+        frame = _last_frame(terminal).decode("utf-8", "replace")
+        assert "ringing" not in frame and "≥0:0" in frame, frame
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()

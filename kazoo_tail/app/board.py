@@ -58,6 +58,7 @@ STALE_AFTER = 120.0
 RECHECK_SECONDS = 3.0
 # How often stale calls are asked about while listings fail.
 STALE_RETRY_SECONDS = 10.0
+STALE_ASK_AHEAD = 5.0
 # A channel listing's own limits: it must not keep stale calls waiting for long.
 LISTING_TIMEOUT, LISTING_DEADLINE = 5.0, 10.0
 NOT_LISTED_BECAUSE = (
@@ -178,12 +179,17 @@ def _loop(
         # Looked for between events (a pass over the calls), at most once a second.
         stale_due = moment >= next_stale_ask and not isinstance(item, Event)
         if stale_due and tracker.stale_after is not None and lister.idle:
-            next_stale_ask = moment + 1.0
-            stale = tracker.stale_calls(env.clock())
+            # Asked a little ahead, so that a call talking quietly is confirmed before it
+            # would show as unconfirmed.
+            ahead = min(STALE_ASK_AHEAD, tracker.stale_after / 2)
+            next_stale_ask = moment + min(1.0, ahead / 2)
+            stale = tracker.stale_calls(env.clock() + ahead)
             if stale:
                 accounts = {call.account_id for call in stale}
                 lister.ask(lister.accounts if "" in accounts else accounts, ENDED_UNHEARD)
-                next_stale_ask = moment + STALE_RETRY_SECONDS
+                # Not again at once if the listing fails, nor later than a confirmation of
+                # the calls quiet since would be due.
+                next_stale_ask = moment + min(STALE_RETRY_SECONDS, ahead)
         if keys.quit_pressed():
             return
         if deadline is not None and moment >= deadline:
