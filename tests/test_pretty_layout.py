@@ -270,7 +270,8 @@ def test_the_columns_line_up() -> None:
             re.search(r"(USER_BUSY|NORMAL_CLEARING|ORIGINATOR_CANCEL)", line) for line in lines
         ]
         starts = {cell_len(match.string[: match.start()]) for match in causes if match}
-        assert len(starts) == 1, (width, lines)
+        # At 80 columns the numbers and the id take the line, and the cause gives way.
+        assert len(starts) == (0 if width == 80 else 1), (width, lines)
 
 
 def colour_of_call_cell(line: str) -> str:
@@ -308,7 +309,7 @@ def test_calls_whose_ids_hashed_alike_still_differ_in_colour() -> None:
 
 
 def test_an_unanswered_hangup_has_ring_time_and_no_talk_time() -> None:
-    for width in WIDTHS:
+    for width in (120, 200):
         lines = plain_lines(render(width, "never"))
         busy = next(line for line in lines if "USER_BUSY" in line)
         assert re.search(r"USER_BUSY (ring |r)3s$", busy), busy
@@ -346,17 +347,19 @@ def test_every_timeline_line_names_its_call_and_every_call_is_closed() -> None:
             assert own[0].split()[1] == "┌" and own[-1].split()[1] == "└", own
             assert sum(line.split()[1] == "└" for line in own) == 1
         closing = {line.split()[0]: line for line in calls if line.split()[1] == "└"}
+        # The call's direction as the account sees it: on the closing line, whole at 80
+        # columns too (the count of legs after it gives way first), and on the event line
+        # that made it known.
         assert re.search(
-            r"ended answered, talk 31s, ring 2s  NORMAL_CLEARING  2 legs", closing["#1"]
+            r"ended answered, talk 31s, ring 2s  NORMAL_CLEARING  outbound( |$)", closing["#1"]
         )
-        assert re.search(r"ended unanswered, ring 3s  USER_BUSY  1 leg", closing["#2"])
-        assert re.search(r"ended unanswered, ring 33s  ORIGINATOR_CANCEL", closing["#3"])
-        # The call's direction as the account sees it: at the end of the closing line (cut
-        # short at 80 columns), and on the event line that made it known.
+        assert re.search(r"ended unanswered, ring 3s  USER_BUSY  inbound  1 leg", closing["#2"])
+        assert re.search(
+            r"ended unanswered, ring 33s  ORIGINATOR_CANCEL  internal( |$)", closing["#3"]
+        )
         if width >= 120:
-            assert closing["#1"].endswith("  2 legs  outbound"), closing["#1"]
-            assert closing["#2"].endswith("  1 leg  inbound"), closing["#2"]
-            assert closing["#3"].endswith("  1 leg  internal"), closing["#3"]
+            assert closing["#1"].endswith("  outbound  2 legs"), closing["#1"]
+            assert closing["#3"].endswith("  internal  1 leg"), closing["#3"]
         news = [line for line in calls if "  now " in line]
         assert [(line.split()[0], line.split()[3]) for line in news] == [
             ("#1", "CHANNEL_CREATE"),  # the B-leg to a carrier: outbound
