@@ -1,8 +1,8 @@
 """Pretty output for people: one coloured line per event in fixed columns, or call timelines.
 
 Columns: time, event, direction, parties, call, cause (the last one free). On a terminal the
-lines fit its width (ids elided in the middle, never wrapped), and follow it when the terminal
-is resized; into a pipe nothing is elided.
+lines fit its width (ids elided in the middle, never wrapped; what gives way first is said at
+``columns_for``), and follow it when the terminal is resized; into a pipe nothing is elided.
 A date line comes before the first event and whenever the date changes.
 
 Everything in an event is untrusted: each server string passes through ``sanitize`` and never
