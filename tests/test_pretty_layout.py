@@ -20,11 +20,13 @@ from typing import Any
 
 import pytest
 from rich.cells import cell_len
+from rich.console import Console
 
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.kazoo.time import GREGORIAN_TO_UNIX
 from kazoo_tail.kazoo.wire import parse_frame
 from kazoo_tail.output.console import make_pretty
+from kazoo_tail.output.pretty import PrettyRenderer
 from kazoo_tail.output.registry import ColourMode, RenderOptions
 
 from .conftest import SAMPLES
@@ -375,3 +377,67 @@ def test_every_timeline_line_names_its_call_and_every_call_is_closed() -> None:
         assert all(line.startswith("#1 ") for line in calls if "CHANNEL_BRIDGE" in line)
         # Milliseconds are kept.
         assert all(re.match(r"#\d +. \d\d:\d\d:\d\d\.\d{3} ", line) for line in calls)
+
+
+LONGEST = "+861065529988123"  # 16 characters: the longest E.164 number
+SIXTY = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d-1796169598-123@10.1.1.1"
+
+
+def a_call(call_id: str = SIXTY, **data: Any) -> list[Event]:
+    """A device's call to the PSTN: created, then hung up; names on both ends."""
+    parties = {
+        "caller_id_number": "+4930123456789",
+        "caller_id_name": "Jürgen Müller",
+        "callee_id_number": LONGEST,
+        "callee_id_name": "北京 办公室",
+        **data,
+    }
+    frames = [
+        call_event("CHANNEL_CREATE", call_id, 0.0, **parties),
+        call_event("CHANNEL_DESTROY", call_id, 1.5, hangup_cause="NO_ANSWER", **parties),
+    ]
+    return [parse_frame(json.dumps(frame).encode(), frame.pop("_at")) for frame in frames]
+
+
+def test_numbers_stay_whole_and_the_id_is_whole_once_there_is_room() -> None:
+    for width in range(80, 241):
+        create, hangup = plain_lines(render(width, "never", stream=a_call()))[1:]
+        for line in (create, hangup):
+            assert cell_len(line) <= width, (width, line)
+            assert f"+4930123456789 → {LONGEST}" in line or (
+                f'+4930123456789 "Jürgen Müller" → {LONGEST} "北京 办公室"' in line
+            ), (width, line)
+            # Never less than 12 cells of id, cut in the middle.
+            shown = re.search(r"#1 (\S+)", line)
+            assert shown and cell_len(shown.group(1)) >= 12, (width, line)
+            if SIXTY not in line:
+                head, tail = shown.group(1).split("…")
+                assert SIXTY.startswith(head) and SIXTY.endswith(tail), line
+        # Whole once the line has room for it: to its end when nothing follows the id ...
+        assert (SIXTY in create) == (width >= 138), (width, create)
+        # ... and before the cause on a hangup line.
+        assert (SIXTY in hangup) == (width >= 163), (width, hangup)
+        if width >= 163:
+            assert "NO_ANSWER" in hangup
+
+
+def test_names_give_way_before_the_id() -> None:
+    # At 160 columns the whole id fits, the names of both parties do not.
+    create = plain_lines(render(160, "never", stream=a_call()))[1]
+    assert SIXTY in create and "Jürgen" not in create, create
+    create = plain_lines(render(240, "never", stream=a_call()))[1]
+    assert SIXTY in create and '"Jürgen Müller"' in create and '"北京 办公室"' in create
+
+
+def test_a_number_longer_than_e164_is_cut_and_the_other_kept() -> None:
+    uri = "sip:conference-bridge-number-7@pbx.example.com"
+    create = plain_lines(render(80, "never", stream=a_call(caller_id_number=uri)))[1]
+    assert f"sip:conference-… → {LONGEST} " in create, create
+    assert uri not in create and "…" in create.split("→")[0], create
+    # Into a pipe nothing is cut.
+    buffer = io.StringIO()
+    piped_renderer = PrettyRenderer(Console(file=buffer, color_system=None), width=None)
+    for event in a_call(caller_id_number=uri):
+        piped_renderer.render(event)
+    piped = buffer.getvalue().splitlines()[1]
+    assert uri in piped and SIXTY in piped and "北京 办公室" in piped, piped

@@ -207,7 +207,7 @@ CAUSE_CELLS = 24  # "NORMAL_CLEARING r2s t31s"
 # wide terminal, on lines where a cause follows it.
 WHOLE_ID_CELLS = 64
 # The parties column grows for names up to this; past it the cause column has the rest.
-NAMES_CELLS = 56
+NAMES_CELLS = 64
 
 
 def columns_for(width: int | None) -> Columns:
