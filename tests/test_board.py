@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 
 from kazoo_tail.features.calls import CallTracker
@@ -611,3 +612,82 @@ def test_a_call_unheard_of_and_unconfirmed_stops_ticking(sim: Simulator) -> None
         assert terminal.finish() == 0
     finally:
         terminal.close()
+
+
+# Call ids as Kazoo makes them: a FreeSWITCH uuid with the switch's address, 60 characters.
+LONG_A = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d-1733628000-1234@10.1.1.1"
+LONG_B = "9f8e7d6c-5b4a-4938-8271-6f5e4d3c2b1a"
+PSTN_IN = "7b6a5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d-1733628010-5678@10.1.1.2"
+
+
+def long_id_calls() -> CallTracker:
+    """A device calling the PSTN (outbound) and the PSTN calling a device (inbound), both
+    ringing, with E.164 numbers of the longest kind and names."""
+    out_a, out_b = LEG_VARS["outbound"]
+    in_a, _ = LEG_VARS["inbound"]
+    device = {"caller_id_number": "1001", "caller_id_name": "Grace Davis"}
+    return fed(
+        [
+            call_event(
+                "CHANNEL_CREATE",
+                LONG_A,
+                T0,
+                **device,
+                callee_id_number="+861065529988123",
+                callee_id_name="北京 办公室",
+                custom_channel_vars=out_a,
+            ),
+            call_event(
+                "CHANNEL_CREATE",
+                LONG_B,
+                T0 + 1,
+                **device,
+                callee_id_number="+861065529988123",
+                other_leg_call_id=LONG_A,
+                call_direction="outbound",
+                custom_channel_vars=out_b,
+            ),
+            call_event(
+                "CHANNEL_CREATE",
+                PSTN_IN,
+                T0 + 2,
+                caller_id_number="+4930123456789",
+                caller_id_name="Jürgen Müller",
+                callee_id_number="1002",
+                custom_channel_vars=in_a,
+            ),
+        ]
+    )
+
+
+def test_the_board_shows_each_calls_first_leg_id_elided_in_the_middle_at_80() -> None:
+    text = board_text(long_id_calls(), NOW, 80, 12)
+    print(text)
+    lines = text.splitlines()
+    assert lines[1].split()[:5] == ["call", "state", "dir", "call", "id"]
+    assert all(cell_len(line) <= 80 for line in lines)
+    outbound = next(line for line in lines if " outbound " in line)
+    inbound = next(line for line in lines if " inbound " in line)
+    # The numbers whole (names gave way), the A-leg's id cut in its middle, never the B-leg's.
+    assert "1001 → +861065529988123" in outbound and "Grace" not in outbound
+    assert "+4930123456789 → 1002" in inbound
+    for line, leg in ((outbound, LONG_A), (inbound, PSTN_IN)):
+        shown = re.search(r"(\S+…\S+)", line)
+        assert shown and leg.startswith(shown.group(1).split("…")[0]), line
+        assert leg.endswith(shown.group(1).split("…")[1]) and cell_len(shown.group(1)) >= 12
+    assert LONG_B[:8] not in text
+
+
+def test_the_board_gives_spare_width_to_ids_before_names() -> None:
+    # 130 columns: room for the whole ids, not for every name too.
+    text = board_text(long_id_calls(), NOW, 130, 12)
+    print(text)
+    assert LONG_A in text and PSTN_IN in text
+    assert "1001 → +861065529988123" in text
+    # At 200 the names come too, wide characters counted as two cells.
+    text = board_text(long_id_calls(), NOW, 200, 12)
+    print(text)
+    assert LONG_A in text and PSTN_IN in text
+    assert "Grace Davis <1001> → 北京 办公室 <+861065529988123>" in text
+    assert "Jürgen Müller <+4930123456789> → 1002" in text
+    assert all(cell_len(line) <= 200 for line in text.splitlines())

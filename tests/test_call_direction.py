@@ -102,6 +102,6 @@ def test_calls_timelines_show_the_calls_direction(sim: Simulator, started: type[
         header, closing = own[0], own[-1]
         assert header.split()[1] == "┌" and closing.split()[1] == "└", own
         assert header.split()[4] == ("inbound?" if kind == "inbound" else "?"), header
-        assert closing.endswith(f"  2 legs  {kind}"), closing
+        assert closing.endswith(f"  {kind}  2 legs"), closing
         news = [line for line in own if "  now " in line]
         assert len(news) == 1 and news[0].endswith(f"now {kind}"), own

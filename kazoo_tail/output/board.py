@@ -1,19 +1,26 @@
 """The calls board's picture: a pure function of the tracker's state, the time, and the size
 of the screen, so that it can be checked without a terminal.
 
-Rows that do not fit are summarised ("… and N more"); columns elide, never wrap. Everything
-shown from the server passes through ``sanitize`` and is rendered as plain ``Text``, never
-as markup.
+Rows that do not fit are summarised ("… and N more"); columns elide, never wrap. The widths
+are laid out here rather than by rich's ratios, in turn of priority as on pretty lines: the
+short columns whole, the parties' numbers, a call id in at least ``ID_CELLS`` (elided in the
+middle), the whole id, then the names; the parties take what is left so the table spans the
+screen. Everything shown from the server passes through ``sanitize`` and is rendered as
+plain ``Text``, never as markup.
 """
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from collections.abc import Iterator
+
+from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.layout import Layout
-from rich.table import Table
+from rich.measure import Measurement
+from rich.table import Column, Table
 from rich.text import Text
 
 from kazoo_tail.features.calls import Call, CallTracker
+from kazoo_tail.output.pretty import ID_CELLS, NUMBERS_CELLS, cells, elide_middle, numbers
 from kazoo_tail.output.terminal import sanitize
 
 _STATE_STYLE = {"ringing": "yellow", "talking": "green", "held": "magenta", "ended": "dim"}
@@ -25,6 +32,8 @@ _STATE_STYLE[UNCONFIRMED] = "dim"
 AT_LEAST = "≥"
 # The title, the calls' header and the status line.
 _CHROME = 3
+# Between two columns: a cell of padding on each side (none at the table's edges).
+_GAP = 2
 
 
 def clock(value: float | None) -> str:
@@ -57,20 +66,70 @@ def _party(number: str, name: str) -> str:
     return number or "?"
 
 
-def _parties(call: Call) -> str:
-    callee = call.callee_number or call.dialled
-    return f"{_party(call.caller_number, call.caller_name)} → {_party(callee, call.callee_name)}"
+class _Fitted:
+    """A cell that shows the first of its forms that fits its column: a call's parties with
+    their names, else their numbers alone (cut only past NUMBER_CELLS each); or a call id,
+    elided in the middle when the column is narrower."""
+
+    def __init__(self, forms: tuple[str, ...], style: str = "", middle: bool = False) -> None:
+        self.forms = forms
+        self.style = style
+        self.middle = middle
+
+    @property
+    def widest(self) -> int:
+        return cells(self.forms[0])
+
+    @property
+    def narrowest(self) -> int:
+        """The fewest cells it is shown in before anything else on its row gives way."""
+        last = cells(self.forms[-1])
+        return min(last, ID_CELLS) if self.middle else min(last, NUMBERS_CELLS)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(self.narrowest, self.widest)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        width = options.max_width
+        shown = next((form for form in self.forms if cells(form) <= width), None)
+        if shown is None:
+            if self.middle:
+                shown = elide_middle(self.forms[-1], width)
+            else:
+                caller, callee = self.forms[-1].split(" → ", 1)
+                shown = numbers(caller, callee, " → ", width)
+        yield Text(shown, style=self.style, no_wrap=True, overflow="ellipsis")
+
+
+def _parties(call: Call) -> _Fitted:
+    caller, callee = call.caller_number, call.callee_number or call.dialled
+    named = f"{_party(caller, call.caller_name)} → {_party(callee, call.callee_name)}"
+    bare = f"{_party(caller, '')} → {_party(callee, '')}"
+    return _Fitted((named, bare) if named != bare else (bare,))
+
+
+def first_leg_id(call: Call) -> str:
+    """The id to follow the call by (``--call-id``): its first leg's, the A-leg, which the
+    other legs name as their other leg from their first event on, so that following it
+    gathers the whole call; a B-leg's id would miss the A-leg's events before the bridge."""
+    if not call.legs:
+        return "?"
+    first = min(call.legs.values(), key=lambda leg: (leg.created, leg.call_id))
+    return sanitize(first.call_id) or "?"
+
+
+def _call_id(call: Call, style: str = "") -> _Fitted:
+    return _Fitted((first_leg_id(call),), style, middle=True)
 
 
 def _table(width: int) -> Table:
-    table = Table(box=None, expand=True, pad_edge=False, show_edge=False, width=width)
+    table = Table(box=None, expand=False, pad_edge=False, show_edge=False, width=width)
     return table
 
 
-def _column(table: Table, name: str, ratio: int, justify: str) -> None:
+def _column(table: Table, name: str, justify: str) -> None:
     table.add_column(
         name,
-        ratio=ratio or None,
         justify="right" if justify == "right" else "left",
         no_wrap=True,
         overflow="ellipsis",
@@ -79,6 +138,34 @@ def _column(table: Table, name: str, ratio: int, justify: str) -> None:
 
 def _cell(value: str, style: str = "") -> Text:
     return Text(value, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def _need(column: Column, narrowest: bool = False) -> int:
+    sizes = [cells(str(column.header))]
+    for cell in column.cells:
+        if isinstance(cell, _Fitted):
+            sizes.append(cell.narrowest if narrowest else cell.widest)
+        elif isinstance(cell, Text):
+            sizes.append(cell.cell_len)
+    return max(sizes)
+
+
+def _fit_columns(table: Table, width: int, ids: int, parties: int) -> None:
+    """Every column's width, by priority: the short columns whole; the parties' numbers;
+    the call id in at least ID_CELLS; the whole id; the rest to the parties, for names."""
+    columns = table.columns
+    room = width - _GAP * (len(columns) - 1)
+    for index, column in enumerate(columns):
+        if index not in (ids, parties):
+            column.width = _need(column)
+            room -= column.width
+    numbers_need = _need(columns[parties], narrowest=True)
+    id_width = max(0, min(_need(columns[ids], narrowest=True), room - numbers_need))
+    spare = room - id_width - numbers_need
+    if spare > 0:
+        id_width += min(spare, _need(columns[ids]) - id_width)
+    columns[ids].width = id_width
+    columns[parties].width = max(1, room - id_width)
 
 
 def render_board(
@@ -102,16 +189,17 @@ def render_board(
     shown_ended = ended[: max(0, hangup_room)]
 
     calls = _table(width)
-    for name, ratio, justify in (
-        ("call", 0, "left"),
-        ("state", 0, "left"),
-        ("dir", 0, "left"),
-        ("parties", 3, "left"),
-        ("legs", 0, "right"),
-        ("ring", 0, "right"),
-        ("talk", 0, "right"),
+    for name, justify in (
+        ("call", "left"),
+        ("state", "left"),
+        ("dir", "left"),
+        ("call id", "left"),
+        ("parties", "left"),
+        ("legs", "right"),
+        ("ring", "right"),
+        ("talk", "right"),
     ):
-        _column(calls, name, ratio, justify)
+        _column(calls, name, justify)
     for call in shown_live:
         stale = call.is_stale(now, tracker.stale_after)
         state = UNCONFIRMED if stale else call.state
@@ -121,11 +209,13 @@ def render_board(
             _cell(state, _STATE_STYLE.get(state, "")),
             # As the account sees it; "?" while not known yet.
             _cell(call.direction or "?"),
-            _cell(_parties(call)),
+            _call_id(call),
+            _parties(call),
             _cell(str(len(call.legs))),
             _cell(ring),
             _cell(talk),
         )
+    _fit_columns(calls, width, ids=3, parties=4)
     parts: list[RenderableType] = [
         _cell(f"kazoo-tail calls: {len(live)} in progress   (q quits)", "bold"),
         calls,
@@ -136,23 +226,26 @@ def render_board(
         parts.append(_cell(f"… and {more_live} more", "dim"))
     if shown_ended:
         hangups = _table(width)
-        for name, ratio, justify in (
-            ("hung up", 0, "left"),
-            ("cause", 2, "left"),
-            ("parties", 3, "left"),
-            ("ring", 0, "right"),
-            ("talk", 0, "right"),
+        for name, justify in (
+            ("hung up", "left"),
+            ("cause", "left"),
+            ("call id", "left"),
+            ("parties", "left"),
+            ("ring", "right"),
+            ("talk", "right"),
         ):
-            _column(hangups, name, ratio, justify)
+            _column(hangups, name, justify)
         for call in shown_ended:
             ring, talk = _times(call, now, stale=False)
             hangups.add_row(
                 _cell(call.label, "dim"),
                 _cell(sanitize(call.cause) or "?"),
-                _cell(_parties(call)),
+                _call_id(call, "dim"),
+                _parties(call),
                 _cell(ring),
                 _cell(talk),
             )
+        _fit_columns(hangups, width, ids=2, parties=3)
         parts.append(hangups)
     # The status line keeps to the bottom of the screen, as a terminal's status bar does.
     screen = Layout()

@@ -1,8 +1,8 @@
 """Pretty output for people: one coloured line per event in fixed columns, or call timelines.
 
 Columns: time, event, direction, parties, call, cause (the last one free). On a terminal the
-lines fit its width (ids elided in the middle, never wrapped), and follow it when the terminal
-is resized; into a pipe nothing is elided.
+lines fit its width (ids elided in the middle, never wrapped; what gives way first is said at
+``columns_for``), and follow it when the terminal is resized; into a pipe nothing is elided.
 A date line comes before the first event and whenever the date changes.
 
 Everything in an event is untrusted: each server string passes through ``sanitize`` and never
@@ -175,8 +175,10 @@ class Columns(NamedTuple):
     event: int
     direction: int
     parties: int
+    # The call's label and id; on a call line with nothing after it the id may run on to the
+    # end of the line.
     call: int
-    # Below 100 columns the event column drops the "CHANNEL_" every call event starts with.
+    # Below 120 columns the event column drops the "CHANNEL_" every call event starts with.
     short_names: bool
 
     @property
@@ -192,20 +194,50 @@ class Columns(NamedTuple):
         return self.call_at + self.call + 1
 
 
+# What a call line keeps, as the terminal narrows (issue 21): time, event and direction
+# always; then both numbers whole (E.164 has at most 15 digits and the "+"); then the call id,
+# elided in the middle, in at least ID_CELLS; then a hangup's cause; then the whole id; the
+# names give way before all of those; the cause column takes what is left.
+NUMBER_CELLS = 16
+NUMBERS_CELLS = NUMBER_CELLS + 3 + NUMBER_CELLS  # "+4930123456 → +12125550147"
+LABEL_CELLS = 3  # "#1 "; a longer label takes its cells from the id
+ID_CELLS = 12  # "647aab…0.21"
+CAUSE_CELLS = 24  # "NORMAL_CLEARING r2s t31s"
+# Call ids Kazoo makes run to 60 characters and more; beyond this an id is elided even on a
+# wide terminal, on lines where a cause follows it.
+WHOLE_ID_CELLS = 64
+# The parties column grows for names up to this; past it the cause column has the rest.
+NAMES_CELLS = 64
+
+
 def columns_for(width: int | None) -> Columns:
     if width is None:
         return Columns(None, 16, 8, 34, 24, False)
     room = max(width, 80)
-    if room < 100:
-        event, direction, cause, short = 11, 3, 24, True
-    elif room < 120:
-        event, direction, cause, short = 16, 3, 24, False
-    else:
-        event, direction, cause, short = 16, 8, 32, False
-    rest = room - (_TIME_WIDTH + 1 + event + 1 + direction + 1) - 1 - cause - 1
-    parties = min(48, max(12, rest * 9 // 20))
-    call = min(56, rest - parties)
+    event, short = (11, True) if room < 120 else (16, False)
+    direction = 3 if room < 120 else 8
+    rest = room - (_TIME_WIDTH + 1 + event + 1 + direction + 1)
+    # The columns in turn of priority, each followed by a space; what is left is the cause's.
+    parties = min(NUMBERS_CELLS, rest - 1 - LABEL_CELLS - ID_CELLS)
+    call = LABEL_CELLS + ID_CELLS
+    spare = max(0, rest - (parties + 1) - (call + 1) - CAUSE_CELLS)
+    grow = min(spare, LABEL_CELLS + WHOLE_ID_CELLS - call)
+    call, spare = call + grow, spare - grow
+    parties += min(spare, NAMES_CELLS - parties)
     return Columns(width, event, direction, parties, call, short)
+
+
+def numbers(caller: str, callee: str, arrow: str, width: int, ellipsis: str = "…") -> str:
+    """Two parties' numbers in ``width`` cells: a number of up to NUMBER_CELLS is kept whole
+    while the width allows both; only longer ones (SIP URIs) are cut."""
+    joined = caller + arrow + callee
+    if cells(joined) <= width:
+        return joined
+    room = max(0, width - cells(arrow))
+    first, second = cells(caller), cells(callee)
+    keep = min(first, max(NUMBER_CELLS, room - second), room - min(second, NUMBER_CELLS))
+    caller = elide_end(caller, max(0, keep), ellipsis)
+    return caller + arrow + elide_end(callee, room - cells(caller), ellipsis)
 
 
 class Line:
@@ -433,9 +465,11 @@ class PrettyRenderer:
     def _parties(self, data: dict[str, Any]) -> str:
         arrow = f" {self.arrow} "
         full = _party(data, "caller") + arrow + _callee(data)
-        if self.columns.limit is None or cells(full) <= self.columns.parties:
+        width = self.columns.parties
+        if self.columns.limit is None or cells(full) <= width:
             return full
-        return _party(data, "caller", names=False) + arrow + _callee(data, names=False)
+        caller, callee = _party(data, "caller", False), _callee(data, False)
+        return numbers(caller, callee, arrow, width, self.ellipsis)
 
     def _call(self, line: Line, name: str, data: dict[str, Any], update: CallUpdate | None) -> None:
         self._event_column(line, name)
@@ -450,12 +484,17 @@ class PrettyRenderer:
         call = update.call
         colour = CALL_COLOURS[call.colour % len(CALL_COLOURS)]
         label = f"{call.label} "
-        line.pad_to(self._starts[1])
+        start = self._starts[1]
+        line.pad_to(start)
         line.append(label, f"bold {colour}", len(label))
-        if self.columns.limit is not None:
-            call_id = elide_middle(call_id, max(4, self.columns.call - len(label)), self.ellipsis)
+        hangup = name in _HANGUPS
+        limit = self.columns.limit
+        if limit is not None:
+            # With no cause after it, the id may use the rest of the line.
+            room = self.columns.call if hangup else max(limit, 80) - start
+            call_id = elide_middle(call_id, max(4, room - len(label)), self.ellipsis)
         line.append(call_id, colour)
-        if name in _HANGUPS:
+        if hangup:
             line.pad_to(self._starts[2])
             self._hangup(line, data, update.leg)
 
@@ -649,14 +688,17 @@ class TimelineRenderer:
         self._direction_of[call.label] = call.direction
         caller = _named(call.caller_number, call.caller_name)
         callee = _named(call.callee_number or call.dialled, call.callee_name)
-        parties = f"{caller} {pretty.arrow} {callee}"
-        # The parties first (after two spaces); the id keeps at least HEADER_ID_CELLS, after
-        # two more, when the line is short.
-        room = self._id_room(line, 2 + 2 + HEADER_ID_CELLS)
-        if room is not None and cells(parties) > room:
+        arrow = f" {pretty.arrow} "
+        parties = caller + arrow + callee
+        # The parties first (after two spaces): the names give way to the id, which keeps at
+        # least HEADER_ID_CELLS after two more spaces, and the id gives way to the numbers
+        # (the leg's own line below shows it).
+        limit = pretty.columns.limit
+        room = None if limit is None else max(limit, 80) - line.width - 2
+        if room is not None and cells(parties) > room - 2 - HEADER_ID_CELLS:
             caller = _named(call.caller_number, "")
             callee = _named(call.callee_number or call.dialled, "")
-            parties = elide_end(f"{caller} {pretty.arrow} {callee}", room, pretty.ellipsis)
+            parties = numbers(caller, callee, arrow, room, pretty.ellipsis)
         line.append(f"  {parties}")
         room = self._id_room(line, 2)
         leg_id = sanitize(update.leg.call_id)
@@ -708,9 +750,10 @@ class TimelineRenderer:
             line.append(f"ended answered, talk {duration(talk)}, ring {ring}", "bold")
         line.append("  ")
         line.append(cause or "no cause", "green" if cause in _GOOD_HANGUPS else "bold red")
+        # The direction before the count of legs, which gives way first on a narrow terminal.
+        line.append(f"  {call.direction or UNKNOWN_DIRECTION}")
         legs = len(call.legs)
         line.append(f"  {legs} leg{'s' if legs != 1 else ''}", "dim")
-        line.append(f"  {call.direction or UNKNOWN_DIRECTION}")
         self._direction_of.pop(call.label, None)
         self.pretty.write(line, when)
 
