@@ -240,6 +240,8 @@ class _Answer:
     listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    # Accounts whose listing was refused for the token (401), among ``failed``.
+    unauthorized: set[str] = field(default_factory=set)
 
 
 class _Lister:
@@ -260,6 +262,8 @@ class _Lister:
         self.clock = clock
         self.refused: set[str] = set()
         self._told: set[str] = set()
+        # Accounts whose last listing was refused for the token.
+        self._unauthorized: set[str] = set()
         self._answers: queue.Queue[_Answer] = queue.Queue()
         self._busy = False
         self._waiting: tuple[set[str], str] | None = None
@@ -301,6 +305,8 @@ class _Lister:
             except ChannelsRefused as exc:
                 # 403 is for good (permissions); a token refused (401) may be renewed by then.
                 (asked.refused if exc.status == 403 else asked.failed)[account] = exc.message
+                if exc.status == 401:
+                    asked.unauthorized.add(account)
             except KazooTailError as exc:
                 asked.failed[account] = exc.message
             except Exception as exc:  # noqa: BLE001 - told on the board, never lost in a thread
@@ -328,12 +334,18 @@ class _Lister:
         again), another failure once for each different reason (it is retried after the next
         gap, or when calls go stale)."""
         told: list[str] = []
+        self._unauthorized -= set(answer.listings)
         if answer.refused:
             first = next(iter(answer.refused.values()))
             more = len(answer.refused) - 1
             also = f" (and {more} other account{'s' if more > 1 else ''})" if more else ""
             told.append(f"{first}{also}: {NOT_LISTED_BECAUSE}")
-        for reason in answer.failed.values():
+        for account, reason in answer.failed.items():
+            if account in answer.unauthorized and account not in self._unauthorized:
+                # A token revoked under the board: the session logs in again and says so,
+                # and the listing after its gap uses the new token. Told only if that fails.
+                self._unauthorized.add(account)
+                continue
             if reason not in self._told:
                 self._told.add(reason)
                 told.append(f"{reason}: channels not listed, asked again after the next gap")
