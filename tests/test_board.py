@@ -395,6 +395,15 @@ def test_rows_stay_right_when_the_simulator_reorders_events() -> None:
             terminal.close()
 
 
+def frame_shows(terminal: Pty, condition: Callable[[str], bool]) -> None:
+    """Wait for a picture of the board that meets the condition (the last one read may be
+    only the start of the next picture)."""
+    wait_until(
+        lambda: condition(_last_frame(terminal).decode("utf-8", "replace")),
+        what=lambda: repr(_last_frame(terminal)),
+    )
+
+
 def _last_frame(terminal: Pty) -> bytes:
     """What the board drew last (rich's Live redraws from the top-left each time)."""
     out = terminal.output
@@ -410,6 +419,201 @@ def test_hangups_in_the_same_second_list_the_one_that_closed_last_first() -> Non
     text = board_text(fed(events), T0 + 20, 80, 24)
     rows = [line.split()[0] for line in text.splitlines() if line.startswith("#")]
     assert rows == ["#3", "#2", "#1"], text
+
+
+def test_calls_from_a_listing_show_their_unseen_times_as_lower_bounds() -> None:
+    from tests.test_calls_reconcile import ACCOUNT, leg
+
+    tracker = CallTracker()
+    listing = [
+        leg("l1", "inbound", True, "l2", caller_id_number="+15550042"),
+        leg("l2", "outbound", True, "l1"),
+    ]
+    tracker.reconcile({ACCOUNT: listing}, T0, T0)
+    text = board_text(tracker, T0 + 62, 100, 10)
+    row = next(line for line in text.splitlines() if "+15550042" in line)
+    assert "talking" in row and row.rstrip().endswith("≥1:02"), text
+
+
+def test_a_stale_call_is_unconfirmed_with_its_clocks_stopped() -> None:
+    tracker = CallTracker(stale_after=60)
+    event = call_event("CHANNEL_CREATE", "st1", T0, caller_id_number="+15550043")
+    event.received_at = T0 + 5
+    tracker.observe(event)
+    fresh = board_text(tracker, T0 + 65, 100, 10)
+    assert "ringing" in fresh and "1:05" in fresh and "unconfirmed" not in fresh
+    for later in (T0 + 66, T0 + 600):
+        text = board_text(tracker, later, 100, 10)
+        row = next(line for line in text.splitlines() if "+15550043" in line)
+        assert "unconfirmed" in row and "ringing" not in row, text
+        assert row.rstrip().endswith("≥0:05"), text  # where it was last heard, not ticking
+
+
+def test_a_call_ended_during_a_gap_is_listed_among_the_hangups_with_that_cause() -> None:
+    from tests.test_calls_tracker import two_leg_call
+
+    tracker = CallTracker()
+    for event in two_leg_call("gp1", "gp2", T0)[:5]:
+        event.received_at = T0 + 3
+        tracker.observe(event)
+    tracker.reconcile({"": []}, T0 + 100, T0 + 100, all_listed=True)
+    text = board_text(tracker, T0 + 120, 100, 12)
+    assert "0 in progress" in text
+    row = next(line for line in text.splitlines() if "ended during the gap" in line)
+    assert row.rstrip().endswith("≥0:00"), text
+
+
+@pytest.mark.e2e
+def test_a_board_started_with_calls_in_progress_shows_them_with_unseen_times(
+    sim: Simulator,
+) -> None:
+    sim.start_call(kind="inbound")
+    sim.start_call(kind="internal", answered=False)  # its legs not bridged: listed apart
+    terminal = Pty("calls", *login_args(sim), columns=120)
+    try:
+        # Counted from the listing (≥): the calls' start and answer were not seen.
+        frame_shows(
+            terminal,
+            lambda frame: (
+                "3 in progress" in frame
+                and frame.count("talking") == 1
+                and frame.count("ringing") == 2
+                and "≥0:0" in frame
+                and "inbound" in frame
+            ),
+        )
+        assert sim.stats.channel_listings == 1
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_calls_that_end_during_a_gap_are_closed_and_those_begun_in_it_added(
+    sim: Simulator,
+) -> None:
+    lost = sim.start_call(kind="outbound")
+    stays = sim.start_call(kind="inbound")
+    terminal = Pty("calls", *login_args(sim), columns=120)
+    try:
+        wait_until(lambda: b"2 in progress" in _last_frame(terminal), what="the listed calls")
+        shown = len(terminal.output)
+        sim.end_calls_unheard(lost)
+        sim.drop_connections()  # the link is reset: what came meanwhile may be lost
+        begun = sim.start_call(kind="internal")  # while the board is not subscribed
+        wait_until(
+            lambda: b"ended during the gap" in _last_frame(terminal),
+            what=lambda: repr(_last_frame(terminal)),
+        )
+        wait_until(lambda: b"2 in progress" in _last_frame(terminal), what="the gap's calls")
+        assert sim.stats.channel_listings >= 2
+        assert len(terminal.output) > shown
+        assert stays and begun
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_refused_channel_list_is_told_once_and_the_board_goes_on(sim: Simulator) -> None:
+    sim.refuse_channels(403)
+    sim.start_call()
+    terminal = Pty("calls", *login_args(sim), columns=250)
+    try:
+        terminal.wait_for(b"Crossbar refused the channel list")
+        publish_ringing_call(sim, "+15551230009")
+        frame_shows(terminal, lambda frame: "+15551230009" in frame and "1 in progress" in frame)
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+        after = terminal.output[terminal.output.rindex(LEAVE_ALTERNATE) :]
+        assert after.count(b"Crossbar refused the channel list") == 1, after
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_failed_channel_list_is_told_once_and_asked_again_after_the_next_gap(
+    sim: Simulator,
+) -> None:
+    sim.refuse_channels(500)  # ecallmgr out of reach
+    sim.start_call(kind="inbound")
+    terminal = Pty("calls", *login_args(sim), columns=250)
+    try:
+        terminal.wait_for(b"could not reach ecallmgr channels")
+        frame_shows(terminal, lambda frame: "0 in progress" in frame)
+        sim.refuse_channels(None)
+        sim.drop_connections()
+        frame_shows(terminal, lambda frame: "1 in progress" in frame and "talking" in frame)
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+        after = terminal.output[terminal.output.rindex(LEAVE_ALTERNATE) :]
+        assert after.count(b"could not reach ecallmgr channels") == 1, after
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_slow_channel_list_never_holds_up_the_events(sim: Simulator) -> None:
+    sim.hold_channel_listings()
+    sim.start_call(kind="inbound")
+    terminal = Pty("calls", *login_args(sim), columns=120)
+    try:
+        terminal.wait_for(b"subscribed to")
+        wait_until(lambda: sim.stats.channel_listings == 1, what="the listing asked")
+        publish_ringing_call(sim, "+15551230010")  # while the listing is still unanswered
+        frame_shows(terminal, lambda frame: "+15551230010" in frame and "1 in progress" in frame)
+        assert sim.stats.channel_listings == 1
+        sim.hold_channel_listings(False)
+        wait_until(
+            lambda: b"2 in progress" in _last_frame(terminal),
+            what=lambda: repr(_last_frame(terminal)),
+        )
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_quiet_call_is_confirmed_by_crossbar_and_ends_unheard_once_it_is_no_longer_listed(
+    sim: Simulator,
+) -> None:
+    terminal = Pty("calls", *login_args(sim), "--stale-after", "4", columns=120)
+    try:
+        terminal.wait_for(b"subscribed to")
+        publish_ringing_call(sim, "+15551230011")
+        terminal.wait_for(b"+15551230011")
+        # Quiet for longer than --stale-after, but listed: still ringing, never unconfirmed.
+        wait_until(lambda: sim.stats.channel_listings >= 3, what="the call confirmed again")
+        assert b"unconfirmed" not in terminal.output
+        frame_shows(terminal, lambda frame: "ringing" in frame)
+        sim.end_calls_unheard(["c1"])
+        frame_shows(terminal, lambda frame: "ended unheard" in frame and "0 in progress" in frame)
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_call_unheard_of_and_unconfirmed_stops_ticking(sim: Simulator) -> None:
+    sim.refuse_channels(403)
+    terminal = Pty("calls", *login_args(sim), "--stale-after", "1", columns=250)
+    try:
+        terminal.wait_for(b"subscribed to")
+        publish_ringing_call(sim, "+15551230012")
+        terminal.wait_for(b"+15551230012")
+        # Its clocks stopped where it was last heard: a lower bound, not ticking on.
+        frame_shows(
+            terminal,
+            lambda frame: "unconfirmed" in frame and "ringing" not in frame and "≥0:0" in frame,
+        )
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
 
 
 # Call ids as Kazoo makes them: a FreeSWITCH uuid with the switch's address, 60 characters.

@@ -10,19 +10,23 @@ CLI), or an error.
 from __future__ import annotations
 
 import os
+import queue
 import select
+import threading
 import time
+from collections.abc import Callable, Collection
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions
-from kazoo_tail.errors import ExitCode, UsageError
-from kazoo_tail.features.calls import CallTracker
+from kazoo_tail.errors import ExitCode, KazooTailError, UsageError
+from kazoo_tail.features.calls import ENDED_IN_GAP, ENDED_UNHEARD, CallTracker
 from kazoo_tail.features.filters import EventFilter
 from kazoo_tail.features.record import Recorder
 from kazoo_tail.kazoo.catalog import check_binding
-from kazoo_tail.kazoo.events import Event, Notice
+from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
 from kazoo_tail.output.notices import describe
 from kazoo_tail.output.terminal import StatusWriter
 from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_for
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kazoo_tail.auth.provider import TokenProvider
+    from kazoo_tail.net.crossbar import Crossbar
 
 NEEDS_TERMINAL = (
     "the calls board needs a terminal; for a log into a pipe or a file, run "
@@ -45,6 +50,20 @@ REFRESH_SECONDS = 0.25
 # How long a warning stays on the status line beside the notices that follow it: a
 # reconnection's "subscribed" must not wipe out the gap or the token trouble it came with.
 WARNING_SECONDS = 30.0
+# The default of --stale-after: longer than a call rings, short enough that a call whose
+# hangup was missed does not tick on for long; a call talking quietly is confirmed again.
+STALE_AFTER = 120.0
+# A call heard of just before a listing that did not have it is asked about once more, this
+# long after (ecallmgr lists a new leg only once routing has marked it).
+RECHECK_SECONDS = 3.0
+# How often stale calls are asked about while listings fail.
+STALE_RETRY_SECONDS = 10.0
+STALE_ASK_AHEAD = 5.0
+# A channel listing's own limits: it must not keep stale calls waiting for long.
+LISTING_TIMEOUT, LISTING_DEADLINE = 5.0, 10.0
+NOT_LISTED_BECAUSE = (
+    "calls already in progress are not shown, and calls whose hangup is missed are not closed"
+)
 
 
 def run_board(
@@ -55,7 +74,10 @@ def run_board(
     status: StatusWriter,
     *,
     record: Path | None = None,
+    stale_after: float | None = STALE_AFTER,
 ) -> ExitCode:
+    """``stale_after``: seconds after which a call neither heard of nor listed by Crossbar is
+    shown as unconfirmed, its clocks stopped; None: never."""
     if not env.stdout_isatty:
         raise UsageError(NEEDS_TERMINAL)
     for binding in config.bindings:
@@ -66,13 +88,19 @@ def run_board(
         status.warning("TLS certificates are not verified (--insecure)")
     recorder = Recorder(record) if record is not None else None
     session = session_for(config, target, provider, on_frame=recorder.frame if recorder else None)
-    tracker = CallTracker()
+    tracker = CallTracker(stale_after=stale_after)
     # Notices worth repeating once the screen is back (disconnections, gaps, bad frames).
     kept: list[str] = []
+    lister = _Lister(_listing_client(config), target.account_ids, provider, env.clock)
+    if lister.crossbar is None:
+        kept.append(f"no Crossbar URL (--url) to list the channels: {NOT_LISTED_BECAUSE}")
     try:
         with _keys(env.stdin) as keys, _screen(env) as live:
             with _told_on_the_board(provider, kept), _asked_off_the_board(provider, live, keys):
-                _loop(session, tracker, events, live, keys, kept, show.duration, env, recorder)
+                _loop(
+                    session, tracker, events, live, keys, kept, show.duration, env, recorder,
+                    lister,
+                )  # fmt: skip
     finally:
         session.close()
         if recorder is not None:
@@ -92,6 +120,7 @@ def _loop(
     duration: float | None,
     env: Environment,
     recorder: Recorder | None,
+    lister: _Lister,
 ) -> None:
     from kazoo_tail.output.board import render_board
 
@@ -99,9 +128,13 @@ def _loop(
     deadline = time.monotonic() + duration if duration is not None else None
     filtering = events.active
     status = _StatusLine()
-    told = len(kept)
+    told = 0  # what was found to say before the board was up is said on it too
     drawn = 0.0
     dirty = True
+    listed_once = False
+    # When to ask again about calls heard of just before a listing that did not have them.
+    recheck: tuple[float, set[str], str] | None = None
+    next_stale_ask = 0.0
     for item in session.events():
         moment = time.monotonic()
         if len(kept) > told:  # told by the token provider, maybe from its refresher thread
@@ -113,6 +146,13 @@ def _loop(
                 tracker.observe(item)
                 dirty = True
         elif isinstance(item, Notice):
+            # Crossbar is asked once subscribed (events from then on are heard), and again
+            # after every gap, for what happened meanwhile.
+            if item.kind is NoticeKind.GAP:
+                lister.ask(lister.accounts, ENDED_IN_GAP)
+            elif item.kind is NoticeKind.SUBSCRIBED and not listed_once:
+                lister.ask(lister.accounts, ENDED_UNHEARD)
+                listed_once = True
             message = describe(item)
             if item.is_warning:
                 kept.append(message)
@@ -123,6 +163,33 @@ def _loop(
             dirty = True
         elif recorder is not None:
             recorder.flush()
+        answer = lister.answer()
+        if answer is not None:
+            again = _reconciled(tracker, answer, lister, env.clock())
+            for message in lister.news(answer):
+                kept.append(message)
+                status.warn(message, moment)
+                told = len(kept)
+            if again and not answer.recheck:
+                recheck = (moment + RECHECK_SECONDS, again, answer.cause)
+            dirty = True
+        if recheck is not None and moment >= recheck[0] and lister.idle:
+            lister.ask(recheck[1], recheck[2], recheck=True)
+            recheck = None
+        # Looked for between events (a pass over the calls), at most once a second.
+        stale_due = moment >= next_stale_ask and not isinstance(item, Event)
+        if stale_due and tracker.stale_after is not None and lister.idle:
+            # Asked a little ahead, so that a call talking quietly is confirmed before it
+            # would show as unconfirmed.
+            ahead = min(STALE_ASK_AHEAD, tracker.stale_after / 2)
+            next_stale_ask = moment + min(1.0, ahead / 2)
+            stale = tracker.stale_calls(env.clock() + ahead)
+            if stale:
+                accounts = {call.account_id for call in stale}
+                lister.ask(lister.accounts if "" in accounts else accounts, ENDED_UNHEARD)
+                # Not again at once if the listing fails, nor later than a confirmation of
+                # the calls quiet since would be due.
+                next_stale_ask = moment + min(STALE_RETRY_SECONDS, ahead)
         if keys.quit_pressed():
             return
         if deadline is not None and moment >= deadline:
@@ -135,6 +202,154 @@ def _loop(
                 refresh=True,
             )
             drawn, dirty = moment, False
+
+
+def _reconciled(tracker: CallTracker, answer: _Answer, lister: _Lister, now: float) -> set[str]:
+    """The listings taken into the tracker; the accounts of calls worth asking about again."""
+    if not answer.listings:
+        return set()
+    result = tracker.reconcile(
+        answer.listings,
+        answer.asked_at,
+        now,
+        cause=answer.cause,
+        all_listed=set(answer.listings) >= set(lister.accounts),
+    )
+    accounts = {call.account_id for call in result.kept}
+    return set(lister.accounts) if "" in accounts else accounts
+
+
+def _listing_client(config: ConnectionConfig) -> Crossbar | None:
+    """A Crossbar client of its own for the listings' thread, on the host the user named."""
+    if not config.url:
+        return None
+    from kazoo_tail.net.crossbar import Crossbar
+
+    return Crossbar(
+        config.url, verify=config.verify, timeout=LISTING_TIMEOUT, deadline=LISTING_DEADLINE
+    )
+
+
+@dataclass
+class _Answer:
+    """One round of channel listings, one request per account."""
+
+    asked_at: float
+    cause: str
+    recheck: bool
+    listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    # Accounts whose listing was refused for the token (401), among ``failed``.
+    unauthorized: set[str] = field(default_factory=set)
+
+
+class _Lister:
+    """Crossbar's channel listings, asked in a thread of their own so that the socket loop
+    never waits on HTTP; the loop collects the answer on its next turn (a tick at most a
+    quarter second away). One round at a time: what is asked meanwhile waits for the next."""
+
+    def __init__(
+        self,
+        crossbar: Crossbar | None,
+        accounts: list[str],
+        provider: TokenProvider,
+        clock: Callable[[], float],
+    ) -> None:
+        self.crossbar = crossbar
+        self.accounts = list(accounts)
+        self.provider = provider
+        self.clock = clock
+        self.refused: set[str] = set()
+        self._told: set[str] = set()
+        # Accounts whose last listing was refused for the token.
+        self._unauthorized: set[str] = set()
+        self._answers: queue.Queue[_Answer] = queue.Queue()
+        self._busy = False
+        self._waiting: tuple[set[str], str] | None = None
+
+    @property
+    def idle(self) -> bool:
+        return not self._busy and self._waiting is None
+
+    def ask(self, accounts: Collection[str], cause: str, *, recheck: bool = False) -> None:
+        wanted = {account for account in accounts if account not in self.refused}
+        if self.crossbar is None or not wanted:
+            return
+        if self._busy:
+            # Asked before what is to be asked about happened: a round of its own, after.
+            before = self._waiting or (set(), cause)
+            cause = ENDED_IN_GAP if ENDED_IN_GAP in (cause, before[1]) else cause
+            self._waiting = (before[0] | wanted, cause)
+            return
+        try:
+            # Taken here, not in the thread: a token that needs a password asks for it on the
+            # board's own terms, as the socket's reconnections do.
+            token = self.provider.current().token
+        except KazooTailError:
+            return  # the session says what is wrong with the credentials
+        asked = _Answer(self.clock(), cause, recheck)
+        ordered = [account for account in self.accounts if account in wanted]
+        self._busy = True
+        worker = threading.Thread(
+            target=self._list, args=(self.crossbar, ordered, token, asked), daemon=True
+        )
+        worker.start()
+
+    def _list(self, crossbar: Crossbar, accounts: list[str], token: str, asked: _Answer) -> None:
+        from kazoo_tail.net.crossbar import ChannelsRefused
+
+        for account in accounts:
+            try:
+                asked.listings[account] = crossbar.channels(account, token=token)
+            except ChannelsRefused as exc:
+                # 403 is for good (permissions); a token refused (401) may be renewed by then.
+                (asked.refused if exc.status == 403 else asked.failed)[account] = exc.message
+                if exc.status == 401:
+                    asked.unauthorized.add(account)
+            except KazooTailError as exc:
+                asked.failed[account] = exc.message
+            except Exception as exc:  # noqa: BLE001 - told on the board, never lost in a thread
+                asked.failed[account] = f"listing the channels failed: {type(exc).__name__}"
+        self._answers.put(asked)
+
+    def answer(self) -> _Answer | None:
+        """The round that finished since last asked, if any; starts the one waiting."""
+        if not self._busy:
+            return None
+        try:
+            answer = self._answers.get_nowait()
+        except queue.Empty:
+            return None
+        self._busy = False
+        self.refused |= set(answer.refused)
+        if self._waiting is not None:
+            accounts, cause = self._waiting
+            self._waiting = None
+            self.ask(accounts, cause)
+        return answer
+
+    def news(self, answer: _Answer) -> list[str]:
+        """What to tell of a round's failures: a refusal once (the account is not asked
+        again), another failure once for each different reason (it is retried after the next
+        gap, or when calls go stale)."""
+        told: list[str] = []
+        self._unauthorized -= set(answer.listings)
+        if answer.refused:
+            first = next(iter(answer.refused.values()))
+            more = len(answer.refused) - 1
+            also = f" (and {more} other account{'s' if more > 1 else ''})" if more else ""
+            told.append(f"{first}{also}: {NOT_LISTED_BECAUSE}")
+        for account, reason in answer.failed.items():
+            if account in answer.unauthorized and account not in self._unauthorized:
+                # A token revoked under the board: the session logs in again and says so,
+                # and the listing after its gap uses the new token. Told only if that fails.
+                self._unauthorized.add(account)
+                continue
+            if reason not in self._told:
+                self._told.add(reason)
+                told.append(f"{reason}: channels not listed, asked again after the next gap")
+        return told
 
 
 class _StatusLine:

@@ -532,10 +532,13 @@ def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> Non
     for binding in options["bindings"]:
         check_binding(binding)
     record = Path(options["record"]) if options["record"] else None
+    stale_after = options.pop("stale_after")
     status = status_writer(env)
     if not demo_mode:
         config, provider = _connection(options, ctx)
-        ctx.exit(run_board(config, provider, show, env, status, record=record))
+        ctx.exit(
+            run_board(config, provider, show, env, status, record=record, stale_after=stale_after)
+        )
     from kazoo_tail.session.resolve import token_provider
     from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
@@ -549,7 +552,9 @@ def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> Non
         config = connection_config(options, None, env)
         config.password = lambda: DEMO.password
         provider = token_provider(config, clock=env.clock)
-        code = run_board(config, provider, show, env, status, record=record)
+        code = run_board(
+            config, provider, show, env, status, record=record, stale_after=stale_after
+        )
     ctx.exit(code)
 
 

@@ -381,6 +381,18 @@ OPTIONS: dict[str, Declared] = {
         section=OUTPUT,
         groups=[LIVE, BOARD],
     ),
+    "stale_after": _declare(
+        "--stale-after",
+        type=click.FloatRange(min=1),
+        default=120.0,
+        show_default=True,
+        envvar="KAZOO_TAIL_STALE_AFTER",
+        metavar="SECONDS",
+        help="A call neither heard of nor listed by Crossbar for this long is shown as "
+        "unconfirmed, its clocks stopped (Crossbar is asked about it again).",
+        section=OUTPUT,
+        groups=[BOARD],
+    ),
     # -- Filters -------------------------------------------------------------------------------
     "matches": _declare(
         "--match",

@@ -159,6 +159,8 @@ class Leg:
     # Kazoo's own counts from the hangup, when it gave them.
     ringing_seconds: float | None = None
     billing_seconds: float | None = None
+    # Whose events (or listing) told of it: only that account's listing can miss it.
+    account_id: str = ""
     # (time, rank) of the event that set the state: only a later one may change it.
     latest: tuple[float, int] = (float("-inf"), -1)
 
@@ -192,6 +194,17 @@ class Call:
     # Every call id that leads to this call: its legs, and legs named by them not yet heard
     # from. Kept so that a merge or a forget touches this call's ids only, not every one.
     ids: set[str] = field(default_factory=set)
+    # The account whose events (or channel listing) told of the call; "" while not known.
+    account_id: str = ""
+    # When the tool last heard an event of the call, by its own clock (arrival), and when
+    # Crossbar last listed it: what says the call is still there.
+    heard_at: float = 0.0
+    confirmed_at: float = 0.0
+    # Set for a call first known from a channel listing: what happened before this moment
+    # (its start, its answer) was not seen, so its times count from here and are lower bounds.
+    known_since: float | None = None
+    # Closed by a listing that no longer had it: when it ended is not known either.
+    end_unheard: bool = False
 
     @property
     def answered(self) -> float | None:
@@ -244,6 +257,53 @@ class Call:
             return max(known)
         return max(0.0, (self.ended or now) - answered)
 
+    @property
+    def ring_is_lower_bound(self) -> bool:
+        """Whether the ring time counts from when the tool learnt of the call, not its start
+        (or it ended without its hangup heard)."""
+        unseen_start = self.known_since is not None and self.created >= self.known_since
+        return unseen_start or (self.end_unheard and self.answered is None)
+
+    @property
+    def talk_is_lower_bound(self) -> bool:
+        """Whether the talk time counts from a listing that found it answered, not from the
+        answer itself (or it ended without its hangup heard)."""
+        answered = self.answered
+        if answered is None:
+            return False
+        unseen_answer = self.known_since is not None and answered >= self.known_since
+        return unseen_answer or self.end_unheard
+
+    def last_sign_of_life(self) -> float:
+        """When an event or a listing last said the call was there (the tool's clock)."""
+        return max(self.heard_at, self.confirmed_at)
+
+    def is_stale(self, now: float, after: float | None) -> bool:
+        """In progress, but neither heard of nor listed by Crossbar for ``after`` seconds: its
+        state is no longer known."""
+        if after is None or self.ended is not None:
+            return False
+        return now - self.last_sign_of_life() > after
+
+
+# The hangup cause shown for a call that a listing after a gap no longer had, and for one
+# that a listing asked for any other reason did not have.
+ENDED_IN_GAP = "ended during the gap"
+ENDED_UNHEARD = "ended unheard"
+# A call heard of this close before a listing was asked is not closed for being absent from
+# it: ecallmgr lists a carrier's leg only once routing has marked it (docs/calls.md §1.1).
+RECENT_SECONDS = 2.0
+
+
+@dataclass
+class Reconciled:
+    """What one round of channel listings did to the calls."""
+
+    added: list[Call] = field(default_factory=list)
+    closed: list[Call] = field(default_factory=list)
+    # Not listed, but heard of too recently to be judged: worth asking about again.
+    kept: list[Call] = field(default_factory=list)
+
 
 @dataclass
 class CallUpdate:
@@ -273,9 +333,18 @@ class CallTracker:
     goes back), so the stalest is the first; a colour is chosen among the palette's few slots.
     """
 
-    def __init__(self, palette_size: int = 12, max_calls: int = 2048, max_ended: int = 2048):
+    def __init__(
+        self,
+        palette_size: int = 12,
+        max_calls: int = 2048,
+        max_ended: int = 2048,
+        stale_after: float | None = None,
+    ):
+        """``stale_after``: seconds after which a call neither heard of nor listed by
+        Crossbar counts as stale (its state unknown); None: never."""
         if palette_size < 1:
             raise ValueError("palette_size must be at least 1")
+        self.stale_after = stale_after
         self.palette_size = palette_size
         self.max_calls = max_calls
         self.max_ended = max_ended
@@ -288,6 +357,8 @@ class CallTracker:
         self._held: list[int] = [0] * palette_size
         self._turn = 0
         self._calls_seen = 0
+        # The causes given to calls closed for a listing's lack of them (not Kazoo's).
+        self._unheard_causes: set[str] = set()
 
     @property
     def live_calls(self) -> list[Call]:
@@ -317,12 +388,22 @@ class CallTracker:
         call, opened = self._call_for(call_id, others, data, when)
         # Before any merge below, which carries what it shows into the call that stays.
         call.origin.note(data)
+        if name not in _ENDINGS:
+            # Closed because a listing lacked it (a slow ecallmgr's channels are left out
+            # silently, docs/calls.md §1.1), yet heard of since: it goes on.
+            if call.end_unheard and when > (call.ended or when):
+                self._reopen(call)
+            else:
+                known = call.legs.get(call_id)
+                if known is not None and known.cause in self._unheard_causes:
+                    if known.ended is not None and when > known.ended:
+                        known.ended, known.cause = None, ""
         # Whether the call had ended, before this event's leg (maybe new) is counted in it.
         ended_before = call.ended
         created = _created_time(data) or when
         leg = call.legs.get(call_id)
         if leg is None:
-            leg = call.legs[call_id] = Leg(call_id, created)
+            leg = call.legs[call_id] = Leg(call_id, created, account_id=_account_of(event))
             leg.direction = text(data, "call_direction")
             if ended_before is not None and when <= ended_before and name not in _ENDINGS:
                 leg.ended = ended_before  # a late event of a leg that hung up with its call
@@ -355,6 +436,11 @@ class CallTracker:
             merged.direction = merged.origin.direction(merged.ended is not None)
         if when > call.last_seen:
             call.last_seen = when
+        stays = merged
+        if event.received_at > stays.heard_at:
+            stays.heard_at = event.received_at
+        if not stays.account_id:
+            stays.account_id = _account_of(event)
         closed = ended_before is None and call.ended is not None
         if closed:
             self._close(call)
@@ -401,6 +487,11 @@ class CallTracker:
             if self._call_of_leg.get(leg_id) is gone:
                 self._call_of_leg[leg_id] = keep
         keep.ids |= gone.ids
+        keep.heard_at = max(keep.heard_at, gone.heard_at)
+        keep.confirmed_at = max(keep.confirmed_at, gone.confirmed_at)
+        keep.account_id = keep.account_id or gone.account_id
+        since = [t for t in (keep.known_since, gone.known_since) if t is not None]
+        keep.known_since = min(since) if since else None
         keep.origin.absorb(gone.origin)
         keep.direction = keep.origin.direction(keep.ended is not None)
         gone.ids = set()
@@ -412,6 +503,153 @@ class CallTracker:
             self._ended.pop(id(keep), None)
             self._live[id(keep)] = keep
             self._hold(keep.colour)
+
+    def stale_calls(self, now: float) -> list[Call]:
+        """Calls in progress neither heard of nor listed for ``stale_after`` seconds."""
+        return [call for call in self._live.values() if call.is_stale(now, self.stale_after)]
+
+    def reconcile(
+        self,
+        listings: dict[str, list[dict[str, Any]]],
+        asked_at: float,
+        now: float,
+        *,
+        cause: str = ENDED_IN_GAP,
+        all_listed: bool = True,
+        recent: float = RECENT_SECONDS,
+    ) -> Reconciled:
+        """Account for Crossbar's channel listings (account id -> its items, docs/calls.md
+        §1.7), asked at ``asked_at`` and answered at ``now`` (the tool's clock).
+
+        Calls it lists are confirmed, the legs not yet known added (a call never heard of is
+        opened, its start and answer unseen). A call in progress that no listing has is closed
+        with ``cause``, unless an event of it came after, or just before, the request (ecallmgr
+        may not have listed a leg that new, and a call that began since is not in the answer):
+        those are returned as ``kept``. Calls whose hangup was heard stay ended whatever a
+        listing says, and only the calls of the listed accounts are judged (of an unknown
+        account, only when ``all_listed``).
+        """
+        result = Reconciled()
+        listed: set[int] = set()
+        listed_legs: set[str] = set()
+        for account_id, items in listings.items():
+            for group in _leg_groups(items):
+                listed_legs.update(text(item, "uuid") for item in group)
+                call = self._seed(account_id, group, now, result)
+                if call is not None:
+                    listed.add(id(call))
+        for call in list(self._live.values()):
+            if id(call) in listed:
+                if call.heard_at < asked_at - recent:
+                    self._end_unlisted_legs(call, listings, listed_legs, cause)
+                continue
+            judged = call.account_id in listings if call.account_id else all_listed
+            if not judged:
+                continue
+            if call.heard_at >= asked_at - recent:
+                result.kept.append(call)
+                continue
+            self._end_unheard(call, cause)
+            result.closed.append(call)
+        self._bound()  # a listing may hold more calls than the tracker keeps
+        return result
+
+    def _seed(
+        self, account_id: str, group: list[dict[str, Any]], now: float, result: Reconciled
+    ) -> Call | None:
+        """One group of listed legs (bridged together): confirm the call they are, or open
+        it. None when the call's hangup was already heard."""
+        known = [self._call_of_leg.get(text(item, "uuid")) for item in group]
+        calls = [call for call in known if call is not None]
+        if any(call.ended is not None for call in calls):
+            return None  # listed before its hangup reached ecallmgr: not resurrected
+        if calls:
+            call = calls[0]
+            for other in calls[1:]:
+                if other is not call and other.ids:
+                    self._join(call, next(iter(other.ids)))
+            uuids = [text(item, "uuid") for item in group]
+            anchor = next(uuid for uuid in uuids if uuid in self._call_of_leg)
+            call = self._call_of_leg.get(anchor, call)
+        else:
+            self._calls_seen += 1
+            call = Call(f"#{self._calls_seen}", self._take_colour(), now, known_since=now)
+            self._live[id(call)] = call
+            result.added.append(call)
+        call.confirmed_at = max(call.confirmed_at, now)
+        call.account_id = call.account_id or account_id
+        # The A-leg (the switch's inbound one) first: it describes the call.
+        for item in sorted(group, key=lambda item: text(item, "direction") != "inbound"):
+            self._seed_leg(call, account_id, item, now)
+            # A leg's other_leg may have merged this call into an older one.
+            call = self._call_of_leg.get(text(item, "uuid"), call)
+        call.direction = call.origin.direction(False)
+        return call
+
+    def _seed_leg(self, call: Call, account_id: str, item: dict[str, Any], now: float) -> None:
+        call_id = text(item, "uuid")
+        leg = call.legs.get(call_id)
+        if leg is None:
+            leg = call.legs[call_id] = Leg(
+                call_id, now, direction=text(item, "direction"), account_id=account_id
+            )
+            self._call_of_leg[call_id] = call
+            call.ids.add(call_id)
+            if not call.caller_number:
+                for attribute, key in _DESCRIPTION:  # 4.3 lists them; master does not
+                    setattr(call, attribute, text(item, key))
+                call.dialled = text(item, "destination")
+        if item.get("answered") is True and leg.answered is None and leg.ended is None:
+            # Answered before the tool heard it: the talk time is a lower bound from here.
+            leg.answered = now
+            if call.known_since is None or call.known_since > now:
+                call.known_since = now
+        if isinstance(item.get("is_onhold"), bool) and leg.ended is None:
+            leg.held = item["is_onhold"]
+        call.origin.note(_as_event_data(account_id, item))
+        other = text(item, "other_leg")
+        if other and other != call_id:
+            self._join(call, other)
+
+    def _end_unlisted_legs(
+        self, call: Call, listings: dict[str, Any], listed_legs: set[str], cause: str
+    ) -> None:
+        """A call listed, but without some of its legs (the one that hung up during a gap
+        while the other goes on): those legs ended unheard, or the call would never end."""
+        for leg in call.legs.values():
+            unlisted = leg.call_id not in listed_legs and leg.account_id in listings
+            if leg.ended is None and unlisted:
+                leg.ended = max(leg.latest[0], leg.created, leg.answered or leg.created)
+                leg.cause = cause
+                self._unheard_causes.add(cause)
+
+    @staticmethod
+    def _last_known(call: Call) -> float:
+        """The latest of its events, or the last listing that had it."""
+        latest = [leg.latest[0] for leg in call.legs.values()]
+        return max([call.last_seen, call.created, call.confirmed_at, *latest])
+
+    def _end_unheard(self, call: Call, cause: str) -> None:
+        """Close a call whose hangup was never heard: at the last moment it was known to be
+        there, which makes its times lower bounds."""
+        last = self._last_known(call)
+        for leg in call.legs.values():
+            if leg.ended is None:
+                leg.ended = max(last, leg.answered or last)
+                leg.cause = cause
+        self._unheard_causes.add(cause)
+        call.end_unheard = True
+        call.direction = call.origin.direction(True)
+        self._close(call)
+
+    def _reopen(self, call: Call) -> None:
+        for leg in call.legs.values():
+            if leg.cause in self._unheard_causes:
+                leg.ended, leg.cause = None, ""
+        call.end_unheard = False
+        if call.ended is None and self._ended.pop(id(call), None) is not None:
+            self._live[id(call)] = call
+            self._hold(call.colour)
 
     def _describe(self, call: Call, data: dict[str, Any], call_id: str) -> None:
         """Parties and direction come from the call's first leg, as its user dialled it."""
@@ -464,6 +702,58 @@ class CallTracker:
         self._held[slot] = max(0, self._held[slot] - 1)
         self._turn += 1
         self._released[slot] = self._turn
+
+
+def _account_of(event: Event) -> str:
+    ccv = event.data.get("custom_channel_vars")
+    account_id = text(ccv, "account_id") if isinstance(ccv, dict) else ""
+    if account_id:
+        return account_id
+    parts = event.routing_key.split(".")  # call.{ACCOUNT_ID}.{EVENT}.{CALL_ID}
+    return parts[1] if len(parts) > 2 and parts[0] == "call" else ""
+
+
+def _leg_groups(items: list[Any]) -> list[list[dict[str, Any]]]:
+    """The listed legs (each item one leg) grouped into calls by ``other_leg``, which links
+    two bridged legs either way (docs/calls.md §1.7). Items without a uuid are left out."""
+    legs = {text(item, "uuid"): item for item in items if isinstance(item, dict)}
+    legs.pop("", None)
+    parent = {uuid: uuid for uuid in legs}
+
+    def root(uuid: str) -> str:
+        while parent[uuid] != uuid:
+            parent[uuid] = parent[parent[uuid]]
+            uuid = parent[uuid]
+        return uuid
+
+    for uuid, item in legs.items():
+        other = text(item, "other_leg")
+        if other in parent:
+            parent[root(uuid)] = root(other)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for uuid, item in legs.items():
+        groups.setdefault(root(uuid), []).append(item)
+    return list(groups.values())
+
+
+def _as_event_data(account_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A listed leg in the shape of a call event's data, for the direction's evidence: 4.3
+    lists the CCVs it knows at the top level, master inside ``custom_channel_vars`` with
+    Kazoo's own spelling (``Resource-Type``)."""
+    ccv: dict[str, Any] = {"account_id": account_id}
+    for key in ("authorizing_id", "authorizing_type", "owner_id", "username", "resource_id"):
+        if text(item, key):
+            ccv[key] = text(item, key)
+    listed = item.get("custom_channel_vars")
+    if isinstance(listed, dict):
+        for key, value in listed.items():
+            if isinstance(key, str):
+                ccv.setdefault(key.lower().replace("-", "_"), value)
+    return {
+        "call_direction": text(item, "direction"),
+        "channel_is_loopback": item.get("is_loopback") is True,
+        "custom_channel_vars": ccv,
+    }
 
 
 def _bridged_leg(data: dict[str, Any], call_id: str) -> str:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -45,6 +45,15 @@ class LoginResult:
     owner_id: str | None
     account_name: str | None
     ws_url: str | None
+
+
+class ChannelsRefused(AuthError):
+    """Crossbar said no to listing an account's channels: the token may not (HTTP 403), or
+    is no longer valid (401)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def credentials_hash(username: str, password: str, method: str = "md5") -> str:
@@ -169,6 +178,28 @@ class Crossbar:
             raise AuthError(f"Crossbar refused GET /v2/{path}: {_error_detail(envelope)}")
         self._raise_for_status(status, envelope, path)
         return envelope
+
+    def channels(self, account_id: str, *, token: str) -> list[dict[str, Any]]:
+        """GET /v2/accounts/{ACCOUNT_ID}/channels: the account's live legs, one item each,
+        all at once (there is no paging; docs/calls.md §1). Items that are not objects are
+        left out; what they hold is the server's, untrusted. A refusal (401, 403) raises
+        ``ChannelsRefused``, any other failure ``ConnectError``."""
+        path = f"accounts/{quote(account_id, safe='')}/channels"
+        status, envelope = self._request("GET", path, token=token)
+        if status in (401, 403):
+            raise ChannelsRefused(
+                status,
+                f"Crossbar refused the channel list of account {account_id} "
+                f"(HTTP {status}: {_error_detail(envelope)})",
+            )
+        self._raise_for_status(status, envelope, path)
+        data = envelope.get("data")
+        if not isinstance(data, list):
+            raise ConnectError(
+                f"Crossbar's channel list of account {account_id} is not a list: "
+                f"{bounded(_shown_json(data), 80)}"
+            )
+        return [item for item in data if isinstance(item, dict)]
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -24,6 +24,12 @@ from kazoo_tail.output.pretty import ID_CELLS, NUMBERS_CELLS, cells, elide_middl
 from kazoo_tail.output.terminal import sanitize
 
 _STATE_STYLE = {"ringing": "yellow", "talking": "green", "held": "magenta", "ended": "dim"}
+# A call neither heard of nor listed by Crossbar for a while: its state is not known.
+UNCONFIRMED = "unconfirmed"
+_STATE_STYLE[UNCONFIRMED] = "dim"
+# Before a time that counts from when the tool learnt of the call, not from the call's start
+# or answer (which it did not see): the call has lasted at least that.
+AT_LEAST = "≥"
 # The title, the calls' header and the status line.
 _CHROME = 3
 # Between two columns: a cell of padding on each side (none at the table's edges).
@@ -38,6 +44,19 @@ def clock(value: float | None) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+def _times(call: Call, now: float, stale: bool) -> tuple[str, str]:
+    """The ring and talk cells. A stale call's clocks stop where it was last known to be
+    there; a time whose start was not seen, or whose end was not heard, is a lower bound."""
+    at = min(now, call.last_sign_of_life()) if stale else now
+    ring, talk = clock(call.ring_seconds(at)), clock(call.talk_seconds(at))
+    ringing = call.answered is None
+    if ring and (call.ring_is_lower_bound or (stale and ringing)):
+        ring = AT_LEAST + ring
+    if talk and (call.talk_is_lower_bound or stale):
+        talk = AT_LEAST + talk
+    return ring, talk
 
 
 def _party(number: str, name: str) -> str:
@@ -182,7 +201,9 @@ def render_board(
     ):
         _column(calls, name, justify)
     for call in shown_live:
-        state = call.state
+        stale = call.is_stale(now, tracker.stale_after)
+        state = UNCONFIRMED if stale else call.state
+        ring, talk = _times(call, now, stale)
         calls.add_row(
             _cell(call.label, "bold"),
             _cell(state, _STATE_STYLE.get(state, "")),
@@ -191,8 +212,8 @@ def render_board(
             _call_id(call),
             _parties(call),
             _cell(str(len(call.legs))),
-            _cell(clock(call.ring_seconds(now))),
-            _cell(clock(call.talk_seconds(now))),
+            _cell(ring),
+            _cell(talk),
         )
     _fit_columns(calls, width, ids=3, parties=4)
     parts: list[RenderableType] = [
@@ -215,13 +236,14 @@ def render_board(
         ):
             _column(hangups, name, justify)
         for call in shown_ended:
+            ring, talk = _times(call, now, stale=False)
             hangups.add_row(
                 _cell(call.label, "dim"),
                 _cell(sanitize(call.cause) or "?"),
                 _call_id(call, "dim"),
                 _parties(call),
-                _cell(clock(call.ring_seconds(now))),
-                _cell(clock(call.talk_seconds(now))),
+                _cell(ring),
+                _cell(talk),
             )
         _fit_columns(hangups, width, ids=2, parties=3)
         parts.append(hangups)

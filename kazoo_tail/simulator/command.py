@@ -182,6 +182,14 @@ Examples:
         "socket whose send blocks 5 s; master sheds nothing, waits 30 s, and binds after "
         "it replies.",
     )
+    @_option(
+        BEHAVIOUR,
+        "--refuse-channels",
+        type=click.Choice(["401", "403", "500"]),
+        help="Refuse GET /v2/accounts/{id}/channels with this status, as Crossbar does for a "
+        "bad token (401), token restrictions that deny it (403), or ecallmgr out of reach "
+        "(500).",
+    )
     def simulator(
         host: str,
         crossbar_port: int,
@@ -199,6 +207,7 @@ Examples:
         advertise_ws_url: bool,
         max_connections_per_ip: int | None,
         kazoo_version: str,
+        refuse_channels: str | None,
     ) -> None:
         """Run the built-in Kazoo simulator as a server until Ctrl-C.
 
@@ -240,6 +249,7 @@ Examples:
             max_connections_per_ip=max_connections_per_ip,
             ping_module=ping_module,
             kazoo_version=kazoo_version,
+            refuse_channels=int(refuse_channels) if refuse_channels else None,
         )
         try:
             serve_forever(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import random
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -12,6 +13,7 @@ from typing import Any
 
 from .accounts import DEMO, Directory, TokenAuthority
 from .blackhole_server import BlackholeServer
+from .channels import Channels
 from .cluster import BlackholeNode, Cluster, format_host
 from .crossbar_server import CrossbarApp, CrossbarServer
 from .stats import Stats
@@ -73,6 +75,9 @@ class SimulatorConfig:
     # /descendants is paged by 50; honouring paginate=false is off by default, the harsher case
     # (the client must follow every page).
     honour_paginate_false: bool = False
+    # Crossbar refuses GET /v2/accounts/{id}/channels with this status (401, 403, 500); None:
+    # lists them. Simulator.refuse_channels changes it while running.
+    refuse_channels: int | None = None
 
     def __post_init__(self) -> None:
         if self.nodes < 1:
@@ -104,9 +109,14 @@ class Simulator:
         self.directory = Directory.demo()
         self.tokens = TokenAuthority(self.config.token_ttl)
         self.traffic = TrafficFactory(self.directory, DEMO.account_id, self.config.seed)
+        # ecallmgr's live channels, from the calls published: what Crossbar lists.
+        self.channels = Channels()
         self._cluster: Cluster | None = None
         self._crossbar: CrossbarServer | None = None
         self._traffic_thread: TrafficThread | None = None
+        self._refuse_channels = self.config.refuse_channels
+        self._channels_gate = threading.Event()
+        self._channels_gate.set()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -157,6 +167,9 @@ class Simulator:
             websocket_url=lambda: self.blackhole_url if cfg.advertise_ws_url else None,
             api_url=lambda: self.crossbar_url,
             honour_paginate_false=cfg.honour_paginate_false,
+            channels=self.channels.listing,
+            refuse_channels=lambda: self._refuse_channels,
+            channels_gate=self._channels_gate,
         )
         try:
             crossbar = CrossbarServer(cfg.host, cfg.crossbar_port, cfg.ssl_context, app)
@@ -171,6 +184,7 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        self._channels_gate.set()  # a listing held must not hold up the server's close
         if self._traffic_thread is not None:
             self._traffic_thread.stop()
             self._traffic_thread = None
@@ -229,6 +243,7 @@ class Simulator:
 
     def _publish_event(self, event: Event) -> int:
         self.stats.incr("events_published")
+        self.channels.observe(event)
         if self._cluster is None:
             return 0
         return self._cluster.publish(event)
@@ -266,6 +281,42 @@ class Simulator:
         for event in events:
             self._publish_event(event)
         return events
+
+    def start_call(
+        self, account_id: str = DEMO.account_id, *, answered: bool = True, kind: str | None = None
+    ) -> list[str]:
+        """Publish a two-leg call's events up to its hangup, which never comes (see
+        ``end_calls_unheard``); returns its legs' call ids, the A-leg's first."""
+        scheduled = self.traffic.call(
+            account_id, start=time.time(), answered=answered, talk_seconds=3600, kind=kind
+        )
+        ids: list[str] = []
+        for item in scheduled:
+            if item.event.name == "CHANNEL_DESTROY":
+                continue
+            call_id = str(item.event.data["call_id"])
+            if call_id not in ids:
+                ids.append(call_id)
+            self._publish_event(item.event)
+        return ids
+
+    def end_calls_unheard(self, call_ids: list[str]) -> None:
+        """These legs hang up with no event sent: as if their hangups were lost in a gap."""
+        self.channels.forget(call_ids)
+
+    def refuse_channels(self, status: int | None = 403) -> None:
+        """Crossbar refuses channel listings with ``status`` as Kazoo does: 403 when token
+        restrictions deny them, 401 as for a bad token, 500 when ecallmgr cannot be reached;
+        None: lists them again."""
+        self._refuse_channels = status
+
+    def hold_channel_listings(self, held: bool = True) -> None:
+        """Channel listings wait until released (a minute at most), as behind a slow
+        ecallmgr; False releases them."""
+        if held:
+            self._channels_gate.clear()
+        else:
+            self._channels_gate.set()
 
     def publish_object(
         self,

@@ -123,8 +123,15 @@ class CrossbarApp:
         websocket_url: Callable[[], str | None],
         api_url: Callable[[], str],
         honour_paginate_false: bool = False,
+        channels: Callable[[str], list[dict[str, Any]]] = lambda account_id: [],
+        refuse_channels: Callable[[], int | None] = lambda: None,
+        channels_gate: threading.Event | None = None,
     ) -> None:
         self.honour_paginate_false = honour_paginate_false
+        self.channels = channels
+        self.refuse_channels = refuse_channels
+        # Cleared: listings wait (for at most a minute) until it is set, as a slow ecallmgr.
+        self.channels_gate = channels_gate
         self.tokens = tokens
         self.directory = directory
         self.tracking = tracking
@@ -224,6 +231,8 @@ class CrossbarApp:
             return {"GET": lambda: self.descendants(account_id, token, query)}
         if rest == ["websockets"]:
             return {"GET": lambda: self.account_sockets(account_id, token)}
+        if rest == ["channels"]:
+            return {"GET": lambda: self.account_channels(account_id, token)}
         if len(rest) == 2 and rest[0] == "websockets":
             return {"GET": lambda: self.account_socket(account_id, rest[1], token)}
         raise _Problem(404, "not found", {"message": "unknown endpoint"})
@@ -433,6 +442,26 @@ class CrossbarApp:
         # blackhole_tracking answers for the path account and the caller's own account.
         wanted = {account_id, str(claims["account_id"])}
         return 200, self.tracking.sockets(wanted), token
+
+    def account_channels(self, account_id: str, token: str | None) -> tuple[int, Any, str | None]:
+        """cb_channels' listing: the account's own live legs, one item each, no paging, in no
+        order; its authorization is Crossbar's generic one (docs/calls.md §1.5)."""
+        self._authorized(account_id, token)
+        self.count("channel_listings")
+        if self.channels_gate is not None:
+            self.channels_gate.wait(60.0)
+        refused = self.refuse_channels()
+        if refused == 401:
+            raise _invalid_credentials()
+        if refused == 500:
+            raise _Problem(500, "could not reach ecallmgr channels", {})
+        if refused is not None:
+            raise _Problem(
+                refused,
+                "forbidden",
+                {"message": "forbidden", "cause": "access denied by token restrictions"},
+            )
+        return 200, self.channels(account_id), token
 
     def account_socket(
         self, account_id: str, socket_id: str, token: str | None

@@ -16,6 +16,7 @@ class Stats:
     token_auth: int = 0
     websockets_catalog: int = 0
     descendants_pages: int = 0
+    channel_listings: int = 0
     connections: int = 0
     subscribes: int = 0
     unsubscribes: int = 0
