@@ -286,6 +286,8 @@ class Session:
                     woken = waitables.get(waitable)
                     if woken is not None:
                         woken.readable = True
+                        if woken.link is not None:
+                            woken.link.transport.woken()
 
     def _ready(self, runner: _Runner, now: float) -> bool:
         state = runner.state
