@@ -403,7 +403,7 @@ class StdoutSpool(io.RawIOBase):
     def _write_nowait(self, data: bytes) -> int | None:
         """Write to the pipe if that does not block (the whole of it: at most PIPE_BUF
         bytes go to a pipe at once or not at all); None when the kernel cannot write a pipe
-        that way (older than Linux 5.8), from then on polled first instead."""
+        that way (an older kernel), from then on polled first instead."""
         assert self._fd is not None and _NOWAIT is not None
         try:
             return os.pwritev(self._fd, [data], -1, _NOWAIT)
