@@ -15,15 +15,20 @@ from __future__ import annotations
 import argparse
 import base64
 import compileall
+import fcntl
 import json
 import os
 import platform
+import pty
 import re
+import select
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -283,6 +288,7 @@ CPU_MODES = (
     ("JSON", ("--json",), 2.0),
     ("pretty", ("-o", "pretty", "--color", "always"), 4.0),
     ("--calls", ("-o", "pretty", "--color", "always", "--calls"), 4.0),
+    ("board", ("calls",), 4.0),
 )
 
 
@@ -315,6 +321,55 @@ def cpu_run(argv: list[str], server: FastServer, warmup: int, env: dict[str, str
     return (usage.ru_utime + usage.ru_stime - cpu) / (server.total - sent) * 1e6
 
 
+def board_cpu_run(argv: list[str], server: FastServer, warmup: int, env: dict[str, str]) -> float:
+    """µs of CPU per event of the calls board (``kazoo-tail calls``) reading the paced server,
+    on a pseudo-terminal this process drains. The board has no --count: CPU is read from
+    ``/proc`` once ``warmup`` events were sent and again once all were (before the server's
+    close, which the board would answer by reconnecting), then ``q`` ends it."""
+    primary, secondary = pty.openpty()
+    # The board asks the terminal its size; a pty's starts at 0 x 0.
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    process = subprocess.Popen(
+        argv,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
+    os.close(secondary)
+    mark: tuple[float, int] | None = None
+    end: float | None = None
+    try:
+        while end is None:
+            # Not only on output: the board draws at most 4 times a second, and the end is
+            # marked on the server's last send, not up to a redraw later.
+            if select.select([primary], [], [], 0.01)[0]:
+                try:
+                    os.read(primary, 1 << 20)
+                except OSError:  # the board closed the terminal early
+                    break
+            sent = len(server.sent_at)
+            if mark is None and sent >= warmup:
+                mark = (process_cpu(process.pid), sent)
+            if sent >= server.total:
+                end = process_cpu(process.pid)
+        os.write(primary, b"q")
+        while True:  # the board puts the terminal back as it leaves
+            try:
+                if not os.read(primary, 1 << 20):
+                    break
+            except OSError:
+                break
+    finally:
+        process.wait()
+        os.close(primary)
+    assert process.returncode == 0, f"{argv} exited {process.returncode}"
+    assert mark is not None and end is not None, "the board ended before all events were sent"
+    cpu, sent = mark
+    return (end - cpu) / (server.total - sent) * 1e6
+
+
 def cpu_per_event(events: int, warmup: int, rounds: int) -> dict[tuple[str, str], float]:
     """Issue 21: CPU per event at a paced 1,000 events/s, for each workload and output mode,
     against a bare websocket-client loop writing each frame and flushing (median of the
@@ -330,11 +385,16 @@ def cpu_per_event(events: int, warmup: int, rounds: int) -> dict[tuple[str, str]
         for workload, binding, _label in CPU_WORKLOADS:
             for mode, extra, _target in (("baseline", (), 0.0), *CPU_MODES):
                 server = FastServer(events, rate=1000, workload=workload).start()
+                run = cpu_run
                 if mode == "baseline":
                     argv = [PYTHON, BASELINE, "raw-flush", server.url, str(events)]
+                elif mode == "board":
+                    run = board_cpu_run
+                    argv = [KAZOO_TAIL, *extra, "--ws-url", server.url, "--token", TOKEN]
+                    argv += ["-b", binding]
                 else:
                     argv = kazoo_tail_cmd(server.url, events, *extra, binding=binding)
-                figures.setdefault((workload, mode), []).append(cpu_run(argv, server, warmup, env))
+                figures.setdefault((workload, mode), []).append(run(argv, server, warmup, env))
                 server.stop()
     medians = {key: statistics.median(values) for key, values in figures.items()}
     header = f"  {'workload':<32} {'bare loop':>10}"

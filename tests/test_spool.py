@@ -320,3 +320,23 @@ def test_a_ctrl_c_during_the_drop_report_does_not_report_the_drops_twice(pipe: P
     spool.finish()
     assert len(warnings) == 1 and f"dropped {dropped} events" in warnings[0]
     assert spool.dropped == dropped
+
+
+def test_a_pipe_with_room_is_written_at_once_and_a_full_one_by_the_writer_in_order(
+    pipe: Pipe,
+) -> None:
+    """The direct write to a pipe (without waking the writer) must never block the main
+    thread: with room it is in the pipe before flush returns; once the pipe is full, events
+    queue for the writer and reach the reader in order."""
+    spool = spool_on(pipe.out, memory=1 << 20)
+    spool.write(event(0, 300))
+    spool.flush()
+    assert pipe_bytes(pipe.read_fd) == 300  # written on the main thread, at once
+    for number in range(1, 40):  # the page-sized pipe fills; flush never waits
+        spool.write(event(number, 300))
+        spool.flush()
+    assert pipe_bytes(pipe.read_fd) <= 4096
+    pipe.read_all()
+    spool.drain()
+    pipe.close_writer()
+    assert pipe.numbers() == list(range(40))

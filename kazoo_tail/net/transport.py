@@ -9,6 +9,7 @@ may succeed), ``LinkLost`` once open.
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import ssl
@@ -27,6 +28,8 @@ from kazoo_tail.net.watchdog import Watchdog
 RECV_SIZE = 256 * 1024
 # Statuses that send the upgrade elsewhere (websocket-client's list).
 REDIRECTS = (301, 302, 303, 307, 308)
+# The socket type, by a name the Transport.socket property does not hide.
+_Socket = socket.socket
 
 
 class LinkLost(Exception):
@@ -69,6 +72,11 @@ class Transport:
         # Reads return at once when nothing is waiting, instead of waiting a tick (a driver
         # of several links waits on all their sockets at once instead).
         self.poll = False
+        # In poll mode: the socket held no more than the last read took, so another read
+        # would find nothing until the driver's wait finds it readable again (``woken``).
+        # Asking the kernel (a select) before every read, and after the last, cost more than
+        # the read itself at a modest rate, where every event comes alone.
+        self._drained = False
 
     @classmethod
     def open(cls, url: str, *, sslopt: dict[str, Any], timeout: float, tick: float) -> Transport:
@@ -115,9 +123,14 @@ class Transport:
                 sock = self._ws.sock
                 if sock is None:
                     raise LinkLost("the connection was closed", clean=True)
-                if self.poll and not _readable(sock):
-                    return None
-                size = sock.recv_into(self._recv_buffer)
+                if self.poll:
+                    if self._drained:
+                        return None
+                    size = self._read_now(sock)
+                    if size is None:
+                        return None
+                else:
+                    size = sock.recv_into(self._recv_buffer)
                 if not size:
                     raise LinkLost("the connection was closed without a close frame", clean=True)
                 self._reader.feed(self._recv_buffer[:size])
@@ -129,6 +142,33 @@ class Transport:
         except OSError as exc:
             raise LinkLost(describe_error(exc)) from None
         return message
+
+    def woken(self) -> None:
+        """The driver's wait found the socket readable: the next ``receive`` reads it."""
+        self._drained = False
+
+    def _read_now(self, sock: _Socket) -> int | None:
+        """Read what the kernel holds without waiting, or None when it holds nothing.
+
+        A plain socket with a timeout is non-blocking underneath, and its ``recv`` polls
+        before every read: ``readv`` on its descriptor reads without that poll, and a read
+        shorter than the buffer proves the socket drained (a wait on it sees anything that
+        comes later). TLS reads at most one record at a time, so a short read proves
+        nothing there, and a read with nothing decrypted would wait a tick (a blocking
+        socket's, for ever): those are asked first."""
+        if isinstance(sock, ssl.SSLSocket) or sock.gettimeout() is None:
+            if not _readable(sock):
+                self._drained = True
+                return None
+            return int(sock.recv_into(self._recv_buffer))
+        try:
+            size = os.readv(sock.fileno(), [self._recv_buffer])
+        except BlockingIOError:
+            self._drained = True
+            return None
+        if size < RECV_SIZE:
+            self._drained = True
+        return size
 
     def send_text(self, message: str) -> None:
         self._guard(self._ws.send, message)

@@ -16,6 +16,7 @@ event, so a drop is always a whole event, never part of a line.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import select
@@ -34,6 +35,8 @@ from kazoo_tail.kazoo.time import utc_stamp
 CHUNK = 1 << 16  # staged bytes handed to the writer at once, whether or not a flush came
 READ_CHUNK = 1 << 20  # bytes read back from the spill file at once
 REPORT_EVERY = 60.0  # while drops go on, say so at least this often
+# pwritev2's flag for a write that fails rather than blocks (Linux; absent elsewhere).
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "pwritev") else None
 
 
 def format_size(size: int) -> str:
@@ -137,6 +140,9 @@ class StdoutSpool(io.RawIOBase):
         # known for the rest (a terminal, a socket: the writer thread takes everything).
         self._to_regular_file = False
         self._pipe_poll: select.poll | None = None
+        # Linux writes to a pipe with RWF_NOWAIT: a write that would block fails instead, so
+        # a write with room costs no poll before it (one system call per event less).
+        self._pipe_nowait = False
         if self._fd is not None:
             try:
                 mode = os.fstat(self._fd).st_mode
@@ -146,6 +152,7 @@ class StdoutSpool(io.RawIOBase):
             if stat.S_ISFIFO(mode):
                 self._pipe_poll = select.poll()
                 self._pipe_poll.register(self._fd, select.POLLOUT)
+                self._pipe_nowait = _NOWAIT is not None
         self.memory_cap = memory
         self.spill_cap = spill
         self._warn = warn
@@ -375,16 +382,36 @@ class StdoutSpool(io.RawIOBase):
             return data
         if len(data) > select.PIPE_BUF:
             return data
-        if not self._to_regular_file and (self._pipe_poll is None or not self._pipe_poll.poll(0)):
-            return data
         try:
-            written = os.write(self._fd, data)
+            if self._pipe_nowait:
+                written = self._write_nowait(data)
+                if written is None:
+                    return data
+            else:
+                if not self._to_regular_file and (
+                    self._pipe_poll is None or not self._pipe_poll.poll(0)
+                ):
+                    return data
+                written = os.write(self._fd, data)
         except BlockingIOError:
             return data
         except OSError as exc:
             self._error = exc  # raised on the main thread by the next flush
             return None
         return data[written:] or None
+
+    def _write_nowait(self, data: bytes) -> int | None:
+        """Write to the pipe if that does not block (the whole of it: at most PIPE_BUF
+        bytes go to a pipe at once or not at all); None when the kernel cannot write a pipe
+        that way (an older kernel), from then on polled first instead."""
+        assert self._fd is not None and _NOWAIT is not None
+        try:
+            return os.pwritev(self._fd, [data], -1, _NOWAIT)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ESPIPE, errno.ENOSYS):
+                raise
+        self._pipe_nowait = False
+        return None
 
     def _spill(self, staged: list[bytes], events: int) -> None:
         """Append to the spill file (the lock held, so the writer cannot reset it meanwhile)."""

@@ -277,7 +277,10 @@ class Session:
                 self._renew_if_due(now)
                 self._check_deadline()
                 yield IDLE
-            if not progressed:
+            # A step ends once its link has nothing more to read (or after a batch): the loop
+            # turns again at once only when a link is ready now, else it waits. One turn per
+            # event at a modest rate, not two.
+            if not progressed or not any(self._ready(r, now) for r in self._runners):
                 timeout, waitables = self._wait_plan(next_tick, clock.monotonic())
                 turn_m, turn_t, _ = self._turn
                 self._turn = (turn_m, turn_t, timeout)
@@ -286,6 +289,8 @@ class Session:
                     woken = waitables.get(waitable)
                     if woken is not None:
                         woken.readable = True
+                        if woken.link is not None:
+                            woken.link.transport.woken()
 
     def _ready(self, runner: _Runner, now: float) -> bool:
         state = runner.state
