@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import array
 import fcntl
+import gc
 import io
 import os
 import signal
@@ -76,11 +77,21 @@ class Pipe:
 def pipe() -> Iterator[Pipe]:
     p = Pipe()
     yield p
-    for closing in (lambda: os.close(p.read_fd), p.out.close):  # a blocked writer gets EPIPE
-        try:
-            closing()
-        except OSError:
-            pass
+    try:
+        os.close(p.read_fd)  # a writer thread blocked on the pipe gets EPIPE and ends
+    except OSError:
+        pass
+    # The write end is closed only once the spools' writers have ended: a writer between two
+    # writes would otherwise write to the descriptor number after it was closed, and so into
+    # whatever the next test opened under that number.
+    for spool in gc.get_objects():
+        if isinstance(spool, StdoutSpool) and spool._out is p.out:
+            spool.abandon()
+            spool._writer.join(10)
+    try:
+        p.out.close()
+    except OSError:
+        pass
 
 
 def spool_on(out: io.IOBase | object, memory: int, spill: int = 0, **kw: object) -> StdoutSpool:
