@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+# rich's own reduction of a table too wide for the screen, so that a narrow screen looks as
+# it did when the board was a rich Table.
 from rich._ratio import ratio_reduce
 from rich.cells import set_cell_size
 from rich.console import Console, ConsoleOptions, RenderableType
@@ -148,7 +150,7 @@ def _call_id(call: Call, style: Style | None = None) -> _Fitted:
 
 
 def _fitting(text: str, width: int) -> str:
-    """Exactly ``width`` cells: elided at the end with "…", as rich's no_wrap cells are."""
+    """At most ``width`` cells: elided at the end with "…", as rich's no_wrap cells are."""
     size = cells(text)
     if size > width:
         if width <= 0:
