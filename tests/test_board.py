@@ -693,3 +693,16 @@ def test_the_board_gives_spare_width_to_ids_before_names() -> None:
     assert "Grace Davis <1001> → 北京 办公室 <+861065529988123>" in text
     assert "Jürgen Müller <+4930123456789> → 1002" in text
     assert all(cell_len(line) <= 200 for line in text.splitlines())
+
+
+def test_no_line_of_the_board_is_wider_or_taller_than_the_screen_at_any_size() -> None:
+    # The rows are laid out by the board itself, not by rich's tables: down to screens
+    # narrower than the short columns, every line stays within the width (a wrapped line
+    # would push the status line off the screen).
+    for tracker in (fed(busy_events(30)), long_id_calls(), CallTracker()):
+        for width in range(12, 201, 7):
+            for height in (3, 8, 24):
+                text = board_text(tracker, NOW, width, height, "reconnecting " * 20)
+                lines = text.split("\n")
+                assert len(lines) == height, (width, height)
+                assert all(cell_len(line) <= width for line in lines), (width, height)

@@ -6,27 +6,42 @@ are laid out here rather than by rich's ratios, in turn of priority as on pretty
 short columns whole, the parties' numbers, a call id in at least ``ID_CELLS`` (elided in the
 middle), the whole id, then the names; the parties take what is left so the table spans the
 screen. Everything shown from the server passes through ``sanitize`` and is rendered as
-plain ``Text``, never as markup.
+plain text, never as markup.
+
+The picture is laid out here as lines of segments, not as rich ``Table`` and ``Layout``: the
+board is redrawn up to four times a second while events pour in, and measuring and rendering
+a table cell by cell cost many times what the lines do. It looks as rich's table would (a
+cell of padding each side of a column, none at the table's edges; headers bold; a styled
+cell's style over its whole width; the status line on the screen's last line).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from rich.console import Console, ConsoleOptions, Group, RenderableType
-from rich.layout import Layout
-from rich.measure import Measurement
-from rich.table import Column, Table
-from rich.text import Text
+# rich's own reduction of a table too wide for the screen, so that a narrow screen looks as
+# it did when the board was a rich Table.
+from rich._ratio import ratio_reduce
+from rich.cells import set_cell_size
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
+from rich.style import Style
 
 from kazoo_tail.features.calls import Call, CallTracker
 from kazoo_tail.output.pretty import ID_CELLS, NUMBERS_CELLS, cells, elide_middle, numbers
 from kazoo_tail.output.terminal import sanitize
 
-_STATE_STYLE = {"ringing": "yellow", "talking": "green", "held": "magenta", "ended": "dim"}
+# Parsed once: a redraw styles hundreds of cells.
+_BOLD, _DIM, _REVERSE = Style(bold=True), Style(dim=True), Style(reverse=True)
+_STATE_STYLE = {
+    "ringing": Style(color="yellow"),
+    "talking": Style(color="green"),
+    "held": Style(color="magenta"),
+    "ended": _DIM,
+}
 # A call neither heard of nor listed by Crossbar for a while: its state is not known.
 UNCONFIRMED = "unconfirmed"
-_STATE_STYLE[UNCONFIRMED] = "dim"
+_STATE_STYLE[UNCONFIRMED] = _DIM
 # Before a time that counts from when the tool learnt of the call, not from the call's start
 # or answer (which it did not see): the call has lasted at least that.
 AT_LEAST = "≥"
@@ -71,7 +86,11 @@ class _Fitted:
     their names, else their numbers alone (cut only past NUMBER_CELLS each); or a call id,
     elided in the middle when the column is narrower."""
 
-    def __init__(self, forms: tuple[str, ...], style: str = "", middle: bool = False) -> None:
+    __slots__ = ("forms", "style", "middle")
+
+    def __init__(
+        self, forms: tuple[str, ...], style: Style | None = None, middle: bool = False
+    ) -> None:
         self.forms = forms
         self.style = style
         self.middle = middle
@@ -86,19 +105,27 @@ class _Fitted:
         last = cells(self.forms[-1])
         return min(last, ID_CELLS) if self.middle else min(last, NUMBERS_CELLS)
 
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(self.narrowest, self.widest)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
-        width = options.max_width
+    def shown(self, width: int) -> str:
         shown = next((form for form in self.forms if cells(form) <= width), None)
-        if shown is None:
-            if self.middle:
-                shown = elide_middle(self.forms[-1], width)
-            else:
-                caller, callee = self.forms[-1].split(" → ", 1)
-                shown = numbers(caller, callee, " → ", width)
-        yield Text(shown, style=self.style, no_wrap=True, overflow="ellipsis")
+        if shown is not None:
+            return shown
+        if self.middle:
+            return elide_middle(self.forms[-1], width)
+        caller, callee = self.forms[-1].split(" → ", 1)
+        return numbers(caller, callee, " → ", width)
+
+
+class _Plain:
+    """A cell shown as it is, elided at its end if its column is narrower."""
+
+    __slots__ = ("text", "style")
+
+    def __init__(self, text: str, style: Style | None = None) -> None:
+        self.text = text
+        self.style = style
+
+    def shown(self, width: int) -> str:
+        return self.text
 
 
 def _parties(call: Call) -> _Fitted:
@@ -118,54 +145,132 @@ def first_leg_id(call: Call) -> str:
     return sanitize(first.call_id) or "?"
 
 
-def _call_id(call: Call, style: str = "") -> _Fitted:
+def _call_id(call: Call, style: Style | None = None) -> _Fitted:
     return _Fitted((first_leg_id(call),), style, middle=True)
 
 
-def _table(width: int) -> Table:
-    table = Table(box=None, expand=False, pad_edge=False, show_edge=False, width=width)
-    return table
+def _fitting(text: str, width: int) -> str:
+    """At most ``width`` cells: elided at the end with "…", as rich's no_wrap cells are."""
+    size = cells(text)
+    if size > width:
+        if width <= 0:
+            return ""
+        return set_cell_size(text, width - 1) + "…"
+    return text
 
 
-def _column(table: Table, name: str, justify: str) -> None:
-    table.add_column(
-        name,
-        justify="right" if justify == "right" else "left",
-        no_wrap=True,
-        overflow="ellipsis",
-    )
+class _Table:
+    """Rows of cells under a header, laid out in lines ``width`` cells wide at most."""
+
+    def __init__(self, columns: Sequence[tuple[str, bool]]) -> None:
+        self.headers = [name for name, _ in columns]
+        self.right = [right for _, right in columns]
+        self.rows: list[Sequence[_Plain | _Fitted]] = []
+        # Each column's padding, left and right; None: a cell each side but at the edges.
+        self.gaps: list[tuple[int, int]] | None = None
+
+    def _need(self, index: int, narrowest: bool = False) -> int:
+        sizes = [cells(self.headers[index])]
+        for row in self.rows:
+            cell = row[index]
+            if isinstance(cell, _Fitted):
+                sizes.append(cell.narrowest if narrowest else cell.widest)
+            else:
+                sizes.append(cells(cell.text))
+        return max(sizes)
+
+    def _fit_columns(self, width: int, ids: int, parties: int) -> list[int]:
+        """Every column's width, by priority: the short columns whole; the parties' numbers;
+        the call id in at least ID_CELLS; the whole id; the rest to the parties, for names."""
+        count = len(self.headers)
+        widths = [0] * count
+        room = width - _GAP * (count - 1)
+        for index in range(count):
+            if index not in (ids, parties):
+                widths[index] = self._need(index)
+                room -= widths[index]
+        numbers_need = self._need(parties, narrowest=True)
+        id_width = max(0, min(self._need(ids, narrowest=True), room - numbers_need))
+        spare = room - id_width - numbers_need
+        if spare > 0:
+            id_width += min(spare, self._need(ids) - id_width)
+        widths[ids] = id_width
+        widths[parties] = max(1, room - id_width)
+        # Narrower than even the short columns: every column gives way evenly, padding
+        # included, as rich's tables do; the lines stay within the screen.
+        last = count - 1
+        padded = [w + (index > 0) + (index < last) for index, w in enumerate(widths)]
+        excess = sum(padded) - width
+        if excess > 0:
+            padded = ratio_reduce(excess, [1] * count, padded, padded)
+            self.gaps = [
+                (min(int(index > 0), w), min(int(index < last), max(0, w - 1)))
+                for index, w in enumerate(padded)
+            ]
+            widths = [w - sum(gap) for w, gap in zip(padded, self.gaps)]  # noqa: B905 - 3.9 has no strict=
+        return widths
+
+    def lines(self, width: int, ids: int, parties: int) -> list[list[Segment]]:
+        widths = self._fit_columns(width, ids, parties)
+        right = self.right
+        last = len(widths) - 1
+        gaps = self.gaps or [(int(index > 0), int(index < last)) for index in range(last + 1)]
+        header = "".join(
+            " " * left + _justified(name, size, flush) + " " * after
+            for name, size, flush, (left, after) in zip(self.headers, widths, right, gaps)  # noqa: B905 - as above
+        )
+        lines = [[Segment(header, _BOLD)]]
+        for row in self.rows:
+            segments: list[Segment] = []
+            plain: list[str] = []
+            for index, cell in enumerate(row):
+                left, after = gaps[index]
+                plain.append(" " * left)
+                size = widths[index]
+                text = _justified(cell.shown(size), size, right[index])
+                if cell.style is None:
+                    plain.append(text)
+                else:
+                    if plain:
+                        segments.append(Segment("".join(plain)))
+                        plain = []
+                    segments.append(Segment(text, cell.style))
+                plain.append(" " * after)
+            if plain:
+                segments.append(Segment("".join(plain)))
+            lines.append(segments)
+        return lines
 
 
-def _cell(value: str, style: str = "") -> Text:
-    return Text(value, style=style, no_wrap=True, overflow="ellipsis")
+def _justified(text: str, width: int, right: bool) -> str:
+    text = _fitting(text, width)
+    padding = " " * (width - cells(text))
+    return padding + text if right else text + padding
 
 
-def _need(column: Column, narrowest: bool = False) -> int:
-    sizes = [cells(str(column.header))]
-    for cell in column.cells:
-        if isinstance(cell, _Fitted):
-            sizes.append(cell.narrowest if narrowest else cell.widest)
-        elif isinstance(cell, Text):
-            sizes.append(cell.cell_len)
-    return max(sizes)
+class _Picture:
+    """The whole screen as lines: the top ``height - 1`` of them, cut or filled with blank
+    lines, and the status line at the bottom."""
+
+    def __init__(self, lines: list[list[Segment]], status: Segment, height: int) -> None:
+        self.lines = lines
+        self.status = status
+        self.height = height
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        top = max(0, self.height - 1)
+        new_line = Segment.line()
+        shown = self.lines[:top]
+        for line in shown:
+            yield from line
+            yield new_line
+        for _ in range(top - len(shown)):
+            yield new_line
+        yield self.status
 
 
-def _fit_columns(table: Table, width: int, ids: int, parties: int) -> None:
-    """Every column's width, by priority: the short columns whole; the parties' numbers;
-    the call id in at least ID_CELLS; the whole id; the rest to the parties, for names."""
-    columns = table.columns
-    room = width - _GAP * (len(columns) - 1)
-    for index, column in enumerate(columns):
-        if index not in (ids, parties):
-            column.width = _need(column)
-            room -= column.width
-    numbers_need = _need(columns[parties], narrowest=True)
-    id_width = max(0, min(_need(columns[ids], narrowest=True), room - numbers_need))
-    spare = room - id_width - numbers_need
-    if spare > 0:
-        id_width += min(spare, _need(columns[ids]) - id_width)
-    columns[ids].width = id_width
-    columns[parties].width = max(1, room - id_width)
+def _line(text: str, style: Style | None, width: int) -> list[Segment]:
+    return [Segment(_fitting(text, width), style)]
 
 
 def render_board(
@@ -188,71 +293,68 @@ def render_board(
     # Hangups are history: the latest that fit, with no count of older ones.
     shown_ended = ended[: max(0, hangup_room)]
 
-    calls = _table(width)
-    for name, justify in (
-        ("call", "left"),
-        ("state", "left"),
-        ("dir", "left"),
-        ("call id", "left"),
-        ("parties", "left"),
-        ("legs", "right"),
-        ("ring", "right"),
-        ("talk", "right"),
-    ):
-        _column(calls, name, justify)
+    calls = _Table(
+        (
+            ("call", False),
+            ("state", False),
+            ("dir", False),
+            ("call id", False),
+            ("parties", False),
+            ("legs", True),
+            ("ring", True),
+            ("talk", True),
+        )
+    )
     for call in shown_live:
         stale = call.is_stale(now, tracker.stale_after)
         state = UNCONFIRMED if stale else call.state
         ring, talk = _times(call, now, stale)
-        calls.add_row(
-            _cell(call.label, "bold"),
-            _cell(state, _STATE_STYLE.get(state, "")),
-            # As the account sees it; "?" while not known yet.
-            _cell(call.direction or "?"),
-            _call_id(call),
-            _parties(call),
-            _cell(str(len(call.legs))),
-            _cell(ring),
-            _cell(talk),
+        calls.rows.append(
+            (
+                _Plain(call.label, _BOLD),
+                _Plain(state, _STATE_STYLE.get(state)),
+                # As the account sees it; "?" while not known yet.
+                _Plain(call.direction or "?"),
+                _call_id(call),
+                _parties(call),
+                _Plain(str(len(call.legs))),
+                _Plain(ring),
+                _Plain(talk),
+            )
         )
-    _fit_columns(calls, width, ids=3, parties=4)
-    parts: list[RenderableType] = [
-        _cell(f"kazoo-tail calls: {len(live)} in progress   (q quits)", "bold"),
-        calls,
-    ]
+    lines = [_line(f"kazoo-tail calls: {len(live)} in progress   (q quits)", _BOLD, width)]
+    lines += calls.lines(width, ids=3, parties=4)
     if not live:
-        parts.append(_cell("no calls in progress", "dim"))
+        lines.append(_line("no calls in progress", _DIM, width))
     if more_live:
-        parts.append(_cell(f"… and {more_live} more", "dim"))
+        lines.append(_line(f"… and {more_live} more", _DIM, width))
     if shown_ended:
-        hangups = _table(width)
-        for name, justify in (
-            ("hung up", "left"),
-            ("cause", "left"),
-            ("call id", "left"),
-            ("parties", "left"),
-            ("ring", "right"),
-            ("talk", "right"),
-        ):
-            _column(hangups, name, justify)
+        hangups = _Table(
+            (
+                ("hung up", False),
+                ("cause", False),
+                ("call id", False),
+                ("parties", False),
+                ("ring", True),
+                ("talk", True),
+            )
+        )
         for call in shown_ended:
             ring, talk = _times(call, now, stale=False)
-            hangups.add_row(
-                _cell(call.label, "dim"),
-                _cell(sanitize(call.cause) or "?"),
-                _call_id(call, "dim"),
-                _parties(call),
-                _cell(ring),
-                _cell(talk),
+            hangups.rows.append(
+                (
+                    _Plain(call.label, _DIM),
+                    _Plain(sanitize(call.cause) or "?"),
+                    _call_id(call, _DIM),
+                    _parties(call),
+                    _Plain(ring),
+                    _Plain(talk),
+                )
             )
-        _fit_columns(hangups, width, ids=2, parties=3)
-        parts.append(hangups)
+        lines += hangups.lines(width, ids=2, parties=3)
     # The status line keeps to the bottom of the screen, as a terminal's status bar does.
-    screen = Layout()
-    screen.split_column(
-        Layout(Group(*parts)), Layout(_cell(sanitize(status) or " ", "reverse"), size=1)
-    )
-    return screen
+    status_line = Segment(_fitting(sanitize(status) or " ", width), _REVERSE)
+    return _Picture(lines, status_line, height)
 
 
 def _fit(calls: list[Call], room: int) -> tuple[list[Call], int]:
