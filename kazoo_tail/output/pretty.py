@@ -84,7 +84,13 @@ class Painter:
         system = console.color_system  # None when not colouring
         self.system = COLOR_SYSTEMS.get(system) if system else None
         self.no_color = console.no_color
-        self._codes: dict[str, tuple[str, str]] = {}
+        # By style; "" paints nothing, so that ``codes`` answers for it too.
+        self._codes: dict[str, tuple[str, str]] = {"": ("", "")}
+
+    @property
+    def codes(self) -> dict[str, tuple[str, str]]:
+        """The escape codes before and after, by style, of the styles painted so far."""
+        return self._codes
 
     @property
     def colours(self) -> bool:
@@ -345,8 +351,17 @@ class PrettyRenderer:
         if not self.painter.colours:
             text = "".join([piece for piece, _ in pieces])
         else:
-            paint = self._paint
-            text = "".join([paint(piece, style) for piece, style in pieces])
+            # The painter's codes looked up here: a call to paint per piece costs as much as
+            # the rest of the join.
+            get, paint = self.painter.codes.get, self._paint
+            text = "".join(
+                [
+                    paint(piece, style)
+                    if (codes := get(style)) is None
+                    else codes[0] + piece + codes[1]
+                    for piece, style in pieces
+                ]
+            )
         if self._narrow is not None:
             text = text.encode(self._narrow, "backslashreplace").decode(self._narrow)
         self.console.file.write(text.rstrip(" ") + "\n")
@@ -674,11 +689,10 @@ class TimelineRenderer:
         gutter = self._gutter
         line = Line()
         # Labels are ASCII ("#12") and every mark takes one cell: the widths are known.
-        line.append(
-            f"{label:<{gutter}} {mark} ", self._label_styles[call.colour % _PALETTE], gutter + 3
-        )
-        line.append(stamp, "dim", len(stamp))
-        line.append(" ", "", 1)
+        gutter_text = f"{label:<{gutter}} {mark} "
+        style = self._label_styles[call.colour % _PALETTE]
+        line.pieces = [(gutter_text, style), (stamp, "dim"), (" ", "")]
+        line.width = len(gutter_text) + len(stamp) + 1
         return line
 
     def _write(
