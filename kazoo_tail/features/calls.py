@@ -67,15 +67,22 @@ class Origin:
         ccv = data.get("custom_channel_vars")
         if not isinstance(ccv, dict):
             ccv = {}
-        resource_type = text(ccv, "resource_type")
-        authorizing = text(ccv, "authorizing_type")
-        inception = text(ccv, "inception")
-        a_leg = text(data, "call_direction") == "inbound" and data.get(
-            "channel_is_loopback"
-        ) not in (
-            True,
-            "true",
-        )
+        # text(), called only for what is not a string (rarely): every event of every call
+        # comes here, and a call per field showed in --calls' cost.
+        get = ccv.get
+        resource_type = get("resource_type", "")
+        if resource_type.__class__ is not str:
+            resource_type = text(ccv, "resource_type")
+        authorizing = get("authorizing_type", "")
+        if authorizing.__class__ is not str:
+            authorizing = text(ccv, "authorizing_type")
+        inception = get("inception", "")
+        if inception.__class__ is not str:
+            inception = text(ccv, "inception")
+        direction = data.get("call_direction", "")
+        if direction.__class__ is not str:
+            direction = text(data, "call_direction")
+        a_leg = direction == "inbound" and data.get("channel_is_loopback") not in (True, "true")
         if inception and inception not in _ON_NET:
             self.outside = True  # on 4.3 the B-legs carry the A-leg's inception too
         if a_leg:
@@ -89,7 +96,7 @@ class Origin:
                 self.maybe_outside = True
         if resource_type in _TERMINATIONS:
             self.to_resource = True
-        elif text(data, "call_direction") == "outbound":
+        elif direction == "outbound":
             if text(ccv, "resource_id"):
                 self.to_resource = True
             elif authorizing and authorizing != "resource" and text(ccv, "authorizing_id"):
