@@ -296,6 +296,8 @@ class PrettyRenderer:
         self.tracker = tracker or CallTracker(palette_size=len(CALL_COLOURS))
         self.painter = Painter(console)
         self._paint = self.painter.paint
+        # The painter's own table (it fills it as styles are first painted); None: no colour.
+        self._codes = self.painter.codes if self.painter.colours else None
         encoding = getattr(console.file, "encoding", None) or "utf-8"
         # A stdout in a narrower encoding (an ASCII or latin-1 locale) would fail on the first
         # emoji a server sends: what it cannot encode is shown as an escape (\U0001f600).
@@ -348,12 +350,12 @@ class PrettyRenderer:
         limit = self.columns.limit
         if limit is not None and line.width > limit:
             pieces = self._crop(pieces, limit)
-        if not self.painter.colours:
+        if self._codes is None:
             text = "".join([piece for piece, _ in pieces])
         else:
             # The painter's codes looked up here: a call to paint per piece costs as much as
             # the rest of the join.
-            get, paint = self.painter.codes.get, self._paint
+            get, paint = self._codes.get, self._paint
             text = "".join(
                 [
                     paint(piece, style)
@@ -653,7 +655,8 @@ class TimelineRenderer:
         self._direction_of: OrderedDict[str, str] = OrderedDict()
 
     def render(self, event: Event) -> None:
-        self.pretty.follow_resize()
+        if self.pretty._follow is not None:  # the check inline: a call saved on every event
+            self.pretty.follow_resize()
         update = self.tracker.observe(event) if event.kind == "call" else None
         if update is None:
             self.pretty.write(self.pretty.line(event), event.received_at)
