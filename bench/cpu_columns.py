@@ -1,7 +1,7 @@
 """Some columns (and workloads) of bench/run.py's CPU table, e.g. while working on one mode:
 
     .venv/bin/python bench/cpu_columns.py --modes JSON,--calls
-    .venv/bin/python bench/cpu_columns.py --modes --calls --workloads create-calls
+    .venv/bin/python bench/cpu_columns.py --modes=--calls --workloads create-calls
 
 The table, its runs and its baseline are bench/run.py's own; only the columns are chosen.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
@@ -34,8 +35,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     # The table's own loops read these: narrowing them chooses the columns and rows.
-    run.CPU_MODES = tuple(mode for mode in run.CPU_MODES if mode[0] in chosen)
-    run.CPU_WORKLOADS = tuple(row for row in run.CPU_WORKLOADS if row[0] in picked)
+    # (Typed as the whole tables, which a selection is not: hence the casts.)
+    run.CPU_MODES = cast(Any, tuple(mode for mode in run.CPU_MODES if mode[0] in chosen))
+    run.CPU_WORKLOADS = cast(Any, tuple(row for row in run.CPU_WORKLOADS if row[0] in picked))
     run.cpu_per_event(args.events, args.warmup, args.rounds)
 
 
