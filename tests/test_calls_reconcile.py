@@ -47,7 +47,9 @@ def test_a_listing_at_the_start_opens_the_calls_in_progress_with_unseen_times() 
     talking = next(call for call in tracker.live_calls if len(call.legs) == 2)
     ringing = next(call for call in tracker.live_calls if len(call.legs) == 1)
     assert talking.state == "talking" and talking.direction == "inbound"
-    assert talking.talk_is_lower_bound and talking.ring_is_lower_bound
+    assert talking.talk_is_lower_bound
+    # Answered before it was listed: its ring is unknown, not a lower bound of nothing.
+    assert talking.ring_unknown and not talking.ring_is_lower_bound
     assert talking.talk_seconds(T0 + 62.1) == 62.0  # from the listing, not invented before it
     assert ringing.state == "ringing" and ringing.caller_number == "+15550001"
     assert ringing.ring_is_lower_bound and ringing.talk_seconds(T0 + 10) is None
