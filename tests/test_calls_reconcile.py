@@ -300,12 +300,15 @@ def test_a_listing_asked_before_a_heard_hangup_opens_nothing_for_its_other_leg()
     assert [c.label for c in tracker.live_calls] == ["#2"]  # no label burnt
 
 
-def test_a_listing_never_reports_as_added_a_call_merged_into_one_known() -> None:
+def test_legs_listed_bridged_to_a_known_leg_join_its_call_without_a_new_label() -> None:
     tracker = CallTracker()
     tracker.observe(heard(call_event("CHANNEL_CREATE", "K", T0), T0))
     listing = [leg("U", "outbound", True, "K"), leg("V", "inbound", True)]
     result = tracker.reconcile({ACCOUNT: listing}, T0 + 10, T0 + 10)
-    assert all(id(call) in {id(c) for c in tracker.live_calls} for call in result.added)
+    assert [set(call.legs) for call in result.added] == [{"V"}]
+    known = next(call for call in tracker.live_calls if "K" in call.legs)
+    assert set(known.legs) == {"K", "U"} and known.label == "#1" and known.state == "talking"
+    assert result.added[0].label == "#2"
 
 
 def test_the_call_id_shown_for_a_listed_call_is_its_inbound_leg() -> None:
@@ -403,3 +406,27 @@ def test_admit_keeps_calls_out_of_the_board_but_still_judges_those_known() -> No
     assert [set(call.legs) for call in result.closed] == [{"f2"}]
     f1 = next(call for call in tracker.live_calls if "f1" in call.legs)
     assert f1.confirmed_at == T0 + 10 and f1.state == "talking"
+
+
+def test_an_answer_heard_after_a_listing_found_it_puts_the_call_back_on_kazoos_clock() -> None:
+    """Its start heard, its answer listed, then the answer itself arrives (late): the ring
+    is exact again, from Kazoo's times only."""
+    tracker = CallTracker()
+    tracker.observe(heard(call_event("CHANNEL_CREATE", "j1", T0), T0))
+    tracker.reconcile({ACCOUNT: [leg("j1", "inbound", True)]}, T0 + 20, T0 + 20)
+    (call,) = tracker.live_calls
+    assert call.ring_unknown
+    tracker.observe(heard(call_event("CHANNEL_ANSWER", "j1", T0 + 4), T0 + 21))
+    assert not call.ring_unknown and not call.talk_is_lower_bound
+    assert call.ring_seconds(T0 + 30) == 4.0 and call.talk_seconds(T0 + 30) == 26.0
+
+
+def test_a_leg_a_listing_left_out_is_back_when_a_later_listing_has_it() -> None:
+    tracker = CallTracker()
+    both = [leg("t1", "inbound", True, "t2"), leg("t2", "outbound", True, "t1")]
+    tracker.reconcile({ACCOUNT: both}, T0, T0)
+    (call,) = tracker.live_calls
+    tracker.reconcile({ACCOUNT: both[:1]}, T0 + 10, T0 + 10)
+    assert call.legs["t2"].cause == ENDED_IN_GAP and call.state == "talking"
+    tracker.reconcile({ACCOUNT: both}, T0 + 20, T0 + 20)
+    assert call.legs["t2"].ended is None and not call.end_unheard

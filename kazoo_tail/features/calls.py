@@ -167,6 +167,8 @@ class Leg:
     # Known from a listing only, no event of it heard yet: its ``direction`` is the switch's
     # view as Crossbar lists it, and its ``created`` is the listing's time, not its start.
     listed_only: bool = False
+    # Its ``answered`` is a listing's time (the tool's clock), its answer unheard.
+    answer_listed: bool = False
     # Ended because a listing lacked it: when that listing was asked (the tool's clock). None
     # for a leg in progress or one whose hangup was heard.
     end_inferred_at: float | None = None
@@ -210,9 +212,6 @@ class Call:
     # Set for a call first known from a channel listing: what happened before this moment
     # (its start, its answer) was not seen, so its times count from here and are lower bounds.
     known_since: float | None = None
-    # Found answered by a listing, its answer unheard: when it was answered is known only to
-    # be before that listing (the tool's clock), so its ring time is unknown.
-    answer_unseen: bool = False
     # When the tool heard its first answer (its own clock): the end of a ring counted, like
     # known_since, on the tool's clock.
     answer_heard_at: float | None = None
@@ -222,6 +221,12 @@ class Call:
     # The latest moment its clocks were shown counting to (the tool's clock): a close whose
     # end is inferred never ends it earlier, so that a lower bound shown never goes down.
     shown_until: float = float("-inf")
+
+    @property
+    def answer_unseen(self) -> bool:
+        """Found answered by a listing, its answer unheard: when it was answered is known only
+        to be before that listing (the tool's clock), so its ring time is unknown."""
+        return any(leg.answer_listed for leg in self.legs.values())
 
     @property
     def end_unheard(self) -> bool:
@@ -503,12 +508,8 @@ class CallTracker:
             leg.latest = key
             if name in _HOLDS and leg.ended is None:
                 leg.held = _HOLDS[name]
-        if name == "CHANNEL_ANSWER" and (leg.answered is None or when < leg.answered):
-            leg.answered = when
-            if call.known_since is None:
-                call.answer_unseen = False  # its start and now its answer heard: Kazoo's clock
-            elif not call.answer_unseen and call.answer_heard_at is None:
-                call.answer_heard_at = event.received_at  # ends a ring counted on our clock
+        if name == "CHANNEL_ANSWER":
+            self._answer(call, leg, when, event.received_at)
         # A hangup heard always replaces an end inferred from a listing (cause, counts, time).
         heard_end = leg.ended is not None and leg.end_inferred_at is None
         if name in _ENDINGS and not (heard_end and leg.cause):
@@ -560,6 +561,24 @@ class CallTracker:
         self._live[id(call)] = call
         return call, True
 
+    @staticmethod
+    def _answer(call: Call, leg: Leg, when: float, received_at: float) -> None:
+        """An answer heard. The legs' answer times stay on one clock: Kazoo's, once the
+        call's start and an answer were heard; else the listing's, which it cannot join."""
+        unseen = call.answer_unseen
+        if unseen and call.known_since is None:
+            for other in call.legs.values():  # the listing's time gives way to Kazoo's answer
+                if other.answer_listed:
+                    other.answered, other.answer_listed = when, False
+            leg.answered = when
+        elif unseen:
+            if leg.answered is None:  # the call's answer (before a listing) is still unseen
+                leg.answered, leg.answer_listed = call.answered, True
+        elif leg.answered is None or when < leg.answered:
+            leg.answered = when
+            if call.known_since is not None and call.answer_heard_at is None:
+                call.answer_heard_at = received_at  # ends a ring counted on the tool's clock
+
     def _join(self, call: Call, leg: str) -> None:
         """Another leg belongs to this call; a call it was counted under until now merges in."""
         other = self._call_of_leg.get(leg)
@@ -584,7 +603,6 @@ class CallTracker:
         keep.account_id = keep.account_id or gone.account_id
         since = [t for t in (keep.known_since, gone.known_since) if t is not None]
         keep.known_since = min(since) if since else None
-        keep.answer_unseen = keep.answer_unseen or gone.answer_unseen
         answers = [t for t in (keep.answer_heard_at, gone.answer_heard_at) if t is not None]
         keep.answer_heard_at = min(answers) if answers else None
         keep.hangup_heard_at = max(keep.hangup_heard_at, gone.hangup_heard_at)
@@ -696,15 +714,18 @@ class CallTracker:
                 if latest is None or asked_at <= latest:
                     return None
                 self._reopen(call)
-        calls = [call for call in map(self._call_of_leg.get, uuids) if call is not None]
         if not calls and admit is not None and not admit(group):
-            return None  # the board's filters: not a call to show
+            return None  # the board's filters: not a call to show (one known stays judged)
+        calls = [call for call in map(self._call_of_leg.get, uuids) if call is not None]
+        if not calls:
+            # Legs not heard of, bridged to one that was: they join its call (no new label).
+            calls = [call for call in map(self._call_of_leg.get, named) if call is not None]
         if calls:
             call = calls[0]
             for other in calls[1:]:
                 if other is not call and other.ids:
                     self._join(call, next(iter(other.ids)))
-            anchor = next(uuid for uuid in uuids if uuid in self._call_of_leg)
+            anchor = next((uuid for uuid in named if uuid in self._call_of_leg), "")
             call = self._call_of_leg.get(anchor, call)
         else:
             self._calls_seen += 1
@@ -716,13 +737,15 @@ class CallTracker:
         call.account_id = call.account_id or account_id
         # The A-leg (the switch's inbound one) first: it describes the call.
         for item in sorted(group, key=lambda item: text(item, "direction") != "inbound"):
-            self._seed_leg(call, account_id, item, now)
+            self._seed_leg(call, account_id, item, asked_at, now)
             # A leg's other_leg may have merged this call into an older one.
             call = self._call_of_leg.get(text(item, "uuid"), call)
         call.direction = call.origin.direction(False)
         return call
 
-    def _seed_leg(self, call: Call, account_id: str, item: dict[str, Any], now: float) -> None:
+    def _seed_leg(
+        self, call: Call, account_id: str, item: dict[str, Any], asked_at: float, now: float
+    ) -> None:
         call_id = text(item, "uuid")
         leg = call.legs.get(call_id)
         if leg is None:
@@ -739,13 +762,17 @@ class CallTracker:
                 for attribute, key in _DESCRIPTION:  # 4.3 lists them; master does not
                     setattr(call, attribute, text(item, key))
                 call.dialled = text(item, "destination")
+        if leg.end_inferred_at is not None and asked_at > leg.end_inferred_at:
+            # Ended only for a listing's lack of it; one asked since has it: it goes on.
+            leg.ended, leg.cause, leg.end_inferred_at = None, "", None
         if item.get("answered") is True and leg.answered is None and leg.ended is None:
             # Answered before the tool heard it: the talk time is a lower bound from here, and
             # the ring time unknown (the answer came at some moment before; an upper bound
-            # from it would set the tool's clock against Kazoo's creation time).
-            if call.answered is None:
-                call.answer_unseen = True
-            leg.answered = now
+            # from it would set the tool's clock against Kazoo's creation time). A call whose
+            # answer was heard keeps that one, on Kazoo's clock.
+            answered = call.answered
+            leg.answer_listed = answered is None or call.answer_unseen
+            leg.answered = now if answered is None else answered
         if isinstance(item.get("is_onhold"), bool) and leg.ended is None:
             leg.held = item["is_onhold"]
         call.origin.note(_as_event_data(account_id, item))
