@@ -473,7 +473,7 @@ class CallTracker:
         # Whether the call had ended, before this event's leg (maybe new) is counted in it.
         ended_before = call.ended
         created = _created_time(data) or when
-        leg = call.legs.get(call_id)
+        leg = known  # reopening changes no leg's identity: one look-up per event
         if leg is None:
             leg = call.legs[call_id] = Leg(call_id, created, account_id=_account_of(event))
             leg.direction = text(data, "call_direction")
