@@ -68,15 +68,22 @@ class Origin:
         ccv = data.get("custom_channel_vars")
         if not isinstance(ccv, dict):
             ccv = {}
-        resource_type = text(ccv, "resource_type")
-        authorizing = text(ccv, "authorizing_type")
-        inception = text(ccv, "inception")
-        a_leg = text(data, "call_direction") == "inbound" and data.get(
-            "channel_is_loopback"
-        ) not in (
-            True,
-            "true",
-        )
+        # text(), called only for what is not a string (rarely): every event of every call
+        # comes here, and a call per field showed in --calls' cost.
+        get = ccv.get
+        resource_type = get("resource_type", "")
+        if resource_type.__class__ is not str:
+            resource_type = text(ccv, "resource_type")
+        authorizing = get("authorizing_type", "")
+        if authorizing.__class__ is not str:
+            authorizing = text(ccv, "authorizing_type")
+        inception = get("inception", "")
+        if inception.__class__ is not str:
+            inception = text(ccv, "inception")
+        direction = data.get("call_direction", "")
+        if direction.__class__ is not str:
+            direction = text(data, "call_direction")
+        a_leg = direction == "inbound" and data.get("channel_is_loopback") not in (True, "true")
         if inception and inception not in _ON_NET:
             self.outside = True  # on 4.3 the B-legs carry the A-leg's inception too
         if a_leg:
@@ -90,7 +97,7 @@ class Origin:
                 self.maybe_outside = True
         if resource_type in _TERMINATIONS:
             self.to_resource = True
-        elif text(data, "call_direction") == "outbound":
+        elif direction == "outbound":
             if text(ccv, "resource_id"):
                 self.to_resource = True
             elif authorizing and authorizing != "resource" and text(ccv, "authorizing_id"):
@@ -453,13 +460,16 @@ class CallTracker:
         if not call_id:
             return None
         name = event.name or text(data, "event_name")
-        when = event_time(event)
+        # event_time, with the data already in hand.
+        stamp = unix_from_gregorian(data.get("timestamp"))
+        when = event.received_at if stamp is None else stamp
         others = [
             other
             for other in (text(data, "other_leg_call_id"), _bridged_leg(data, call_id))
             if other and other != call_id
         ]
-        call, opened = self._call_for(call_id, others, data, when)
+        created = _created_time(data) or when
+        call, opened = self._call_for(call_id, others, created)
         # Before any merge below, which carries what it shows into the call that stays.
         call.origin.note(data)
         known = call.legs.get(call_id)
@@ -472,10 +482,11 @@ class CallTracker:
                 self._reopen(call)
         # Whether the call had ended, before this event's leg (maybe new) is counted in it.
         ended_before = call.ended
-        created = _created_time(data) or when
+        account = None
         leg = known  # reopening changes no leg's identity: one look-up per event
         if leg is None:
-            leg = call.legs[call_id] = Leg(call_id, created, account_id=_account_of(event))
+            account = _account_of(event)
+            leg = call.legs[call_id] = Leg(call_id, created, account_id=account)
             leg.direction = text(data, "call_direction")
             if ended_before is not None and name not in _ENDINGS:
                 inferred = [
@@ -522,7 +533,9 @@ class CallTracker:
                 leg.answered = max(leg.created, when - leg.billing_seconds)
         self._describe(call, data, call_id)
         merged = self._call_of_leg.get(call_id, call)  # the call that stays, after a merge
-        call.direction = call.origin.direction(call.ended is not None)
+        # Nothing below changes the call's legs: when it ended is worked out once.
+        ended_now = call.ended
+        call.direction = call.origin.direction(ended_now is not None)
         if merged is not call:
             merged.direction = merged.origin.direction(merged.ended is not None)
         if when > call.last_seen:
@@ -531,10 +544,10 @@ class CallTracker:
         if event.received_at > stays.heard_at:
             stays.heard_at = event.received_at
         if not stays.account_id:
-            stays.account_id = _account_of(event)
+            stays.account_id = _account_of(event) if account is None else account
         if name in _ENDINGS and event.received_at > stays.hangup_heard_at:
             stays.hangup_heard_at = event.received_at
-        closed = ended_before is None and call.ended is not None
+        closed = ended_before is None and ended_now is not None
         if closed:
             self._close(call)
         # Heard from last, so the last to be dropped (the call this leg is in, after merges).
@@ -544,9 +557,7 @@ class CallTracker:
         self._bound()
         return CallUpdate(call, leg, name, when, opened, closed, late)
 
-    def _call_for(
-        self, call_id: str, others: list[str], data: dict[str, Any], when: float
-    ) -> tuple[Call, bool]:
+    def _call_for(self, call_id: str, others: list[str], created: float) -> tuple[Call, bool]:
         for leg in (call_id, *others):
             call = self._call_of_leg.get(leg)
             if call is not None and (call_id in call.ids or len(call.ids) < MAX_LEGS):
@@ -554,7 +565,6 @@ class CallTracker:
                 call.ids.add(call_id)
                 return call, False
         self._calls_seen += 1
-        created = _created_time(data) or when
         call = Call(f"#{self._calls_seen}", self._take_colour(), created)
         self._call_of_leg[call_id] = call
         call.ids.add(call_id)
@@ -871,7 +881,8 @@ class CallTracker:
         """A free slot, the one released longest ago first; with none free, the slot held by
         the fewest calls, then released longest ago."""
         held, released = self._held, self._released
-        slot = min(range(self.palette_size), key=lambda s: (held[s], released[s], s))
+        # The least (held, released, slot), compared as tuples without a call per slot.
+        slot = min([(held[s], released[s], s) for s in range(self.palette_size)])[2]
         self._hold(slot)
         return slot
 

@@ -66,10 +66,17 @@ class Event:
 
     def dedupe_key(self) -> tuple[str, str] | None:
         """Overlapping bindings deliver one event once per binding; these two fields name it."""
-        msg_id = self.data.get("msg_id")
-        if not isinstance(msg_id, str | int) or not self.routing_key:
+        # Every event is asked, in every mode: the envelope is read here directly rather than
+        # through the properties, which cost a call each.
+        envelope = self.envelope
+        data = envelope.get("data")
+        msg_id = data.get("msg_id") if isinstance(data, dict) else None
+        if not isinstance(msg_id, (str, int)):
             return None
-        return (self.routing_key, str(msg_id))
+        routing_key = envelope.get("routing_key")
+        if not routing_key or not isinstance(routing_key, str):
+            return None
+        return (routing_key, msg_id if msg_id.__class__ is str else str(msg_id))
 
 
 class Deduplicator:

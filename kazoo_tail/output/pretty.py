@@ -66,6 +66,7 @@ _SHORT_DIRECTIONS = {
 # A call's direction not known yet (see features.calls.Origin).
 UNKNOWN_DIRECTION = "?"
 _TIME_WIDTH = 12  # HH:MM:SS.mmm
+_PALETTE = len(CALL_COLOURS)
 # How often, at most, a terminal is asked for its width (a resize shows by the next line).
 RESIZE_CHECK_SECONDS = 0.25
 
@@ -83,7 +84,13 @@ class Painter:
         system = console.color_system  # None when not colouring
         self.system = COLOR_SYSTEMS.get(system) if system else None
         self.no_color = console.no_color
-        self._codes: dict[str, tuple[str, str]] = {}
+        # By style; "" paints nothing, so that ``codes`` answers for it too.
+        self._codes: dict[str, tuple[str, str]] = {"": ("", "")}
+
+    @property
+    def codes(self) -> dict[str, tuple[str, str]]:
+        """The escape codes before and after, by style, of the styles painted so far."""
+        return self._codes
 
     @property
     def colours(self) -> bool:
@@ -252,7 +259,10 @@ class Line:
     def append(self, text: str, style: str = "", width: int = -1) -> None:
         """Text and its style; ``width`` in cells when the caller knows it already."""
         self.pieces.append((text, style))
-        self.width += cells(text) if width < 0 else width
+        if width < 0:
+            # cells(), inlined: a call per piece shows in the cost of every line.
+            width = len(text) if text.isascii() else cell_len(text)
+        self.width += width
 
     def pad_to(self, column: int) -> None:
         """Move to a column; past it (a value longer than its column, in a pipe), a space."""
@@ -286,6 +296,8 @@ class PrettyRenderer:
         self.tracker = tracker or CallTracker(palette_size=len(CALL_COLOURS))
         self.painter = Painter(console)
         self._paint = self.painter.paint
+        # The painter's own table (it fills it as styles are first painted); None: no colour.
+        self._codes = self.painter.codes if self.painter.colours else None
         encoding = getattr(console.file, "encoding", None) or "utf-8"
         # A stdout in a narrower encoding (an ASCII or latin-1 locale) would fail on the first
         # emoji a server sends: what it cannot encode is shown as an escape (\U0001f600).
@@ -332,17 +344,26 @@ class PrettyRenderer:
 
     def write(self, line: Line, when: float | None = None) -> None:
         """One line; with ``when``, a date line first if that day is not the one shown last."""
-        if when is not None:
+        if when is not None and not self._day[0] <= when < self._day[1]:
             self.date_line(when)
         pieces = line.pieces
         limit = self.columns.limit
         if limit is not None and line.width > limit:
             pieces = self._crop(pieces, limit)
-        if not self.painter.colours:
+        if self._codes is None:
             text = "".join([piece for piece, _ in pieces])
         else:
-            paint = self._paint
-            text = "".join([paint(piece, style) for piece, style in pieces])
+            # The painter's codes looked up here: a call to paint per piece costs as much as
+            # the rest of the join.
+            get, paint = self._codes.get, self._paint
+            text = "".join(
+                [
+                    paint(piece, style)
+                    if (codes := get(style)) is None
+                    else codes[0] + piece + codes[1]
+                    for piece, style in pieces
+                ]
+            )
         if self._narrow is not None:
             text = text.encode(self._narrow, "backslashreplace").decode(self._narrow)
         self.console.file.write(text.rstrip(" ") + "\n")
@@ -626,46 +647,61 @@ class TimelineRenderer:
         unicode = pretty.can_show("┌│└")
         self._open, self._bar, self._close = ("┌", "│", "└") if unicode else ("+", "|", "`")
         self._gutter = 4
+        self._label_styles = tuple(f"bold {colour}" for colour in CALL_COLOURS)
+        # Event names padded to their column, with their style, by the name sent (bounded).
+        self._names: dict[str, tuple[str, str, str, int]] = {}
         self._label_of_leg: OrderedDict[str, str] = OrderedDict()
         # The direction last shown for each call in progress, by label.
         self._direction_of: OrderedDict[str, str] = OrderedDict()
 
     def render(self, event: Event) -> None:
-        self.pretty.follow_resize()
+        if self.pretty._follow is not None:  # the check inline: a call saved on every event
+            self.pretty.follow_resize()
         update = self.tracker.observe(event) if event.kind == "call" else None
         if update is None:
             self.pretty.write(self.pretty.line(event), event.received_at)
             return
         call = update.call
         when = event.received_at
+        # Every line of the event shows the same time: formatted once.
+        stamp = self.pretty.clock(when)
         leg_id = update.leg.call_id
         shown = self._label_of_leg.get(leg_id)
         if shown is not None and shown != call.label:
-            self._write(call, self._bar, when, f"{shown} is the same call as {call.label}", "dim")
+            text = f"{shown} is the same call as {call.label}"
+            self._write(call, self._bar, when, stamp, text, "dim")
         self._label_of_leg[leg_id] = call.label
         self._label_of_leg.move_to_end(leg_id)
         while len(self._label_of_leg) > self.MAX_LEGS:
             self._label_of_leg.popitem(last=False)
+        leg_shown = sanitize(leg_id)
         if update.opened:
-            self._header(call, update, when)
-        self._event(event, update, when)
+            self._header(call, update, when, stamp, leg_shown)
+        self._event(event, update, when, stamp, leg_shown)
         if update.closed:
-            self._outcome(call, when)
+            self._outcome(call, when, stamp)
 
     def flush(self) -> None:
         self.pretty.flush()
 
-    def _gutter_line(self, call: Call, mark: str, when: float) -> Line:
-        colour = call_colour(call)
-        self._gutter = max(self._gutter, len(call.label))
+    def _gutter_line(self, call: Call, mark: str, stamp: str) -> Line:
+        """The label, the mark and the time; ``stamp`` is the time as ``clock`` shows it."""
+        label = call.label
+        if len(label) > self._gutter:
+            self._gutter = len(label)
+        gutter = self._gutter
         line = Line()
-        line.append(f"{call.label:<{self._gutter}} {mark} ", f"bold {colour}")
-        line.append(clock(when), "dim")
-        line.append(" ")
+        # Labels are ASCII ("#12") and every mark takes one cell: the widths are known.
+        gutter_text = f"{label:<{gutter}} {mark} "
+        style = self._label_styles[call.colour % _PALETTE]
+        line.pieces = [(gutter_text, style), (stamp, "dim"), (" ", "")]
+        line.width = len(gutter_text) + len(stamp) + 1
         return line
 
-    def _write(self, call: Call, mark: str, when: float, text: str, style: str = "") -> None:
-        line = self._gutter_line(call, mark, when)
+    def _write(
+        self, call: Call, mark: str, when: float, stamp: str, text: str, style: str = ""
+    ) -> None:
+        line = self._gutter_line(call, mark, stamp)
         line.append(text, style)
         self.pretty.write(line, when)
 
@@ -678,13 +714,16 @@ class TimelineRenderer:
     def _elide_id(self, text: str, room: int | None) -> str:
         return text if room is None else elide_middle(text, room, self.pretty.ellipsis)
 
-    def _header(self, call: Call, update: CallUpdate, when: float) -> None:
+    def _header(self, call: Call, update: CallUpdate, when: float, stamp: str, leg_id: str) -> None:
         """The call's direction and parties, as its user dialled them, then its first leg's id
-        in what room is left (the leg's own line below shows it whole)."""
+        (``leg_id``, sanitized) in what room is left (the leg's own line below shows it
+        whole)."""
         pretty = self.pretty
-        line = self._gutter_line(call, self._open, when)
-        line.append("call", f"bold {call_colour(call)}")
-        line.append(f"  {call.direction or UNKNOWN_DIRECTION}")
+        line = self._gutter_line(call, self._open, stamp)
+        line.append("call", self._label_styles[call.colour % _PALETTE], 4)
+        # The tracker's directions are ASCII words of its own.
+        direction = f"  {call.direction or UNKNOWN_DIRECTION}"
+        line.append(direction, "", len(direction))
         self._direction_of[call.label] = call.direction
         caller = _named(call.caller_number, call.caller_name)
         callee = _named(call.callee_number or call.dialled, call.callee_name)
@@ -701,19 +740,27 @@ class TimelineRenderer:
             parties = numbers(caller, callee, arrow, room, pretty.ellipsis)
         line.append(f"  {parties}")
         room = self._id_room(line, 2)
-        leg_id = sanitize(update.leg.call_id)
         if room is None or room >= HEADER_ID_CELLS:
-            line.append("  ")
+            line.append("  ", "", 2)
             line.append(self._elide_id(leg_id, room), "dim")
         pretty.write(line, when)
 
-    def _event(self, event: Event, update: CallUpdate, when: float) -> None:
+    def _event(
+        self, event: Event, update: CallUpdate, when: float, stamp: str, leg_id: str
+    ) -> None:
         pretty = self.pretty
         data = event.data
-        name = sanitize(update.name) or "?"
-        line = self._gutter_line(update.call, self._bar, when)
-        line.append(pad(name, 16), _NAME_STYLES.get(name, "bold"))
-        line.append(" leg ", "dim")
+        named = self._names.get(update.name)
+        if named is None:
+            name = sanitize(update.name) or "?"
+            padded = pad(name, 16)
+            named = (name, padded, _NAME_STYLES.get(name, "bold"), cells(padded))
+            if len(self._names) < 512:
+                self._names[update.name] = named
+        name = named[0]
+        line = self._gutter_line(update.call, self._bar, stamp)
+        line.append(named[1], named[2], named[3])
+        line.append(" leg ", "dim", 5)
         cause = _field(data, "hangup_cause") if name in _HANGUPS else ""
         # The call's direction, when this event made it known or changed it.
         direction = update.call.direction
@@ -726,9 +773,13 @@ class TimelineRenderer:
                 self._direction_of.popitem(last=False)
         reserve = (cells(cause) + 2 if cause else 0) + (7 if update.late else 0)
         reserve += len(news) + 6 if news else 0
-        line.append(self._elide_id(sanitize(update.leg.call_id), self._id_room(line, reserve)))
+        limit = pretty.columns.limit
+        if limit is not None:  # _id_room and _elide_id, inlined: this is every event's line
+            room = max(12, max(limit, 80) - line.width - reserve)
+            leg_id = elide_middle(leg_id, room, pretty.ellipsis)
+        line.append(leg_id)
         if name in _HANGUPS:
-            line.append("  ")
+            line.append("  ", "", 2)
             line.append(cause or "no cause", "green" if cause in _GOOD_HANGUPS else "bold red")
         if news:
             line.append(f"  now {news}", "bold")
@@ -738,12 +789,12 @@ class TimelineRenderer:
             line.append(f"  via {sanitize(event.via)}", "dim")
         pretty.write(line, when)
 
-    def _outcome(self, call: Call, when: float) -> None:
+    def _outcome(self, call: Call, when: float, stamp: str) -> None:
         end = call.ended if call.ended is not None else when
         ring = duration(call.ring_seconds(end))
         talk = call.talk_seconds(end)
         cause = sanitize(call.cause)
-        line = self._gutter_line(call, self._close, when)
+        line = self._gutter_line(call, self._close, stamp)
         if talk is None:
             line.append(f"ended unanswered, ring {ring}", "bold")
         else:
