@@ -446,7 +446,8 @@ def test_a_stale_call_is_unconfirmed_with_its_clocks_stopped() -> None:
         text = board_text(tracker, later, 100, 10)
         row = next(line for line in text.splitlines() if "+15550043" in line)
         assert "unconfirmed" in row and "ringing" not in row, text
-        assert row.rstrip().endswith("≥0:05"), text  # where it was last heard, not ticking
+        # Stopped where it was last shown (1:05 at T0 + 65), not ticking, and never lower.
+        assert row.rstrip().endswith("≥1:05"), text
 
 
 def test_a_call_ended_during_a_gap_is_listed_among_the_hangups_with_that_cause() -> None:

@@ -13,6 +13,7 @@ Used by the ``--calls`` timelines and the ``calls`` board; no rich, no click.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,6 +171,14 @@ class Leg:
     account_id: str = ""
     # (time, rank) of the event that set the state: only a later one may change it.
     latest: tuple[float, int] = (float("-inf"), -1)
+    # Known from a listing only, no event of it heard yet: its ``direction`` is the switch's
+    # view as Crossbar lists it, and its ``created`` is the listing's time, not its start.
+    listed_only: bool = False
+    # Its ``answered`` is a listing's time (the tool's clock), its answer unheard.
+    answer_listed: bool = False
+    # Ended because a listing lacked it: when that listing was asked (the tool's clock). None
+    # for a leg in progress or one whose hangup was heard.
+    end_inferred_at: float | None = None
 
 
 # Legs (call ids) one call may gather. A real call has a few (a ring group, transfers); more
@@ -210,8 +219,31 @@ class Call:
     # Set for a call first known from a channel listing: what happened before this moment
     # (its start, its answer) was not seen, so its times count from here and are lower bounds.
     known_since: float | None = None
-    # Closed by a listing that no longer had it: when it ended is not known either.
-    end_unheard: bool = False
+    # When the tool heard its first answer (its own clock): the end of a ring counted, like
+    # known_since, on the tool's clock.
+    answer_heard_at: float | None = None
+    # When the tool last heard a hangup of it (its own clock): a listing asked before then
+    # cannot contradict that hangup.
+    hangup_heard_at: float = float("-inf")
+    # The latest moment its clocks were shown counting to (the tool's clock): a close whose
+    # end is inferred never ends it earlier, so that a lower bound shown never goes down.
+    shown_until: float = float("-inf")
+
+    @property
+    def answer_unseen(self) -> bool:
+        """Found answered by a listing, its answer unheard: when it was answered is known only
+        to be before that listing (the tool's clock), so its ring time is unknown."""
+        return any(leg.answer_listed for leg in self.legs.values())
+
+    @property
+    def end_unheard(self) -> bool:
+        """Closed (some leg) by a listing that no longer had it: when it ended is not known."""
+        return any(leg.end_inferred_at is not None for leg in self.legs.values())
+
+    @property
+    def hangup_heard(self) -> bool:
+        """Ended, every leg's hangup heard: no listing may bring it back."""
+        return self.ended is not None and not self.end_unheard
 
     @property
     def answered(self) -> float | None:
@@ -237,21 +269,53 @@ class Call:
 
     @property
     def cause(self) -> str:
-        """The hangup cause of the leg that ended first (the one that hung up)."""
+        """The hangup cause of the leg that ended first (the one that hung up). A cause heard
+        from Kazoo comes before one inferred from a listing, whose end (on the tool's clock)
+        cannot be ordered against Kazoo's."""
         ended = sorted(
             (leg for leg in self.legs.values() if leg.ended is not None and leg.cause),
-            key=lambda leg: leg.ended or 0.0,
+            key=lambda leg: (leg.end_inferred_at is not None, leg.ended or 0.0),
         )
         return ended[0].cause if ended else ""
 
-    def ring_seconds(self, now: float) -> float:
-        """From creation to the answer, or to the end (or now) for a call never answered."""
+    @property
+    def ring_unknown(self) -> bool:
+        """Whether its ring time cannot be told at all: answered before the tool heard of it
+        (or before a listing found it answered), and no hangup with Kazoo's own count."""
+        return self.answer_unseen and self._kazoo_ring() is None
+
+    def _kazoo_ring(self) -> float | None:
+        if self.ended is None:
+            return None
         counted = [leg.ringing_seconds for leg in self.legs.values()]
         known = [value for value in counted if value is not None]
-        if known and self.ended is not None:
-            return max(known)
+        return max(known) if known else None
+
+    def ring_seconds(self, now: float) -> float:
+        """From creation to the answer, or to the end (or now) for a call never answered.
+        For a call whose start was not seen, from when the tool learnt of it, on the tool's
+        own clock only (a lower bound); 0.0 when ``ring_unknown``."""
+        kazoo = self._kazoo_ring()
+        if kazoo is not None:
+            return kazoo
+        if self.answer_unseen:
+            return 0.0  # ring_unknown: nothing can be counted
+        if self.known_since is not None:
+            # Kazoo's clock (a later event's channel_created_time) never meets the tool's.
+            until = self.answer_heard_at or self._local_end() or now
+            return max(0.0, until - self.known_since)
         until = self.answered or self.ended or now
         return max(0.0, until - self.created)
+
+    def _local_end(self) -> float | None:
+        """When it ended by the tool's clock: the inferred end (or, with a hangup heard, when
+        the tool heard it); None while in progress."""
+        if self.ended is None:
+            return None
+        inferred = [leg.ended for leg in self.legs.values() if leg.end_inferred_at is not None]
+        heard = self.hangup_heard_at if self.hangup_heard_at > float("-inf") else None
+        times = [t for t in (*inferred, heard) if t is not None]
+        return max(times) if times else None
 
     def talk_seconds(self, now: float) -> float | None:
         """From the answer to the end (or now); None for a call never answered."""
@@ -262,28 +326,40 @@ class Call:
         known = [value for value in counted if value is not None]
         if known and self.ended is not None:
             return max(known)
+        if self.answer_unseen:
+            # Its answer is the listing's time, the tool's clock: so is its end.
+            return max(0.0, (self._local_end() or now) - answered)
         return max(0.0, (self.ended or now) - answered)
 
     @property
     def ring_is_lower_bound(self) -> bool:
         """Whether the ring time counts from when the tool learnt of the call, not its start
         (or it ended without its hangup heard)."""
-        unseen_start = self.known_since is not None and self.created >= self.known_since
-        return unseen_start or (self.end_unheard and self.answered is None)
+        if self.ring_unknown or self._kazoo_ring() is not None:
+            return False
+        return self.known_since is not None or (self.end_unheard and self.answered is None)
 
     @property
     def talk_is_lower_bound(self) -> bool:
         """Whether the talk time counts from a listing that found it answered, not from the
         answer itself (or it ended without its hangup heard)."""
-        answered = self.answered
-        if answered is None:
+        if self.answered is None:
             return False
-        unseen_answer = self.known_since is not None and answered >= self.known_since
-        return unseen_answer or self.end_unheard
+        return self.answer_unseen or self.end_unheard
 
     def last_sign_of_life(self) -> float:
         """When an event or a listing last said the call was there (the tool's clock)."""
         return max(self.heard_at, self.confirmed_at)
+
+    def shown_at(self, now: float, stale: bool) -> float:
+        """The moment (the tool's clock) its clocks are shown counting to at ``now``, noted so
+        that an inferred end never comes before it: now while in progress, and once stale
+        where they were when it went stale (its last sign of life, or what was shown since),
+        so that a lower bound shown never goes down."""
+        at = now if not stale else min(now, max(self.last_sign_of_life(), self.shown_until))
+        if self.ended is None and at > self.shown_until:
+            self.shown_until = at
+        return at
 
     def is_stale(self, now: float, after: float | None) -> bool:
         """In progress, but neither heard of nor listed by Crossbar for ``after`` seconds: its
@@ -364,8 +440,6 @@ class CallTracker:
         self._held: list[int] = [0] * palette_size
         self._turn = 0
         self._calls_seen = 0
-        # The causes given to calls closed for a listing's lack of them (not Kazoo's).
-        self._unheard_causes: set[str] = set()
 
     @property
     def live_calls(self) -> list[Call]:
@@ -398,26 +472,40 @@ class CallTracker:
         call, opened = self._call_for(call_id, others, created)
         # Before any merge below, which carries what it shows into the call that stays.
         call.origin.note(data)
-        if name not in _ENDINGS:
+        known = call.legs.get(call_id)
+        if name not in _ENDINGS and known is not None and known.end_inferred_at is not None:
             # Closed because a listing lacked it (a slow ecallmgr's channels are left out
-            # silently, docs/calls.md §1.1), yet heard of since: it goes on.
-            if call.end_unheard and when > (call.ended or when):
+            # silently, docs/calls.md §1.1), yet heard of since: it goes on. Heard after that
+            # listing was asked (the tool's clock), and later than the leg's own events
+            # (Kazoo's clock, which orders a call's events only): not a late event.
+            if event.received_at > known.end_inferred_at and when > known.latest[0]:
                 self._reopen(call)
-            else:
-                known = call.legs.get(call_id)
-                if known is not None and known.cause in self._unheard_causes:
-                    if known.ended is not None and when > known.ended:
-                        known.ended, known.cause = None, ""
         # Whether the call had ended, before this event's leg (maybe new) is counted in it.
         ended_before = call.ended
         account = None
-        leg = call.legs.get(call_id)
+        leg = known  # reopening changes no leg's identity: one look-up per event
         if leg is None:
             account = _account_of(event)
             leg = call.legs[call_id] = Leg(call_id, created, account_id=account)
             leg.direction = text(data, "call_direction")
-            if ended_before is not None and when <= ended_before and name not in _ENDINGS:
-                leg.ended = ended_before  # a late event of a leg that hung up with its call
+            if ended_before is not None and name not in _ENDINGS:
+                inferred = [
+                    other.end_inferred_at
+                    for other in call.legs.values()
+                    if other.end_inferred_at is not None
+                ]
+                if inferred and event.received_at > max(inferred) and when > call.last_seen:
+                    self._reopen(call)  # a new leg of a call that goes on
+                    ended_before = None
+                elif inferred or when <= ended_before:
+                    # A late event of a leg that hung up with its call (or went with it).
+                    leg.ended = ended_before
+                    leg.end_inferred_at = max(inferred) if inferred else None
+                    leg.cause = ""
+        elif leg.listed_only:
+            # Heard at last: its own events describe it from now on.
+            leg.listed_only = False
+            leg.direction = text(data, "call_direction") or leg.direction
         # A leg (and its call) began no later than any of its events, whichever came first.
         if created < leg.created:
             leg.created = created
@@ -431,10 +519,13 @@ class CallTracker:
             leg.latest = key
             if name in _HOLDS and leg.ended is None:
                 leg.held = _HOLDS[name]
-        if name == "CHANNEL_ANSWER" and (leg.answered is None or when < leg.answered):
-            leg.answered = when
-        if name in _ENDINGS and (leg.ended is None or not leg.cause):
-            leg.ended = min(when, leg.ended or when)
+        if name == "CHANNEL_ANSWER":
+            self._answer(call, leg, when, event.received_at)
+        # A hangup heard always replaces an end inferred from a listing (cause, counts, time).
+        heard_end = leg.ended is not None and leg.end_inferred_at is None
+        if name in _ENDINGS and not (heard_end and leg.cause):
+            leg.ended = when if not heard_end else min(when, leg.ended or when)
+            leg.end_inferred_at = None
             leg.cause = text(data, "hangup_cause")
             leg.ringing_seconds = seconds(data.get("ringing_seconds"))
             leg.billing_seconds = seconds(data.get("billing_seconds"))
@@ -454,6 +545,8 @@ class CallTracker:
             stays.heard_at = event.received_at
         if not stays.account_id:
             stays.account_id = _account_of(event) if account is None else account
+        if name in _ENDINGS and event.received_at > stays.hangup_heard_at:
+            stays.hangup_heard_at = event.received_at
         closed = ended_before is None and ended_now is not None
         if closed:
             self._close(call)
@@ -477,6 +570,24 @@ class CallTracker:
         call.ids.add(call_id)
         self._live[id(call)] = call
         return call, True
+
+    @staticmethod
+    def _answer(call: Call, leg: Leg, when: float, received_at: float) -> None:
+        """An answer heard. The legs' answer times stay on one clock: Kazoo's, once the
+        call's start and an answer were heard; else the listing's, which it cannot join."""
+        unseen = call.answer_unseen
+        if unseen and call.known_since is None:
+            for other in call.legs.values():  # the listing's time gives way to Kazoo's answer
+                if other.answer_listed:
+                    other.answered, other.answer_listed = when, False
+            leg.answered = when
+        elif unseen:
+            if leg.answered is None:  # the call's answer (before a listing) is still unseen
+                leg.answered, leg.answer_listed = call.answered, True
+        elif leg.answered is None or when < leg.answered:
+            leg.answered = when
+            if call.known_since is not None and call.answer_heard_at is None:
+                call.answer_heard_at = received_at  # ends a ring counted on the tool's clock
 
     def _join(self, call: Call, leg: str) -> None:
         """Another leg belongs to this call; a call it was counted under until now merges in."""
@@ -502,6 +613,10 @@ class CallTracker:
         keep.account_id = keep.account_id or gone.account_id
         since = [t for t in (keep.known_since, gone.known_since) if t is not None]
         keep.known_since = min(since) if since else None
+        answers = [t for t in (keep.answer_heard_at, gone.answer_heard_at) if t is not None]
+        keep.answer_heard_at = min(answers) if answers else None
+        keep.hangup_heard_at = max(keep.hangup_heard_at, gone.hangup_heard_at)
+        keep.shown_until = max(keep.shown_until, gone.shown_until)
         keep.origin.absorb(gone.origin)
         keep.direction = keep.origin.direction(keep.ended is not None)
         gone.ids = set()
@@ -527,9 +642,17 @@ class CallTracker:
         cause: str = ENDED_IN_GAP,
         all_listed: bool = True,
         recent: float = RECENT_SECONDS,
+        gap_from: float | None = None,
+        admit: Callable[[list[dict[str, Any]]], bool] | None = None,
     ) -> Reconciled:
         """Account for Crossbar's channel listings (account id -> its items, docs/calls.md
         §1.7), asked at ``asked_at`` and answered at ``now`` (the tool's clock).
+
+        ``gap_from``: when the gap this listing follows began (the tool's clock), if it does:
+        a call in progress then was known to be up until then, which an inferred end does not
+        come before. ``admit``: a predicate on a listed call's legs (the listing's items);
+        a call it refuses is never added (the board's filters), though calls already known
+        are still confirmed or closed. Every time compared here is on the tool's clock.
 
         Calls it lists are confirmed, the legs not yet known added (a call never heard of is
         opened, its start and answer unseen). A call in progress that no listing has is closed
@@ -545,13 +668,15 @@ class CallTracker:
         for account_id, items in listings.items():
             for group in _leg_groups(items):
                 listed_legs.update(text(item, "uuid") for item in group)
-                call = self._seed(account_id, group, now, result)
+                call = self._seed(account_id, group, asked_at, now, result, admit)
                 if call is not None:
                     listed.add(id(call))
+        # A call opened here may have merged into one already known: that one is not new.
+        result.added = [call for call in result.added if id(call) in self._live]
         for call in list(self._live.values()):
             if id(call) in listed:
                 if call.heard_at < asked_at - recent:
-                    self._end_unlisted_legs(call, listings, listed_legs, cause)
+                    self._end_unlisted_legs(call, listings, listed_legs, cause, asked_at, gap_from)
                 continue
             judged = call.account_id in listings if call.account_id else all_listed
             if not judged:
@@ -559,49 +684,87 @@ class CallTracker:
             if call.heard_at >= asked_at - recent:
                 result.kept.append(call)
                 continue
-            self._end_unheard(call, cause)
+            self._end_unheard(call, cause, asked_at, gap_from)
             result.closed.append(call)
         self._bound()  # a listing may hold more calls than the tracker keeps
         return result
 
     def _seed(
-        self, account_id: str, group: list[dict[str, Any]], now: float, result: Reconciled
+        self,
+        account_id: str,
+        group: list[dict[str, Any]],
+        asked_at: float,
+        now: float,
+        result: Reconciled,
+        admit: Callable[[list[dict[str, Any]]], bool] | None,
     ) -> Call | None:
-        """One group of listed legs (bridged together): confirm the call they are, or open
-        it. None when the call's hangup was already heard."""
-        known = [self._call_of_leg.get(text(item, "uuid")) for item in group]
-        calls = [call for call in known if call is not None]
-        if any(call.ended is not None for call in calls):
-            return None  # listed before its hangup reached ecallmgr: not resurrected
+        """One group of listed legs (bridged together): confirm the call they are, reopen it
+        if only a listing had closed it, or open it. None when it is left alone: a call
+        whose hangup was heard, or heard after this listing was asked, or one not admitted."""
+        uuids = [text(item, "uuid") for item in group]
+        named = uuids + [text(item, "other_leg") for item in group]
+        known = [self._call_of_leg.get(uuid) for uuid in named if uuid]
+        calls: list[Call] = []
+        for call in known:
+            if call is not None and call not in calls:
+                calls.append(call)
+        for call in calls:
+            # Listed before its hangup reached ecallmgr, or the other leg of a call whose
+            # hangup was heard: a listing cannot contradict a hangup heard after it was asked
+            # (the tool's clock), nor bring back a call every leg of which was heard to end.
+            ended = call.ended is not None
+            if ended and (call.hangup_heard or asked_at <= call.hangup_heard_at):
+                return None
+        for call in calls:
+            # Closed by a listing that lacked it (a slow ecallmgr, docs/calls.md §1.1): one
+            # asked since that has it says it goes on. One asked before says nothing new.
+            inferred = [leg.end_inferred_at for leg in call.legs.values()]
+            latest = max((t for t in inferred if t is not None), default=None)
+            if call.ended is not None:
+                if latest is None or asked_at <= latest:
+                    return None
+                self._reopen(call)
+        if not calls and admit is not None and not admit(group):
+            return None  # the board's filters: not a call to show (one known stays judged)
+        calls = [call for call in map(self._call_of_leg.get, uuids) if call is not None]
+        if not calls:
+            # Legs not heard of, bridged to one that was: they join its call (no new label).
+            calls = [call for call in map(self._call_of_leg.get, named) if call is not None]
         if calls:
             call = calls[0]
             for other in calls[1:]:
                 if other is not call and other.ids:
                     self._join(call, next(iter(other.ids)))
-            uuids = [text(item, "uuid") for item in group]
-            anchor = next(uuid for uuid in uuids if uuid in self._call_of_leg)
+            anchor = next((uuid for uuid in named if uuid in self._call_of_leg), "")
             call = self._call_of_leg.get(anchor, call)
         else:
             self._calls_seen += 1
             call = Call(f"#{self._calls_seen}", self._take_colour(), now, known_since=now)
+            call.shown_until = now
             self._live[id(call)] = call
             result.added.append(call)
         call.confirmed_at = max(call.confirmed_at, now)
         call.account_id = call.account_id or account_id
         # The A-leg (the switch's inbound one) first: it describes the call.
         for item in sorted(group, key=lambda item: text(item, "direction") != "inbound"):
-            self._seed_leg(call, account_id, item, now)
+            self._seed_leg(call, account_id, item, asked_at, now)
             # A leg's other_leg may have merged this call into an older one.
             call = self._call_of_leg.get(text(item, "uuid"), call)
         call.direction = call.origin.direction(False)
         return call
 
-    def _seed_leg(self, call: Call, account_id: str, item: dict[str, Any], now: float) -> None:
+    def _seed_leg(
+        self, call: Call, account_id: str, item: dict[str, Any], asked_at: float, now: float
+    ) -> None:
         call_id = text(item, "uuid")
         leg = call.legs.get(call_id)
         if leg is None:
             leg = call.legs[call_id] = Leg(
-                call_id, now, direction=text(item, "direction"), account_id=account_id
+                call_id,
+                now,
+                direction=text(item, "direction"),
+                account_id=account_id,
+                listed_only=True,
             )
             self._call_of_leg[call_id] = call
             call.ids.add(call_id)
@@ -609,11 +772,17 @@ class CallTracker:
                 for attribute, key in _DESCRIPTION:  # 4.3 lists them; master does not
                     setattr(call, attribute, text(item, key))
                 call.dialled = text(item, "destination")
+        if leg.end_inferred_at is not None and asked_at > leg.end_inferred_at:
+            # Ended only for a listing's lack of it; one asked since has it: it goes on.
+            leg.ended, leg.cause, leg.end_inferred_at = None, "", None
         if item.get("answered") is True and leg.answered is None and leg.ended is None:
-            # Answered before the tool heard it: the talk time is a lower bound from here.
-            leg.answered = now
-            if call.known_since is None or call.known_since > now:
-                call.known_since = now
+            # Answered before the tool heard it: the talk time is a lower bound from here, and
+            # the ring time unknown (the answer came at some moment before; an upper bound
+            # from it would set the tool's clock against Kazoo's creation time). A call whose
+            # answer was heard keeps that one, on Kazoo's clock.
+            answered = call.answered
+            leg.answer_listed = answered is None or call.answer_unseen
+            leg.answered = now if answered is None else answered
         if isinstance(item.get("is_onhold"), bool) and leg.ended is None:
             leg.held = item["is_onhold"]
         call.origin.note(_as_event_data(account_id, item))
@@ -622,41 +791,52 @@ class CallTracker:
             self._join(call, other)
 
     def _end_unlisted_legs(
-        self, call: Call, listings: dict[str, Any], listed_legs: set[str], cause: str
+        self,
+        call: Call,
+        listings: dict[str, Any],
+        listed_legs: set[str],
+        cause: str,
+        asked_at: float,
+        gap_from: float | None,
     ) -> None:
         """A call listed, but without some of its legs (the one that hung up during a gap
         while the other goes on): those legs ended unheard, or the call would never end."""
+        end = self._last_known_up(call, gap_from)
         for leg in call.legs.values():
             unlisted = leg.call_id not in listed_legs and leg.account_id in listings
             if leg.ended is None and unlisted:
-                leg.ended = max(leg.latest[0], leg.created, leg.answered or leg.created)
+                leg.ended = max(end, leg.answered or end)
                 leg.cause = cause
-                self._unheard_causes.add(cause)
+                leg.end_inferred_at = asked_at
 
-    @staticmethod
-    def _last_known(call: Call) -> float:
-        """The latest of its events, or the last listing that had it."""
-        latest = [leg.latest[0] for leg in call.legs.values()]
-        return max([call.last_seen, call.created, call.confirmed_at, *latest])
+    def _last_known_up(self, call: Call, gap_from: float | None) -> float:
+        """The last moment (the tool's clock) the call was known to be up: its last event
+        heard or listing that had it, the start of the gap if it was up and not stale then,
+        and never before what its clocks were already shown counting to."""
+        last = call.last_sign_of_life()
+        if gap_from is not None and not call.is_stale(gap_from, self.stale_after):
+            last = max(last, gap_from)
+        return max(last, call.shown_until)
 
-    def _end_unheard(self, call: Call, cause: str) -> None:
+    def _end_unheard(self, call: Call, cause: str, asked_at: float, gap_from: float | None) -> None:
         """Close a call whose hangup was never heard: at the last moment it was known to be
         there, which makes its times lower bounds."""
-        last = self._last_known(call)
+        last = self._last_known_up(call, gap_from)
         for leg in call.legs.values():
             if leg.ended is None:
                 leg.ended = max(last, leg.answered or last)
                 leg.cause = cause
-        self._unheard_causes.add(cause)
-        call.end_unheard = True
+                leg.end_inferred_at = asked_at
         call.direction = call.origin.direction(True)
         self._close(call)
 
     def _reopen(self, call: Call) -> None:
+        """Legs a listing had closed go on (heard of since, or listed again); legs whose
+        hangup was heard stay ended."""
         for leg in call.legs.values():
-            if leg.cause in self._unheard_causes:
-                leg.ended, leg.cause = None, ""
-        call.end_unheard = False
+            if leg.end_inferred_at is not None:
+                leg.ended, leg.cause, leg.end_inferred_at = None, "", None
+        call.direction = call.origin.direction(False)
         if call.ended is None and self._ended.pop(id(call), None) is not None:
             self._live[id(call)] = call
             self._hold(call.colour)

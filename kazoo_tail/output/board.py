@@ -45,6 +45,8 @@ _STATE_STYLE[UNCONFIRMED] = _DIM
 # Before a time that counts from when the tool learnt of the call, not from the call's start
 # or answer (which it did not see): the call has lasted at least that.
 AT_LEAST = "≥"
+# A time that cannot be known (a ring answered before the tool heard of the call).
+UNKNOWN = "?"
 # The title, the calls' header and the status line.
 _CHROME = 3
 # Between two columns: a cell of padding on each side (none at the table's edges).
@@ -62,12 +64,15 @@ def clock(value: float | None) -> str:
 
 
 def _times(call: Call, now: float, stale: bool) -> tuple[str, str]:
-    """The ring and talk cells. A stale call's clocks stop where it was last known to be
-    there; a time whose start was not seen, or whose end was not heard, is a lower bound."""
-    at = min(now, call.last_sign_of_life()) if stale else now
+    """The ring and talk cells. A stale call's clocks stop where they were when it went
+    stale (a lower bound shown never goes down); a time whose start was not seen, or whose
+    end was not heard, is a lower bound; a ring time that cannot be known is "?"."""
+    at = call.shown_at(now, stale)
     ring, talk = clock(call.ring_seconds(at)), clock(call.talk_seconds(at))
     ringing = call.answered is None
-    if ring and (call.ring_is_lower_bound or (stale and ringing)):
+    if call.ring_unknown:
+        ring = UNKNOWN
+    elif ring and (call.ring_is_lower_bound or (stale and ringing)):
         ring = AT_LEAST + ring
     if talk and (call.talk_is_lower_bound or stale):
         talk = AT_LEAST + talk
@@ -138,10 +143,20 @@ def _parties(call: Call) -> _Fitted:
 def first_leg_id(call: Call) -> str:
     """The id to follow the call by (``--call-id``): its first leg's, the A-leg, which the
     other legs name as their other leg from their first event on, so that following it
-    gathers the whole call; a B-leg's id would miss the A-leg's events before the bridge."""
+    gathers the whole call; a B-leg's id would miss the A-leg's events before the bridge.
+
+    Legs known from a listing only all share the listing's time as ``created``: among them
+    the A-leg is the switch's inbound one (docs/calls.md §1.7), and it is preferred to a
+    heard leg only when no heard leg is inbound (a listed A-leg whose B-leg was heard)."""
     if not call.legs:
         return "?"
-    first = min(call.legs.values(), key=lambda leg: (leg.created, leg.call_id))
+    legs = list(call.legs.values())
+    heard = [leg for leg in legs if not leg.listed_only]
+    listed_a = [leg for leg in legs if leg.listed_only and leg.direction == "inbound"]
+    if heard and (not listed_a or any(leg.direction == "inbound" for leg in heard)):
+        first = min(heard, key=lambda leg: (leg.created, leg.call_id))
+    else:
+        first = min(listed_a or legs, key=lambda leg: leg.call_id)
     return sanitize(first.call_id) or "?"
 
 
