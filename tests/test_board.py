@@ -556,6 +556,48 @@ def test_a_failed_channel_list_is_told_once_and_asked_again_after_the_next_gap(
 
 
 @pytest.mark.e2e
+def test_a_failed_first_channel_list_is_asked_again_after_a_pause_with_no_gap(
+    sim: Simulator,
+) -> None:
+    """The calls in progress at the start are shown once Crossbar answers, though the socket
+    never drops (no gap would ever ask again)."""
+    sim.refuse_channels(500)
+    sim.start_call(kind="inbound")
+    terminal = Pty("calls", *login_args(sim), columns=250)
+    try:
+        terminal.wait_for(b"could not reach ecallmgr channels")
+        sim.refuse_channels(None)
+        frame_shows(terminal, lambda frame: "1 in progress" in frame and "talking" in frame)
+        assert sim.stats.channel_listings >= 2
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
+def test_a_token_revoked_under_the_board_is_renewed_for_the_listings(sim: Simulator) -> None:
+    """Blackhole never looks again at the token of an open socket, so no gap comes to renew
+    it: the listings renew it themselves (here with the password in the environment), and a
+    call whose hangup was missed still ends."""
+    terminal = Pty("calls", *login_args(sim), "--stale-after", "2", columns=250)
+    try:
+        terminal.wait_for(b"subscribed to")
+        legs = sim.start_call(kind="inbound")
+        frame_shows(terminal, lambda frame: "1 in progress" in frame)
+        logins = sim.stats.user_auth
+        sim.revoke_tokens()
+        sim.end_calls_unheard(legs)
+        frame_shows(terminal, lambda frame: "ended unheard" in frame and "0 in progress" in frame)
+        assert sim.stats.user_auth > logins
+        assert b"401" not in terminal.output
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
 def test_a_slow_channel_list_never_holds_up_the_events(sim: Simulator) -> None:
     sim.hold_channel_listings()
     sim.start_call(kind="inbound")

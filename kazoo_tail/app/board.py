@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions
+from kazoo_tail.auth.provider import may_prompt
 from kazoo_tail.errors import ExitCode, KazooTailError, UsageError
 from kazoo_tail.features.calls import ENDED_IN_GAP, ENDED_UNHEARD, CallTracker
 from kazoo_tail.features.filters import EventFilter
@@ -61,9 +62,11 @@ STALE_RETRY_SECONDS = 10.0
 STALE_ASK_AHEAD = 5.0
 # A channel listing's own limits: it must not keep stale calls waiting for long.
 LISTING_TIMEOUT, LISTING_DEADLINE = 5.0, 10.0
-NOT_LISTED_BECAUSE = (
-    "calls already in progress are not shown, and calls whose hangup is missed are not closed"
-)
+# What the board cannot show without the listings, said first: at 80 columns the status line
+# keeps only its start.
+NOT_LISTED_BECAUSE = "calls in progress before the start are not shown nor missed hangups closed"
+# A round of listings that failed is asked again after this pause, doubled each time.
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 5.0, 60.0
 
 
 def run_board(
@@ -93,7 +96,7 @@ def run_board(
     kept: list[str] = []
     lister = _Lister(_listing_client(config), target.account_ids, provider, env.clock)
     if lister.crossbar is None:
-        kept.append(f"no Crossbar URL (--url) to list the channels: {NOT_LISTED_BECAUSE}")
+        kept.append(f"{NOT_LISTED_BECAUSE}: no Crossbar URL (--url) to list the channels")
     try:
         with _keys(env.stdin) as keys, _screen(env) as live:
             with _told_on_the_board(provider, kept), _asked_off_the_board(provider, live, keys):
@@ -133,7 +136,7 @@ def _loop(
     dirty = True
     listed_once = False
     # When to ask again about calls heard of just before a listing that did not have them.
-    recheck: tuple[float, set[str], str] | None = None
+    recheck: tuple[float, set[str]] | None = None
     next_stale_ask = 0.0
     for item in session.events():
         moment = time.monotonic()
@@ -163,7 +166,8 @@ def _loop(
             dirty = True
         elif recorder is not None:
             recorder.flush()
-        answer = lister.answer()
+        lister.retry_due(moment)
+        answer = lister.answer(moment)
         if answer is not None:
             again = _reconciled(tracker, answer, lister, env.clock())
             for message in lister.news(answer):
@@ -171,10 +175,11 @@ def _loop(
                 status.warn(message, moment)
                 told = len(kept)
             if again and not answer.recheck:
-                recheck = (moment + RECHECK_SECONDS, again, answer.cause)
+                recheck = (moment + RECHECK_SECONDS, again)
             dirty = True
         if recheck is not None and moment >= recheck[0] and lister.idle:
-            lister.ask(recheck[1], recheck[2], recheck=True)
+            # Those calls were heard after the gap, if there was one: not ended in it.
+            lister.ask(recheck[1], ENDED_UNHEARD, recheck=True)
             recheck = None
         # Looked for between events (a pass over the calls), at most once a second.
         stale_due = moment >= next_stale_ask and not isinstance(item, Event)
@@ -245,14 +250,17 @@ class _Answer:
     listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
-    # Accounts whose listing was refused for the token (401), among ``failed``.
-    unauthorized: set[str] = field(default_factory=set)
+    # The token could not be had or renewed without a password: the session asks for it.
+    no_token: str = ""
 
 
 class _Lister:
     """Crossbar's channel listings, asked in a thread of their own so that the socket loop
-    never waits on HTTP; the loop collects the answer on its next turn (a tick at most a
-    quarter second away). One round at a time: what is asked meanwhile waits for the next."""
+    never waits on HTTP, nor on the token (renewing it is HTTP too); the loop collects the
+    answer on its next turn (a tick at most a quarter second away). One round at a time: what
+    is asked meanwhile waits for the next. A round that failed is asked again after a pause
+    that doubles, so that calls in progress at the start are shown once Crossbar answers
+    even if no gap ever comes."""
 
     def __init__(
         self,
@@ -267,11 +275,11 @@ class _Lister:
         self.clock = clock
         self.refused: set[str] = set()
         self._told: set[str] = set()
-        # Accounts whose last listing was refused for the token.
-        self._unauthorized: set[str] = set()
         self._answers: queue.Queue[_Answer] = queue.Queue()
         self._busy = False
         self._waiting: tuple[set[str], str] | None = None
+        self._retry: tuple[float, set[str], str] | None = None
+        self._pause = RETRY_FIRST_SECONDS
 
     @property
     def idle(self) -> bool:
@@ -287,38 +295,55 @@ class _Lister:
             cause = ENDED_IN_GAP if ENDED_IN_GAP in (cause, before[1]) else cause
             self._waiting = (before[0] | wanted, cause)
             return
-        try:
-            # Taken here, not in the thread: a token that needs a password asks for it on the
-            # board's own terms, as the socket's reconnections do.
-            token = self.provider.current().token
-        except KazooTailError:
-            return  # the session says what is wrong with the credentials
+        if self._retry is not None:  # this round asks what the retry would have
+            wanted |= self._retry[1]
+            cause = ENDED_IN_GAP if ENDED_IN_GAP in (cause, self._retry[2]) else cause
+            self._retry = None
         asked = _Answer(self.clock(), cause, recheck)
         ordered = [account for account in self.accounts if account in wanted]
         self._busy = True
         worker = threading.Thread(
-            target=self._list, args=(self.crossbar, ordered, token, asked), daemon=True
+            target=self._list, args=(self.crossbar, ordered, asked), daemon=True
         )
         worker.start()
 
-    def _list(self, crossbar: Crossbar, accounts: list[str], token: str, asked: _Answer) -> None:
+    def retry_due(self, moment: float) -> None:
+        """Asks again what the last failed round could not list, once its pause is over."""
+        if self._retry is not None and moment >= self._retry[0] and self.idle:
+            _, accounts, cause = self._retry
+            self._retry = None
+            self.ask(accounts, cause)
+
+    def _list(self, crossbar: Crossbar, accounts: list[str], asked: _Answer) -> None:
         from kazoo_tail.net.crossbar import ChannelsRefused
 
+        try:
+            token = self.provider.current_quietly().token
+        except KazooTailError as exc:
+            asked.no_token = exc.message
+            self._answers.put(asked)
+            return
         for account in accounts:
             try:
-                asked.listings[account] = crossbar.channels(account, token=token)
+                try:
+                    asked.listings[account] = crossbar.channels(account, token=token)
+                except ChannelsRefused as exc:
+                    if exc.status != 401:
+                        raise
+                    # Revoked under the board: blackhole does not look at the token of a
+                    # socket already open, so no gap will come to renew it; renewed here.
+                    token = self.provider.current_quietly(rejected=token).token
+                    asked.listings[account] = crossbar.channels(account, token=token)
             except ChannelsRefused as exc:
-                # 403 is for good (permissions); a token refused (401) may be renewed by then.
+                # 403 is for good (permissions); a 401 even with a new token, a failure.
                 (asked.refused if exc.status == 403 else asked.failed)[account] = exc.message
-                if exc.status == 401:
-                    asked.unauthorized.add(account)
             except KazooTailError as exc:
                 asked.failed[account] = exc.message
             except Exception as exc:  # noqa: BLE001 - told on the board, never lost in a thread
                 asked.failed[account] = f"listing the channels failed: {type(exc).__name__}"
         self._answers.put(asked)
 
-    def answer(self) -> _Answer | None:
+    def answer(self, moment: float) -> _Answer | None:
         """The round that finished since last asked, if any; starts the one waiting."""
         if not self._busy:
             return None
@@ -328,6 +353,12 @@ class _Lister:
             return None
         self._busy = False
         self.refused |= set(answer.refused)
+        unlisted = set(answer.failed) | (set(self.accounts) if answer.no_token else set())
+        if unlisted:
+            self._retry = (moment + self._pause, unlisted, answer.cause)
+            self._pause = min(RETRY_MAX_SECONDS, self._pause * 2)
+        else:
+            self._pause = RETRY_FIRST_SECONDS
         if self._waiting is not None:
             accounts, cause = self._waiting
             self._waiting = None
@@ -336,24 +367,22 @@ class _Lister:
 
     def news(self, answer: _Answer) -> list[str]:
         """What to tell of a round's failures: a refusal once (the account is not asked
-        again), another failure once for each different reason (it is retried after the next
-        gap, or when calls go stale)."""
+        again), another failure once for each different reason, whatever the account (it is
+        asked again after a pause, after the next gap, and when calls go stale)."""
         told: list[str] = []
-        self._unauthorized -= set(answer.listings)
         if answer.refused:
             first = next(iter(answer.refused.values()))
             more = len(answer.refused) - 1
             also = f" (and {more} other account{'s' if more > 1 else ''})" if more else ""
-            told.append(f"{first}{also}: {NOT_LISTED_BECAUSE}")
-        for account, reason in answer.failed.items():
-            if account in answer.unauthorized and account not in self._unauthorized:
-                # A token revoked under the board: the session logs in again and says so,
-                # and the listing after its gap uses the new token. Told only if that fails.
-                self._unauthorized.add(account)
-                continue
-            if reason not in self._told:
-                self._told.add(reason)
-                told.append(f"{reason}: channels not listed, asked again after the next gap")
+            told.append(f"{NOT_LISTED_BECAUSE}: {first}{also}")
+        failures = [(answer.no_token, answer.no_token)] if answer.no_token else []
+        failures += [
+            (reason.replace(account, "…"), reason) for account, reason in answer.failed.items()
+        ]
+        for key, reason in failures:
+            if key not in self._told:
+                self._told.add(key)
+                told.append(f"channels not listed, asked again later: {reason}")
         return told
 
 
@@ -465,6 +494,8 @@ def _asked_off_the_board(provider: TokenProvider, live: Any, keys: _Keys) -> Ite
         return
 
     def ask_off_the_board() -> str | None:
+        if not may_prompt.get():
+            return ask()  # the listings' thread: gives what it has, never asks
         live.stop()
         try:
             with keys.lent():

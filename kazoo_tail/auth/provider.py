@@ -30,6 +30,11 @@ RENEW_MARGIN_SECONDS = 120.0
 # login), set while ``Credentials.password`` is called: a prompt in the middle of a running
 # tail can then say why it interrupts, and password sources keep taking no argument.
 login_reason: ContextVar[str | None] = ContextVar("login_reason", default=None)
+# False in a thread that must never ask for a password (the calls board's listings): a
+# password source then gives only what it has without asking (the environment, one typed
+# before) and a login that needs more fails with PasswordNeeded. A new thread starts with the
+# default, so the quiet context is set in the thread that needs it.
+may_prompt: ContextVar[bool] = ContextVar("may_prompt", default=True)
 
 
 @dataclass
@@ -101,6 +106,18 @@ class TokenProvider:
         """A usable token; ``refresh`` means the server just rejected the one we had."""
         with self._lock:
             return self._current_locked(rejected=refresh)
+
+    def current_quietly(self, *, rejected: str | None = None) -> CachedToken:
+        """As ``current``, for a background thread: never asks for a password. ``rejected``
+        is a token the server just refused: renewed unless another caller has already."""
+        told = may_prompt.set(False)
+        try:
+            with self._lock:
+                held = self._current
+                again = rejected is not None and (held is None or held.token == rejected)
+                return self._current_locked(rejected=again)
+        finally:
+            may_prompt.reset(told)
 
     def login(self) -> CachedToken:
         """Log in afresh with the credentials at hand and cache the result."""

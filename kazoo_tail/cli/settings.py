@@ -157,7 +157,7 @@ def password_source(
     a tail can log in again hours later when its token can no longer be refreshed. The prompt
     names the user, the server and why it asks: it may come hours into a tail, between
     events, where a bare "Password:" says nothing."""
-    from kazoo_tail.auth.provider import login_reason
+    from kazoo_tail.auth.provider import login_reason, may_prompt
 
     remembered: list[str] = []
 
@@ -167,6 +167,8 @@ def password_source(
             return value
         if remembered:
             return remembered[0]
+        if not may_prompt.get():
+            return None  # a background thread: stdin and the terminal are not its to use
         if from_stdin:
             value = env.stdin.readline().rstrip("\r\n") or None
         elif env.stdin_isatty and env.stderr_isatty:
