@@ -598,6 +598,32 @@ def test_a_token_revoked_under_the_board_is_renewed_for_the_listings(sim: Simula
 
 
 @pytest.mark.e2e
+def test_the_board_s_filters_apply_to_the_calls_it_lists(sim: Simulator) -> None:
+    """--call-id adds the listed call it names, and no other; --match cannot be tested on a
+    listing, which has none of the events' fields: nothing listed is added, and it says so."""
+    wanted = sim.start_call(kind="inbound")
+    other = sim.start_call(kind="inbound")
+    terminal = Pty("calls", *login_args(sim), "--call-id", wanted[1], columns=250)
+    try:
+        frame_shows(terminal, lambda frame: "1 in progress" in frame and wanted[0] in frame)
+        assert other[0].encode() not in terminal.output
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+    terminal = Pty("calls", *login_args(sim), "--match", "data.caller_id_number=+1*", columns=250)
+    try:
+        terminal.wait_for(b"not shown with --match")
+        wait_until(lambda: sim.stats.channel_listings >= 2, what="the second board's listing")
+        publish_ringing_call(sim, "+15551230020")  # heard, and matching: shown
+        frame_shows(terminal, lambda frame: "+15551230020" in frame and "1 in progress" in frame)
+        terminal.type(b"q")
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
+
+
+@pytest.mark.e2e
 def test_a_slow_channel_list_never_holds_up_the_events(sim: Simulator) -> None:
     sim.hold_channel_listings()
     sim.start_call(kind="inbound")

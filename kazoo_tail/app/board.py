@@ -92,17 +92,23 @@ def run_board(
     recorder = Recorder(record) if record is not None else None
     session = session_for(config, target, provider, on_frame=recorder.frame if recorder else None)
     tracker = CallTracker(stale_after=stale_after)
+    admit = _admission(events)
     # Notices worth repeating once the screen is back (disconnections, gaps, bad frames).
     kept: list[str] = []
     lister = _Lister(_listing_client(config), target.account_ids, provider, env.clock)
     if lister.crossbar is None:
         kept.append(f"{NOT_LISTED_BECAUSE}: no Crossbar URL (--url) to list the channels")
+    elif events.matches or events.excludes or events.grep:
+        kept.append(
+            "calls in progress before the start are not shown with --match, --exclude or "
+            "--grep: Crossbar's channel list has none of the events' fields to test"
+        )
     try:
         with _keys(env.stdin) as keys, _screen(env) as live:
             with _told_on_the_board(provider, kept), _asked_off_the_board(provider, live, keys):
                 _loop(
                     session, tracker, events, live, keys, kept, show.duration, env, recorder,
-                    lister,
+                    lister, admit,
                 )  # fmt: skip
     finally:
         session.close()
@@ -124,6 +130,7 @@ def _loop(
     env: Environment,
     recorder: Recorder | None,
     lister: _Lister,
+    admit: Callable[[list[dict[str, Any]]], bool] | None,
 ) -> None:
     from kazoo_tail.output.board import render_board
 
@@ -152,7 +159,7 @@ def _loop(
             # Crossbar is asked once subscribed (events from then on are heard), and again
             # after every gap, for what happened meanwhile.
             if item.kind is NoticeKind.GAP:
-                lister.ask(lister.accounts, ENDED_IN_GAP)
+                lister.ask(lister.accounts, ENDED_IN_GAP, gap_from=item.gap_from)
             elif item.kind is NoticeKind.SUBSCRIBED and not listed_once:
                 lister.ask(lister.accounts, ENDED_UNHEARD)
                 listed_once = True
@@ -169,7 +176,7 @@ def _loop(
         lister.retry_due(moment)
         answer = lister.answer(moment)
         if answer is not None:
-            again = _reconciled(tracker, answer, lister, env.clock())
+            again = _reconciled(tracker, answer, lister, env.clock(), admit)
             for message in lister.news(answer):
                 kept.append(message)
                 status.warn(message, moment)
@@ -214,7 +221,13 @@ def _loop(
             drawn, dirty = moment, False
 
 
-def _reconciled(tracker: CallTracker, answer: _Answer, lister: _Lister, now: float) -> set[str]:
+def _reconciled(
+    tracker: CallTracker,
+    answer: _Answer,
+    lister: _Lister,
+    now: float,
+    admit: Callable[[list[dict[str, Any]]], bool] | None,
+) -> set[str]:
     """The listings taken into the tracker; the accounts of calls worth asking about again."""
     if not answer.listings:
         return set()
@@ -224,9 +237,29 @@ def _reconciled(tracker: CallTracker, answer: _Answer, lister: _Lister, now: flo
         now,
         cause=answer.cause,
         all_listed=set(answer.listings) >= set(lister.accounts),
+        gap_from=answer.gap_from,
+        admit=admit,
     )
     accounts = {call.account_id for call in result.kept}
     return set(lister.accounts) if "" in accounts else accounts
+
+
+def _admission(events: EventFilter) -> Callable[[list[dict[str, Any]]], bool] | None:
+    """Which listed calls the board's filters let it add (the calls it knows are confirmed or
+    closed whatever they are). --call-id is matched on the legs' uuid and other_leg; --match,
+    --exclude and --grep test the events' fields, which a listing does not carry: none."""
+    if events.call_ids:
+        wanted = events.call_ids
+        if events.matches or events.excludes or events.grep:
+            return lambda legs: False
+
+        def same_call(legs: list[dict[str, Any]]) -> bool:
+            return any(leg.get("uuid") in wanted or leg.get("other_leg") in wanted for leg in legs)
+
+        return same_call
+    if events.active:
+        return lambda legs: False
+    return None
 
 
 def _listing_client(config: ConnectionConfig) -> Crossbar | None:
@@ -247,6 +280,8 @@ class _Answer:
     asked_at: float
     cause: str
     recheck: bool
+    # After a gap: when it began (epoch seconds), the last moment calls are known to be up.
+    gap_from: float | None = None
     listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
@@ -279,13 +314,24 @@ class _Lister:
         self._busy = False
         self._waiting: tuple[set[str], str] | None = None
         self._retry: tuple[float, set[str], str] | None = None
+        self._gap_from: float | None = None
         self._pause = RETRY_FIRST_SECONDS
 
     @property
     def idle(self) -> bool:
         return not self._busy and self._waiting is None
 
-    def ask(self, accounts: Collection[str], cause: str, *, recheck: bool = False) -> None:
+    def ask(
+        self,
+        accounts: Collection[str],
+        cause: str,
+        *,
+        recheck: bool = False,
+        gap_from: float | None = None,
+    ) -> None:
+        if gap_from is not None:
+            # Rounds merged keep the earliest gap's start: calls known up until then.
+            self._gap_from = min(gap_from, self._gap_from or gap_from)
         wanted = {account for account in accounts if account not in self.refused}
         if self.crossbar is None or not wanted:
             return
@@ -299,7 +345,8 @@ class _Lister:
             wanted |= self._retry[1]
             cause = ENDED_IN_GAP if ENDED_IN_GAP in (cause, self._retry[2]) else cause
             self._retry = None
-        asked = _Answer(self.clock(), cause, recheck)
+        gap_from = self._gap_from if cause == ENDED_IN_GAP else None
+        asked = _Answer(self.clock(), cause, recheck, gap_from)
         ordered = [account for account in self.accounts if account in wanted]
         self._busy = True
         worker = threading.Thread(
@@ -359,6 +406,8 @@ class _Lister:
             self._pause = min(RETRY_MAX_SECONDS, self._pause * 2)
         else:
             self._pause = RETRY_FIRST_SECONDS
+            if answer.cause == ENDED_IN_GAP:
+                self._gap_from = None  # the gap is accounted for
         if self._waiting is not None:
             accounts, cause = self._waiting
             self._waiting = None
