@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kazoo_tail.net.crossbar import ChannelsRefused, Crossbar
-from kazoo_tail.simulator import DEMO, Simulator
+from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
 
 GREGORIAN_2020 = 63_745_056_000
 
@@ -17,7 +17,7 @@ def client(sim: Simulator) -> tuple[Crossbar, str]:
     return crossbar, login.token
 
 
-def test_the_listing_has_every_leg_of_the_live_calls_bridged_by_other_leg(sim: Simulator) -> None:
+def test_the_listing_has_every_leg_of_the_live_calls_joined_by_other_leg(sim: Simulator) -> None:
     crossbar, token = client(sim)
     assert crossbar.channels(DEMO.account_id, token=token) == []
     talking = sim.start_call(kind="inbound")
@@ -26,15 +26,69 @@ def test_the_listing_has_every_leg_of_the_live_calls_bridged_by_other_leg(sim: S
     items = {item["uuid"]: item for item in crossbar.channels(DEMO.account_id, token=token)}
     assert set(items) == {*talking, *ringing}
     a, b = (items[call_id] for call_id in talking)
-    assert (a["other_leg"], b["other_leg"]) == (b["uuid"], a["uuid"])
+    assert (a["other_leg"], b["other_leg"]) == (b["uuid"], a["uuid"])  # the bridge: both
     assert a["answered"] is True and b["answered"] is True
     assert (a["direction"], b["direction"]) == ("inbound", "outbound")
     assert a["authorizing_type"] == "resource" and b["authorizing_type"] == "device"
-    assert isinstance(a["timestamp"], int) and a["timestamp"] > GREGORIAN_2020
-    assert all("other_leg" not in items[call_id] for call_id in ringing)
-    assert all(items[call_id]["answered"] is False for call_id in ringing)
+    # The B-leg the A-leg's bridge rings knows its A-leg from its creation; the A-leg learns
+    # of it only at the bridge (ecallmgr_fs_channel:props_to_record/2, get_other_leg/2).
+    ringing_a, ringing_b = (items[call_id] for call_id in ringing)
+    assert "other_leg" not in ringing_a and ringing_b["other_leg"] == ringing_a["uuid"]
+    assert ringing_a["answered"] is False and ringing_b["answered"] is False
     assert "account_id" not in a  # Crossbar deletes it: the URL says whose it is
     assert sim.stats.channel_listings == 2
+
+
+def test_a_4_3_item_has_the_fields_and_types_of_4_3s_to_props(sim: Simulator) -> None:
+    crossbar, token = client(sim)
+    a_id, b_id = sim.start_call(kind="internal")
+    items = {item["uuid"]: item for item in crossbar.channels(DEMO.account_id, token=token)}
+    a, b = items[a_id], items[b_id]
+    for item in (a, b):
+        assert isinstance(item["timestamp"], int) and item["timestamp"] > GREGORIAN_2020
+        assert isinstance(item["elapsed_s"], int) and 0 <= item["elapsed_s"] < 60
+        for flag in ("answered", "is_onhold", "is_loopback", "channel_authorized"):
+            assert isinstance(item[flag], bool), flag
+        assert item["channel_authorized"] is False and item["is_loopback"] is False
+        # An empty CAV proplist, through kz_json:from_list_recursive/1.
+        assert item["custom_application_vars"] == ""
+        assert "custom_channel_vars" not in item  # master's
+        for deleted in ("account_id", "bridge_id", "realm", "node", "switch_url", "fetch_id"):
+            assert deleted not in item  # cb_channels:delete_keys/1
+    for key in ("caller_id_name", "caller_id_number", "callee_id_name", "callee_id_number"):
+        assert a[key] and a[key] == b[key], key  # one caller, one callee, on both legs
+    assert a["destination"] == a["callee_id_number"] != a["caller_id_number"]
+    assert a["username"] and a["owner_id"] and a["presence_id"].endswith(DEMO.realm)
+    assert a["from_tag"] and b["from_tag"]
+
+
+def test_master_lists_every_ccv_in_kazoos_spelling_and_no_caller_or_callee_ids() -> None:
+    config = SimulatorConfig(
+        kazoo_version="master", event_rate=0, early_events=False, advertise_ws_url=True, seed=7
+    )
+    with Simulator(config) as sim:
+        crossbar, token = client(sim)
+        a_id, b_id = sim.start_call(kind="inbound")
+        items = {item["uuid"]: item for item in crossbar.channels(DEMO.account_id, token=token)}
+    a, b = items[a_id], items[b_id]
+    assert (a["other_leg"], b["other_leg"]) == (b_id, a_id)
+    for item in (a, b):
+        assert not {"caller_id_name", "caller_id_number", "callee_id_name"} & set(item)
+        assert "callee_id_number" not in item
+        assert item["custom_application_vars"] == {}
+        assert item["custom_channel_vars"]["Account-ID"] == DEMO.account_id
+    assert a["custom_channel_vars"]["Resource-Type"] == "offnet-origination"
+    assert a["custom_channel_vars"]["Inception"] == b["custom_channel_vars"]["Inception"]
+    assert b["custom_channel_vars"]["Authorizing-Type"] == "device"
+    assert a["authorizing_type"] == "resource" and b["owner_id"]  # still at the top level
+
+
+def test_a_sub_accounts_calls_are_listed_under_it_only(sim: Simulator) -> None:
+    crossbar, token = client(sim)
+    sub = DEMO.sub_account_ids[0]
+    legs = sim.start_call(sub, kind="outbound")
+    assert crossbar.channels(DEMO.account_id, token=token) == []
+    assert {item["uuid"] for item in crossbar.channels(sub, token=token)} == set(legs)
 
 
 def test_legs_hung_up_unheard_leave_the_listing_and_other_accounts_are_not_listed(

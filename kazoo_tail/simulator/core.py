@@ -110,7 +110,7 @@ class Simulator:
         self.tokens = TokenAuthority(self.config.token_ttl)
         self.traffic = TrafficFactory(self.directory, DEMO.account_id, self.config.seed)
         # ecallmgr's live channels, from the calls published: what Crossbar lists.
-        self.channels = Channels()
+        self.channels = Channels(self.config.kazoo_version)
         self._cluster: Cluster | None = None
         self._crossbar: CrossbarServer | None = None
         self._traffic_thread: TrafficThread | None = None
