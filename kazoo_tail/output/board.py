@@ -19,9 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-# rich's own reduction of a table too wide for the screen, so that a narrow screen looks as
-# it did when the board was a rich Table.
-from rich._ratio import ratio_reduce
 from rich.cells import set_cell_size
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
@@ -217,7 +214,7 @@ class _Table:
         padded = [w + (index > 0) + (index < last) for index, w in enumerate(widths)]
         excess = sum(padded) - width
         if excess > 0:
-            padded = ratio_reduce(excess, [1] * count, padded, padded)
+            padded = _shrink_evenly(excess, padded)
             self.gaps = [
                 (min(int(index > 0), w), min(int(index < last), max(0, w - 1)))
                 for index, w in enumerate(padded)
@@ -378,3 +375,16 @@ def _fit(calls: list[Call], room: int) -> tuple[list[Call], int]:
         return calls, 0
     keep = max(0, room - 1)
     return calls[:keep], len(calls) - keep
+
+
+def _shrink_evenly(excess: int, widths: list[int]) -> list[int]:
+    """``widths`` less ``excess`` cells in all, in equal shares from left to right (a column
+    never below nothing), as a rich Table shares out a lack of room: a narrow screen looks as
+    it did when the board was one."""
+    shrunk = list(widths)
+    columns = len(shrunk)
+    for index, width in enumerate(shrunk):
+        share = min(width, round(excess / (columns - index)))
+        shrunk[index] = width - share
+        excess -= share
+    return shrunk
