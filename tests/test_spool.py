@@ -85,7 +85,9 @@ def pipe() -> Iterator[Pipe]:
     # writes would otherwise write to the descriptor number after it was closed, and so into
     # whatever the next test opened under that number.
     for spool in gc.get_objects():
-        if isinstance(spool, StdoutSpool) and spool._out is p.out:
+        # type(), not isinstance(): the heap may hold a weak proxy whose object is gone (from
+        # whichever test ran before on this worker), and isinstance() on it raises.
+        if type(spool) is StdoutSpool and spool._out is p.out:
             spool.abandon()
             spool._writer.join(10)
     try:
