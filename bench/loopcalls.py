@@ -4,18 +4,21 @@ so that start-up and the end are left out. Deterministic where CPU time is not.
 
     .venv/bin/python bench/loopcalls.py                       # JSON, calls workload
     .venv/bin/python bench/loopcalls.py --workload create-calls --top 25
+    PYTHONPATH=<an export of another tree> .venv/bin/python bench/loopcalls.py
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pstats
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
+ROOT = Path(__file__).parent.parent
+sys.path.insert(0, str(ROOT))
 
 from bench.fastserver import FastServer  # noqa: E402
 from bench.run import CPU_WORKLOADS, TOKEN  # noqa: E402
@@ -29,7 +32,17 @@ def profiled(events: int, workload: str, extra: list[str], out: Path) -> pstats.
         argv += ["--ws-url", server.url, "--token", TOKEN, "-b", binding]
         argv += ["--count", str(events), *extra]
         # Onto a pipe, as in the CPU table: the spool writes a pipe itself, else its thread does.
-        subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
+        # Run from elsewhere: ``-m`` puts the working directory first on the path, ahead of a
+        # PYTHONPATH that chooses the tree to measure (this one's, unless one is given).
+        env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))}
+        subprocess.run(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            check=True,
+            env=env,
+            cwd=out.parent,
+        )
     finally:
         server.stop()
     return pstats.Stats(str(out))
