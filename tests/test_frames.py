@@ -105,3 +105,50 @@ def test_oversized_messages_are_refused_before_they_are_buffered() -> None:
     reader.feed(frame(b"x" * 2000)[:10])
     with pytest.raises(FrameError, match="larger than"):
         reader.next()
+
+
+# -- take_all: every whole message of a read at once (the streaming session's path) -----------
+
+
+def test_take_all_returns_every_whole_message_and_keeps_a_partial_one() -> None:
+    data = frame(b"a") + frame(b"b", OP_PING) + frame(b"c" * 300) + frame(b"d")[:2]
+    reader = FrameReader()
+    reader.feed(data)
+    assert reader.take_all() == [(OP_TEXT, b"a"), (OP_PING, b"b"), (OP_TEXT, b"c" * 300)]
+    assert reader.has_data()  # the partial frame waits for the rest
+    assert reader.take_all() == []
+    reader.feed(frame(b"d")[2:])
+    assert reader.take_all() == [(OP_TEXT, b"d")]
+    assert not reader.has_data()
+
+
+def test_take_all_reassembles_fragments_around_a_control_frame() -> None:
+    reader = FrameReader()
+    reader.feed(
+        frame(b"he", fin=False)
+        + frame(b"p", OP_PING)
+        + frame(b"llo", OP_CONTINUATION)
+        + frame(b"x", mask=b"\x01\x02\x03\x04")
+    )
+    assert reader.take_all() == [(OP_PING, b"p"), (OP_TEXT, b"hello"), (OP_TEXT, b"x")]
+
+
+def test_a_bad_frame_after_good_ones_is_raised_once_they_are_taken() -> None:
+    reader = FrameReader()
+    reader.feed(frame(b"a") + frame(b"b") + bytes([0x80 | 0x3, 0]))  # opcode 3 is unknown
+    assert reader.take_all() == [(OP_TEXT, b"a"), (OP_TEXT, b"b")]
+    assert reader.has_data()
+    with pytest.raises(FrameError):
+        reader.take_all()
+
+
+@given(st.lists(st.binary(max_size=300), max_size=8), st.integers(1, 50))
+def test_take_all_agrees_with_next_in_any_chunking(payloads: list[bytes], chunk: int) -> None:
+    data = b"".join(frame(p) for p in payloads)
+    reader = FrameReader()
+    taken: list[tuple[int, bytes]] = []
+    for start in range(0, len(data), chunk):
+        reader.feed(data[start : start + chunk])
+        taken += reader.take_all()
+    assert taken == read_all(data, chunk) == [(OP_TEXT, p) for p in payloads]
+    assert not reader.has_data()

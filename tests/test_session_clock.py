@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kazoo_tail.errors import ConnectError
-from kazoo_tail.kazoo.events import Event, Idle, Notice, NoticeKind
+from kazoo_tail.kazoo.events import IDLE, Event, Idle, Notice, NoticeKind
 from kazoo_tail.net.frames import OP_PONG, OP_TEXT
 from kazoo_tail.net.transport import ConnectFailed, LinkLost
 from kazoo_tail.output.notices import describe
@@ -78,6 +78,7 @@ class FakeTransport:
         self.url = url
         self.inbox: deque[tuple[int, bytes] | LinkLost] = deque()
         self.open = True
+        self.drained = False
 
     def receive(self) -> tuple[int, bytes] | None:
         if self.inbox:
@@ -89,6 +90,22 @@ class FakeTransport:
         if not self.open:
             raise LinkLost("the connection was closed", clean=True)
         return None
+
+    def receive_all(self) -> list[tuple[int, bytes]]:
+        """Every message up to the next loss, as one read would take them (the loss is
+        raised by the call after, like a real socket's end after its last frames)."""
+        taken: list[tuple[int, bytes]] = []
+        while self.inbox and not isinstance(self.inbox[0], LinkLost):
+            message = self.inbox.popleft()
+            assert not isinstance(message, LinkLost)
+            taken.append(message)
+        self.drained = not self.inbox
+        if not taken:
+            self.receive()  # raises the loss, if that is what comes next
+        return taken
+
+    def unread(self, messages: list[tuple[int, bytes]]) -> None:
+        self.inbox.extendleft(reversed(messages))
 
     def send_text(self, message: str) -> None:
         request = json.loads(message)
@@ -421,6 +438,100 @@ def test_a_short_hiccup_is_not_a_stall() -> None:
     node.current.event(1)
     seen = [next(items) for _ in range(50)]
     assert not notices(seen), [describe(n) for n in notices(seen)]
+    session.close()
+
+
+# -- frames read together (one read, one batch) -----------------------------------------------
+
+
+class CountingClock(SimClock):
+    """A SimClock that counts the loop's waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, waitables: Sequence[Any], timeout: float) -> list[Any]:
+        self.waits += 1
+        return super().wait(waitables, timeout)
+
+
+def counted_link() -> tuple[CountingClock, FakeNode, Session, Iterator[Event | Notice | Idle]]:
+    clock, node = CountingClock(), FakeNode()
+    session, _ = session_for([node], clock)
+    items = session.events()
+    until(items, NoticeKind.SUBSCRIBED)
+    return clock, node, session, items
+
+
+def test_frames_read_together_are_all_delivered_before_the_next_wait() -> None:
+    clock, node, session, items = counted_link()
+    for n in range(5):
+        node.current.event(n)
+    node.current.inbox.append((OP_PONG, b"unasked"))  # a frame that shows nothing
+    node.current.event(5)
+    waits = clock.waits
+    seen = [next(items) for _ in range(6)]
+    assert [i.data["call_id"] for i in seen] == [f"c{n}" for n in range(6)]
+    assert clock.waits == waits
+    session.close()
+
+
+def test_frames_read_at_one_instant_share_its_received_time_and_later_ones_have_their_own() -> None:
+    clock, node, session, items = counted_link()
+    node.current.event(1)
+    node.current.event(2)
+    first = [next(items), next(items)]
+    read_at = clock.wall()
+    assert [e.received_at for e in first] == [read_at, read_at]
+    clock.stop(0.5)  # time passes (short of a stall) before the next frame is read
+    node.current.event(3)
+    third = next(i for i in items if i is not IDLE)
+    assert isinstance(third, Event) and third.received_at == pytest.approx(read_at + 0.5)
+    session.close()
+
+
+def test_a_stall_while_the_consumer_holds_a_batch_is_told_after_the_batch() -> None:
+    clock, node, session, items = counted_link()
+    for n in range(3):
+        node.current.event(n)
+    first = next(items)
+    assert isinstance(first, Event) and first.data["call_id"] == "c0"
+    clock.stop(5.0)  # the consumer held the loop up in the middle of the batch
+    seen = [first, *until(items, NoticeKind.GAP)]
+    events = [i for i in seen if isinstance(i, Event)]
+    # All the batch was read before the stop, and is shown, with its one read time.
+    assert [e.data["call_id"] for e in events] == ["c0", "c1", "c2"]
+    assert len({e.received_at for e in events}) == 1
+    stalled = notices(seen, NoticeKind.STALLED)
+    assert len(stalled) == 1 and stalled[0].stalled == pytest.approx(5.0, abs=0.3)
+    assert seen.index(stalled[0]) > seen.index(events[-1])
+    gap = notices(seen, NoticeKind.GAP)[0]
+    assert gap.gap_from is not None and gap.gap_from <= events[0].received_at + 0.3
+    session.close()
+
+
+def test_a_stall_before_a_batch_is_told_before_it_and_every_frame_follows() -> None:
+    clock, node, session, items = counted_link()
+    next(items)  # an idle tick: the loop is waiting
+    clock.stop(25.0)
+    for n in range(4):
+        node.current.event(n)  # buffered by the kernel while the tool was stopped
+    seen = until(items, NoticeKind.GAP)
+    seen += [next(items) for _ in range(4)]
+    kinds = [i.kind if isinstance(i, Notice) else i.data["call_id"] for i in seen if i is not IDLE]
+    assert kinds[0] is NoticeKind.STALLED
+    assert [k for k in kinds if isinstance(k, str)] == ["c0", "c1", "c2", "c3"]
+    session.close()
+
+
+def test_a_close_after_events_in_one_read_delivers_them_first() -> None:
+    clock, node, session, items = counted_link()
+    node.current.event(1)
+    node.current.event(2)
+    node.current.close_frame()
+    seen = until(items, NoticeKind.DISCONNECTED)
+    assert [i.data["call_id"] for i in seen if isinstance(i, Event)] == ["c1", "c2"]
     session.close()
 
 

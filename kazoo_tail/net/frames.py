@@ -38,43 +38,92 @@ class FrameReader:
         self._fragments: list[bytes] = []
         self._fragment_opcode: int | None = None
         self._fragment_size = 0
+        # A framing error found after good frames in one take_all, raised on the next call.
+        self._error: FrameError | None = None
+        # Whether unread bytes are buffered, or an error waits: kept up to date as bytes come
+        # and go, since it is asked (``has_data``) a few times per event.
+        self.pending = False
 
     def feed(self, data: bytes | memoryview) -> None:
         if self._pos >= _COMPACT_AFTER:
             del self._buffer[: self._pos]
             self._pos = 0
         self._buffer += data
+        self.pending = len(self._buffer) > self._pos
 
     def has_data(self) -> bool:
-        """Whether unread bytes are buffered (perhaps not yet a whole frame)."""
-        return len(self._buffer) > self._pos
+        """Whether unread bytes are buffered (perhaps not yet a whole frame), or an error
+        found in them waits to be raised."""
+        return self.pending
+
+    def take_all(self) -> list[tuple[int, bytes]]:
+        """Every whole message buffered, in order (perhaps none). A frame that breaks the
+        rules after some good ones is raised on the next call, so that those are delivered
+        first. One call a batch, not two a message: at a modest rate this runs per event."""
+        error, self._error = self._error, None
+        if error is not None:
+            self.pending = len(self._buffer) > self._pos
+            raise error
+        messages: list[tuple[int, bytes]] = []
+        try:
+            # While bytes are left (not a call more to find that none are).
+            while self.pending:
+                frame = self._next_frame()
+                if frame is None:
+                    return messages
+                fin, opcode, payload = frame
+                # The common frame, whole and between messages, needs no reassembly.
+                if fin and opcode and self._fragment_opcode is None:
+                    if opcode >= OP_CLOSE and len(payload) > 125:
+                        raise FrameError("a control frame that is fragmented or too long")
+                    messages.append((opcode, payload))
+                    continue
+                message = self._message(fin, opcode, payload)
+                if message is not None:
+                    messages.append(message)
+        except FrameError as exc:
+            if not messages:
+                raise
+            self._error = exc
+            self.pending = True
+        return messages
 
     def next(self) -> tuple[int, bytes] | None:
+        error, self._error = self._error, None
+        if error is not None:
+            self.pending = len(self._buffer) > self._pos
+            raise error
         while True:
             frame = self._next_frame()
             if frame is None:
                 return None
-            fin, opcode, payload = frame
-            if opcode >= OP_CLOSE:
-                if not fin or len(payload) > 125:
-                    raise FrameError("a control frame that is fragmented or too long")
-                return opcode, payload
-            if opcode == OP_CONTINUATION:
-                if self._fragment_opcode is None:
-                    raise FrameError("a continuation frame with no message to continue")
-                self._add_fragment(payload)
-                if fin:
-                    message = b"".join(self._fragments)
-                    opcode = self._fragment_opcode
-                    self._fragments, self._fragment_opcode, self._fragment_size = [], None, 0
-                    return opcode, message
-                continue
-            if self._fragment_opcode is not None:
-                raise FrameError("a new message began before the previous one ended")
-            if fin:
-                return opcode, payload
-            self._fragment_opcode = opcode
+            message = self._message(*frame)
+            if message is not None:
+                return message
+
+    def _message(self, fin: bool, opcode: int, payload: bytes) -> tuple[int, bytes] | None:
+        """A frame's part in a message: the whole message when it ends one, else None."""
+        if opcode >= OP_CLOSE:
+            if not fin or len(payload) > 125:
+                raise FrameError("a control frame that is fragmented or too long")
+            return opcode, payload
+        if opcode == OP_CONTINUATION:
+            if self._fragment_opcode is None:
+                raise FrameError("a continuation frame with no message to continue")
             self._add_fragment(payload)
+            if fin:
+                message = b"".join(self._fragments)
+                opcode = self._fragment_opcode
+                self._fragments, self._fragment_opcode, self._fragment_size = [], None, 0
+                return opcode, message
+            return None
+        if self._fragment_opcode is not None:
+            raise FrameError("a new message began before the previous one ended")
+        if fin:
+            return opcode, payload
+        self._fragment_opcode = opcode
+        self._add_fragment(payload)
+        return None
 
     def _add_fragment(self, payload: bytes) -> None:
         self._fragment_size += len(payload)
@@ -85,6 +134,8 @@ class FrameReader:
     def _next_frame(self) -> tuple[bool, int, bytes] | None:
         buffer, pos = self._buffer, self._pos
         available = len(buffer) - pos
+        # Nothing taken: whatever is there is unread (a frame taken sets it below).
+        self.pending = available > 0
         if available < 2:
             return None
         first, second = buffer[pos], buffer[pos + 1]
@@ -120,4 +171,5 @@ class FrameReader:
             key = int.from_bytes((mask * (length // 4 + 1))[:length], "big")
             payload = (int.from_bytes(payload, "big") ^ key).to_bytes(length, "big")
         self._pos = start + length
+        self.pending = available > header + length
         return bool(first & 0x80), opcode, payload

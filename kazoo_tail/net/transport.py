@@ -76,7 +76,14 @@ class Transport:
         # would find nothing until the driver's wait finds it readable again (``woken``).
         # Asking the kernel (a select) before every read, and after the last, cost more than
         # the read itself at a modest rate, where every event comes alone.
-        self._drained = False
+        self.drained = False
+        # Messages taken out of a batch but handed back by the link (``unread``): they come
+        # before anything else read.
+        self._backlog: list[tuple[int, bytes]] = []
+        # The socket whose plain descriptor ``_read_now`` reads with readv (-1: not one that
+        # can be read that way), worked out once, not on every read.
+        self._read_sock: _Socket | None = None
+        self._read_fd = -1
 
     @classmethod
     def open(cls, url: str, *, sslopt: dict[str, Any], timeout: float, tick: float) -> Transport:
@@ -117,6 +124,8 @@ class Transport:
 
     def receive(self) -> tuple[int, bytes] | None:
         """The next whole message as (opcode, payload), or None after a quiet tick."""
+        if self._backlog:
+            return self._backlog.pop(0)
         try:
             message = self._reader.next()
             while message is None:
@@ -124,7 +133,7 @@ class Transport:
                 if sock is None:
                     raise LinkLost("the connection was closed", clean=True)
                 if self.poll:
-                    if self._drained:
+                    if self.drained:
                         return None
                     size = self._read_now(sock)
                     if size is None:
@@ -143,9 +152,47 @@ class Transport:
             raise LinkLost(describe_error(exc)) from None
         return message
 
+    def receive_all(self) -> list[tuple[int, bytes]]:
+        """Every whole message there is without waiting, in order: those already read, else
+        those one read takes (a read that ends inside a frame reads on while more is there);
+        none when there are none. Poll mode only: at a modest rate this runs for every event,
+        and one call a batch costs less than ``receive`` a message and one more to see none."""
+        backlog = self._backlog
+        if backlog:
+            self._backlog = []
+            return backlog
+        reader = self._reader
+        try:
+            if reader.pending:
+                messages = reader.take_all()
+                if messages:
+                    return messages
+            while not self.drained:
+                sock = self._ws.sock
+                if sock is None:
+                    raise LinkLost("the connection was closed", clean=True)
+                size = self._read_now(sock)
+                if size is None:
+                    break
+                if not size:
+                    raise LinkLost("the connection was closed without a close frame", clean=True)
+                reader.feed(self._recv_buffer[:size])
+                messages = reader.take_all()
+                if messages:
+                    return messages
+        except FrameError as exc:
+            raise LinkLost(f"the server sent {exc}") from None
+        except OSError as exc:
+            raise LinkLost(describe_error(exc)) from None
+        return []
+
+    def unread(self, messages: list[tuple[int, bytes]]) -> None:
+        """Hand back messages ``receive_all`` gave: they come first in the next read."""
+        self._backlog[:0] = messages
+
     def woken(self) -> None:
         """The driver's wait found the socket readable: the next ``receive`` reads it."""
-        self._drained = False
+        self.drained = False
 
     def _read_now(self, sock: _Socket) -> int | None:
         """Read what the kernel holds without waiting, or None when it holds nothing.
@@ -156,18 +203,21 @@ class Transport:
         comes later). TLS reads at most one record at a time, so a short read proves
         nothing there, and a read with nothing decrypted would wait a tick (a blocking
         socket's, for ever): those are asked first."""
-        if isinstance(sock, ssl.SSLSocket) or sock.gettimeout() is None:
+        if sock is not self._read_sock:
+            plain = not isinstance(sock, ssl.SSLSocket) and sock.gettimeout() is not None
+            self._read_sock, self._read_fd = sock, sock.fileno() if plain else -1
+        if self._read_fd < 0:
             if not _readable(sock):
-                self._drained = True
+                self.drained = True
                 return None
             return int(sock.recv_into(self._recv_buffer))
         try:
-            size = os.readv(sock.fileno(), [self._recv_buffer])
+            size = os.readv(self._read_fd, [self._recv_buffer])
         except BlockingIOError:
-            self._drained = True
+            self.drained = True
             return None
         if size < RECV_SIZE:
-            self._drained = True
+            self.drained = True
         return size
 
     def send_text(self, message: str) -> None:
@@ -192,11 +242,11 @@ class Transport:
 
     def buffered(self) -> bool:
         """Whether bytes already read wait to be decoded (no system call)."""
-        return self._reader.has_data()
+        return bool(self._backlog) or self._reader.pending
 
     def data_waiting(self) -> bool:
         """Whether another frame is already buffered, so a flush can wait for it."""
-        if self._reader.has_data():
+        if self._backlog or self._reader.pending:
             return True
         sock = self._ws.sock
         return sock is not None and _readable(sock)

@@ -37,6 +37,8 @@ READ_CHUNK = 1 << 20  # bytes read back from the spill file at once
 REPORT_EVERY = 60.0  # while drops go on, say so at least this often
 # pwritev2's flag for a write that fails rather than blocks (Linux; absent elsewhere).
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "pwritev") else None
+# What a kernel that cannot write a pipe with RWF_NOWAIT answers.
+_NOWAIT_UNSUPPORTED = (errno.EOPNOTSUPP, errno.EINVAL, errno.ESPIPE, errno.ENOSYS)
 
 
 def format_size(size: int) -> str:
@@ -203,9 +205,10 @@ class StdoutSpool(io.RawIOBase):
     def write(self, data: Any) -> int:
         if type(data) is not bytes:
             data = bytes(data)  # the caller may reuse a bytearray or memoryview
+        size = len(data)
         self._staged.append(data)
-        self._staged_size += len(data)
-        return len(data)
+        self._staged_size += size
+        return size
 
     def commit(self) -> None:
         """The bytes written since the last commit are one whole event: keep it or drop it."""
@@ -227,7 +230,8 @@ class StdoutSpool(io.RawIOBase):
             return
         if self._error is not None:
             self._raise_error()
-        self.commit()
+        if self._staged_size != self._committed_size:  # commit's own first test, inline
+            self.commit()
         self._handoff()
         if self._drops.count and self._should_report():
             self._report()
@@ -350,6 +354,16 @@ class StdoutSpool(io.RawIOBase):
         if staged:
             self._staged = []
             self._staged_size = self._committed = self._committed_size = self._events = 0
+        # What a write at once left for the writer.
+        left: bytes | None = None
+        if staged and not self._in_memory and not self._to_file:
+            # Nothing queued: the writer is idle, and only this thread gives it work, so a
+            # write at once needs no lock (at a modest rate this is every event's path).
+            left = self._write_now(b"".join(staged))
+            if left is None:
+                self._room = room = self.memory_cap
+                return room
+            staged = []
         with self._cond:
             if self._to_file and self._file_end == 0:
                 # The writer emptied the file (and everything queued before it): back to memory.
@@ -364,6 +378,10 @@ class StdoutSpool(io.RawIOBase):
                     self._chunks.append(data)
                     self._in_memory += len(data)
                     self._cond.notify()
+            elif left is not None:
+                self._chunks.append(left)
+                self._in_memory += len(left)
+                self._cond.notify()
                 # Written at once: the writer has nothing to do, and waking it would cost
                 # two thread switches and the GIL's round trip for every event.
             if self._to_file:
@@ -377,16 +395,17 @@ class StdoutSpool(io.RawIOBase):
         """With nothing queued, write a small handoff at once when that cannot block: a pipe
         with room takes up to PIPE_BUF bytes whole, and a file always does. It saves the
         writer thread's wake-up, which is most of the latency at a modest rate. Returns what
-        is left for the writer (the lock is held, and the writer has nothing in hand)."""
+        is left for the writer (with nothing queued, the writer has nothing in hand: the lock
+        is not needed)."""
         if self._fd is None or self._in_memory or self._error is not None:
             return data
         if len(data) > select.PIPE_BUF:
             return data
         try:
             if self._pipe_nowait:
-                written = self._write_nowait(data)
-                if written is None:
-                    return data
+                assert _NOWAIT is not None
+                # Written whole or not at all: a pipe takes up to PIPE_BUF bytes at once.
+                written = os.pwritev(self._fd, [data], -1, _NOWAIT)
             else:
                 if not self._to_regular_file and (
                     self._pipe_poll is None or not self._pipe_poll.poll(0)
@@ -396,22 +415,14 @@ class StdoutSpool(io.RawIOBase):
         except BlockingIOError:
             return data
         except OSError as exc:
+            if self._pipe_nowait and exc.errno in _NOWAIT_UNSUPPORTED:
+                # The kernel cannot write a pipe that way (an older one): polled first from
+                # now on.
+                self._pipe_nowait = False
+                return data
             self._error = exc  # raised on the main thread by the next flush
             return None
         return data[written:] or None
-
-    def _write_nowait(self, data: bytes) -> int | None:
-        """Write to the pipe if that does not block (the whole of it: at most PIPE_BUF
-        bytes go to a pipe at once or not at all); None when the kernel cannot write a pipe
-        that way (an older kernel), from then on polled first instead."""
-        assert self._fd is not None and _NOWAIT is not None
-        try:
-            return os.pwritev(self._fd, [data], -1, _NOWAIT)
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ESPIPE, errno.ENOSYS):
-                raise
-        self._pipe_nowait = False
-        return None
 
     def _spill(self, staged: list[bytes], events: int) -> None:
         """Append to the spill file (the lock held, so the writer cannot reset it meanwhile)."""

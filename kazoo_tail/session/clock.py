@@ -6,7 +6,8 @@ from __future__ import annotations
 import select
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Protocol, TypeVar, runtime_checkable
 
 # A clock that never steps and goes on while the machine is suspended: Linux's CLOCK_BOOTTIME;
@@ -48,7 +49,19 @@ class Clock:
             time.sleep(timeout)
             return []
         try:
-            readable, _, _ = select.select(waitables, [], [], max(0.0, timeout))
+            readable, _, _ = select.select(waitables, [], [], timeout if timeout > 0 else 0.0)
         except (OSError, ValueError):
             return list(waitables)
         return readable
+
+
+def readers(clock: Clock) -> tuple[Callable[[], float], Callable[[], float], Callable[[], float]]:
+    """The clock's ``monotonic``, ``timeline`` and ``wall``, as the functions to call: for
+    real time, the ``time`` module's own, without a method around each. The session reads
+    them a few times per event, where a method call each was a tenth of its Python work."""
+    if type(clock) is not Clock:
+        return clock.monotonic, clock.timeline, clock.wall
+    timeline: Callable[[], float] = (
+        partial(time.clock_gettime, _TIMELINE) if _TIMELINE is not None else time.monotonic
+    )
+    return time.monotonic, timeline, time.time

@@ -31,7 +31,7 @@ from kazoo_tail.kazoo.events import IDLE, Deduplicator, Event, Idle, Notice, Not
 from kazoo_tail.kazoo.wire import Reply
 from kazoo_tail.net.transport import ConnectFailed, LinkLost, Transport
 from kazoo_tail.net.urls import node_label
-from kazoo_tail.session.clock import Clock, Waitable
+from kazoo_tail.session.clock import Clock, Waitable, readers
 from kazoo_tail.session.decoder import Decoder, FrameCopies
 from kazoo_tail.session.gaps import GapLedger, Window
 from kazoo_tail.session.link import FrameObserver, Link, Subscribed, TokenSource
@@ -231,11 +231,9 @@ class Session:
 
     def events(self) -> Iterator[Event | Notice | Idle]:
         """Everything the session has to say, with an idle tick whenever nothing arrived for a
-        moment."""
-        try:
-            yield from self._loop()
-        finally:
-            self.close()
+        moment. (The loop itself, not a generator around it: each layer is resumed for every
+        event.)"""
+        return self._loop()
 
     def close(self) -> None:
         """Every link says goodbye with close code 1000 (best effort, quickly)."""
@@ -254,43 +252,81 @@ class Session:
     # -- the loop ---------------------------------------------------------------------------
 
     def _loop(self) -> Iterator[Event | Notice | Idle]:
+        # At a modest rate every event takes a turn of its own: the turn's Python work is
+        # much of the tail's, so the common case (a streaming link, no stall) calls little.
         clock = self.clock
-        next_tick = clock.monotonic() + IDLE_TICK
-        self._turn = (clock.monotonic(), clock.timeline(), 0.0)
-        while not self._closing:
-            now = clock.monotonic()
-            yield from self._check_stall(now)
-            progressed = False
-            for runner in self._runners:
-                if not self._ready(runner, now):
-                    continue
-                runner.due = now + HOUSEKEEPING
-                self._current = runner
-                for item in self._step(runner, now):
-                    progressed = True
-                    yield item
-            if all(runner.state == "ended" for runner in self._runners):
-                return
-            now = clock.monotonic()
-            if now >= next_tick:
-                next_tick = now + IDLE_TICK
-                self._renew_if_due(now)
-                self._check_deadline()
-                yield IDLE
-            # A step ends once its link has nothing more to read (or after a batch): the loop
-            # turns again at once only when a link is ready now, else it waits. One turn per
-            # event at a modest rate, not two.
-            if not progressed or not any(self._ready(r, now) for r in self._runners):
-                timeout, waitables = self._wait_plan(next_tick, clock.monotonic())
-                turn_m, turn_t, _ = self._turn
-                self._turn = (turn_m, turn_t, timeout)
-                readable = clock.wait(list(waitables), timeout)
-                for waitable in readable:
-                    woken = waitables.get(waitable)
-                    if woken is not None:
-                        woken.readable = True
-                        if woken.link is not None:
-                            woken.link.transport.woken()
+        monotonic, timeline, _ = readers(clock)
+        runners = self._runners
+        next_tick = monotonic() + IDLE_TICK
+        self._turn = (monotonic(), timeline(), 0.0)
+        try:
+            while not self._closing:
+                now, moment = monotonic(), timeline()
+                then, then_moment, waited = self._turn
+                self._turn = (now, moment, 0.0)
+                # The stall check (``_stalled``), on both clocks, only called when it may be one.
+                late = now - then
+                if moment - then_moment > late:
+                    late = moment - then_moment
+                late -= waited
+                if late > STALL_AFTER:
+                    yield from self._stalled(now, moment, then_moment, late)
+                self._excused = 0.0
+                progressed = False
+                for runner in runners:
+                    link = runner.link
+                    if runner.state == "streaming" and link is not None:
+                        # _ready's test for a streaming link, inline: asked for every event.
+                        if not (runner.readable or now >= runner.due or link.transport.buffered()):
+                            continue
+                    elif not self._ready(runner, now):
+                        continue
+                    runner.due = now + HOUSEKEEPING
+                    self._current = runner
+                    steps = (
+                        self._step_streaming(runner, now)
+                        if runner.state == "streaming"
+                        else self._step(runner, now)
+                    )
+                    for item in steps:
+                        progressed = True
+                        yield item
+                for runner in runners:
+                    if runner.state != "ended":
+                        break
+                else:
+                    return
+                now = monotonic()
+                if now >= next_tick:
+                    next_tick = now + IDLE_TICK
+                    self._renew_if_due(now)
+                    self._check_deadline()
+                    yield IDLE
+                    now = monotonic()  # the consumer ran meanwhile
+                # A step ends once its link has nothing more to read (or after a batch): the loop
+                # turns again at once only when a link is ready now, else it waits. One turn per
+                # event at a modest rate, not two.
+                if progressed:
+                    for runner in runners:
+                        link = runner.link
+                        if runner.state == "streaming" and link is not None:
+                            if runner.readable or now >= runner.due or link.transport.buffered():
+                                break
+                        elif self._ready(runner, now):
+                            break
+                    else:
+                        progressed = False
+                if not progressed:
+                    timeout, waitables = self._wait_plan(next_tick, now)
+                    self._turn = (self._turn[0], self._turn[1], timeout)
+                    for waitable in clock.wait(list(waitables), timeout):
+                        woken = waitables.get(waitable)
+                        if woken is not None:
+                            woken.readable = True
+                            if woken.link is not None:
+                                woken.link.transport.drained = False  # as ``woken()``, inline
+        finally:
+            self.close()
 
     def _ready(self, runner: _Runner, now: float) -> bool:
         state = runner.state
@@ -316,11 +352,13 @@ class Session:
                 else:
                     until = min(until, now + HANDSHAKE_POLL)
             elif runner.link is not None:
-                until = min(until, runner.due)
+                if runner.due < until:
+                    until = runner.due
                 sock = runner.link.transport.socket
                 if sock is not None:
                     waitables[sock] = runner
-        return max(0.0, until - now), waitables
+        # No min() or max() calls: this is planned once per event at a modest rate.
+        return (until - now if until > now else 0.0), waitables
 
     def _step(self, runner: _Runner, now: float) -> Iterator[Event | Notice]:
         if runner.state == "waiting":
@@ -357,13 +395,14 @@ class Session:
             yield from self._connect_failed(runner, exc)
             return
         transport.poll = True
+        monotonic, timeline, wall = readers(self.clock)
         runner.link = Link(
             transport,
             runner.decoder,
             on_frame=self.on_frame,
-            clock=self.clock.wall,
-            monotonic=self.clock.monotonic,
-            timeline=self.clock.timeline,
+            clock=wall,
+            monotonic=monotonic,
+            timeline=timeline,
         )
         runner.readable = True
         runner.ever_opened = True
@@ -428,23 +467,39 @@ class Session:
                 if runner.ping_sent_at is None:
                     runner.ping_sent_at = now
             dedupe, label = self._dedupe, runner.label
-            for _ in range(BATCH):
-                item = link.receive()
-                if isinstance(item, Idle):
+            left = BATCH
+            while left > 0:
+                # A batch: every frame one read took (see Link.receive_many), their received
+                # time read once. The stall check runs once per turn, before the read: frames
+                # read at one instant cannot have a stall between them.
+                # Typed loosely: the class test below narrows as isinstance would, without
+                # the call.
+                items: list[Any] = link.receive_many()
+                if not items:
                     runner.readable = False
                     break
-                if runner.checking is None:
+                checking = runner.checking
+                if checking is None:
                     runner.ping_sent_at = None  # any frame proves the link alive
-                elif link.last_pong == runner.checking:
+                for item in items:
+                    left -= 1
+                    if item.__class__ is Event:  # inline: this is the path every event takes
+                        if dedupe is not None and dedupe.is_duplicate(item):
+                            continue
+                        if label is not None:
+                            item.via = label
+                        yield item
+                    elif item is not None and not isinstance(item, Reply):
+                        yield self._about(runner, item)
+                # A batch ends at a pong: the one that answers the check after a stall
+                # proves the link alive from here on.
+                if checking is not None and link.last_pong == checking:
                     yield from self._checked(runner)
-                if isinstance(item, Event):  # inline: this is the path every event takes
-                    if dedupe is not None and dedupe.is_duplicate(item):
-                        continue
-                    if label is not None:
-                        item.via = label
-                    yield item
-                elif item is not None and not isinstance(item, Reply):
-                    yield self._about(runner, item)
+                if transport.drained:
+                    # All one read took is shown; anything left over (a partial frame, a
+                    # close after events) is buffered, which ``_ready`` sees.
+                    runner.readable = False
+                    break
         except LinkLost as exc:
             yield from self._lost(runner, exc, subscribing=False)
             return
@@ -668,21 +723,22 @@ class Session:
 
     # -- the whole session's clocks -----------------------------------------------------------
 
-    def _check_stall(self, now: float) -> Iterator[Notice]:
-        """Whether the loop did not read its links for a while since its last turn, beyond
-        the wait it chose: the process was stopped (SIGSTOP, Ctrl-Z) or the machine suspended
-        (which stops the monotonic clock but not the timeline), or the consumer held it up.
-        Meanwhile the server may have shed what it could not send, so the window counts from
-        when the loop last ran, not from the frames the kernel buffered and the loop reads
-        afterwards; every subscribed link is checked at once with a ping, whose deadline
-        counts from now. Waiting for a token (a login asking for a password) is excused while
-        no link is streaming, since then no link is there to miss anything."""
-        moment = self.clock.timeline()
-        then, then_moment, waited = self._turn
-        self._turn = (now, moment, 0.0)
-        excused, self._excused = self._excused, 0.0
+    def _stalled(
+        self, now: float, moment: float, then_moment: float, late: float
+    ) -> Iterator[Notice]:
+        """The loop did not read its links for ``late`` seconds since its last turn (at
+        ``then_moment`` on the timeline), beyond the wait it chose (the loop works that out
+        on both clocks, and calls this only when it is over STALL_AFTER): the process was
+        stopped (SIGSTOP, Ctrl-Z) or the machine suspended (which stops the monotonic clock
+        but not the timeline), or the consumer held it up. Meanwhile the server may have shed
+        what it could not send, so the window counts from when the loop last ran, not from
+        the frames the kernel buffered and the loop reads afterwards; every subscribed link
+        is checked at once with a ping, whose deadline counts from now. Waiting for a token
+        (a login asking for a password) is excused while no link is streaming, since then no
+        link is there to miss anything."""
         streaming = [r for r in self._runners if r.state == "streaming" and r.link is not None]
-        late = max(now - then, moment - then_moment) - waited - (0.0 if streaming else excused)
+        if not streaming:
+            late -= self._excused
         if late <= STALL_AFTER:
             return
         # The window itself counts from the last turn (the links' outages below); the stall
