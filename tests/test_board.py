@@ -652,7 +652,7 @@ def test_a_slow_channel_list_never_holds_up_the_events(sim: Simulator) -> None:
 def test_a_quiet_call_is_confirmed_by_crossbar_and_ends_unheard_once_it_is_no_longer_listed(
     sim: Simulator,
 ) -> None:
-    terminal = Pty("calls", *login_args(sim), "--stale-after", "4", columns=120)
+    terminal = Pty("calls", *login_args(sim), "--stale-after", "3", columns=120)
     try:
         terminal.wait_for(b"subscribed to")
         publish_ringing_call(sim, "+15551230011")

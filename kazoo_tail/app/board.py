@@ -66,7 +66,7 @@ LISTING_TIMEOUT, LISTING_DEADLINE = 5.0, 10.0
 # keeps only its start.
 NOT_LISTED_BECAUSE = "calls in progress before the start are not shown nor missed hangups closed"
 # A round of listings that failed is asked again after this pause, doubled each time.
-RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 5.0, 60.0
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 2.0, 60.0
 
 
 def run_board(
