@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kazoo_tail import __version__
 from kazoo_tail.cli import options as opt
 from kazoo_tail.cli.boundary import end_on_sigterm
 from kazoo_tail.cli.context import environment, status_writer, write_stdout
 from kazoo_tail.cli.group import DefaultGroup
 from kazoo_tail.cli.help import SectionedCommand
 from kazoo_tail.cli.settings import (
-    APP_NAME,
     DEFAULT_PROFILE,
     config_store,
     connection_config,
@@ -73,7 +71,9 @@ def cli() -> None:
 
 def _show_version(ctx: click.Context) -> None:
     if not ctx.resilient_parsing:
-        write_stdout(ctx, f"{APP_NAME}, version {__version__}")
+        from kazoo_tail.cli.version import version_line
+
+        write_stdout(ctx, version_line())
         ctx.exit()
 
 
