@@ -16,6 +16,7 @@ from kazoo_tail.cli.context import environment, status_writer, write_stdout
 from kazoo_tail.cli.group import DefaultGroup
 from kazoo_tail.cli.help import SectionedCommand
 from kazoo_tail.cli.settings import (
+    APP_NAME,
     DEFAULT_PROFILE,
     config_store,
     connection_config,
@@ -556,6 +557,38 @@ def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> Non
             config, provider, show, env, status, record=record, stale_after=stale_after
         )
     ctx.exit(code)
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail completion fish | source      # in ~/.config/fish/config.fish
+  eval "$(kazoo-tail completion bash)"     # in ~/.bashrc
+  eval "$(kazoo-tail completion zsh)"      # in ~/.zshrc, after compinit""",
+)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.pass_context
+def completion(ctx: click.Context, /, shell: str) -> None:
+    """Print the script that completes kazoo-tail's words in SHELL.
+
+    Loaded from the shell's startup file, it works wherever pip or pipx put kazoo-tail, as
+    long as kazoo-tail is on the PATH: the script asks kazoo-tail itself for candidates.
+    """
+    write_stdout(ctx, completion_script(shell).rstrip("\n"))
+
+
+def completion_script(shell: str) -> str:
+    """The script click writes for SHELL, the same one completions/ holds (a test keeps them
+    equal): generated here rather than read from a packaged copy, so that it is the same in a
+    wheel, an editable install and a single-file zipapp."""
+    from click.shell_completion import get_completion_class
+
+    script_class = get_completion_class(shell)
+    if script_class is None:  # the Choice above lets only click's own shells through
+        raise UsageError(f"no completion for {shell}")
+    complete_var = "_" + APP_NAME.replace("-", "_").upper() + "_COMPLETE"
+    return script_class(cli, {}, APP_NAME, complete_var).source()
 
 
 # The simulator's own command (one definition, also behind python -m kazoo_tail.simulator);
