@@ -28,7 +28,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+# The one place the version is written: hatchling reads it for the package metadata.
+__version__ = "0.2.0"
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.store import ConfigStore

@@ -153,7 +153,7 @@ def test_help_and_version_are_written_to_the_environments_stdout() -> None:
     assert b"Usage: kazoo-tail doctor" in stdout_of(env)
     env = environment()
     assert run(["--version"], env) == 0
-    assert stdout_of(env).startswith(b"kazoo-tail, version ")
+    assert stdout_of(env).startswith(b"kazoo-tail 0.")
     assert stderr_of(env) == ""
 
 

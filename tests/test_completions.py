@@ -83,3 +83,70 @@ printf '%s\\n' "${{COMPREPLY[@]}}"
     env = {**os.environ, "PATH": f"{BIN.parent}:{os.environ['PATH']}"}
     out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["--binding"], out.stderr
+
+
+# -- `kazoo-tail completion SHELL`: the one line the README gives for each shell -------------------
+
+
+def printed(shell: str) -> str:
+    done = subprocess.run([str(BIN), "completion", shell], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("shell", sorted(SCRIPTS))
+def test_completion_command_prints_the_committed_script(shell: str) -> None:
+    assert printed(shell) == (COMPLETIONS / SCRIPTS[shell]).read_text()
+
+
+def in_shell(argv: list[str]) -> list[str]:
+    """Run a shell with only the installed kazoo-tail's directory added to its PATH, as after
+    pip or pipx; its stdout's lines."""
+    if shutil.which(argv[0]) is None:
+        pytest.skip(f"{argv[0]} is not installed (CI installs it)")
+    env = {**os.environ, "PATH": f"{BIN.parent}:{os.environ['PATH']}"}
+    env.pop("_KAZOO_TAIL_COMPLETE", None)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_bash_line_from_the_readme_completes() -> None:
+    script = """
+eval "$(kazoo-tail completion bash)"
+complete -p kazoo-tail
+COMP_WORDS=(kazoo-tail --bi); COMP_CWORD=1
+_kazoo_tail_completion kazoo-tail
+printf '%s\\n' "${COMPREPLY[@]}"
+"""
+    assert in_shell(["bash", "--norc", "--noprofile", "-c", script]) == [
+        "complete -o nosort -F _kazoo_tail_completion kazoo-tail",
+        "--binding",
+    ]
+
+
+@pytest.mark.parametrize(
+    "line", ['eval "$(kazoo-tail completion zsh)"', "source <(kazoo-tail completion zsh)"]
+)
+def test_zsh_line_from_the_readme_completes(line: str) -> None:
+    # Registered with compdef after compinit; then the function is called as the completion
+    # system would call it, with what it hands to _describe and compadd printed (those two
+    # draw on the terminal's line editor, which a non-interactive zsh has none of).
+    script = f"""
+autoload -Uz compinit && compinit -u -D
+{line}
+print -r -- $_comps[kazoo-tail]
+_describe() {{ print -rl -- "${{(@P)3}}"; }}
+compadd() {{ print -rl -- "${{(@P)${{@[-1]}}}}"; }}
+words=(kazoo-tail lo); CURRENT=2; _kazoo_tail_completion
+words=(kazoo-tail --bi); CURRENT=2; _kazoo_tail_completion
+"""
+    out = in_shell(["zsh", "-f", "-c", script])
+    assert out[0] == "_kazoo_tail_completion"
+    assert [entry.split(":", 1)[0] for entry in out[1:]] == ["login", "logout", "--binding"]
+
+
+def test_fish_line_from_the_readme_completes() -> None:
+    script = 'kazoo-tail completion fish | source; complete -C "kazoo-tail --bi"'
+    out = in_shell(["fish", "--no-config", "-c", script])
+    assert [entry.split("\t", 1)[0] for entry in out] == ["--binding"]

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kazoo_tail import __version__
 from kazoo_tail.cli import options as opt
 from kazoo_tail.cli.boundary import end_on_sigterm
 from kazoo_tail.cli.context import environment, status_writer, write_stdout
@@ -73,7 +72,9 @@ def cli() -> None:
 
 def _show_version(ctx: click.Context) -> None:
     if not ctx.resilient_parsing:
-        write_stdout(ctx, f"{APP_NAME}, version {__version__}")
+        from kazoo_tail.cli.version import version_line
+
+        write_stdout(ctx, version_line())
         ctx.exit()
 
 
@@ -556,6 +557,38 @@ def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> Non
             config, provider, show, env, status, record=record, stale_after=stale_after
         )
     ctx.exit(code)
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail completion fish | source      # in ~/.config/fish/config.fish
+  eval "$(kazoo-tail completion bash)"     # in ~/.bashrc
+  eval "$(kazoo-tail completion zsh)"      # in ~/.zshrc, after compinit""",
+)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.pass_context
+def completion(ctx: click.Context, /, shell: str) -> None:
+    """Print the script that completes kazoo-tail's words in SHELL.
+
+    Loaded from the shell's startup file, it works wherever pip or pipx put kazoo-tail, as
+    long as kazoo-tail is on the PATH: the script asks kazoo-tail itself for candidates.
+    """
+    write_stdout(ctx, completion_script(shell).rstrip("\n"))
+
+
+def completion_script(shell: str) -> str:
+    """The script click writes for SHELL, the same one completions/ holds (a test keeps them
+    equal): generated here rather than read from a packaged copy, so that it is the same in a
+    wheel, an editable install and a single-file zipapp."""
+    from click.shell_completion import get_completion_class
+
+    script_class = get_completion_class(shell)
+    if script_class is None:  # the Choice above lets only click's own shells through
+        raise UsageError(f"no completion for {shell}")
+    complete_var = "_" + APP_NAME.replace("-", "_").upper() + "_COMPLETE"
+    return script_class(cli, {}, APP_NAME, complete_var).source()
 
 
 # The simulator's own command (one definition, also behind python -m kazoo_tail.simulator);
