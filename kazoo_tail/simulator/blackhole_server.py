@@ -145,6 +145,10 @@ class WatchedSocket:
         while self._gate.stalled and not self._closed.is_set():
             self._closed.wait(0.02)
         data = self._sock.recv(bufsize)
+        # websockets before 17 waits for bytes in this very recv, so a stall can begin while it
+        # blocks: what arrives then is held back until the stall ends, as if unread.
+        while data and self._gate.stalled and not self._closed.is_set():
+            self._closed.wait(0.02)
         if data:
             self.last_rx = time.monotonic()
         return data
