@@ -11,14 +11,42 @@ and its exit code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from kazoo_tail.cli.settings import connection_config, password_prompt, verify
 from kazoo_tail.errors import AuthError, ConnectError, UsageError
+
+# click 8.1 (the click of Python 3.9) ends a visible prompt by calling input(" "), which
+# writes that space to stdout even with err=True: a stray byte in front of a piped tail's
+# JSON. click 8.2 writes all of the prompt where it is asked to.
+_CLICK_81 = version("click").startswith("8.1.")
+
+
+@contextmanager
+def _prompt_on_stderr() -> Iterator[None]:
+    if not _CLICK_81:
+        yield
+        return
+
+    def ask_on_stderr(text: str) -> str:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        return input()
+
+    before = click.termui.visible_prompt_func
+    click.termui.visible_prompt_func = ask_on_stderr
+    try:
+        yield
+    finally:
+        click.termui.visible_prompt_func = before
+
 
 if TYPE_CHECKING:
     from kazoo_tail.app.environment import Environment
@@ -54,7 +82,8 @@ def log_in(
             raise UsageError(
                 f"{label} is required (no terminal to ask on): see kazoo-tail login --help"
             )
-        value: str = click.prompt(label, default=current, err=True)
+        with _prompt_on_stderr():
+            value: str = click.prompt(label, default=current, err=True)
         return value.strip()
 
     if options["url"]:
