@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - 3.9 and 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
