@@ -114,6 +114,12 @@ class Transport:
         if watchdog.fired:  # it shut the socket down just as the upgrade finished
             ws.shutdown()  # type: ignore[no-untyped-call]
             raise ConnectFailed(_too_slow(url, timeout), True)
+        # websocket-client 1.9.0 (the newest for Python 3.9) returns from a redirect it may not
+        # follow as from an upgrade, with no websocket behind it; 1.9.2 raises, handled above.
+        response = getattr(ws, "handshake_response", None)
+        if response is not None and response.status in REDIRECTS:
+            ws.shutdown()  # type: ignore[no-untyped-call]
+            raise ConnectFailed(_redirected(url, response.headers), False)
         ws.settimeout(tick)
         return cls(ws, url, tick)
 
