@@ -155,11 +155,14 @@ def speaks_tls(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
 
 
 def speaks_plain_http(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Whether host:port answers a plain ``HEAD /`` with an HTTP status line: one cheap look,
-    made only after a TLS handshake there was cut short."""
+    """Whether host:port answers a plain ``GET /`` with an HTTP status line: one cheap look,
+    made only after a TLS handshake there was cut short. A GET in HTTP/1.1, as a websocket
+    upgrade is: a websocket-only server (websockets before 17, say) drops anything else
+    without a word."""
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
-            raw.sendall(f"HEAD / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("ascii", "replace"))
+            raw.sendall(request.encode("ascii", "replace"))
             return raw.recv(5) == b"HTTP/"
     except (OSError, ValueError):
         return False
