@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,15 +22,15 @@ import click
 from kazoo_tail.cli.settings import connection_config, password_prompt, verify
 from kazoo_tail.errors import AuthError, ConnectError, UsageError
 
-# click 8.1 (the click of Python 3.9) ends a visible prompt by calling input(" "), which
-# writes that space to stdout even with err=True: a stray byte in front of a piped tail's
-# JSON. click 8.2 writes all of the prompt where it is asked to.
-_CLICK_81 = version("click").startswith("8.1.")
+# click before its _readline_prompt (8.1 on Python 3.9; 8.2.0 and 8.2.1 too) ends a visible
+# prompt by calling input(" "), which writes that space to stdout even with err=True: a stray
+# byte in front of a piped tail's output. Later clicks write all of the prompt where asked.
+_SPACE_TO_STDOUT = not hasattr(click.termui, "_readline_prompt")
 
 
 @contextmanager
 def _prompt_on_stderr() -> Iterator[None]:
-    if not _CLICK_81:
+    if not _SPACE_TO_STDOUT:
         yield
         return
 
