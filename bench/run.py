@@ -434,7 +434,7 @@ def latency(events: int, rounds: int) -> None:
                 argv = kazoo_tail_cmd(server.url, events, "-o", "pretty", "--color", "always")
             _, _, arrivals = Drain(argv).run(keep_times=True)
             server.stop()
-            delays = sorted((a - s) * 1000 for a, s in zip(arrivals, server.sent_at, strict=False))
+            delays = sorted((a - s) * 1000 for a, s in zip(arrivals, server.sent_at))
             results[name].append(delays[int(len(delays) * 0.99) - 1])
     report(
         "baseline: bare loop flushing every event, p99",

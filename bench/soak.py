@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
@@ -88,7 +88,7 @@ class SoakReport:
         """When faults struck and which unaccounted events they fall near, in UTC."""
 
         def stamp(epoch: float) -> str:
-            return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S.%f")[:-3]
+            return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
         lines = [f"{stamp(at)} fault {fault}" for at, fault in self.timeline]
         if self.unaccounted_at:

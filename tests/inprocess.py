@@ -11,6 +11,7 @@ time); the program's own (``KAZOO_PASSWORD``, the tuning knobs) reach it through
 from __future__ import annotations
 
 import ctypes
+import inspect
 import io
 import os
 import signal
@@ -19,6 +20,8 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
+
+from click.testing import CliRunner
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.cli import run as cli_run
@@ -224,3 +227,12 @@ def tail_until_subscribed(
             done.set()
             publisher.join()
     return result(code, environment_)
+
+
+def cli_runner() -> CliRunner:
+    """click's CliRunner with the standard error kept apart from the output, as the tests read
+    ``result.stderr``: click 8.2 always keeps it apart and has no ``mix_stderr``; click 8.1 (on
+    Python 3.9) mixes it in unless told not to."""
+    if "mix_stderr" in inspect.signature(CliRunner).parameters:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg, unused-ignore]
+    return CliRunner()

@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.cli import cli, run
 from kazoo_tail.simulator import Simulator
 
 from .conftest import publish_once_subscribed, sample
+from .inprocess import cli_runner
 
 TOKEN_LIKE = "eyJhbGciOiJSUzI1NiJ9.eyJzZWNyZXQiOiJ5ZXMifQ.c2lnbmF0dXJlLXNlY3JldA"
 
@@ -36,7 +36,7 @@ def environment(**overrides: object) -> Environment:
 def test_tail_in_process_with_clirunner(sim: Simulator) -> None:
     publisher = publish_once_subscribed(sim)
     args = ["--token", sim.mint_token(), "--ws-url", sim.blackhole_url]
-    result = CliRunner().invoke(cli, [*args, "-b", "object.doc_created.user", "--count", "1"])
+    result = cli_runner().invoke(cli, [*args, "-b", "object.doc_created.user", "--count", "1"])
     publisher.join()
     assert result.exit_code == 0, result.stderr
     (line,) = result.stdout.splitlines()
@@ -45,7 +45,7 @@ def test_tail_in_process_with_clirunner(sim: Simulator) -> None:
 
 
 def test_usage_error_in_process_is_one_sentence_and_exit_2() -> None:
-    result = CliRunner().invoke(cli, ["-b", "call.*.*"])
+    result = cli_runner().invoke(cli, ["-b", "call.*.*"])
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.startswith("kazoo-tail: error: no Kazoo server given")
@@ -133,7 +133,7 @@ def test_tuning_knobs_matter_only_where_they_are_used(sim: Simulator) -> None:
 
 
 def test_help_names_the_environment_variables() -> None:
-    result = CliRunner().invoke(cli, ["tail", "--help"], prog_name="kazoo-tail")
+    result = cli_runner().invoke(cli, ["tail", "--help"], prog_name="kazoo-tail")
     text = " ".join(result.stdout.split())
     assert text.startswith("Usage: kazoo-tail tail [OPTIONS]")
     assert "[env var: KAZOO_URL]" in text and "[env var: KAZOO_ACCOUNT_ID]" in text

@@ -106,7 +106,10 @@ def test_both_nodes_down_together_is_one_gap_with_its_length(
     assert len(gaps) == 1 and "no node was subscribed" in gaps[0], result.stderr
     window = re.search(r"events from (\S+) to (\S+) \((\d+\.\d)s\)", gaps[0])
     assert window is not None, gaps[0]
-    started, ended = (datetime.fromisoformat(stamp) for stamp in window.group(1, 2))
+    # Before 3.11 fromisoformat does not read the "Z" the stamps end with.
+    started, ended = (
+        datetime.fromisoformat(stamp.replace("Z", "+00:00")) for stamp in window.group(1, 2)
+    )
     # The window runs from the last frame heard on either link to the first resubscribe.
     length = (ended - started).total_seconds()
     assert ended > started and abs(float(window.group(3)) - length) < 0.051, gaps[0]

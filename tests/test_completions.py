@@ -26,7 +26,8 @@ def generate(shell: str) -> str:
 @pytest.mark.parametrize("shell", sorted(SCRIPTS))
 def test_committed_script_is_what_the_program_generates(shell: str) -> None:
     committed = (COMPLETIONS / SCRIPTS[shell]).read_text()
-    assert committed == generate(shell), (
+    # click 8.1 (Python 3.9) ends each script with one more blank line than click 8.2.
+    assert committed.rstrip("\n") == generate(shell).rstrip("\n"), (
         f"completions/{SCRIPTS[shell]} is stale; regenerate it with "
         f"_KAZOO_TAIL_COMPLETE={shell}_source kazoo-tail > completions/{SCRIPTS[shell]}"
     )

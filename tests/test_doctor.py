@@ -39,7 +39,7 @@ def report(result: Result) -> dict[str, tuple[str, str]]:
     lines = result.stdout.splitlines()
     assert len(lines) == len(CHECKS) + 1, result.stdout + result.stderr
     found: dict[str, tuple[str, str]] = {}
-    for name, line in zip(CHECKS, lines, strict=False):
+    for name, line in zip(CHECKS, lines):
         status, rest = line.split(maxsplit=1)
         assert rest.startswith(name), line
         assert status in ("ok", "warn", "FAIL", "skip"), line
@@ -67,6 +67,7 @@ def free_port() -> int:
 # -- doctor -------------------------------------------------------------------------------------
 
 
+@pytest.mark.smoke
 def test_all_checks_pass_one_timed_line_each(sim: Simulator, isolated_env: Path) -> None:
     result = doctor(*login_args(sim), **PASSWORD)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -51,7 +51,7 @@ def tail_published(
 @pytest.mark.parametrize(
     "account",
     [
-        ["--account-name", "demo"],
+        pytest.param(["--account-name", "demo"], marks=pytest.mark.smoke),
         ["--realm", "demo.kazoo.test"],
         ["--phone-number", "+15555550100"],
     ],
@@ -211,6 +211,7 @@ def _replace_cached_token(config_dir: Path, token: str) -> None:
 # -- output ------------------------------------------------------------------------------------
 
 
+@pytest.mark.smoke
 def test_json_output_is_pure_and_every_line_parses_with_jq(
     busy_sim: Simulator,
 ) -> None:
@@ -428,6 +429,7 @@ def test_the_websocket_also_checks_tls(tls_sim: tuple[Simulator, Path]) -> None:
 # -- the demo and the module entry point -------------------------------------------------------
 
 
+@pytest.mark.smoke
 def test_demo_needs_no_server(isolated_env: Path) -> None:
     result = run("demo", "--json", "--count", "20", "--event-rate", "100", "--seed", "3")
     assert result.returncode == 0, result.stderr

@@ -151,6 +151,7 @@ def test_calls_needs_pretty_output(sim: Simulator) -> None:
     assert result.returncode == 2 and "--calls" in result.stderr
 
 
+@pytest.mark.smoke
 def test_a_replayed_recording_prints_what_the_live_tail_printed(
     busy_sim: Simulator, tmp_path: Path
 ) -> None:

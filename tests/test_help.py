@@ -7,13 +7,15 @@ import re
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from kazoo_tail.cli import cli
 from kazoo_tail.cli.help import UNSECTIONED, is_help_or_version, section_of
 from kazoo_tail.cli.options import GROUPS, OPTIONS, SECTION_ORDER, use
 from kazoo_tail.errors import EXIT_CODE_MEANINGS, ExitCode
 from tests.conftest import run
+
+from .inprocess import cli_runner
 
 PROG = "kazoo-tail"
 COMMAND_NAMES = sorted(name for name, command in cli.commands.items() if not command.hidden)
@@ -24,7 +26,7 @@ HEADING = re.compile(r"^(\S[^:\n]*):$", re.MULTILINE)
 
 
 def invoke(*args: str, columns: int = 100) -> Result:
-    return CliRunner().invoke(
+    return cli_runner().invoke(
         cli,
         list(args),
         prog_name=PROG,
@@ -252,7 +254,7 @@ def test_the_installed_command_reports_a_usage_error_in_one_line() -> None:
 def test_the_main_help_leaves_tail_its_short_help_option() -> None:
     """click keeps the help option it made for a command's first context: the main page,
     drawing tail's options, must not leave tail with --help alone."""
-    runner = CliRunner()
+    runner = cli_runner()
     runner.invoke(cli, ["--help"])
     shown = runner.invoke(cli, ["tail", "--help"]).output
     assert "-h, --help" in shown

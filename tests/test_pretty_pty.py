@@ -138,6 +138,7 @@ def elided(line: str, call_id: str) -> bool:
     return bool(match) and call_id.startswith(match.group(1)) and call_id.endswith(match.group(2))
 
 
+@pytest.mark.smoke
 @pytest.mark.e2e
 def test_at_80_columns_a_call_line_keeps_the_numbers_whole_and_the_id_elided(
     replayed: str,

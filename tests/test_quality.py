@@ -31,6 +31,11 @@ def test_ruff_lint_and_format() -> None:
     assert fmt.returncode == 0, fmt.stdout
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 10),
+    reason="the gate's mypy (2.x) does not run on 3.9; the mypy 1.19 that does disagrees with it "
+    "about narrowing by __class__ and reads older libraries' stubs",
+)
 def test_mypy_strict() -> None:
     result = tool("mypy", "kazoo_tail", "bench", "tools")
     assert result.returncode == 0, result.stdout
@@ -90,5 +95,7 @@ def test_a_wrong_import_really_fails(
     result = lint_imports(tmp_path, PYTHONPATH=str(tmp_path))
     assert result.returncode != 0, result.stdout
     # A contract with ignored imports reads "... BROKEN (1 ignored import)".
-    broken = [line for line in result.stdout.splitlines() if re.search(r" BROKEN( \(.*\))?$", line)]
+    # The import-linter that installs on Python 3.9 colours its report even into a pipe.
+    report = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    broken = [line for line in report.splitlines() if re.search(r" BROKEN( \(.*\))?$", line)]
     assert any(line.startswith(contract) for line in broken), result.stdout

@@ -249,7 +249,12 @@ def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize(
-    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+    ("sig", "code"),
+    [
+        pytest.param(signal.SIGINT, 130, marks=pytest.mark.smoke),
+        (signal.SIGTERM, 143),
+        (signal.SIGHUP, 129),
+    ],
 )
 def test_signals_close_cleanly(
     busy_sim: Simulator, background: type[Running], sig: signal.Signals, code: int
@@ -265,6 +270,7 @@ def test_signals_close_cleanly(
     wait_until(lambda: busy_sim.client_close_codes == [1000])
 
 
+@pytest.mark.smoke
 @pytest.mark.e2e
 @pytest.mark.parametrize("quiet", [False, True])
 def test_head_ends_the_tail_at_once_with_exit_0(

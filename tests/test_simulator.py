@@ -318,7 +318,7 @@ def test_account_endpoints_and_authorization(sim: Simulator) -> None:
     desc = requests.get(f"{base}/{ACCT}/descendants", headers=auth, timeout=5)
     assert desc.status_code == 200
     names = {item["name"]: item["id"] for item in desc.json()["data"]}
-    assert names == dict(zip(DEMO.sub_account_names, DEMO.sub_account_ids, strict=True))
+    assert names == dict(zip(DEMO.sub_account_names, DEMO.sub_account_ids))
     doc = requests.get(f"{base}/{SUB1}", headers=auth, timeout=5)
     assert doc.json()["data"]["name"] == "demo-sub-1"
     other = requests.get(f"{base}/{DEMO.other_account_id}/websockets", headers=auth, timeout=5)

@@ -25,6 +25,8 @@ from kazoo_tail.output.spool import StdoutSpool, format_size
 
 from .conftest import wait_until
 
+# fcntl names it from 3.10; Linux's number for it is older than that.
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 EVENT = 1000  # bytes of each test event, its newline included
 
 
@@ -44,7 +46,7 @@ class Pipe:
 
     def __init__(self, capacity: int = 4096) -> None:
         self.read_fd, write_fd = os.pipe()
-        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, capacity)  # a page: fills at once
+        fcntl.fcntl(write_fd, F_SETPIPE_SZ, capacity)  # a page: fills at once
         self.out = os.fdopen(write_fd, "wb")
         self.data = bytearray()
         self._reader: threading.Thread | None = None

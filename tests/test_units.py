@@ -183,7 +183,7 @@ def test_backoff_draws_from_a_tenth_of_a_doubling_ceiling_up_to_the_cap_and_rese
     backoff = Backoff(0.5, 4.0, random.Random(1))
     delays = [backoff.next_delay() for _ in range(10)]
     ceilings = [min(4.0, 0.5 * 2**n) for n in range(10)]
-    assert all(c / 10 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    assert all(c / 10 <= d <= c for d, c in zip(delays, ceilings))
     assert max(delays[5:]) > 1.0
     backoff.reset()
     assert 0.05 <= backoff.next_delay() <= 0.5

@@ -122,12 +122,14 @@ class _TextOut(io.TextIOWrapper):
 def closed_stdout() -> IO[str]:
     """A stand-in for a stdout the process was started without: every write fails, saying
     so, where Python's own stand-in (None) would make click's output vanish silently."""
-    raw: Any = _ClosedStdout()
-    return io.TextIOWrapper(io.BufferedWriter(raw), write_through=True)
+    buffer: Any = _ClosedStdout()
+    return io.TextIOWrapper(buffer, write_through=True)
 
 
-class _ClosedStdout(io.RawIOBase):
-    """stdout when the process was started without one: every write fails, and says so."""
+class _ClosedStdout(io.BufferedIOBase):
+    """stdout when the process was started without one: every write fails, and says so.
+    Buffered itself, with nothing kept: a BufferedWriter in front would hold the failed bytes,
+    which Python 3.13 tried to write again as it closed it at exit ("Exception ignored")."""
 
     def writable(self) -> bool:
         return True

@@ -81,7 +81,7 @@ class CachedToken:
             if not isinstance(kept.get(name), str):
                 raise ValueError(f"a cached token needs a {name} that is a string")
         for name, value in kept.items():
-            if not isinstance(value, str | None):
+            if not isinstance(value, (str, type(None))):
                 raise ValueError(f"the {name} of a cached token must be a string")
         return cls(**kept)
 

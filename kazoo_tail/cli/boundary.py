@@ -159,7 +159,9 @@ def _report(exc: Exception, env: Environment, prog_name: str, *, debug: bool) ->
     if debug:
         import traceback
 
-        env.stderr.write(redact("".join(traceback.format_exception(exc))))
+        env.stderr.write(
+            redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        )
     status.error(
         f"unexpected {type(exc).__name__}: {redact(str(exc))[:300]}"
         + ("" if debug else " (run with --debug for details)")

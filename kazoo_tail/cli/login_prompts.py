@@ -11,7 +11,9 @@ and its exit code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,31 @@ import click
 
 from kazoo_tail.cli.settings import connection_config, password_prompt, verify
 from kazoo_tail.errors import AuthError, ConnectError, UsageError
+
+# click before its _readline_prompt (8.1 on Python 3.9; 8.2.0 and 8.2.1 too) ends a visible
+# prompt by calling input(" "), which writes that space to stdout even with err=True: a stray
+# byte in front of a piped tail's output. Later clicks write all of the prompt where asked.
+_SPACE_TO_STDOUT = not hasattr(click.termui, "_readline_prompt")
+
+
+@contextmanager
+def _prompt_on_stderr() -> Iterator[None]:
+    if not _SPACE_TO_STDOUT:
+        yield
+        return
+
+    def ask_on_stderr(text: str) -> str:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        return input()
+
+    before = click.termui.visible_prompt_func
+    click.termui.visible_prompt_func = ask_on_stderr
+    try:
+        yield
+    finally:
+        click.termui.visible_prompt_func = before
+
 
 if TYPE_CHECKING:
     from kazoo_tail.app.environment import Environment
@@ -54,7 +81,8 @@ def log_in(
             raise UsageError(
                 f"{label} is required (no terminal to ask on): see kazoo-tail login --help"
             )
-        value: str = click.prompt(label, default=current, err=True)
+        with _prompt_on_stderr():
+            value: str = click.prompt(label, default=current, err=True)
         return value.strip()
 
     if options["url"]:

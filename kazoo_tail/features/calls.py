@@ -126,7 +126,7 @@ def text(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if value.__class__ is str:  # nearly always: the fast way out, for every event
         return value
-    if value is None or isinstance(value, dict | list):
+    if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value)
 

@@ -34,7 +34,7 @@ def _as_text(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, dict | list):
+    if isinstance(value, (dict, list)):
         return compact_json(value)  # str() would be Python's repr, and recurse
     return str(value)
 

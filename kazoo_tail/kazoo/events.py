@@ -16,7 +16,7 @@ _CATEGORY_KIND = {
 }
 
 
-@dataclass(slots=True)
+@dataclass
 class Event:
     """One ``action: event`` frame. ``raw`` is the frame as it came off the wire, or made
     standard JSON when it was not (a lone surrogate escape, NaN): what every output shows."""
@@ -116,7 +116,7 @@ class NoticeKind(enum.Enum):
     BAD_FRAME = "bad-frame"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Notice:
     """A fact about the connection worth telling the user (on stderr, never stdout). It
     carries the facts only; ``kazoo_tail.output.notices.describe`` puts them into words."""

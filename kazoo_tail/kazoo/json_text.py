@@ -95,7 +95,7 @@ def _compact_json_without_recursion(value: Any, sort_keys: bool) -> str:
                 separator = "," if index else ""
                 pending.append(_Verbatim(f"{separator}{_scalar(str(key))}:"))
             pending.append(_OPEN_OBJECT)
-        elif isinstance(item, list | tuple):
+        elif isinstance(item, (list, tuple)):
             pending.append(_CLOSE_ARRAY)
             for index in range(len(item) - 1, -1, -1):
                 pending.append(item[index])

@@ -11,7 +11,7 @@ GREGORIAN_TO_UNIX = 62167219200
 
 def unix_from_gregorian(value: Any) -> float | None:
     """Unix seconds for plausible Gregorian seconds (years 1902 to 2990), else None."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and 6e10 < value < 9.4e10:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 6e10 < value < 9.4e10:
         return float(value) - GREGORIAN_TO_UNIX
     return None
 

@@ -42,6 +42,6 @@ def is_jwt(token: str) -> bool:
 def token_expiry(token: str) -> float | None:
     """Unix time at which the token expires, when it says so."""
     exp = token_claims(token).get("exp")
-    if isinstance(exp, int | float) and not isinstance(exp, bool):
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
         return float(exp)
     return None

@@ -20,7 +20,7 @@ class BadFrame(Exception):
     """A frame that is not a JSON object; the reason is safe to show."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Reply:
     request_id: str
     status: str

@@ -341,7 +341,7 @@ class Crossbar:
         return b"".join(chunks)
 
     def _failure(self, exc: requests.exceptions.RequestException, url: str) -> ConnectError:
-        if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ConnectionError):
+        if isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
             # Before the TLS advice: --ca-bundle or --insecure cannot cure a wrong scheme.
             mismatch = scheme_mismatch(self.base_url, exc)
             if mismatch is not None:
@@ -357,7 +357,7 @@ class Crossbar:
             )
         if isinstance(exc, requests.exceptions.Timeout):
             return ConnectError(f"Crossbar at {self.base_url} did not answer in time")
-        if isinstance(exc, requests.exceptions.ChunkedEncodingError | ContentDecodingError):
+        if isinstance(exc, (requests.exceptions.ChunkedEncodingError, ContentDecodingError)):
             return ConnectError(f"Crossbar at {self.base_url} sent a truncated response")
         if isinstance(exc, requests.exceptions.ConnectionError):
             return ConnectError(

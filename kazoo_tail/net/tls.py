@@ -7,7 +7,7 @@ import os
 import socket
 import ssl
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -45,7 +45,7 @@ def tls_details(sock: ssl.SSLSocket) -> tuple[str, bool]:
     not_after = cert.get("notAfter")
     if isinstance(not_after, str):
         expires = ssl.cert_time_to_seconds(not_after)
-        text += f", valid until {datetime.fromtimestamp(expires, UTC).date().isoformat()}"
+        text += f", valid until {datetime.fromtimestamp(expires, timezone.utc).date().isoformat()}"
         if expires - time.time() < CERT_WARN_DAYS * 86400:
             text += f" (expires within {CERT_WARN_DAYS} days)"
             worrying = True
@@ -131,7 +131,7 @@ def handshake_cut_short(exc: BaseException) -> bool:
     servers do that to a ClientHello, and some TLS servers to a plain request, so only a
     probe can tell."""
     return any(
-        isinstance(link, ssl.SSLEOFError | ConnectionResetError | ConnectionAbortedError)
+        isinstance(link, (ssl.SSLEOFError, ConnectionResetError, ConnectionAbortedError))
         # By name: http.client's, and websocket-client's for an upgrade answered by a close.
         or type(link).__name__
         in ("RemoteDisconnected", "BadStatusLine", "WebSocketConnectionClosedException")
@@ -155,11 +155,14 @@ def speaks_tls(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
 
 
 def speaks_plain_http(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Whether host:port answers a plain ``HEAD /`` with an HTTP status line: one cheap look,
-    made only after a TLS handshake there was cut short."""
+    """Whether host:port answers a plain ``GET /`` with an HTTP status line: one cheap look,
+    made only after a TLS handshake there was cut short. A GET in HTTP/1.1, as a websocket
+    upgrade is: a websocket-only server (websockets before 17, say) drops anything else
+    without a word."""
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
-            raw.sendall(f"HEAD / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("ascii", "replace"))
+            raw.sendall(request.encode("ascii", "replace"))
             return raw.recv(5) == b"HTTP/"
     except (OSError, ValueError):
         return False

@@ -114,6 +114,12 @@ class Transport:
         if watchdog.fired:  # it shut the socket down just as the upgrade finished
             ws.shutdown()  # type: ignore[no-untyped-call]
             raise ConnectFailed(_too_slow(url, timeout), True)
+        # websocket-client 1.9.0 (the newest for Python 3.9) returns from a redirect it may not
+        # follow as from an upgrade, with no websocket behind it; 1.9.2 raises, handled above.
+        response = getattr(ws, "handshake_response", None)
+        if response is not None and response.status in REDIRECTS:
+            ws.shutdown()  # type: ignore[no-untyped-call]
+            raise ConnectFailed(_redirected(url, response.headers), False)
         ws.settimeout(tick)
         return cls(ws, url, tick)
 
@@ -144,7 +150,9 @@ class Transport:
                     raise LinkLost("the connection was closed without a close frame", clean=True)
                 self._reader.feed(self._recv_buffer[:size])
                 message = self._reader.next()
-        except TimeoutError:
+        # Before 3.10 a socket timeout is socket.timeout, an OSError but not a TimeoutError: a
+        # quiet second on the link would read as a lost one.
+        except (TimeoutError, socket.timeout):
             return None
         except FrameError as exc:
             raise LinkLost(f"the server sent {exc}") from None
@@ -273,7 +281,7 @@ def _readable(sock: socket.socket) -> bool:
 def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
     """Why the websocket could not be opened, as one sentence, and whether trying again later
     may help (a refused port or a 503 may; a certificate we do not trust will not)."""
-    if not isinstance(exc, ConnectionRefusedError | socket.gaierror | TimeoutError):
+    if not isinstance(exc, (ConnectionRefusedError, socket.gaierror, TimeoutError, socket.timeout)):
         # A wrong scheme is named as such: no CA bundle or retry cures it.
         mismatch = scheme_mismatch(url, exc)
         if mismatch is not None:
@@ -299,11 +307,11 @@ def connect_failure(url: str, exc: BaseException) -> tuple[str, bool]:
             hint = " (blackhole or a proxy in front of it is failing)"
         text = f"blackhole at {url} refused the websocket upgrade with HTTP {status}{hint}"
         return text, status == 429 or status >= 500
-    if isinstance(exc, websocket.WebSocketAddressException | socket.gaierror):
+    if isinstance(exc, (websocket.WebSocketAddressException, socket.gaierror)):
         reason = "the host name could not be resolved"
     elif isinstance(exc, ConnectionRefusedError):
         reason = "connection refused"
-    elif isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
+    elif isinstance(exc, (TimeoutError, socket.timeout, websocket.WebSocketTimeoutException)):
         reason = "timed out while connecting"
     else:
         reason = describe_error(exc)
@@ -356,7 +364,7 @@ def describe_error(exc: BaseException) -> str:
         return "connection reset by the server"
     if isinstance(exc, BrokenPipeError):
         return "connection broken"
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, (TimeoutError, socket.timeout)):  # socket.timeout: before 3.10
         return "timed out"
     text = str(exc) or type(exc).__name__
     return redact(text)[:200]

@@ -181,15 +181,13 @@ class FieldsTableRenderer:
     def _claims(self, room: int) -> list[int]:
         """What each column asks for: room to grow and its whole header while all fit, else
         its widest value and header, else its widest value and a few cells of header."""
-        whole = [
-            max(value, header) for value, header in zip(self.needed, self.header_sizes, strict=True)
-        ]
+        whole = [max(value, header) for value, header in zip(self.needed, self.header_sizes)]
         for claims in (self.wanted, whole):
             if sum(claims) <= room:
                 return claims
         return [
             max(value, min(header, HEADER_AT_LEAST))
-            for value, header in zip(self.needed, self.header_sizes, strict=True)
+            for value, header in zip(self.needed, self.header_sizes)
         ]
 
     def _row(
@@ -197,7 +195,7 @@ class FieldsTableRenderer:
     ) -> str:
         paint = self.painter.paint if self.painter is not None else _unpainted
         parts = [paint(first, first_style) + " " * (TIME_WIDTH - len(first))]
-        for cell, size, width in zip(cells, sizes, self.widths, strict=True):
+        for cell, size, width in zip(cells, sizes, self.widths):
             if size > width:
                 cell = elide_middle(cell, width)
                 size = cell_len(cell)

@@ -154,7 +154,7 @@ def _field(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if value.__class__ is str:  # nearly always
         return sanitize(value)
-    if value is None or isinstance(value, dict | list):
+    if value is None or isinstance(value, (dict, list)):
         return ""
     return sanitize(str(value))
 

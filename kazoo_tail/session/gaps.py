@@ -15,7 +15,7 @@ from dataclasses import dataclass
 KEPT_OUTAGES = 32
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Window:
     """A stretch (epoch seconds) when events may have been missed, and how much of it the tool
     itself did not run."""
@@ -113,7 +113,7 @@ class GapLedger:
             points.update((start, end))
         ordered = sorted(p for p in points if since <= p <= now)
         stretches: list[tuple[float, float]] = []
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in zip(ordered, ordered[1:]):
             middle = (before + after) / 2
             if any(a <= middle < b for a, b in self._told):
                 continue

@@ -92,13 +92,13 @@ class BucketModel:
             self._blocks = blocks
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Subscription:
     account_id: str
     binding: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Rejection:
     subscription: Subscription
     error: str

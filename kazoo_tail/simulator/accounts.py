@@ -103,7 +103,7 @@ class Directory:
             Account(d.account_id, d.account_name, d.realm, None, (d.phone_number,))
         )
         for sub_id, sub_name, sub_realm in zip(
-            d.sub_account_ids, d.sub_account_names, d.sub_account_realms, strict=True
+            d.sub_account_ids, d.sub_account_names, d.sub_account_realms
         ):
             directory.add_account(Account(sub_id, sub_name, sub_realm, d.account_id))
         directory.add_account(
@@ -281,7 +281,7 @@ class TokenAuthority:
         if not hmac.compare_digest(expected, parts[2]):
             return TokenCheck(TokenStatus.INVALID, claims)
         exp = claims.get("exp")
-        if not isinstance(exp, int | float) or exp <= time.time():
+        if not isinstance(exp, (int, float)) or exp <= time.time():
             return TokenCheck(TokenStatus.INVALID, claims)
         account_id = claims.get("account_id")
         owner_id = claims.get("owner_id")

@@ -7,7 +7,7 @@ docs/protocol.md §4, including their exact error strings.
 from __future__ import annotations
 
 import string
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 CALL_EVENTS: tuple[str, ...] = (
     "CHANNEL_CREATE",
@@ -75,7 +75,7 @@ def account_db(account_id: str) -> str:
 
 
 def account_modb(account_id: str, when: datetime | None = None) -> str:
-    moment = when or datetime.now(UTC)
+    moment = when or datetime.now(timezone.utc)
     return f"{account_db(account_id)}-{moment:%Y%m}"
 
 
@@ -200,7 +200,7 @@ def subscriptions_for(
     An empty list means no module handles the binding ("no available subscriptions").
     The caller must have validated the binding first.
     """
-    moment = when or datetime.now(UTC)
+    moment = when or datetime.now(timezone.utc)
     prefix, *keys = binding.split(".")
     pairs: list[tuple[str, str]] = []
     for module in _modules_for(prefix):

@@ -7,6 +7,7 @@ context changes kept only when the whole message succeeds.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import Any, ClassVar, cast
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import CONNECTING
+from websockets.protocol import CONNECTING, OPEN
 from websockets.protocol import Event as ProtocolEvent
 from websockets.sync.server import Server, ServerConnection, serve
 
@@ -35,6 +36,9 @@ from .traffic import GREGORIAN_OFFSET, Event, TrafficFactory
 log = logging.getLogger("kazoo_tail.simulator.blackhole")
 
 _CLOSE_TIMEOUT = 2.0
+# websockets 17 closes the open connections itself on shutdown, with the code it is given;
+# before that, shutdown only stops listening and the simulator closes them (see stop()).
+_SHUTDOWN_CLOSES = "code" in inspect.signature(Server.shutdown).parameters
 
 
 class _Crash(Exception):
@@ -54,7 +58,7 @@ def ne_binary(payload: dict[str, Any], key: str) -> str | None:
     elif value is None:
         # jiffy decodes null to the atom null, which to_binary turns into "null".
         text = "null"
-    elif isinstance(value, int | float):
+    elif isinstance(value, (int, float)):
         text = repr(value)
     elif isinstance(value, dict):
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -141,6 +145,10 @@ class WatchedSocket:
         while self._gate.stalled and not self._closed.is_set():
             self._closed.wait(0.02)
         data = self._sock.recv(bufsize)
+        # websockets before 17 waits for bytes in this very recv, so a stall can begin while it
+        # blocks: what arrives then is held back until the stall ends, as if unread.
+        while data and self._gate.stalled and not self._closed.is_set():
+            self._closed.wait(0.02)
         if data:
             self.last_rx = time.monotonic()
         return data
@@ -554,7 +562,11 @@ class BlackholeServer:
         for conn in list(self._connection_class.registry):
             if conn.protocol.state is CONNECTING:
                 conn.close_socket()
-        self._server.shutdown(code=close_code or 1001)
+        if _SHUTDOWN_CLOSES:
+            self._server.shutdown(code=close_code or 1001)
+        else:
+            self._close_all(close_code or 1001)
+            self._server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=_CLOSE_TIMEOUT)
         self._server = None
@@ -648,6 +660,14 @@ class BlackholeServer:
             session.enqueue_close(code, reason)
         for session in sessions:
             session.wait_writer(_CLOSE_TIMEOUT + 1.0)
+
+    def _close_all(self, code: int) -> None:
+        """What websockets 17's shutdown does, for older ones: a close frame on every open
+        socket, a session's through its writer, so it goes out after what is queued."""
+        self.close_connections(code, "")
+        for conn in list(self._connection_class.registry):
+            if conn.protocol.state is OPEN:
+                conn.close(code)
 
     def drop_connections(self) -> None:
         for session in self._live():
