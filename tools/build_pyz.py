@@ -1,0 +1,170 @@
+"""Build dist/kazoo-tail.pyz: one file that runs with ``python3 kazoo-tail.pyz ...`` on CPython
+3.9 to 3.13 with nothing installed.
+
+    python3 tools/build_pyz.py [--output PATH]
+
+It asks the package index (pip's usual one) for pure-Python wheels of the releases pinned
+below, as for Python 3.9, the oldest one the file supports; newer Pythons run them too. orjson
+is left out: it is compiled, and a zip archive cannot load an extension module, so the file
+parses JSON with the json module, as strict as orjson (kazoo_tail/kazoo/fast_json.py). The
+dependencies' licence files go into the archive under ``licenses/``. The archive is the same
+bytes for the same inputs: names sorted, every timestamp the zip format's earliest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.parser
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / "dist" / "kazoo-tail.pyz"
+OLDEST_PYTHON = (3, 9)
+
+# Exact releases, each checked to declare Requires-Python that 3.9 meets (the build verifies
+# it) and to import on 3.9: the newest of click, requests, urllib3, websocket-client and
+# markdown-it-py need 3.10, and pip resolving "for 3.9" from a newer Python picked them anyway.
+PINS = (
+    "click==8.1.8",
+    "requests==2.32.5",
+    "urllib3==2.5.0",
+    "idna==3.10",
+    "charset-normalizer==3.4.2",
+    "certifi==2025.8.3",
+    "websocket-client==1.8.0",
+    "websockets==15.0.1",
+    "rich==14.1.0",
+    "markdown-it-py==3.0.0",
+    "mdurl==0.1.2",
+    "pygments==2.19.2",
+    # rich needs it before 3.11.
+    "typing-extensions==4.14.1",
+)
+
+MAIN = '''"""Run kazoo-tail from this archive."""
+
+from kazoo_tail.cli import main
+
+main()
+'''
+# The zip format's earliest date: the archive does not change with the files' mtimes.
+EPOCH = (1980, 1, 1, 0, 0, 0)
+LICENSE_NAME = re.compile(r"(LICEN[CS]E|COPYING|NOTICE|AUTHORS)", re.IGNORECASE)
+
+
+def install_dependencies(site: Path) -> None:
+    """The pinned wheels, unpacked into ``site``; only pure-Python ones, for 3.9."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--no-deps",  # the pins are the whole set: nothing else is chosen behind our back
+        "--target",
+        str(site),
+        "--only-binary=:all:",
+        "--implementation",
+        "py",
+        "--abi",
+        "none",
+        "--platform",
+        "any",
+        "--python-version",
+        ".".join(map(str, OLDEST_PYTHON)),
+        *PINS,
+    ]
+    subprocess.run(command, check=True)
+
+
+def check_requires_python(site: Path) -> None:
+    """Refuse a release that says it needs a newer Python than the oldest one supported."""
+    for metadata in sorted(site.glob("*.dist-info/METADATA")):
+        message = email.parser.Parser().parsestr(metadata.read_text(encoding="utf-8"))
+        for clause in (message.get("Requires-Python") or "").split(","):
+            found = re.fullmatch(r"\s*>=?\s*(\d+)\.(\d+)(?:\.\d+)*\s*", clause)
+            if clause.strip() and found is None:
+                continue  # "!=3.0.*" and such exclude only Pythons far older than 3.9
+            if found and (int(found[1]), int(found[2])) > OLDEST_PYTHON:
+                raise SystemExit(f"{metadata.parent.name} needs Python {clause.strip()}")
+
+
+def collect_licenses(site: Path, tree: Path) -> None:
+    """Each dependency's licence and notice files, under licenses/<distribution>/."""
+    for info in sorted(site.glob("*.dist-info")):
+        name = info.name.removesuffix(".dist-info")
+        for path in sorted(info.rglob("*")):
+            if path.is_file() and LICENSE_NAME.search(path.name):
+                target = tree / "licenses" / name / path.relative_to(info)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+
+
+def assemble(site: Path, tree: Path) -> None:
+    for path in sorted(site.iterdir()):
+        # Metadata and console scripts are not needed to import; licences were kept apart.
+        if path.name.endswith(".dist-info") or path.name == "bin":
+            continue
+        if path.is_dir():
+            shutil.copytree(path, tree / path.name)
+        else:
+            shutil.copyfile(path, tree / path.name)
+    shutil.copytree(
+        ROOT / "kazoo_tail",
+        tree / "kazoo_tail",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    shutil.copyfile(ROOT / "LICENSE", tree / "licenses" / "kazoo-tail" / "LICENSE")
+    (tree / "__main__.py").write_text(MAIN, encoding="utf-8")
+
+
+def write_archive(tree: Path, output: Path) -> None:
+    """A zip with a shebang line: sorted names and fixed timestamps, so builds compare equal."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    with partial.open("wb") as handle:
+        handle.write(b"#!/usr/bin/env python3\n")
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(tree.rglob("*")):
+                if not path.is_file() or "__pycache__" in path.parts:
+                    continue
+                info = zipfile.ZipInfo(path.relative_to(tree).as_posix(), EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (stat.S_IFREG | 0o644) << 16
+                archive.writestr(info, path.read_bytes())
+    partial.chmod(0o755)
+    partial.replace(output)
+
+
+def build(output: Path) -> Path:
+    with tempfile.TemporaryDirectory(prefix="kazoo-tail-pyz-") as scratch:
+        site, tree = Path(scratch) / "site", Path(scratch) / "tree"
+        install_dependencies(site)
+        check_requires_python(site)
+        tree.mkdir()
+        collect_licenses(site, tree)
+        (tree / "licenses" / "kazoo-tail").mkdir(parents=True)
+        assemble(site, tree)
+        write_archive(tree, output)
+    return output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="default: %(default)s")
+    args = parser.parse_args()
+    output = build(args.output)
+    print(f"{output}: {output.stat().st_size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
