@@ -33,8 +33,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.pyz]
 def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dist/kazoo-tail.pyz as the README builds it, into a temporary directory."""
     output = tmp_path_factory.mktemp("build") / "kazoo-tail.pyz"
+    precompile = [f"--precompile={path}" for path in PYTHONS.values() if path.exists()]
     built = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "build_pyz.py"), "--output", str(output)],
+        [
+            sys.executable,
+            str(ROOT / "tools" / "build_pyz.py"),
+            "--output",
+            str(output),
+            *precompile,
+        ],
         capture_output=True,
         text=True,
         timeout=55,

@@ -48,12 +48,89 @@ PINS = (
     "typing-extensions==4.14.1",
 )
 
-MAIN = '''"""Run kazoo-tail from this archive."""
+MAIN = '''"""Run kazoo-tail from this archive.
 
-from kazoo_tail.cli import main
+zipimport reads no __pycache__, so each start would compile every module it imports from
+source: over twice the installed tool's start-up. The build stores bytecode for each Python it
+could compile for under __pyc__/<cache tag>/, and this finder loads it. A module without any,
+or a Python the build did not compile for, is imported from source as usual. Nothing is written.
+"""
+
+import marshal
+import os
+import sys
+import zipimport
+from importlib.machinery import ModuleSpec, PathFinder
+from importlib.util import MAGIC_NUMBER
+
+
+class _Precompiled:
+    def __init__(self, archive):
+        self.archive = archive
+        self.reader = zipimport.zipimporter(archive)
+        self.prefix = "__pyc__/%s/" % sys.implementation.cache_tag
+
+    def find_spec(self, name, path=None, target=None):
+        stem = name.replace(".", "/")
+        for relative, package in ((stem + "/__init__", True), (stem, False)):
+            try:
+                data = self.reader.get_data(self.prefix + relative + ".pyc")
+            except OSError:
+                continue
+            if data[:4] != MAGIC_NUMBER:  # a pre-release sharing the tag: use the source
+                return None
+            origin = "%s/%s.py" % (self.archive, relative)
+            spec = ModuleSpec(name, _Loader(self.reader, data), origin=origin, is_package=package)
+            if package:
+                spec.submodule_search_locations = ["%s/%s" % (self.archive, stem)]
+            spec.has_location = True
+            return spec
+        return None
+
+
+class _Loader:
+    def __init__(self, reader, data):
+        self.reader = reader
+        self.data = data
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(marshal.loads(memoryview(self.data)[16:]), module.__dict__)
+
+    def get_source(self, name):  # for tracebacks
+        return self.reader.get_source(name)
+
+
+if sys.implementation.cache_tag:
+    sys.meta_path.insert(sys.meta_path.index(PathFinder), _Precompiled(os.path.dirname(__file__)))
+
+from kazoo_tail.cli import main  # noqa: E402
 
 main()
 '''
+# Not precompiled: certifi reads its CA bundle as a package resource, which only zipimport's own
+# loader serves; pygments and markdown-it (rich's syntax highlighting and Markdown, which
+# kazoo-tail does not use) are most of the bytecode's size and none of its start-up.
+FROM_SOURCE = ("certifi", "pygments", "markdown_it", "mdurl")
+# Run by each target Python: its bytecode for the listed sources, under __pyc__/<its tag>/.
+COMPILE = """
+import py_compile, sys
+tree, names = sys.argv[1], sys.stdin.read().split()
+tag = sys.implementation.cache_tag
+for name in names:
+    py_compile.compile(
+        tree + "/" + name,
+        cfile=tree + "/__pyc__/" + tag + "/" + name + "c",
+        dfile="kazoo-tail.pyz/" + name,
+        doraise=True,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+print(tag)
+"""
+# The Pythons the file supports; those found on PATH get bytecode by default.
+SUPPORTED = ("3.9", "3.10", "3.11", "3.12", "3.13")
 # The zip format's earliest date: the archive does not change with the files' mtimes.
 EPOCH = (1980, 1, 1, 0, 0, 0)
 LICENSE_NAME = re.compile(r"(LICEN[CS]E|COPYING|NOTICE|AUTHORS)", re.IGNORECASE)
@@ -127,6 +204,37 @@ def assemble(site: Path, tree: Path) -> None:
     (tree / "__main__.py").write_text(MAIN, encoding="utf-8")
 
 
+def default_pythons() -> list[str]:
+    found = [shutil.which(f"python{version}") for version in SUPPORTED]
+    return [sys.executable, *(path for path in found if path)]
+
+
+def precompile(tree: Path, pythons: list[str]) -> list[str]:
+    """Bytecode from each of ``pythons`` (one per cache tag); returns the tags."""
+    sources = sorted(
+        path.relative_to(tree).as_posix()
+        for path in tree.rglob("*.py")
+        if path.parent != tree and path.relative_to(tree).parts[0] not in FROM_SOURCE
+    )
+    tags: list[str] = []
+    for python in pythons:
+        probe = [python, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"]
+        found = subprocess.run(probe, capture_output=True, text=True)
+        tag = found.stdout.strip()
+        if found.returncode != 0 or not tag or tag in tags:
+            continue  # not a working Python (a pyenv shim for a version not selected), or a twin
+        compiled = subprocess.run(
+            [python, "-I", "-c", COMPILE, str(tree)],
+            input="\n".join(sources),
+            capture_output=True,
+            text=True,
+        )
+        if compiled.returncode != 0:
+            raise SystemExit(f"{python} could not compile the sources:\n{compiled.stderr}")
+        tags.append(tag)
+    return tags
+
+
 def write_archive(tree: Path, output: Path) -> None:
     """A zip with a shebang line: sorted names and fixed timestamps, so builds compare equal."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +253,7 @@ def write_archive(tree: Path, output: Path) -> None:
     partial.replace(output)
 
 
-def build(output: Path) -> Path:
+def build(output: Path, pythons: list[str]) -> tuple[Path, list[str]]:
     with tempfile.TemporaryDirectory(prefix="kazoo-tail-pyz-") as scratch:
         site, tree = Path(scratch) / "site", Path(scratch) / "tree"
         install_dependencies(site)
@@ -154,16 +262,25 @@ def build(output: Path) -> Path:
         collect_licenses(site, tree)
         (tree / "licenses" / "kazoo-tail").mkdir(parents=True)
         assemble(site, tree)
+        tags = precompile(tree, pythons)
         write_archive(tree, output)
-    return output
+    return output, tags
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="default: %(default)s")
+    parser.add_argument(
+        "--precompile",
+        metavar="PYTHON",
+        action="append",
+        help="a Python to store bytecode for, so that it starts faster (repeatable) "
+        f"[default: this one and any python{SUPPORTED[0]} ... python{SUPPORTED[-1]} on PATH]",
+    )
     args = parser.parse_args()
-    output = build(args.output)
-    print(f"{output}: {output.stat().st_size / 1e6:.1f} MB")
+    output, tags = build(args.output, args.precompile or default_pythons())
+    size = output.stat().st_size / 1e6
+    print(f"{output}: {size:.1f} MB, bytecode for {', '.join(tags) or 'no Python'}")
 
 
 if __name__ == "__main__":
