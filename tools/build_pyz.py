@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import email.parser
+import os
 import re
 import shutil
 import stat
@@ -204,6 +205,10 @@ def assemble(site: Path, tree: Path) -> None:
     (tree / "__main__.py").write_text(MAIN, encoding="utf-8")
 
 
+# The environment without what would change how a target Python runs.
+CLEAN_ENV = {name: value for name, value in os.environ.items() if not name.startswith("PYTHON")}
+
+
 def default_pythons() -> list[str]:
     found = [shutil.which(f"python{version}") for version in SUPPORTED]
     return [sys.executable, *(path for path in found if path)]
@@ -223,11 +228,14 @@ def precompile(tree: Path, pythons: list[str]) -> list[str]:
         tag = found.stdout.strip()
         if found.returncode != 0 or not tag or tag in tags:
             continue  # not a working Python (a pyenv shim for a version not selected), or a twin
+        # A fixed hash seed: sets are written in hash order, so a random one (and -I, which
+        # ignores PYTHONHASHSEED) would make each build's bytecode differ.
         compiled = subprocess.run(
-            [python, "-I", "-c", COMPILE, str(tree)],
+            [python, "-s", "-c", COMPILE, str(tree)],
             input="\n".join(sources),
             capture_output=True,
             text=True,
+            env={**CLEAN_ENV, "PYTHONHASHSEED": "0"},
         )
         if compiled.returncode != 0:
             raise SystemExit(f"{python} could not compile the sources:\n{compiled.stderr}")
