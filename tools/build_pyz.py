@@ -161,7 +161,8 @@ def install_dependencies(site: Path) -> None:
         ".".join(map(str, OLDEST_PYTHON)),
         *PINS,
     ]
-    subprocess.run(command, check=True)
+    # The target directory is a scratch one, so pip's warning about running as root is noise.
+    subprocess.run(command, check=True, env={**os.environ, "PIP_ROOT_USER_ACTION": "ignore"})
 
 
 def check_requires_python(site: Path) -> None:
