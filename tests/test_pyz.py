@@ -26,6 +26,8 @@ PYTHONS = {"3.9": PYENV / "3.9.18" / "bin" / "python", "3.13": PYENV / "3.13.0" 
 # What pip says when it cannot reach the index: then, and only then, the build is skipped.
 OFFLINE = ("NewConnectionError", "Max retries exceeded", "Temporary failure in name resolution")
 
+EVENTS = 3
+
 pytestmark = [pytest.mark.e2e, pytest.mark.pyz]
 
 
@@ -123,9 +125,9 @@ def test_it_prints_what_the_installed_tool_prints(
     assert tree(alone) == ["kazoo-tail.pyz"]
 
 
-def tail_one_event(command: list[str], sim: Simulator, cwd: Path, env: dict[str, str]) -> str:
-    """Run ``command`` (a tail that ends after one event) until it has subscribed, publish one
-    call event, and return what it printed."""
+def tail_events(command: list[str], sim: Simulator, cwd: Path, env: dict[str, str]) -> str:
+    """Run ``command`` (a tail that ends after EVENTS events) until it has subscribed, publish
+    the call events, and return what it printed."""
     said: list[str] = []
     subscribed = threading.Event()
     # The context closes the pipes and reaps the process however the test ends.
@@ -153,11 +155,13 @@ def tail_one_event(command: list[str], sim: Simulator, cwd: Path, env: dict[str,
             while not subscribed.wait(0.05):
                 assert process.poll() is None, "".join(said)
                 assert time.monotonic() < deadline, "".join(said)
-            sim.publish(
-                f"call.{DEMO.account_id}.CHANNEL_CREATE.pyz-1",
-                "CHANNEL_CREATE",
-                {"call_id": "pyz-1", "msg_id": "pyz-1", "account_id": DEMO.account_id},
-            )
+            for index in range(EVENTS):
+                call_id = f"pyz-{index}"
+                sim.publish(
+                    f"call.{DEMO.account_id}.CHANNEL_CREATE.{call_id}",
+                    "CHANNEL_CREATE",
+                    {"call_id": call_id, "msg_id": call_id, "account_id": DEMO.account_id},
+                )
             assert process.stdout is not None
             stdout = process.stdout.read()
             assert process.wait(timeout=20) == 0, "".join(said)
@@ -173,12 +177,12 @@ def tail_one_event(command: list[str], sim: Simulator, cwd: Path, env: dict[str,
 def test_it_logs_in_and_tails_from_a_read_only_directory(
     version: str, home: str, alone: Path, sim: Simulator, tmp_path: Path
 ) -> None:
-    args = [*login_args(sim), "-b", "call.*.*", "--count", "1"]
+    args = [*login_args(sim), "-b", "call.*.*", "--count", str(EVENTS)]
     config = tmp_path / "installed-config"
-    expected = tail_one_event(
+    expected = tail_events(
         [str(BIN), *args], sim, tmp_path, {**os.environ, "KAZOO_TAIL_CONFIG_DIR": str(config)}
     )
-    assert expected.count("\n") == 1
+    assert expected.count("\n") == EVENTS
     if home == "read-only":
         home_dir = tmp_path / "home"
         home_dir.mkdir()
@@ -193,7 +197,7 @@ def test_it_logs_in_and_tails_from_a_read_only_directory(
         read_only, env = [alone, home_dir], environment(None)
     before = tree(home_dir) if home == "read-only" else None
     command = confined([str(python(version)), "-I", "kazoo-tail.pyz", *args], read_only)
-    assert tail_one_event(command, sim, alone, env) == expected
+    assert tail_events(command, sim, alone, env) == expected
     assert tree(alone) == ["kazoo-tail.pyz"]
     if before is not None:
         assert tree(home_dir) == before
