@@ -68,6 +68,11 @@ NON_OPTION_ENVIRONMENT: tuple[EnvironmentVariable, ...] = (
         "(default 10).",
     ),
     EnvironmentVariable(
+        "KAZOO_TAIL_JSON",
+        "stdlib: parse frames with Python's json module, as strict as orjson, even when orjson "
+        "is installed (the one-file build, which cannot load orjson, always does).",
+    ),
+    EnvironmentVariable(
         "NO_COLOR",
         "When set, no colour in status lines on stderr, nor in pretty output with --color auto.",
     ),

@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
 from kazoo_tail.errors import KazooTailError, UsageError, redact
+from kazoo_tail.kazoo import fast_json
 from kazoo_tail.net.frames import OP_TEXT
 
 # The most of one line replay holds in memory, so that an endless one (`replay /dev/zero`)
@@ -68,7 +67,7 @@ class Recorder:
         else:
             entry["opcode"] = opcode
             entry["bytes"] = base64.b64encode(payload).decode()
-        self._write(orjson.dumps(entry) + b"\n")
+        self._write(fast_json.dumps(entry) + b"\n")
 
     def flush(self) -> None:
         """Nothing to do: every line is written as its frame arrives. Kept for the callers
@@ -213,8 +212,8 @@ def redacted_reply(text: str) -> str:
     "reply", as kazoo.wire reads it), else unchanged. Its strings are compared once their JSON
     escapes are undone, so a token written as ``\\u0065yJ...`` or with ``\\/`` is found."""
     try:
-        envelope: Any = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        envelope: Any = fast_json.loads(text)
+    except fast_json.DECODE_ERRORS:
         envelope = _parse_leniently(text)
         if envelope is None:
             return redact(text)  # not JSON, so not a reply, but it costs little to be sure
@@ -243,8 +242,8 @@ def _unescaped(envelope: dict[str, Any]) -> str | None:
     """The reply as JSON text whose strings carry no escapes but ``\\"``, ``\\\\`` and control
     characters, none of which a token or API key contains; None if it cannot be written."""
     try:
-        return orjson.dumps(envelope).decode()
-    except orjson.JSONEncodeError:  # integers past 64 bits, or nesting past orjson's limit
+        return fast_json.dumps(envelope).decode()
+    except fast_json.ENCODE_ERRORS:  # integers past 64 bits, or nesting past orjson's limit
         pass
     import json
 
@@ -326,12 +325,13 @@ def _parse_line(line: bytes | None) -> tuple[float, int, bytes] | str:
     if line is None:
         return f"longer than {MAX_LINE >> 20} MiB"
     try:
-        entry = orjson.loads(line)
+        entry = fast_json.loads(line)
         received_at = float(entry["received_at"])
         if not 0 <= received_at < 1e11:  # also refuses NaN: a file can say anything
             raise ValueError("not a plausible time")
         if "text" in entry:
             return received_at, OP_TEXT, str(entry["text"]).encode()
         return received_at, int(entry["opcode"]), base64.b64decode(entry["bytes"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+    # Both parsers' refusals are ValueErrors.
+    except (KeyError, TypeError, ValueError):
         return NOT_A_LINE

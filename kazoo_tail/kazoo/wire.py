@@ -10,8 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from kazoo_tail.kazoo import fast_json
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.kazoo.json_text import compact_json, standard_json
 
@@ -58,8 +57,9 @@ def parse_frame(payload: bytes, received_at: float) -> Event | Reply | None:
         # orjson validates UTF-8 and parses about three times faster than json, which is
         # most of the cost of an event. It refuses what is not standard JSON; such a frame
         # is made standard first, and the event carries that text (see json_text.py).
-        envelope = orjson.loads(payload)
-    except orjson.JSONDecodeError:
+        # Without orjson (the one-file build), fast_json's fallback refuses the same.
+        envelope = fast_json.loads(payload)
+    except fast_json.DECODE_ERRORS:
         payload, envelope = _parse_leniently(payload)
     if not isinstance(envelope, dict):
         raise BadFrame(f"a JSON {type(envelope).__name__} instead of an object")
