@@ -190,8 +190,14 @@ def collect_licenses(site: Path, tree: Path) -> None:
 
 def assemble(site: Path, tree: Path) -> None:
     for path in sorted(site.iterdir()):
-        # Metadata and console scripts are not needed to import; licences were kept apart.
-        if path.name.endswith(".dist-info") or path.name == "bin":
+        # Of the metadata only METADATA is kept: --version reads the libraries' versions from
+        # it (importlib.metadata finds it in the archive). Console scripts are not needed to
+        # import; licences were kept apart.
+        if path.name.endswith(".dist-info"):
+            (tree / path.name).mkdir()
+            shutil.copyfile(path / "METADATA", tree / path.name / "METADATA")
+            continue
+        if path.name == "bin":
             continue
         if path.is_dir():
             shutil.copytree(path, tree / path.name)
