@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -224,6 +225,10 @@ class ConfigStore:
     @staticmethod
     def _parse(path: Path, text: bytes) -> dict[str, Any]:
         """The JSON object in a file's bytes; every error here means the file is corrupt."""
+        if _nesting(text) > MAX_NESTING:
+            # Refused before parsing: json's RecursionError deep in the stack can make a
+            # finaliser run then fail too, and say so on stderr beside our one sentence.
+            raise ConfigError(f"config file {path} is corrupt (nested too deeply); {_REMEDY}")
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError):
@@ -378,3 +383,20 @@ def refuse_if_unsafe(path: Path, info: os.stat_result, *, private: bool = False)
         raise ConfigError(
             f"refusing to use {what} {path}: other users can write to it (run: {remedy})"
         )
+
+
+# Far deeper than any file kazoo-tail writes (three levels), far below the interpreter's limit.
+MAX_NESTING = 200
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _nesting(text: bytes) -> int:
+    """How deep the brackets of a JSON text go, strings left out (they may hold brackets)."""
+    depth = deepest = 0
+    for byte in _STRINGS.sub(b"", text):
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in b"]}":
+            depth -= 1
+    return deepest
