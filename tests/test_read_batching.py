@@ -114,16 +114,21 @@ class CountingClock(Clock):
         return super().wait(waitables, timeout)
 
 
-def test_frames_that_came_in_one_read_are_all_delivered_before_the_next_wait() -> None:
-    server = SteeredServer().start()
-    clock = CountingClock()
-    session = Session(
+def session_on(server: SteeredServer, clock: Clock) -> Session:
+    """A session subscribed to the server's calls, on the given clock."""
+    return Session(
         ConnectionConfig(),
         [server.url],
         [Subscription(ACCOUNT, "call.*.*")],
         lambda refresh=False: "T",
         clock=clock,
     )
+
+
+def test_frames_that_came_in_one_read_are_all_delivered_before_the_next_wait() -> None:
+    server = SteeredServer().start()
+    clock = CountingClock()
+    session = session_on(server, clock)
     batch = b"".join(event_frame(n) for n in range(1, 6))
     waits_at: dict[str, int] = {}
     try:
@@ -164,13 +169,7 @@ def test_a_stall_between_frames_read_together_is_still_detected() -> None:
     the loop next turns (a link's step yields a batch of frames between turns)."""
     server = SteeredServer().start()
     clock = SteppedClock()
-    session = Session(
-        ConnectionConfig(),
-        [server.url],
-        [Subscription(ACCOUNT, "call.*.*")],
-        lambda refresh=False: "T",
-        clock=clock,
-    )
+    session = session_on(server, clock)
     seen: list[str] = []
     try:
         for item in session.events():
