@@ -51,9 +51,6 @@ REFRESH_SECONDS = 0.25
 # How long a warning stays on the status line beside the notices that follow it: a
 # reconnection's "subscribed" must not wipe out the gap or the token trouble it came with.
 WARNING_SECONDS = 30.0
-# The default of --stale-after: longer than a call rings, short enough that a call whose
-# hangup was missed does not tick on for long; a call talking quietly is confirmed again.
-STALE_AFTER = 120.0
 # A call heard of just before a listing that did not have it is asked about once more, this
 # long after (ecallmgr lists a new leg only once routing has marked it).
 RECHECK_SECONDS = 3.0
@@ -77,7 +74,7 @@ def run_board(
     status: StatusWriter,
     *,
     record: Path | None = None,
-    stale_after: float | None = STALE_AFTER,
+    stale_after: float | None,
 ) -> ExitCode:
     """``stale_after``: seconds after which a call neither heard of nor listed by Crossbar is
     shown as unconfirmed, its clocks stopped; None: never."""

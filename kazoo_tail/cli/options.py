@@ -384,6 +384,8 @@ OPTIONS: dict[str, Declared] = {
     "stale_after": _declare(
         "--stale-after",
         type=click.FloatRange(min=1),
+        # Longer than a call rings, short enough that a call whose hangup was missed does not
+        # tick on for long; a call talking quietly is confirmed again before.
         default=120.0,
         show_default=True,
         envvar="KAZOO_TAIL_STALE_AFTER",
