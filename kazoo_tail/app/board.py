@@ -335,12 +335,12 @@ class _Lister:
         if self._busy:
             # Asked before what is to be asked about happened: a round of its own, after.
             before = self._waiting or (set(), cause)
-            cause = ENDED_IN_GAP if ENDED_IN_GAP in (cause, before[1]) else cause
+            cause = _merged_cause(cause, before[1])
             self._waiting = (before[0] | wanted, cause)
             return
         if self._retry is not None:  # this round asks what the retry would have
             wanted |= self._retry[1]
-            cause = ENDED_IN_GAP if ENDED_IN_GAP in (cause, self._retry[2]) else cause
+            cause = _merged_cause(cause, self._retry[2])
             self._retry = None
         gap_from = self._gap_from if cause == ENDED_IN_GAP else None
         asked = _Answer(self.clock(), cause, recheck, gap_from)
@@ -430,6 +430,11 @@ class _Lister:
                 self._told.add(key)
                 told.append(f"channels not listed, asked again later: {reason}")
         return told
+
+
+def _merged_cause(cause: str, other: str) -> str:
+    """The cause of one round asking what two would have: a gap's, if either followed one."""
+    return ENDED_IN_GAP if ENDED_IN_GAP in (cause, other) else cause
 
 
 class _StatusLine:
