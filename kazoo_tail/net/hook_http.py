@@ -20,7 +20,9 @@ calls Erlang's ``httpc``; Kazoo 4.3 runs on Erlang/OTP 19):
   the environment (``trust_env=False``), so no ``~/.netrc`` credentials are added, no proxy
   from ``HTTP(S)_PROXY`` is used and ``REQUESTS_CA_BUNDLE`` does not replace ``verify``.
   requests' own headers are kept but for Accept-Encoding (httpc sends none and we do not
-  decode the answer), and the User-Agent names kazoo-tail and its version.
+  decode the answer), and the User-Agent is ``user_agent`` (the app passes
+  ``kazoo-tail/<version>``: this layer may not import the package's top, which reaches every
+  layer).
 * The answer's body is read (so the connection can be used again) but at most 64 KiB of it:
   a hostile endpoint cannot fill memory.
 
@@ -39,8 +41,6 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
-
-from kazoo_tail import __version__
 
 BODY_LIMIT = 64 * 1024
 MAX_REDIRECTS = 5
@@ -94,8 +94,10 @@ class HookSender:
         verify: bool | str = True,
         connect_timeout: float = 10.0,
         read_timeout: float | None = 10.0,
+        user_agent: str = "kazoo-tail",
     ) -> None:
         self.verify = verify
+        self.user_agent = user_agent
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._local = threading.local()
@@ -110,7 +112,7 @@ class HookSender:
             session.trust_env = False
             session.headers = CaseInsensitiveDict(
                 {
-                    "User-Agent": f"kazoo-tail/{__version__}",
+                    "User-Agent": self.user_agent,
                     "Accept": "*/*",
                     "Connection": "keep-alive",
                 }
