@@ -42,6 +42,8 @@ class Behaviour:
     statuses: list[int] = field(default_factory=list)
     # Answer with 302 and this Location (absolute or relative).
     redirect_to: str | None = None
+    # Redirect only this many requests (then answer as usual); None: every request.
+    redirects: int | None = None
     # Seconds to wait before answering each request (a slow endpoint).
     delay: float = 0.0
     # Answer nothing and close the connection (a crashing endpoint).
@@ -92,7 +94,9 @@ class HookReceiver:
         server.daemon_threads = True
         self._port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -155,6 +159,12 @@ class HookReceiver:
             self._changed.notify_all()
             behaviour = self.behaviour
             status = behaviour.statuses.pop(0) if behaviour.statuses else behaviour.status
+            redirect_to = behaviour.redirect_to
+            if redirect_to is not None and behaviour.redirects is not None:
+                if behaviour.redirects > 0:
+                    behaviour.redirects -= 1
+                else:
+                    redirect_to = None
         self._gate.wait()
         if behaviour.delay:
             self._closing.wait(behaviour.delay)
@@ -162,12 +172,12 @@ class HookReceiver:
             handler.close_connection = True
             handler.connection.shutdown(socket.SHUT_RDWR)
         else:
-            if behaviour.redirect_to is not None:
+            if redirect_to is not None:
                 status = 302
             text = f"{status}\n".encode()
             handler.send_response(status)
-            if behaviour.redirect_to is not None:
-                handler.send_header("Location", behaviour.redirect_to)
+            if redirect_to is not None:
+                handler.send_header("Location", redirect_to)
             handler.send_header("Content-Type", "text/plain")
             handler.send_header("Content-Length", str(len(text)))
             handler.end_headers()
