@@ -103,7 +103,6 @@ class HookSender:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
-        self._closed = False
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -124,10 +123,10 @@ class HookSender:
         return session
 
     def close(self) -> None:
-        """Close every thread's session (and so the idle connections they keep)."""
+        """Close every thread's session (and so the idle connections they keep); a thread
+        sending later opens a new one."""
         with self._lock:
             sessions, self._sessions = self._sessions, []
-            self._closed = True
         for session in sessions:
             session.close()
 
@@ -176,25 +175,31 @@ class HookSender:
             stream=True,
             timeout=(self.connect_timeout, self.read_timeout),
         )
+        complete = False
         try:
-            self._drain(response)
+            complete = self._drain(response)
         finally:
-            response.close()
+            if complete:  # the connection may serve the next request (keep-alive)
+                response.raw.release_conn()
+            else:
+                response.close()
         return response.status_code, response.headers.get("Location")
 
-    def _drain(self, response: requests.Response) -> None:
+    def _drain(self, response: requests.Response) -> bool:
         """Read the answer's body, at most BODY_LIMIT bytes and for at most ``read_timeout``
-        seconds in all; what is left is not read (closing then drops the connection)."""
+        seconds in all; True if it was read whole. What is left is not read (closing the
+        response then drops the connection)."""
         raw: Any = response.raw
         deadline = None if self.read_timeout is None else time.monotonic() + self.read_timeout
         taken = 0
         while taken < BODY_LIMIT:
             if deadline is not None and time.monotonic() > deadline:
-                return
+                return False
             chunk = raw.read(min(8192, BODY_LIMIT - taken), decode_content=False)
             if not chunk:
-                return
+                return True
             taken += len(chunk)
+        return False
 
 
 def _describe(exc: requests.RequestException, sender: HookSender) -> str:
