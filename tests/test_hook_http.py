@@ -108,19 +108,20 @@ def test_post_redirect_is_not_followed(sender: HookSender) -> None:
     assert attempt.error == f"redirected (302) to {attempt.location}: not followed for POST"
 
 
-@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
-def test_redirect_to_another_host_is_not_followed(sender: HookSender, host: str) -> None:
+@pytest.mark.parametrize(("host", "other"), [("localhost", "host"), ("127.0.0.1", "port")])
+def test_redirect_to_another_host_is_not_followed(
+    sender: HookSender, host: str, other: str
+) -> None:
     """Another host name (localhost is not 127.0.0.1) or another port: nothing reaches it."""
-    with HookReceiver() as other:
-        target = f"http://{host}:{other.port}/hook"
+    with HookReceiver() as elsewhere:
+        port = elsewhere.port
+        target = f"http://{host}:{port}/hook"
         with HookReceiver(Behaviour(redirect_to=target)) as receiver:
             attempt = sender.send("GET", receiver.url, {}, b"")
             assert len(receiver.received) == 1
-        assert other.received == []
+        assert elsewhere.received == []
     assert (attempt.status, attempt.location) == (302, target)
-    assert (
-        attempt.error == f"redirected to another host (http://{host}:{other.port}/): not followed"
-    )
+    assert attempt.error == f"redirected to another {other} (http://{host}:{port}/): not followed"
 
 
 def test_userinfo_is_never_shown(sender: HookSender) -> None:
@@ -239,3 +240,36 @@ def test_tls_verified_with_a_ca_bundle_and_refused_without(tls_receiver: tuple[s
     untrusted.close()
     assert (ok.status, ok.error) == (200, None)
     assert (refused.status, refused.error) == (None, "TLS certificate not trusted")
+
+
+def test_an_answer_whose_body_never_comes_is_still_an_answer() -> None:
+    """The status line and headers came; the body stalls: the status stands, nothing raises."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+            stop.wait(30)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    sender = HookSender(read_timeout=0.2)
+    attempt = sender.send("POST", url, FORM, b"x=1")
+    stop.set()
+    thread.join(10)
+    listener.close()
+    sender.close()
+    assert (attempt.status, attempt.error) == (200, None)
+
+
+def test_redirect_to_another_scheme_on_the_same_host_is_not_followed(sender: HookSender) -> None:
+    with HookReceiver() as receiver:
+        target = f"https://127.0.0.1:{receiver.port}/hook"
+        receiver.behaviour.redirect_to = target
+        attempt = sender.send("GET", receiver.url, {}, b"")
+        assert len(receiver.received) == 1
+    assert attempt.error == f"redirected to another scheme ({target[:-4]}): not followed"

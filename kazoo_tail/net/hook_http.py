@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.structures import CaseInsensitiveDict
 
 BODY_LIMIT = 64 * 1024
@@ -76,6 +77,12 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     except ValueError:
         port = None
     return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def _difference(origin: tuple[str, str, int | None], target: tuple[str, str, int | None]) -> str:
+    if origin[1] != target[1]:
+        return "host"
+    return "scheme" if origin[0] != target[0] else "port"
 
 
 def _host_of(url: str) -> str:
@@ -143,15 +150,18 @@ class HookSender:
                 status, location = self._one(method, current, headers, body)
             except requests.RequestException as exc:
                 return Attempt(None, time.monotonic() - started, _describe(exc, self))
-            except (ValueError, OSError) as exc:  # an odd URL or socket trouble requests let by
-                return Attempt(None, time.monotonic() - started, redact(f"request failed: {exc}"))
+            except (ValueError, OSError, urllib3.exceptions.HTTPError) as exc:
+                # An odd URL, or socket trouble that requests let by.
+                error = redact(f"request failed: {type(exc).__name__}: {exc}")
+                return Attempt(None, time.monotonic() - started, error)
             if status not in REDIRECT_STATUSES or location is None:
                 return Attempt(status, time.monotonic() - started, None)
             target = urljoin(current, location)
             shown = redact(target)
             seconds = time.monotonic() - started
             if _origin(target) != origin:
-                error = f"redirected to another host ({redact(_host_of(target))}): not followed"
+                other = _difference(origin, _origin(target))
+                error = f"redirected to another {other} ({redact(_host_of(target))}): not followed"
                 return Attempt(status, seconds, error, shown)
             if method not in FOLLOWING_METHODS:
                 error = f"redirected ({status}) to {shown}: not followed for {method}"
@@ -195,7 +205,10 @@ class HookSender:
         while taken < BODY_LIMIT:
             if deadline is not None and time.monotonic() > deadline:
                 return False
-            chunk = raw.read(min(8192, BODY_LIMIT - taken), decode_content=False)
+            try:
+                chunk = raw.read(min(8192, BODY_LIMIT - taken), decode_content=False)
+            except (OSError, urllib3.exceptions.HTTPError):
+                return False  # the answer (its status) came; its body did not: not needed
             if not chunk:
                 return True
             taken += len(chunk)
