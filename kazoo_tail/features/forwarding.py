@@ -4,10 +4,11 @@ The thread reading the websocket calls :meth:`Forwarder.submit`, which never blo
 is queued (or dropped when the queue's bytes would pass ``max_bytes``) and daemon worker
 threads deliver it, so a slow or dead endpoint never holds up the reading.
 
-Ordering. Kazoo's webhooks app fires each event in a process of its own
-(``webhooks_util:fire_hooks`` spawns one per hook and event), retries inside that process
-(a 2 s ``timer:sleep`` between attempts) and so gives no order at all: a retried
-CHANNEL_CREATE can land after the CHANNEL_DESTROY of the same call. We keep order because
+Ordering. Kazoo's webhooks app handles each event in a process of its own (``gen_listener``
+spawns one per AMQP message), where ``webhooks_util:fire_hooks`` fires the event's hooks one
+after the other, each with its retries (a 2 s ``timer:sleep`` between attempts). Across events
+it so gives no order at all: a retried CHANNEL_CREATE can land after the CHANNEL_DESTROY of
+the same call, and even unretried events race each other. We keep order because
 the point of forwarding is to develop and debug a receiver against a live cluster, and a
 receiver seeing events in the order the cluster emitted them (with retries in place) is the
 reproducible case; an endpoint that must cope with Kazoo's reordering can still be tested by
@@ -118,7 +119,8 @@ class Forwarder:
 
     def submit(self, key: str, size: int, request: Any, label: Any) -> bool:
         """Queue one job; never blocks. False (and ``on_done`` with "dropped") when the bound
-        would be passed or the forwarder is stopping."""
+        would be passed (a job bigger than ``max_bytes`` never fits) or after finish() or
+        abandon()."""
         with self._lock:
             self._seq += 1
             job = Job(self._seq, key, size, request, label)
