@@ -446,12 +446,24 @@ def url_with_query(url: str, query: str) -> str:
     return f"{url}?{query}"
 
 
+def _jiffy(value: Any, level: int) -> str:
+    inner = "\n" + "  " * (level + 1)
+    outer = "\n" + "  " * level
+    if isinstance(value, dict):
+        members = [f"{_jiffy(str(k), 0)} : {_jiffy(v, level + 1)}" for k, v in value.items()]
+        return "{" + inner + ("," + inner).join(members) + outer + "}"
+    if isinstance(value, list):
+        items = [_jiffy(item, level + 1) for item in value]
+        return "[" + inner + ("," + inner).join(items) + outer + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def pretty_json(payload: Any) -> bytes:
-    """kz_json:encode(JObj, [pretty]): jiffy's pretty printer puts " : " between key and
-    value and indents two spaces a level; UTF-8 is written as is."""
-    return json.dumps(payload, indent=2, separators=(",", " : "), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    """kz_json:encode(JObj, [pretty]), laid out as jiffy's encoder does it: a newline and two
+    spaces a level after every opening bracket and comma and before every closing one, so an
+    empty object is "{", a blank line, "}"; " : " between a key and its value; UTF-8 written as
+    is, "/" not escaped. Numbers are Python's (jiffy's shortest form agrees for integers)."""
+    return _jiffy(payload, 0).encode("utf-8")
 
 
 # -- the request -----------------------------------------------------------------------------------
