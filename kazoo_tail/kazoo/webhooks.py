@@ -6,7 +6,7 @@ here is read from the Kazoo source (4.3, with master's differences noted) and wr
 with the file and function for each fact, in docs/webhooks.md.
 
 Blackhole's event ``data`` is the AMQP message normalised (keys lower-cased, ``-`` made ``_``,
-nulls dropped; docs/protocol.md §5), so each field the webhooks app reads from the message is
+nulls dropped; docs/protocol.md §3), so each field the webhooks app reads from the message is
 read here under its normalised key.
 """
 
