@@ -333,6 +333,21 @@ def test_a_loopback_channel_name_alone_makes_a_leg_internal() -> None:
     assert request(event, include_internal_legs=True).payload["is_internal_leg"] is False
 
 
+def test_parking_sends_the_event_itself_less_its_bookkeeping() -> None:
+    parked = renamed(hook("02_a_leg_channel_answer.json"), "PARK_PARKED")
+    assert hook_event_for(parked) == "parking"
+    payload = request(parked, format="json").payload
+    # webhooks_parking:format/1 removes these and sets Account-ID.
+    for gone in ("custom_channel_vars", "msg_id", "app_name", "app_version", "event_category"):
+        assert gone not in payload
+    assert list(payload)[-1] == "account_id"
+    assert payload["account_id"] == ACCOUNT
+    assert payload["event_name"] == "PARK_PARKED"
+    assert payload["call_id"] == CALL_ID
+    assert payload["custom_application_vars"] == {"campaign": "spring sale"}
+    assert "hook_event" not in payload
+
+
 OBJECT_CREATED = {
     "id": USER_DOC,
     "account_id": ACCOUNT,
