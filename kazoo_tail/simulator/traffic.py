@@ -202,6 +202,8 @@ class TrafficFactory:
                     "resource_id": self._hex(),
                     "global_resource": "true",
                     "e164_destination": callee_number,
+                    # stepswitch puts the dialled number on the carrier leg it bridges.
+                    "original_number": callee_number,
                 }
             )
         else:
@@ -367,8 +369,18 @@ class TrafficFactory:
             a_leg["other_leg_call_id"] = b_id
             events.append(self._call_event(account, b_leg, "CHANNEL_ANSWER", answer_at))
             events.append(self._call_event(account, a_leg, "CHANNEL_ANSWER", answer_at + 0.02))
+            # ecallmgr_call_events:generic_call_event_props/1 carries FreeSWITCH's view of the
+            # leg bridged to (Other-Leg-*); webhooks' channel_bridge reads the dialled number.
+            other_leg = {
+                "other_leg_caller_id_name": b_leg["caller_id_name"],
+                "other_leg_caller_id_number": b_leg["caller_id_number"],
+                "other_leg_destination_number": b_leg["callee_id_number"],
+                "other_leg_direction": b_leg["call_direction"],
+            }
             events.append(
-                self._call_event(account, a_leg, "CHANNEL_BRIDGE", answer_at + 0.05, bridge_id=a_id)
+                self._call_event(
+                    account, a_leg, "CHANNEL_BRIDGE", answer_at + 0.05, bridge_id=a_id, **other_leg
+                )
             )
             if talk > 4 and rng.random() < 0.15:
                 hold_at = answer_at + talk / 3
