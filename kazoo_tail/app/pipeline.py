@@ -112,18 +112,7 @@ class Pipeline:
             self.path_advice = None  # the check costs nothing from then on
 
     def notice(self, notice: Notice) -> None:
-        if notice.is_warning:
-            self.status.warning(describe(notice))
-        else:
-            self.status.info(describe(notice))
-        if self.summary is None:
-            return
-        self.summary.link_notice(notice)
-        # With links to several nodes, only a loss that leaves none subscribed opens a gap.
-        if notice.kind is NoticeKind.DISCONNECTED and notice.cluster_down:
-            self.summary.disconnected()
-        if notice.gap_seconds is not None:
-            self.summary.gap(notice.gap_seconds)
+        report_notice(notice, self.status, self.summary)
 
     def flush(self) -> None:
         try:
@@ -140,3 +129,19 @@ class Pipeline:
         if self.summary is not None:
             for line in self.summary.lines():
                 self.status.report(line)
+
+
+def report_notice(notice: Notice, status: StatusWriter, summary: Summary | None) -> None:
+    """A notice of the session (a gap, a reconnect...) on stderr, and in --summary."""
+    if notice.is_warning:
+        status.warning(describe(notice))
+    else:
+        status.info(describe(notice))
+    if summary is None:
+        return
+    summary.link_notice(notice)
+    # With links to several nodes, only a loss that leaves none subscribed opens a gap.
+    if notice.kind is NoticeKind.DISCONNECTED and notice.cluster_down:
+        summary.disconnected()
+    if notice.gap_seconds is not None:
+        summary.gap(notice.gap_seconds)

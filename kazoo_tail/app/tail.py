@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions, Pipeline
@@ -68,13 +68,13 @@ def run_tail(
     except KazooTailError as exc:
         if not isinstance(exc, OutputError):
             try:
-                _deliver(pipeline, spool)  # what was received is still shown
+                deliver_stdout(pipeline, spool)  # what was received is still shown
             except OutputError:
                 pass  # the error that ended the tail is the one to report
         raise
     else:
         # A normal end waits for stdout to take everything (Ctrl-C still ends it).
-        left = left or _deliver(pipeline, spool)
+        left = left or deliver_stdout(pipeline, spool)
     finally:
         spool.abandon()  # Ctrl-C or SIGTERM: end now, whatever stdout holds
         spool.finish()  # drops not yet reported
@@ -119,10 +119,15 @@ def _follow(
     return False
 
 
-def _deliver(pipeline: Pipeline, spool: StdoutSpool) -> bool:
-    """Wait until stdout has taken every event; True if its reader went away meanwhile."""
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
+def deliver_stdout(output: Flushable, spool: StdoutSpool) -> bool:
+    """Wait until stdout has taken everything written; True if its reader went away
+    meanwhile."""
     try:
-        pipeline.flush()
+        output.flush()
         spool.drain()
     except BrokenPipeError:
         return True

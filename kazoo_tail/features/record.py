@@ -28,6 +28,9 @@ NOT_A_LINE = "not a recording line"
 # Beyond this many, bad lines are counted at the end instead of named one by one.
 BAD_LINES_NAMED = 5
 
+# The kinds of line Recorder.note writes.
+NOTES = frozenset({"undelivered"})
+
 # What a reply whose text cannot be put back together after redaction is recorded as.
 UNREDACTABLE_REPLY = '{"action":"reply","note":"left out: too deeply nested to redact"}'
 
@@ -68,6 +71,12 @@ class Recorder:
             entry["opcode"] = opcode
             entry["bytes"] = base64.b64encode(payload).decode()
         self._write(fast_json.dumps(entry) + b"\n")
+
+    def note(self, kind: str, details: dict[str, Any], at: float) -> None:
+        """A line that is not a frame, e.g. ``{"received_at": ..., "undelivered": {...}}``
+        for an event ``forward`` could not deliver (its frame is in the file too); replay
+        passes over such lines."""
+        self._write(fast_json.dumps({"received_at": round(at, 6), kind: details}) + b"\n")
 
     def flush(self) -> None:
         """Nothing to do: every line is written as its frame arrives. Kept for the callers
@@ -277,6 +286,9 @@ def read_recording(path: Path, warn: Callable[[str], None]) -> Iterator[tuple[fl
             if line is not None and not line.strip():
                 continue
             parsed = _parse_line(line)
+            if parsed is None:  # a note, not a frame
+                recording = True
+                continue
             if isinstance(parsed, tuple):
                 if not recording:
                     recording = True
@@ -320,8 +332,8 @@ def _numbered_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
             line = handle.readline(1 << 20)
 
 
-def _parse_line(line: bytes | None) -> tuple[float, int, bytes] | str:
-    """The frame a line holds, or why it holds none."""
+def _parse_line(line: bytes | None) -> tuple[float, int, bytes] | str | None:
+    """The frame a line holds, why it holds none, or None for a note (``Recorder.note``)."""
     if line is None:
         return f"longer than {MAX_LINE >> 20} MiB"
     try:
@@ -331,6 +343,8 @@ def _parse_line(line: bytes | None) -> tuple[float, int, bytes] | str:
             raise ValueError("not a plausible time")
         if "text" in entry:
             return received_at, OP_TEXT, str(entry["text"]).encode()
+        if NOTES.intersection(entry):
+            return None
         return received_at, int(entry["opcode"]), base64.b64decode(entry["bytes"])
     # Both parsers' refusals are ValueErrors.
     except (KeyError, TypeError, ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from kazoo_tail.output.registry import Renderer, RenderOptions
+from kazoo_tail.output.registry import ColourMode, Renderer, RenderOptions
 from kazoo_tail.output.terminal import terminal_width
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def make_pretty(
 
     console = _console(text_out, options)
     if width == "terminal":
-        fit = _fitting_width(text_out, console)
+        fit = fitting_width(text_out, console)
         # On a terminal whose width COLUMNS does not fix, a resized pane is followed.
         follow = terminal_width(text_out) if fit is not None and _on_a_terminal(text_out) else None
         pretty = PrettyRenderer(console, width=fit, follow=follow)
@@ -51,21 +51,25 @@ def make_pretty(
 
 
 def _console(text_out: IO[str], options: RenderOptions) -> Console:
+    return console_for(text_out, options.colour)
+
+
+def console_for(text_out: IO[str], colour: ColourMode) -> Console:
     """rich's console on stdout: it decides whether to colour (a terminal, NO_COLOR, TERM)
     unless --color says."""
     from rich.console import Console
 
     settings: dict[str, Any] = {}
-    if options.colour == "always":
+    if colour == "always":
         settings.update(force_terminal=True, no_color=False)
-    elif options.colour == "never":
+    elif colour == "never":
         settings.update(color_system=None, no_color=True)
     return Console(
         file=text_out, highlight=False, markup=False, emoji=False, soft_wrap=True, **settings
     )
 
 
-def _fitting_width(text_out: IO[str], console: Console) -> int | None:
+def fitting_width(text_out: IO[str], console: Console) -> int | None:
     """Lines fit the terminal they are shown on, or the width COLUMNS asks for; into a pipe
     or a file (grep, a ticket) nothing is elided unless COLUMNS is exported."""
     return int(console.width) if _fits(text_out) else None

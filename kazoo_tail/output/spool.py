@@ -250,16 +250,22 @@ class StdoutSpool(io.RawIOBase):
         """Events dropped so far, reported or not."""
         return self._dropped_total + self._drops.count
 
-    def drain(self) -> None:
-        """Wait until the writer has written everything (Ctrl-C still interrupts)."""
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until the writer has written everything (Ctrl-C still interrupts), or for
+        ``timeout`` seconds at most; True once everything is written."""
         self.flush()
         with self._cond:
             self._closing = True
             self._cond.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
         while self._writer.is_alive():
-            self._writer.join(0.25)
+            left = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            self._writer.join(left)
         if self._error is not None:
             self._raise_error()
+        return True
 
     def abandon(self) -> None:
         """Let the writer go without waiting for stdout; what it still holds is lost."""
