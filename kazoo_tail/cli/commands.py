@@ -560,6 +560,112 @@ def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> Non
 
 
 @cli.command(
+    "forward",
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kazoo-tail forward --to http://localhost:4242/hooks
+  kazoo-tail forward --to http://localhost:4242/hooks --method get -b 'call.CHANNEL_CREATE.*'
+  kazoo-tail forward --to http://localhost:4242/hooks --format form-data --custom-data env=dev
+  kazoo-tail forward --demo          # the simulator's events, to a built-in endpoint""",
+)
+@opt.use(opt.FORWARD, opt.SUBSCRIBE, opt.LIVE, opt.LOGIN, "token", opt.SERVER)
+@opt.use("output", "json_flag", "colour", "count", "duration", "summary")
+@opt.use("matches", "excludes", "grep", "call_ids")
+@opt.option(
+    "--demo",
+    "demo_mode",
+    is_flag=True,
+    help="Forward the built-in simulator's events (to a built-in endpoint without --to).",
+    section=opt.CONNECTION,
+)
+@click.pass_context
+def forward_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> None:
+    """Send each event to a URL as Kazoo's webhooks would send it.
+
+    Each event that passes the filters becomes the request Kazoo's webhooks app would send
+    for it, fields, encoding and headers alike. One line per delivery on stdout: the hook,
+    the call or document, the answer and how long it took. Without --binding it follows what
+    the channel, parking and object webhooks fire on. Rules and sources: docs/webhooks.md.
+    """
+    from pathlib import Path
+
+    from kazoo_tail.app.forward import ForwardSettings, check_forward, run_forward
+    from kazoo_tail.app.pipeline import check_show
+    from kazoo_tail.kazoo import webhooks
+    from kazoo_tail.kazoo.catalog import check_binding
+
+    end_on_sigterm()
+    env = environment(ctx)
+    status = status_writer(env)
+    options.update(bindings=options["bindings"] or webhooks.HOOK_BINDINGS, fields=None, calls=False)
+    show = output_options(options, env)
+    settings = ForwardSettings(
+        to=options["to"] or "",
+        hook=webhooks.HookOptions(
+            method=options["method"],
+            format=options["hook_format"],
+            custom_data=tuple(_key_value(item) for item in options["custom_data"]),
+            include_internal_legs=not options["exclude_internal_legs"],
+            hook_id=options["hook_id"],
+        ),
+        retries=options["retries"],
+        concurrency=options["concurrency"],
+        queue_size=options["queue_size"],
+        print_body=options["print_body"],
+    )
+    record = Path(options["record"]) if options["record"] else None
+    # Every usage error before a login or the demo's servers.
+    check_show(show)
+    for binding in options["bindings"]:
+        check_binding(binding)
+    if settings.to:
+        check_forward(settings)
+    elif not demo_mode:
+        raise UsageError(
+            "no endpoint given: pass --to URL, e.g. --to http://localhost:4242/hooks "
+            "(or try 'kazoo-tail forward --demo')"
+        )
+    if not demo_mode:
+        config, provider = _connection(options, ctx)
+        ctx.exit(run_forward(config, provider, show, settings, env, status, record=record))
+    from contextlib import ExitStack
+
+    from kazoo_tail.session.resolve import token_provider
+    from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+    from kazoo_tail.simulator.hook_endpoint import HookEndpoint
+
+    with ExitStack() as servers:
+        simulator = servers.enter_context(Simulator(SimulatorConfig()))
+        status.info(
+            f"demo server: Crossbar {simulator.crossbar_url}, "
+            f"blackhole {', '.join(simulator.blackhole_urls)}"
+        )
+        if not settings.to:
+            endpoint = servers.enter_context(HookEndpoint())
+            settings.to = endpoint.url
+            status.info(f"demo endpoint: {endpoint.url} (answers 200 to every request)")
+        options.update(
+            url=simulator.crossbar_url,
+            ws_url=tuple(simulator.blackhole_urls),
+            username=DEMO.username,
+            account_name=DEMO.account_name,
+        )
+        config = connection_config(options, None, env)
+        config.password = lambda: DEMO.password
+        provider = token_provider(config, clock=env.clock)
+        code = run_forward(config, provider, show, settings, env, status, record=record)
+    ctx.exit(code)
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, equals, value = item.partition("=")
+    if not equals or not key:
+        raise UsageError(f"--custom-data {item!r} is not KEY=VALUE, e.g. --custom-data env=dev")
+    return key, value
+
+
+@cli.command(
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
 Examples:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
+from kazoo_tail.kazoo import webhooks
 from kazoo_tail.output.formats import FORMATS
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ CONNECTION = "Connection"
 SIMULATOR = "Simulator"
 AUTHENTICATION = "Authentication"
 SUBSCRIPTION = "Subscription"
+FORWARDING = "Forwarding"
 OUTPUT = "Output"
 FILTERS = "Filters"
 STAYING_CONNECTED = "Staying connected"
@@ -44,6 +46,7 @@ SECTION_ORDER = (
     SIMULATOR,
     AUTHENTICATION,
     SUBSCRIPTION,
+    FORWARDING,
     OUTPUT,
     FILTERS,
     STAYING_CONNECTED,
@@ -58,7 +61,8 @@ SUBSCRIBE = "subscribe"  # what to subscribe to
 SHOW = "show"  # which events are shown, and how: a live tail and a replay
 LIVE = "live"  # a live tail's own: recording, stdout's buffer, keeping the link
 BOARD = "board"  # the calls board's: the tail's filters and link keeping, not its output
-GROUPS = (SERVER, LOGIN, SUBSCRIBE, SHOW, LIVE, BOARD)
+FORWARD = "forward"  # forward's own: where and how events are sent
+GROUPS = (SERVER, LOGIN, SUBSCRIBE, SHOW, LIVE, BOARD, FORWARD)
 
 
 def _complete_binding(
@@ -185,7 +189,7 @@ OPTIONS: dict[str, Declared] = {
     "ca_bundle": _declare(
         "--ca-bundle",
         type=click.Path(exists=True, dir_okay=False),
-        help="CA certificates (PEM) to trust, for Crossbar and the websocket.",
+        help="CA certificates (PEM) to trust, for Crossbar, the websocket and forward's --to.",
         section=CONNECTION,
         groups=[SERVER],
     ),
@@ -282,6 +286,101 @@ OPTIONS: dict[str, Declared] = {
         help="Also subscribe for every descendant of the accounts.",
         section=SUBSCRIPTION,
         groups=[SUBSCRIBE],
+    ),
+    # -- Forwarding ----------------------------------------------------------------------------
+    "to": _declare(
+        "--to",
+        envvar="KAZOO_TAIL_FORWARD_TO",
+        metavar="URL",
+        help="Send each event to this http:// or https:// URL as Kazoo's webhooks would.",
+        section=FORWARDING,
+        groups=[FORWARD],
+    ),
+    "method": _declare(
+        "--method",
+        type=click.Choice(list(webhooks.METHODS)),
+        default=webhooks.DEFAULT_METHOD,
+        show_default=True,
+        help="The webhook's HTTP verb; get sends the fields in the query string.",
+        section=FORWARDING,
+        groups=[FORWARD],
+    ),
+    "hook_format": _declare(
+        "--format",
+        "hook_format",
+        type=click.Choice(list(webhooks.FORMATS)),
+        default=webhooks.DEFAULT_FORMAT,
+        show_default=True,
+        help="The webhook's body: json, form-data (url-encoded), or event (the blackhole "
+        "event as received, for every event, with or without a webhook counterpart).",
+        section=FORWARDING,
+        groups=[FORWARD],
+    ),
+    "custom_data": _declare(
+        "--custom-data",
+        "custom_data",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A field added to every payload, as a webhook's custom_data is. Repeatable.",
+        section=FORWARDING,
+        groups=[FORWARD],
+    ),
+    "exclude_internal_legs": _declare(
+        "--exclude-internal-legs",
+        is_flag=True,
+        help="Leave out channel events of loopback legs, as a webhook whose "
+        "include_internal_legs is false does (Kazoo's default includes them).",
+        section=FORWARDING,
+        groups=[FORWARD],
+    ),
+    "retries": _declare(
+        "--retries",
+        type=click.IntRange(webhooks.MIN_RETRIES, webhooks.MAX_RETRIES),
+        default=webhooks.DEFAULT_RETRIES,
+        show_default=True,
+        metavar="N",
+        help="A webhook's retries, as Kazoo counts them: the attempts in all (0 makes one). "
+        "Only a connection that fails or gets no answer is tried again, "
+        f"{webhooks.RETRY_PAUSE:g} s later; any answer but 200 is final.",
+        section=FORWARDING,
+        groups=[FORWARD],
+    ),
+    "concurrency": _declare(
+        "--concurrency",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="Requests in flight at once; above 1, order is kept per call or document only.",
+        section=FORWARDING,
+        groups=[FORWARD],
+    ),
+    "queue_size": _declare(
+        "--queue-size",
+        type=ByteSize(),
+        default="8M",
+        show_default=True,
+        metavar="SIZE",
+        help="Memory for requests waiting for the endpoint; past it, events are dropped and "
+        "each one reported.",
+        section=FORWARDING,
+        groups=[FORWARD],
+    ),
+    "hook_id": _declare(
+        "--hook-id",
+        default="kazoo-tail",
+        show_default=True,
+        metavar="ID",
+        help="The X-Hook-ID header (Kazoo sends its webhook document's id).",
+        section=FORWARDING,
+        groups=[FORWARD],
+    ),
+    "print_body": _declare(
+        "--print-body",
+        is_flag=True,
+        help="Show what was sent under each delivery line.",
+        section=FORWARDING,
+        groups=[FORWARD],
     ),
     # -- Output --------------------------------------------------------------------------------
     "output": _declare(

@@ -1,0 +1,466 @@
+"""The forward program: each event that passes the filters becomes the request Kazoo's
+webhooks app would send for it (kazoo/webhooks.py), delivered to the user's endpoint.
+
+Deliveries run on the Forwarder's own threads (features/forwarding.py): the thread reading
+the websocket only queues them, so a slow or dead endpoint never stops the socket being
+drained. Their outcomes come back here and are printed, one line each, from this thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+from kazoo_tail import __version__
+from kazoo_tail.app.environment import Environment
+from kazoo_tail.app.pipeline import OutputOptions, check_show, report_notice
+from kazoo_tail.app.tail import deliver_stdout, reader_gone
+from kazoo_tail.errors import ExitCode, KazooTailError, OutputError, UsageError, redact
+from kazoo_tail.features.filters import EventFilter, UnseenPathAdvice
+from kazoo_tail.features.forwarding import Delivery, Forwarder, Job
+from kazoo_tail.features.record import Recorder
+from kazoo_tail.features.summary import Summary
+from kazoo_tail.kazoo import webhooks
+from kazoo_tail.kazoo.catalog import check_binding
+from kazoo_tail.kazoo.events import Event, Notice
+from kazoo_tail.net.hook_http import Attempt, HookSender
+from kazoo_tail.output.deliveries import (
+    DELIVERED,
+    DROPPED,
+    FAILED,
+    RETRYING,
+    UNSENT,
+    DeliveryLines,
+    HookLabel,
+    Report,
+    make_delivery_lines,
+)
+from kazoo_tail.output.spool import StdoutSpool
+from kazoo_tail.output.terminal import ReaderWatch, StatusWriter
+from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_for
+
+if TYPE_CHECKING:
+    from kazoo_tail.auth.provider import TokenProvider
+    from kazoo_tail.session.session import Session
+
+
+@dataclass
+class ForwardSettings:
+    """Where and how events are forwarded: forward's own options."""
+
+    to: str
+    hook: webhooks.HookOptions = field(default_factory=webhooks.HookOptions)
+    retries: int = webhooks.DEFAULT_RETRIES
+    concurrency: int = 1
+    # The queue waiting for the endpoint, in bytes of requests (--queue-size).
+    queue_size: int = 8 << 20
+    print_body: bool = False
+
+    @property
+    def attempts(self) -> int:
+        return webhooks.attempts(self.retries)
+
+
+def check_forward(settings: ForwardSettings) -> None:
+    """The usage errors of forward's own options, raised before anything is started."""
+    parts = urlsplit(settings.to)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"--to {redact(settings.to)!r} is not an http:// or https:// URL, "
+            "e.g. --to http://localhost:4242/hooks"
+        )
+    if not webhooks.MIN_RETRIES <= settings.retries <= webhooks.MAX_RETRIES:
+        raise UsageError(
+            f"--retries must be {webhooks.MIN_RETRIES} to {webhooks.MAX_RETRIES}, as a "
+            "webhook's may be"
+        )
+    if settings.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One request as the endpoint gets it."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Forwarding:
+    """Events in, requests queued; outcomes back, printed from the caller's thread."""
+
+    def __init__(
+        self,
+        settings: ForwardSettings,
+        account_ids: list[str],
+        lines: DeliveryLines,
+        status: StatusWriter,
+        *,
+        verify: bool | str,
+        recorder: Recorder | None = None,
+        summary: Summary | None = None,
+    ) -> None:
+        self.settings = settings
+        self.account_ids = account_ids
+        self.lines = lines
+        self.status = status
+        self.recorder = recorder
+        self.summary = summary
+        self.sender = HookSender(
+            verify=verify,
+            connect_timeout=webhooks.CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            user_agent=f"kazoo-tail/{__version__}",
+        )
+        method = settings.hook.method
+        self.forwarder = Forwarder(
+            self._send,
+            retries=settings.attempts,
+            pause=webhooks.RETRY_PAUSE,
+            concurrency=settings.concurrency,
+            max_bytes=settings.queue_size,
+            success=lambda attempt: (
+                attempt.error is None
+                and attempt.status is not None
+                and webhooks.success(method, attempt.status)
+            ),
+            retry=lambda attempt: webhooks.retried(attempt.status),
+            on_attempt=self._attempted,
+            on_done=self._done,
+        )
+        # Lines to print, from the forwarder's threads (a deque: appends are thread-safe).
+        self._reports: collections.deque[Report] = collections.deque()
+        self.skipped: collections.Counter[str] = collections.Counter()
+        self._told: set[tuple[str, str]] = set()
+        self.outcomes: collections.Counter[str] = collections.Counter()
+        self.retried = 0
+        self._dropping = False
+
+    # -- the websocket's thread ----------------------------------------------------------------
+
+    def offer(self, event: Event) -> bool:
+        """Queue the event's request; False if it has no request to send (skipped)."""
+        built = webhooks.build_request(event, self.settings.hook)
+        if isinstance(built, webhooks.Skip):
+            self._skip(event, built)
+            return False
+        data = event.data
+        label = HookLabel(
+            hook_event=built.hook_event,
+            event_id=_text(data.get("msg_id")),
+            subject_key="call_id" if event.kind == "call" else "id",
+            subject=_text(data.get("call_id") if event.kind == "call" else data.get("id")) or "",
+            request=built,
+        )
+        outbound = Outbound(
+            method=built.method,
+            url=webhooks.url_with_query(self.settings.to, built.query)
+            if built.query
+            else self.settings.to,
+            headers=self._headers(built),
+            body=built.body,
+        )
+        key = label.subject or (event.name or "")
+        size = len(outbound.body) + len(outbound.url) + 512  # headers and bookkeeping
+        if self.forwarder.submit(key, size, outbound, label):
+            self._dropping = False
+        elif not self._dropping:
+            self._dropping = True
+            self.status.warning(
+                "the endpoint is not keeping up: the queue waiting for it is full "
+                f"(--queue-size {self.settings.queue_size >> 10} KiB); events are dropped, "
+                "each one reported, until it drains"
+            )
+        return True
+
+    def _headers(self, built: webhooks.HookRequest) -> dict[str, str]:
+        """The request's headers. X-Account-ID names the hook's account: the event's when it
+        is one of the accounts tailed, else the first (a hook on a parent account that
+        includes its descendants)."""
+        headers = dict(built.headers)
+        account = headers.get("X-Account-ID")
+        if self.account_ids and account not in self.account_ids:
+            headers["X-Account-ID"] = self.account_ids[0]
+        return headers
+
+    def _skip(self, event: Event, skip: webhooks.Skip) -> None:
+        name = event.name or "?"
+        self.skipped[name] += 1
+        if (name, skip.reason) not in self._told:
+            self._told.add((name, skip.reason))
+            self.status.info(f"{name}: {skip.reason}; not forwarded")
+
+    # -- the forwarder's threads ---------------------------------------------------------------
+
+    def _send(self, job: Job) -> Attempt:
+        outbound: Outbound = job.request
+        return self.sender.send(outbound.method, outbound.url, outbound.headers, outbound.body)
+
+    def _attempted(self, delivery: Delivery, attempt: Attempt, will_retry: bool) -> None:
+        if will_retry:
+            number = len(delivery.attempts)
+            self._reports.append(Report(delivery, RETRYING, attempt, number, time.time()))
+
+    def _done(self, delivery: Delivery) -> None:
+        attempts = delivery.attempts
+        last = attempts[-1] if attempts else None
+        self._reports.append(Report(delivery, delivery.outcome, last, len(attempts), time.time()))
+
+    # -- back on the websocket's thread --------------------------------------------------------
+
+    def show_results(self) -> None:
+        """Print the lines that came back since last asked."""
+        reports = self._reports
+        while reports:
+            report = reports.popleft()
+            self.lines.show(report)
+            if report.outcome == RETRYING:
+                self.retried += 1
+                continue
+            self.outcomes[report.outcome] += 1
+            if report.outcome != DELIVERED and self.recorder is not None:
+                self._record(report.delivery)
+
+    def _record(self, delivery: Delivery) -> None:
+        assert self.recorder is not None
+        label: HookLabel = delivery.job.label
+        last = delivery.attempts[-1] if delivery.attempts else None
+        details: dict[str, Any] = {
+            "outcome": delivery.outcome,
+            "hook_event": label.hook_event,
+            "event_id": label.event_id,
+            label.subject_key: label.subject,
+            "attempts": len(delivery.attempts),
+        }
+        if last is not None:
+            details.update(status=last.status, error=last.error)
+        self.recorder.note("undelivered", details, time.time())
+
+    def finish(self, give_up: Iterator[bool]) -> None:
+        """Wait until every queued request is delivered or failed, printing outcomes as they
+        come; ``give_up`` is asked between waits (the reader of stdout went away)."""
+        while not self.forwarder.finish(timeout=0.25):
+            self.show_results()
+            self.lines.flush()
+            if next(give_up):
+                self.abandon()
+                return
+        self.show_results()
+
+    def abandon(self) -> None:
+        """Stop now: what is still queued is reported as not sent."""
+        self.forwarder.abandon()
+        self.show_results()
+
+    def close(self) -> None:
+        self.sender.close()
+
+    def summary_lines(self) -> list[str]:
+        counts = self.outcomes
+        skipped = sum(self.skipped.values())
+        line = (
+            f"forwarded: {counts[DELIVERED]} delivered, {self.retried} retried, "
+            f"{counts[FAILED]} failed, {skipped} skipped"
+        )
+        if counts[DROPPED] or counts[UNSENT]:
+            line += f", {counts[DROPPED]} dropped (queue full), {counts[UNSENT]} not sent"
+        queue = (
+            f"  queue: at most {self.forwarder.high_water_bytes >> 10} KiB of "
+            f"{self.settings.queue_size >> 10} KiB waiting for the endpoint"
+        )
+        return [line, queue]
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def run_forward(
+    config: ConnectionConfig,
+    provider: TokenProvider,
+    show: OutputOptions,
+    settings: ForwardSettings,
+    env: Environment,
+    status: StatusWriter,
+    *,
+    record: Path | None = None,
+) -> ExitCode:
+    if not config.bindings:
+        raise UsageError("no binding given: pass at least one --binding, e.g. -b 'call.*.*'")
+    for binding in config.bindings:
+        check_binding(binding)
+    check_show(show)
+    check_forward(settings)
+    event_filter = EventFilter.from_options(show.matches, show.excludes, show.grep, show.call_ids)
+    spool = StdoutSpool(
+        env.stdout, memory=show.buffer_size, spill=show.spill_size, warn=status.warning
+    )
+    try:
+        encoding, errors = env.stdout_encoding()
+        lines = make_delivery_lines(
+            show.output,
+            cast(IO[bytes], spool),
+            spool.text(encoding, errors),
+            colour=show.colour,
+            print_body=settings.print_body,
+            attempts_allowed=settings.attempts,
+            pause=webhooks.RETRY_PAUSE,
+            commit=spool.commit,
+        )
+        target = resolve(config, provider)
+        if config.verify is False:
+            status.warning("TLS certificates are not verified (--insecure)")
+        recorder = Recorder(record) if record is not None else None
+    except BaseException:
+        spool.abandon()
+        raise
+    summary = Summary() if show.summary else None
+    forwarding = Forwarding(
+        settings,
+        target.account_ids,
+        lines,
+        status,
+        verify=config.verify,
+        recorder=recorder,
+        summary=summary,
+    )
+    hook = settings.hook
+    status.info(
+        f"forwarding to {redact(settings.to)}: {hook.method.upper()} {hook.format}, "
+        f"up to {settings.attempts} attempt{'s' if settings.attempts != 1 else ''} each"
+    )
+    session = session_for(config, target, provider, on_frame=recorder.frame if recorder else None)
+    watch = ReaderWatch(env.stdout)
+    left = False
+    finished = False
+    try:
+        try:
+            ending = _follow(session, forwarding, event_filter, show, status, summary, watch)
+            session.close()  # nothing more is read
+            left = ending is Ending.READER_GONE
+            if ending is Ending.DURATION:
+                forwarding.abandon()  # the time asked for is up: what is queued is not sent
+            elif not left:
+                forwarding.finish(_asking(watch))  # --count, or the stream's end
+                left = watch.reader_gone()
+            finished = True
+        finally:
+            session.close()
+            if not finished:
+                forwarding.abandon()  # Ctrl-C, SIGTERM or an error: stop now
+                _show_briefly(forwarding.lines, spool)
+            forwarding.close()
+            if recorder is not None:
+                recorder.close()
+    except KazooTailError as exc:
+        if not isinstance(exc, OutputError):
+            try:
+                deliver_stdout(lines, spool)
+            except OutputError:
+                pass  # the error that ended the run is the one to report
+        raise
+    else:
+        left = left or deliver_stdout(lines, spool)
+    finally:
+        spool.abandon()
+        spool.finish()
+        if summary is not None:
+            for line in [*summary.lines(), *forwarding.summary_lines()]:
+                status.report(line)
+    return reader_gone(env) if left else ExitCode.OK
+
+
+# How long, at most, an interrupted forward waits for stdout to take the lines of what was not
+# sent: Ctrl-C ends it at once, but a reader still reading should learn what was lost.
+INTERRUPTED_OUTPUT_WAIT = 1.0
+
+
+def _show_briefly(lines: DeliveryLines, spool: StdoutSpool) -> None:
+    try:
+        lines.flush()
+        spool.drain(timeout=INTERRUPTED_OUTPUT_WAIT)
+    except (OSError, KazooTailError):
+        pass  # the reason the run is ending is the one to report
+
+
+def _asking(watch: ReaderWatch) -> Iterator[bool]:
+    while True:
+        yield watch.reader_gone()
+
+
+# How long an answer may take. Kazoo 4.3 waits for ever (docs/webhooks.md); a forward waits
+# as long as Kazoo waits to connect, so that one silent endpoint cannot hold the queue for ever.
+READ_TIMEOUT = webhooks.CONNECT_TIMEOUT
+
+
+class Ending(enum.Enum):
+    """Why the events stopped being read: what is queued is delivered after a --count or
+    the stream's end, not after --duration (a time is up) or the reader of stdout leaving."""
+
+    COUNT = "count"
+    DURATION = "duration"
+    STREAM = "stream"
+    READER_GONE = "reader gone"
+
+
+def _follow(
+    session: Session,
+    forwarding: Forwarding,
+    event_filter: EventFilter,
+    show: OutputOptions,
+    status: StatusWriter,
+    summary: Summary | None,
+    watch: ReaderWatch,
+) -> Ending:
+    """Queue what the session yields until --count or --duration, or the session's end."""
+    deadline = time.monotonic() + show.duration if show.duration is not None else None
+    filtering = event_filter.active
+    paths = UnseenPathAdvice.for_options(show.matches, show.excludes, [])
+    advice = None if paths.done else paths
+    forwarded = 0
+    try:
+        for item in session.events():
+            if isinstance(item, Event):
+                if advice is not None:
+                    for line in advice.observe(item.envelope):
+                        status.warning(line)
+                    if advice.done:
+                        advice = None
+                if not filtering or event_filter.accepts(item):
+                    if summary is not None:
+                        summary.count(item)
+                    if forwarding.offer(item):
+                        forwarded += 1
+                        if show.count is not None and forwarded >= show.count:
+                            return _shown(forwarding, Ending.COUNT)
+                forwarding.show_results()
+                # As the tail does: when the next frame is already here, the next line's
+                # flush hands this one over just as promptly.
+                if not session.data_waiting():
+                    forwarding.lines.flush()
+            else:
+                if isinstance(item, Notice):
+                    report_notice(item, status, summary)
+                forwarding.show_results()
+                forwarding.lines.flush()
+                if watch.reader_gone():
+                    return Ending.READER_GONE
+            if deadline is not None and time.monotonic() >= deadline:
+                return _shown(forwarding, Ending.DURATION)
+        return _shown(forwarding, Ending.STREAM)
+    except BrokenPipeError:
+        return Ending.READER_GONE
+
+
+def _shown(forwarding: Forwarding, ending: Ending) -> Ending:
+    forwarding.show_results()
+    forwarding.lines.flush()
+    return ending
