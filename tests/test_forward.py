@@ -526,3 +526,70 @@ def test_usage_errors_come_before_any_connection(args: list[str], said: str) -> 
     result = run("forward", "--url", "http://127.0.0.1:9/", *args)
     assert result.returncode == 2
     assert said in result.stderr
+
+
+# -- gaps, several nodes, exit codes ----------------------------------------------------------
+
+
+def test_a_gap_is_announced_and_forwarding_goes_on(
+    sim: Simulator, started: type[Running], receiver: HookReceiver
+) -> None:
+    running = forward(started, sim, "--to", receiver.url, "-b", "object.*.*", "--count", "2")
+    sim.publish_object(doc_id="before")
+    receiver.wait_for(1)
+    subscribes = sim.stats.subscribes
+    sim.drop_connections()
+    wait_until(lambda: sim.stats.subscribes > subscribes, what=lambda: running.stderr)
+    sim.publish_object(doc_id="after")
+    result = running.finish()
+    assert result.returncode == 0, result.stderr
+    assert "may have been missed" in result.stderr
+    assert [payload_of(r)["id"] for r in receiver.wait_for(2)] == ["before", "after"]
+
+
+def test_several_nodes_deliver_each_event_once(
+    started: type[Running], receiver: HookReceiver
+) -> None:
+    from kazoo_tail.simulator import Simulator, SimulatorConfig
+
+    config = SimulatorConfig(nodes=2, event_rate=0, early_events=False, seed=7)
+    with Simulator(config) as cluster:
+        links = [arg for url in cluster.blackhole_urls for arg in ("--ws-url", url)]
+        running = forward(started, cluster, "--to", receiver.url, *links, *a_leg_only())
+        wait_until(lambda: running.stderr.count("subscribed to") >= 2, what=running.stderr)
+        publish_device_to_pstn(cluster)
+        result = running.finish()
+    assert result.returncode == 0, result.stderr
+    assert hook_events(receiver.wait_for(4)) == HOOKS_OF_A_CALL
+    assert len(receiver.received) == 4  # each node sent each event: one request each
+
+
+def test_a_wrong_password_is_the_tails_exit_code(sim: Simulator, receiver: HookReceiver) -> None:
+    result = run("forward", *login_args(sim), "--to", receiver.url, KAZOO_PASSWORD="wrong")
+    assert result.returncode == 3, result.stderr
+    assert receiver.received == []
+
+
+def test_with_concurrency_a_slow_call_does_not_hold_up_the_others(
+    sim: Simulator, started: type[Running]
+) -> None:
+    with HookReceiver() as receiver:
+        receiver.hold()
+        running = forward(
+            started,
+            sim,
+            "--to",
+            receiver.url,
+            "-b",
+            "object.*.*",
+            "--count",
+            "3",
+            "--concurrency",
+            "3",
+        )
+        for doc_id in ("one", "two", "three"):
+            sim.publish_object(doc_id=doc_id)
+        receiver.wait_for(3)  # three in flight at once, none answered yet
+        receiver.release()
+        result = running.finish()
+    assert sorted(line["id"] for line in result.json_lines()) == ["one", "three", "two"]

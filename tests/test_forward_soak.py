@@ -1,11 +1,12 @@
-"""forward against an endpoint far slower than the stream: 2 s a request while a 4.3 node
-sends 200 events a second for 20 s. The installed command in a real process, so that its
-memory can be read (marked e2e and soak: about 25 s)."""
+"""forward's long tests (the soak tier): an endpoint far slower than the stream (2 s a request
+while a 4.3 node sends 200 events a second for 20 s, the installed command in a real process so
+that its memory can be read), and Kazoo's own 2 s pause between attempts."""
 
 from __future__ import annotations
 
 import json
 import signal
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ from .hook_receiver import Behaviour, HookReceiver
 
 if TYPE_CHECKING:
     from kazoo_tail.simulator import Simulator
+
+    from .inprocess import Running as InProcess
 
 QUEUE = 256 << 10
 # What the channel and parking hooks fire on (the object hook: every object event).
@@ -95,3 +98,42 @@ def test_a_slow_endpoint_under_200_events_a_second_for_20_seconds(
     high = int(summary.split("queue: at most ")[1].split(" KiB")[0])
     assert high <= QUEUE >> 10
     assert peak < 150_000, f"peak RSS {peak} KiB"
+
+
+@pytest.mark.soak
+def test_an_endpoint_down_then_up_with_kazoos_own_pause(
+    sim: Simulator, started: type[InProcess]
+) -> None:
+    """Kazoo's 2 s between attempts, not a test's shorter one: the second attempt reaches the
+    endpoint that came back, at least 2 s after the first was refused."""
+    with HookReceiver() as receiver:
+        receiver.stop()
+        running = started(
+            "forward",
+            *login_args(sim),
+            "--to",
+            receiver.url,
+            "-b",
+            "object.*.*",
+            "--count",
+            "1",
+            "--output",
+            "json",
+            KAZOO_PASSWORD=DEMO.password,
+        )
+        running.wait_for_stderr("subscribed to")
+        sim.publish_object(doc_id="comes-back")
+        wait_until(lambda: any('"retrying"' in line for line in running.stdout_lines))
+        receiver.start()
+        result = running.finish()
+        (request,) = receiver.wait_for(1)
+    first, last = result.json_lines()
+    assert (first["outcome"], first["error"], first["retry_in"]) == (
+        "retrying",
+        "connection refused",
+        2.0,
+    )
+    assert (last["outcome"], last["attempt"], last["status"]) == ("delivered", 2, 200)
+    refused_at = datetime.fromisoformat(first["time"].replace("Z", "+00:00"))
+    delivered_at = datetime.fromisoformat(last["time"].replace("Z", "+00:00"))
+    assert (delivered_at - refused_at).total_seconds() >= 2.0
