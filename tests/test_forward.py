@@ -90,6 +90,7 @@ def hook_events(received: list[Received]) -> list[str]:
 # -- a device-to-PSTN call, in each form ------------------------------------------------------
 
 
+@pytest.mark.smoke
 def test_a_device_to_pstn_call_gives_the_four_channel_hooks_in_order_as_json(
     sim: Simulator, started: type[Running], receiver: HookReceiver
 ) -> None:
@@ -348,6 +349,7 @@ def test_an_answer_other_than_200_fails_at_once_and_is_recorded(
     assert [json.loads(text)["data"]["id"] for text in replayed.stdout.splitlines()] == ["the-doc"]
 
 
+@pytest.mark.smoke
 def test_a_refused_connection_is_tried_as_often_as_kazoo_does_then_reported(
     sim: Simulator, started: type[Running], quick_retries: None
 ) -> None:
@@ -391,6 +393,7 @@ def test_an_endpoint_down_then_up_gets_the_events_that_follow(
     assert result.json_lines()[1]["event_id"] == lost.data["msg_id"]
 
 
+@pytest.mark.smoke
 def test_a_redirect_to_another_host_is_not_followed(sim: Simulator, started: type[Running]) -> None:
     with HookReceiver() as elsewhere, HookReceiver() as receiver:
         receiver.behaviour.redirect_to = elsewhere.url.replace("127.0.0.1", "localhost")
@@ -505,6 +508,7 @@ def test_a_held_endpoint_never_stops_the_socket_being_drained(
     assert "the endpoint is not keeping up" in result.stderr
 
 
+@pytest.mark.smoke
 def test_the_demo_forwards_to_its_own_endpoint(started: type[Running]) -> None:
     running = started("forward", "--demo", "--count", "3", "--output", "json")
     result = running.finish()
@@ -593,3 +597,44 @@ def test_with_concurrency_a_slow_call_does_not_hold_up_the_others(
         receiver.release()
         result = running.finish()
     assert sorted(line["id"] for line in result.json_lines()) == ["one", "three", "two"]
+
+
+def test_loopback_legs_are_sent_as_kazoos_default_and_left_out_when_asked(
+    sim: Simulator, started: type[Running], receiver: HookReceiver
+) -> None:
+    def publish_legs() -> None:
+        for call_id, loopback in (("loop-1", True), ("real-1", False)):
+            sim.publish(
+                f"call.{DEMO.account_id}.CHANNEL_CREATE.{call_id}",
+                "CHANNEL_CREATE",
+                {
+                    "call_id": call_id,
+                    "msg_id": call_id,
+                    "channel_is_loopback": loopback,
+                    "channel_name": f"{'loopback' if loopback else 'sofia'}/{call_id}",
+                    "custom_channel_vars": {"account_id": DEMO.account_id},
+                },
+            )
+
+    every = forward(
+        started, sim, "--to", receiver.url, "-b", "call.CHANNEL_CREATE.*", "--count", "2"
+    )
+    publish_legs()
+    assert every.finish().returncode == 0
+    left_out = forward(
+        started,
+        sim,
+        "--to",
+        receiver.url,
+        "-b",
+        "call.CHANNEL_CREATE.*",
+        "--count",
+        "1",
+        "--exclude-internal-legs",
+    )
+    publish_legs()
+    result = left_out.finish()
+    assert result.returncode == 0, result.stderr
+    sent = [payload_of(request)["call_id"] for request in receiver.wait_for(3)]
+    assert sent == ["loop-1", "real-1", "real-1"]
+    assert "CHANNEL_CREATE: a loopback leg, left out by --exclude-internal-legs" in result.stderr

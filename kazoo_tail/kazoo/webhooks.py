@@ -32,8 +32,6 @@ DEFAULT_FORMAT = "form-data"
 DEFAULT_RETRIES = 2
 MIN_RETRIES = 0
 MAX_RETRIES = 4
-# include_internal_legs: schema default true (kzd_webhook:include_internal_legs/1 too).
-KAZOO_INCLUDE_INTERNAL_LEGS = True
 
 # -- delivery (webhooks_util) ----------------------------------------------------------------
 
@@ -89,7 +87,7 @@ _PARKING_REMOVED = (
 )
 
 NO_COUNTERPART = "no webhook counterpart"
-LOOPBACK = "loopback leg (--include-internal-legs sends it)"
+LOOPBACK = "a loopback leg, left out by --exclude-internal-legs"
 NO_MATCH = "custom data action/type do not match"
 NO_ACCOUNT = "no account id in the event"
 
@@ -119,8 +117,9 @@ class HookOptions:
     format: str = DEFAULT_FORMAT
     # --custom-data key=value, in the order given; values are strings, as the schema says.
     custom_data: tuple[tuple[str, str], ...] = ()
-    # Kazoo's own default is true (KAZOO_INCLUDE_INTERNAL_LEGS); the command's flag is opt-in.
-    include_internal_legs: bool = False
+    # A webhook's include_internal_legs: true unless saved false (the schema's default, and
+    # kzd_webhook:include_internal_legs/1's).
+    include_internal_legs: bool = True
     # call_command's reserved_ccv_keys: None (a fresh system_config, the default) leaves
     # custom_channel_vars out of channel payloads; a tuple sends the CCVs not in it.
     reserved_ccv_keys: tuple[str, ...] | None = None
