@@ -20,14 +20,13 @@ from urllib.parse import urlsplit
 from kazoo_tail import __version__
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions, check_show, report_notice
-from kazoo_tail.app.tail import deliver_stdout, reader_gone
+from kazoo_tail.app.tail import check_bindings, deliver_stdout, reader_gone
 from kazoo_tail.errors import ExitCode, KazooTailError, OutputError, UsageError, redact
 from kazoo_tail.features.filters import EventFilter, UnseenPathAdvice
 from kazoo_tail.features.forwarding import Delivery, Forwarder, Job
 from kazoo_tail.features.record import Recorder
 from kazoo_tail.features.summary import Summary
 from kazoo_tail.kazoo import webhooks
-from kazoo_tail.kazoo.catalog import check_binding
 from kazoo_tail.kazoo.events import Event, Notice
 from kazoo_tail.net.hook_http import Attempt, HookSender
 from kazoo_tail.output.deliveries import (
@@ -293,10 +292,7 @@ def run_forward(
     *,
     record: Path | None = None,
 ) -> ExitCode:
-    if not config.bindings:
-        raise UsageError("no binding given: pass at least one --binding, e.g. -b 'call.*.*'")
-    for binding in config.bindings:
-        check_binding(binding)
+    check_bindings(config)
     check_show(show)
     check_forward(settings)
     event_filter = EventFilter.from_options(show.matches, show.excludes, show.grep, show.call_ids)

@@ -36,11 +36,7 @@ def run_tail(
     *,
     record: Path | None = None,
 ) -> ExitCode:
-
-    if not config.bindings:
-        raise UsageError("no binding given: pass at least one --binding, e.g. -b 'call.*.*'")
-    for binding in config.bindings:
-        check_binding(binding)
+    check_bindings(config)
     # Between the socket and stdout: the websocket is read however slowly stdout is.
     spool = StdoutSpool(
         env.stdout, memory=show.buffer_size, spill=show.spill_size, warn=status.warning
@@ -80,6 +76,13 @@ def run_tail(
         spool.finish()  # drops not yet reported
         pipeline.finish()
     return reader_gone(env) if left else ExitCode.OK
+
+
+def check_bindings(config: ConnectionConfig) -> None:
+    if not config.bindings:
+        raise UsageError("no binding given: pass at least one --binding, e.g. -b 'call.*.*'")
+    for binding in config.bindings:
+        check_binding(binding)
 
 
 def _follow(

@@ -29,8 +29,10 @@ from kazoo_tail.simulator.command import build as build_simulator_command
 from kazoo_tail.simulator.command import event_rate_option, nodes_option, seed_option
 
 if TYPE_CHECKING:
+    from kazoo_tail.app.environment import Environment
     from kazoo_tail.auth.provider import TokenProvider
     from kazoo_tail.session.resolve import ConnectionConfig
+    from kazoo_tail.simulator import Simulator
 
 CONTEXT_SETTINGS: dict[str, Any] = {
     "help_option_names": ["-h", "--help"],
@@ -96,6 +98,24 @@ def _connection(
     return config, token_provider(config, store, clock=env.clock, warn=status_writer(env).warning)
 
 
+def _demo_login(
+    options: dict[str, Any], simulator: Simulator, env: Environment
+) -> tuple[ConnectionConfig, TokenProvider]:
+    """The demo user's login to a running simulator, with one link to each of its nodes."""
+    from kazoo_tail.session.resolve import token_provider
+    from kazoo_tail.simulator import DEMO
+
+    options.update(
+        url=simulator.crossbar_url,
+        ws_url=tuple(simulator.blackhole_urls),  # one link to each node, merged
+        username=DEMO.username,
+        account_name=DEMO.account_name,
+    )
+    config = connection_config(options, None, env)
+    config.password = lambda: DEMO.password
+    return config, token_provider(config, clock=env.clock)
+
+
 @cli.command(
     "tail",
     context_settings=CONTEXT_SETTINGS,
@@ -155,8 +175,7 @@ def demo(
     from kazoo_tail.app.pipeline import check_show
     from kazoo_tail.app.tail import run_tail
     from kazoo_tail.kazoo.catalog import check_binding
-    from kazoo_tail.session.resolve import token_provider
-    from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+    from kazoo_tail.simulator import Simulator, SimulatorConfig
 
     end_on_sigterm()
     env = environment(ctx)
@@ -170,17 +189,9 @@ def demo(
         urls = simulator.blackhole_urls
         blackhole = f"blackhole {urls[0]}" if nodes == 1 else f"blackhole nodes {', '.join(urls)}"
         status.info(f"demo server: Crossbar {simulator.crossbar_url}, {blackhole}")
-        options.update(
-            url=simulator.crossbar_url,
-            ws_url=tuple(urls),  # one link to each node, merged
-            username=DEMO.username,
-            account_name=DEMO.account_name,
-            bindings=options["bindings"] or DEFAULT_BINDINGS,
-        )
-        config = connection_config(options, None, env)
-        config.password = lambda: DEMO.password
+        options["bindings"] = options["bindings"] or DEFAULT_BINDINGS
+        config, provider = _demo_login(options, simulator, env)
         record = Path(options["record"]) if options["record"] else None
-        provider = token_provider(config, clock=env.clock)
         code = run_tail(config, provider, show, env, status, record=record)
     ctx.exit(code)
 
@@ -540,19 +551,10 @@ def calls_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> Non
         ctx.exit(
             run_board(config, provider, show, env, status, record=record, stale_after=stale_after)
         )
-    from kazoo_tail.session.resolve import token_provider
-    from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+    from kazoo_tail.simulator import Simulator, SimulatorConfig
 
     with Simulator(SimulatorConfig()) as simulator:
-        options.update(
-            url=simulator.crossbar_url,
-            ws_url=tuple(simulator.blackhole_urls),
-            username=DEMO.username,
-            account_name=DEMO.account_name,
-        )
-        config = connection_config(options, None, env)
-        config.password = lambda: DEMO.password
-        provider = token_provider(config, clock=env.clock)
+        config, provider = _demo_login(options, simulator, env)
         code = run_board(
             config, provider, show, env, status, record=record, stale_after=stale_after
         )
@@ -631,8 +633,7 @@ def forward_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> N
         ctx.exit(run_forward(config, provider, show, settings, env, status, record=record))
     from contextlib import ExitStack
 
-    from kazoo_tail.session.resolve import token_provider
-    from kazoo_tail.simulator import DEMO, Simulator, SimulatorConfig
+    from kazoo_tail.simulator import Simulator, SimulatorConfig
     from kazoo_tail.simulator.hook_endpoint import HookEndpoint
 
     with ExitStack() as servers:
@@ -645,15 +646,7 @@ def forward_command(ctx: click.Context, /, demo_mode: bool, **options: Any) -> N
             endpoint = servers.enter_context(HookEndpoint())
             settings.to = endpoint.url
             status.info(f"demo endpoint: {endpoint.url} (answers 200 to every request)")
-        options.update(
-            url=simulator.crossbar_url,
-            ws_url=tuple(simulator.blackhole_urls),
-            username=DEMO.username,
-            account_name=DEMO.account_name,
-        )
-        config = connection_config(options, None, env)
-        config.password = lambda: DEMO.password
-        provider = token_provider(config, clock=env.clock)
+        config, provider = _demo_login(options, simulator, env)
         code = run_forward(config, provider, show, settings, env, status, record=record)
     ctx.exit(code)
 
