@@ -9,6 +9,7 @@ headers, and what the user is told.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from .inprocess import run
 if TYPE_CHECKING:
     from kazoo_tail.simulator import Simulator
 
+    from .conftest import Running as Process
     from .inprocess import Running
 
 A_LEG = "forward-a-leg-0001"
@@ -480,7 +482,7 @@ def test_a_held_endpoint_never_stops_the_socket_being_drained(
             "-b",
             "object.*.*",
             "--queue-size",
-            "16K",
+            "64K",
             "--summary",
         )
         ids = [f"doc-{n:03d}" for n in range(200)]
@@ -524,12 +526,18 @@ def test_the_demo_forwards_to_its_own_endpoint(started: type[Running]) -> None:
         (["--to", "localhost:4242"], "is not an http:// or https:// URL"),
         (["--to", "http://h/", "--custom-data", "novalue"], "is not KEY=VALUE"),
         (["--to", "http://h/", "--retries", "5"], "--retries"),
+        (["--to", "http://h/", "--concurrency", "65"], "--concurrency must be 1 to 64"),
+        (["--to", "http://h/", "--queue-size", "1K"], "--queue-size must be at least 64K"),
+        (["--to", "http://h/", "--format", "event", "--custom-data", "a=b"], "--format event"),
+        (["--to", "http://h/", "--hook-id", "a\r\nX-Evil: 1"], "--hook-id is a header's value"),
+        (["--to", "ftp://alice:s3cret@h/"], "'ftp://h/' is not an http:// or https:// URL"),
     ],
 )
 def test_usage_errors_come_before_any_connection(args: list[str], said: str) -> None:
     result = run("forward", "--url", "http://127.0.0.1:9/", *args)
     assert result.returncode == 2
     assert said in result.stderr
+    assert "s3cret" not in result.stderr
 
 
 # -- gaps, several nodes, exit codes ----------------------------------------------------------
@@ -638,3 +646,59 @@ def test_loopback_legs_are_sent_as_kazoos_default_and_left_out_when_asked(
     sent = [payload_of(request)["call_id"] for request in receiver.wait_for(3)]
     assert sent == ["loop-1", "real-1", "real-1"]
     assert "CHANNEL_CREATE: a loopback leg, left out by --exclude-internal-legs" in result.stderr
+
+
+def test_the_endpoint_s_credentials_and_query_values_are_never_shown(
+    sim: Simulator, started: type[Running], receiver: HookReceiver
+) -> None:
+    secret_url = receiver.url.replace("//", "//alice:s3cret@") + "?token=t0psecret"
+    running = forward(started, sim, "--to", secret_url, "-b", "object.*.*", "--count", "1")
+    sim.publish_object(doc_id="with-credentials")
+    result = running.finish()
+    assert result.returncode == 0, result.stderr
+    (request,) = receiver.wait_for(1)
+    assert request.query.startswith("token=t0psecret")  # the endpoint gets what it was given
+    assert "authorization" in request.headers  # user:password, as httpc sends it
+    for shown in (result.stdout, result.stderr):
+        assert "s3cret" not in shown and "t0psecret" not in shown
+    assert "forwarding to http://127.0.0.1:" in result.stderr and "?token=…" in result.stderr
+
+
+@pytest.mark.e2e
+def test_a_reader_that_leaves_still_gets_what_was_queued_counted(
+    sim: Simulator, background: type[Process], tmp_path: Path
+) -> None:
+    """| head: once stdout's reader is gone the lines stop, but the events still queued are
+    counted as not sent and noted in the recording, not lost in silence (a real pipe)."""
+    recording = tmp_path / "left.jsonl"
+    read_end, write_end = os.pipe()
+    with HookReceiver() as receiver:
+        receiver.hold()
+        process = background(
+            "forward",
+            *login_args(sim),
+            "--to",
+            receiver.url,
+            "-b",
+            "object.*.*",
+            "--summary",
+            "--record",
+            str(recording),
+            stdout=write_end,
+            KAZOO_PASSWORD=DEMO.password,
+        )
+        os.close(write_end)
+        process.wait_for_stderr("subscribed to")
+        for doc_id in ("a", "b", "c"):
+            sim.publish_object(doc_id=doc_id)
+        receiver.wait_for(1)  # "a" is in flight, "b" and "c" queued behind it
+        wait_until(lambda: len(recording.read_text().splitlines()) >= 3)
+        os.close(read_end)  # the reader went away
+        assert process.process.wait(timeout=20) == 0
+        receiver.release()
+    stderr = "".join(process.stderr_lines)
+    notes = [json.loads(line) for line in recording.read_text().splitlines()]
+    undelivered = {n["undelivered"]["id"]: n["undelivered"] for n in notes if "undelivered" in n}
+    assert sorted(undelivered) == ["a", "b", "c"]
+    assert undelivered["a"]["error"] == "stopped before an answer came"
+    assert "1 failed" in stderr and "2 not sent" in stderr

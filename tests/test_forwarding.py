@@ -257,3 +257,34 @@ def test_finish_waits_for_every_retry(sender: HookSender) -> None:
         assert len(receiver.received) == 8
     assert sorted(run.outcomes().items()) == [(n, "failed") for n in range(1, 5)]
     assert run.forwarder.counts["retried"] == 4
+
+
+def test_abandon_lets_a_retry_being_reported_finish_first(sender: HookSender) -> None:
+    """A worker reporting an attempt to be tried again when abandon() comes: its line is
+    given before abandon's own, so no event's lines end with a retry after its failure."""
+    told: list[str] = []
+    in_callback, release = threading.Event(), threading.Event()
+
+    def on_attempt(delivery: Delivery, attempt: Attempt, again: bool) -> None:
+        if again:
+            in_callback.set()
+            release.wait(10)
+            told.append("retrying")
+
+    forwarder = Forwarder(
+        lambda job: sender.send("POST", refused_url(), FORM, b"x=1"),
+        retries=2,
+        pause=30.0,
+        max_bytes=1 << 20,
+        success=success,
+        retry=transport_error,
+        on_attempt=on_attempt,
+        on_done=lambda delivery: told.append(delivery.outcome),
+    )
+    forwarder.submit("k", 10, b"", None)
+    assert in_callback.wait(10)
+    stopping = threading.Thread(target=forwarder.abandon)
+    stopping.start()
+    release.set()
+    stopping.join(10)
+    assert told == ["retrying", "failed"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kazoo_tail.net.hook_http import BODY_LIMIT, HookSender, redact
+from kazoo_tail.net.hook_http import BODY_LIMIT, HookSender, redact, shown_url
 
 from .hook_receiver import Behaviour, HookReceiver, refused_url
 
@@ -54,6 +54,7 @@ def test_500_is_an_answer_not_an_error(sender: HookSender) -> None:
 def test_refused(sender: HookSender) -> None:
     attempt = sender.send("POST", refused_url(), FORM, b"x=1")
     assert (attempt.status, attempt.error) == (None, "connection refused")
+    assert not attempt.unanswered  # nothing reached the endpoint: Kazoo tries again
 
 
 def test_no_answer_within_the_read_timeout() -> None:
@@ -64,6 +65,14 @@ def test_no_answer_within_the_read_timeout() -> None:
         receiver.release()
     sender.close()
     assert (attempt.status, attempt.error) == (None, "no answer within 0.2 s")
+    assert attempt.unanswered  # the endpoint has the request: never sent twice
+
+
+def test_a_url_is_shown_without_its_userinfo_or_query_values() -> None:
+    assert shown_url("https://alice:s3cret@hooks.example:8443/in?token=abc&env=dev") == (
+        "https://hooks.example:8443/in?token=…&env=…"
+    )
+    assert shown_url("http://127.0.0.1:4242/hooks") == "http://127.0.0.1:4242/hooks"
 
 
 def test_hang_up(sender: HookSender) -> None:

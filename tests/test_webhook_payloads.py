@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from kazoo_tail.kazoo import fast_json
 from kazoo_tail.kazoo.events import Event
 from kazoo_tail.kazoo.webhooks import (
     DEFAULT_FORMAT,
@@ -26,6 +27,7 @@ from kazoo_tail.kazoo.webhooks import (
     MIN_RETRIES,
     NO_COUNTERPART,
     NO_MATCH,
+    TOO_DEEP,
     HookOptions,
     HookRequest,
     Skip,
@@ -520,3 +522,21 @@ def test_the_simulator_s_device_to_pstn_call_gives_well_formed_payloads(sim: Sim
             for field in ("duration_seconds", "ringing_seconds", "billing_seconds"):
                 assert isinstance(payload[field], int)
             assert payload["billing_seconds"] >= 11
+
+
+@pytest.mark.parametrize(
+    "options",
+    [HookOptions(), HookOptions(format="json"), HookOptions(format="event", method="get")],
+    ids=["form-data", "json", "event-get"],
+)
+def test_custom_application_vars_nested_as_deep_as_a_frame_may_be_are_skipped(
+    options: HookOptions,
+) -> None:
+    """A frame may nest 1,024 deep; the encoders recurse: such an event is skipped with its
+    reason, never a crash of the whole forward."""
+    envelope = json.loads(hook("01_a_leg_channel_create.json").raw)
+    envelope["data"]["custom_application_vars"] = "DEEP"
+    deep = '{"a":' * 1000 + "{}" + "}" * 1000
+    raw = json.dumps(envelope).replace('"DEEP"', deep).encode()
+    event = Event(raw, fast_json.loads(raw), 0.0)
+    assert build_request(event, options) == Skip(hook_event_for(event), TOO_DEEP)

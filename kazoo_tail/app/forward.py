@@ -21,14 +21,14 @@ from kazoo_tail import __version__
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions, check_show, report_notice
 from kazoo_tail.app.tail import check_bindings, deliver_stdout, reader_gone
-from kazoo_tail.errors import ExitCode, KazooTailError, OutputError, UsageError, redact
+from kazoo_tail.errors import ExitCode, KazooTailError, OutputError, UsageError, register_secret
 from kazoo_tail.features.filters import EventFilter, UnseenPathAdvice
 from kazoo_tail.features.forwarding import Delivery, Forwarder, Job
 from kazoo_tail.features.record import Recorder
 from kazoo_tail.features.summary import Summary
 from kazoo_tail.kazoo import webhooks
 from kazoo_tail.kazoo.events import Event, Notice
-from kazoo_tail.net.hook_http import Attempt, HookSender
+from kazoo_tail.net.hook_http import Attempt, HookSender, shown_url
 from kazoo_tail.output.deliveries import (
     DELIVERED,
     DROPPED,
@@ -66,12 +66,19 @@ class ForwardSettings:
         return webhooks.attempts(self.retries)
 
 
+# --concurrency's bound: one thread each; more than a developer's endpoint wants.
+MAX_CONCURRENCY = 64
+# --queue-size's floor: room for the largest requests a call event makes, several times over.
+MIN_QUEUE_SIZE = 64 << 10
+
+
 def check_forward(settings: ForwardSettings) -> None:
     """The usage errors of forward's own options, raised before anything is started."""
     parts = urlsplit(settings.to)
+    register_secret(parts.password)  # a user:password in --to is never shown
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(
-            f"--to {redact(settings.to)!r} is not an http:// or https:// URL, "
+            f"--to {shown_url(settings.to)!r} is not an http:// or https:// URL, "
             "e.g. --to http://localhost:4242/hooks"
         )
     if not webhooks.MIN_RETRIES <= settings.retries <= webhooks.MAX_RETRIES:
@@ -79,8 +86,18 @@ def check_forward(settings: ForwardSettings) -> None:
             f"--retries must be {webhooks.MIN_RETRIES} to {webhooks.MAX_RETRIES}, as a "
             "webhook's may be"
         )
-    if settings.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+    if not 1 <= settings.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be 1 to {MAX_CONCURRENCY}")
+    if settings.queue_size < MIN_QUEUE_SIZE:
+        raise UsageError(f"--queue-size must be at least {MIN_QUEUE_SIZE >> 10}K")
+    hook = settings.hook
+    if hook.format == "event" and (hook.custom_data or not hook.include_internal_legs):
+        raise UsageError(
+            "--format event sends every event as received: --custom-data and "
+            "--exclude-internal-legs apply to Kazoo's payloads (json or form-data)"
+        )
+    if any(char in hook.hook_id for char in "\r\n\0") or hook.hook_id != hook.hook_id.strip():
+        raise UsageError("--hook-id is a header's value: no line breaks or outer spaces")
 
 
 @dataclass(frozen=True)
@@ -131,7 +148,9 @@ class Forwarding:
                 and attempt.status is not None
                 and webhooks.success(method, attempt.status)
             ),
-            retry=lambda attempt: webhooks.retried(attempt.status),
+            # An answer awaited in vain is not asked for again: the endpoint may have the
+            # request (Kazoo waits for ever, and so never sends one twice).
+            retry=lambda attempt: webhooks.retried(attempt.status) and not attempt.unanswered,
             on_attempt=self._attempted,
             on_done=self._done,
         )
@@ -140,7 +159,8 @@ class Forwarding:
         self.skipped: collections.Counter[str] = collections.Counter()
         self._told: set[tuple[str, str]] = set()
         self.outcomes: collections.Counter[str] = collections.Counter()
-        self.retried = 0
+        self.offered = 0  # events queued or dropped
+        self.retried = 0  # events tried more than once
         self._dropping = False
 
     # -- the websocket's thread ----------------------------------------------------------------
@@ -152,12 +172,15 @@ class Forwarding:
             self._skip(event, built)
             return False
         data = event.data
+        # Only what is sent is kept (the parsed payload goes now): the bound counts it.
         label = HookLabel(
             hook_event=built.hook_event,
             event_id=_text(data.get("msg_id")),
             subject_key="call_id" if event.kind == "call" else "id",
             subject=_text(data.get("call_id") if event.kind == "call" else data.get("id")) or "",
-            request=built,
+            method=built.method,
+            query=built.query,
+            body=built.body,
         )
         outbound = Outbound(
             method=built.method,
@@ -168,9 +191,13 @@ class Forwarding:
             body=built.body,
         )
         key = label.subject or (event.name or "")
-        size = len(outbound.body) + len(outbound.url) + 512  # headers and bookkeeping
+        # The body is held once (label and request share it); the URL, the query and the
+        # rest of both (headers, ids, bookkeeping) are counted too.
+        size = len(outbound.body) + 2 * len(outbound.url) + JOB_OVERHEAD
+        self.offered += 1
         if self.forwarder.submit(key, size, outbound, label):
-            self._dropping = False
+            if self._dropping and self.forwarder.queued_bytes < self.settings.queue_size // 2:
+                self._dropping = False  # drained: the next overflow is told again
         elif not self._dropping:
             self._dropping = True
             self.status.warning(
@@ -222,9 +249,9 @@ class Forwarding:
             report = reports.popleft()
             self.lines.show(report)
             if report.outcome == RETRYING:
-                self.retried += 1
                 continue
             self.outcomes[report.outcome] += 1
+            self.retried += report.number > 1
             if report.outcome != DELIVERED and self.recorder is not None:
                 self._record(report.delivery)
 
@@ -246,6 +273,13 @@ class Forwarding:
     def finish(self, give_up: Iterator[bool]) -> None:
         """Wait until every queued request is delivered or failed, printing outcomes as they
         come; ``give_up`` is asked between waits (the reader of stdout went away)."""
+        self.show_results()
+        waiting = self.offered - sum(self.outcomes.values())
+        if waiting:
+            self.status.info(
+                f"waiting for {waiting} queued deliver{'ies' if waiting != 1 else 'y'} "
+                "(Ctrl-C stops: what is not sent is reported)"
+            )
         while not self.forwarder.finish(timeout=0.25):
             self.show_results()
             self.lines.flush()
@@ -330,7 +364,7 @@ def run_forward(
     )
     hook = settings.hook
     status.info(
-        f"forwarding to {redact(settings.to)}: {hook.method.upper()} {hook.format}, "
+        f"forwarding to {shown_url(settings.to)}: {hook.method.upper()} {hook.format}, "
         f"up to {settings.attempts} attempt{'s' if settings.attempts != 1 else ''} each"
     )
     session = session_for(config, target, provider, on_frame=recorder.frame if recorder else None)
@@ -342,8 +376,10 @@ def run_forward(
             ending = _follow(session, forwarding, event_filter, show, status, summary, watch)
             session.close()  # nothing more is read
             left = ending is Ending.READER_GONE
-            if ending is Ending.DURATION:
-                forwarding.abandon()  # the time asked for is up: what is queued is not sent
+            if ending is Ending.DURATION or left:
+                # The time asked for is up, or nobody reads the lines: what is queued is not
+                # sent, and counted (--summary) and noted (--record) as such.
+                forwarding.abandon()
             elif not left:
                 forwarding.finish(_asking(watch))  # --count, or the stream's end
                 left = watch.reader_gone()
@@ -391,6 +427,9 @@ def _asking(watch: ReaderWatch) -> Iterator[bool]:
     while True:
         yield watch.reader_gone()
 
+
+# What a queued request holds beside its body and URL: headers, ids, the job's bookkeeping.
+JOB_OVERHEAD = 1024
 
 # How long an answer may take. Kazoo 4.3 waits for ever (docs/webhooks.md); a forward waits
 # as long as Kazoo waits to connect, so that one silent endpoint cannot hold the queue for ever.

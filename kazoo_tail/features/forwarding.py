@@ -46,6 +46,8 @@ from kazoo_tail.net.hook_http import Attempt
 
 OUTCOMES = ("delivered", "failed", "dropped", "unsent")
 STOPPED = "stopped before an answer came"
+# How long abandon() waits, at most, for callbacks already under way to return.
+REPORTING_WAIT = 1.0
 
 
 @dataclass
@@ -154,11 +156,14 @@ class Forwarder:
         """Stop now (Ctrl-C): queued jobs are reported "unsent", jobs in flight "failed" (with
         a last attempt saying it was stopped when one was on the wire); nothing waits for an
         answer or a pause. Returns those deliveries, each also given to ``on_done``."""
-        now = time.monotonic()
         reported: list[Delivery] = []
         with self._changed:
             self._closed = True
             self._stop.set()
+            # A worker between deciding and reporting finishes reporting first, so that no
+            # line comes after the ones abandon() gives (callbacks never block for long).
+            self._changed.wait_for(lambda: not self._reporting, timeout=REPORTING_WAIT)
+            now = time.monotonic()
             while self._pending:
                 job = self._pending.popleft()
                 self.queued_bytes -= job.size
@@ -222,6 +227,7 @@ class Forwarder:
                 if again:
                     self.counts["retried"] += 1
                     self._flying[job.seq] = (delivery, None)
+                    self._reporting += 1  # until on_attempt has returned
                 else:
                     # Decided: accounted for at once, so abandon() cannot report it too.
                     delivery.outcome = "delivered" if ok else "failed"
@@ -234,6 +240,9 @@ class Forwarder:
             self._call(self._on_attempt, delivery, attempt, again)
             if not again:
                 break
+            with self._changed:
+                self._reporting -= 1
+                self._changed.notify_all()
             if self._stop.wait(self.pause):
                 return  # abandon() reported it
             with self._lock:

@@ -90,6 +90,7 @@ NO_COUNTERPART = "no webhook counterpart"
 LOOPBACK = "a loopback leg, left out by --exclude-internal-legs"
 NO_MATCH = "custom data action/type do not match"
 NO_ACCOUNT = "no account id in the event"
+TOO_DEEP = "nested too deeply to encode"
 
 
 def success(method: str, status: int) -> bool:
@@ -530,6 +531,14 @@ def build_request(event: Event, options: HookOptions) -> HookRequest | Skip:
     """The request Kazoo's webhooks app would send for ``event`` to a hook set up as
     ``options`` says, or why it would send none."""
     _check(options)
+    try:
+        return _build_request(event, options)
+    except RecursionError:
+        # A frame may nest 1,024 deep (the parser's limit); the encoders recurse.
+        return Skip(hook_event_for(event), TOO_DEEP)
+
+
+def _build_request(event: Event, options: HookOptions) -> HookRequest | Skip:
     if options.format == "event":
         # Ours: the frame as blackhole sent it (envelope and all), for every event.
         envelope = event.envelope

@@ -59,6 +59,9 @@ class Attempt:
     # One clear sentence when it failed at transport level or was refused by policy.
     error: str | None
     location: str | None = None  # a redirect's Location (userinfo removed), when not followed
+    # The request was sent and no answer came within the read timeout: the endpoint may well
+    # have it (Kazoo, which waits for ever, would never send it twice).
+    unanswered: bool = False
 
 
 def redact(text: str) -> str:
@@ -67,6 +70,16 @@ def redact(text: str) -> str:
 
 
 _USERINFO = re.compile(r"//[^/\s@]*@")
+
+
+def shown_url(url: str) -> str:
+    """The endpoint's URL as it may be shown: no userinfo, and each value of its query string
+    replaced by ``…`` (receivers often take their secret there: ``?token=...``)."""
+    parts = urlsplit(redact(url))
+    if not parts.query:
+        return parts.geturl()
+    names = [pair.partition("=")[0] for pair in parts.query.split("&")]
+    return parts._replace(query="&".join(f"{name}=…" for name in names)).geturl()
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -149,7 +162,9 @@ class HookSender:
             try:
                 status, location = self._one(method, current, headers, body)
             except requests.RequestException as exc:
-                return Attempt(None, time.monotonic() - started, _describe(exc, self))
+                error = _describe(exc, self)
+                unanswered = error == _no_answer(self)
+                return Attempt(None, time.monotonic() - started, error, unanswered=unanswered)
             except (ValueError, OSError, urllib3.exceptions.HTTPError) as exc:
                 # An odd URL, or socket trouble that requests let by.
                 error = redact(f"request failed: {type(exc).__name__}: {exc}")
@@ -221,7 +236,7 @@ def _describe(exc: requests.RequestException, sender: HookSender) -> str:
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"no connection within {_seconds(sender.connect_timeout)}"
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return f"no answer within {_seconds(sender.read_timeout)}"
+        return _no_answer(sender)
     if isinstance(exc, requests.exceptions.SSLError):
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
             return "TLS certificate not trusted"
@@ -232,7 +247,7 @@ def _describe(exc: requests.RequestException, sender: HookSender) -> str:
         if _caused_by(exc, ConnectionRefusedError) or "refused" in text.lower():
             return "connection refused"
         if _caused_by(exc, TimeoutError) or "timed out" in text:
-            return f"no answer within {_seconds(sender.read_timeout)}"
+            return _no_answer(sender)
         lowered = text.lower()
         if (
             "name or service not known" in lowered
@@ -250,6 +265,10 @@ def _describe(exc: requests.RequestException, sender: HookSender) -> str:
     if isinstance(exc, requests.exceptions.InvalidSchema):
         return "not an http or https URL"
     return f"request failed: {type(exc).__name__}"
+
+
+def _no_answer(sender: HookSender) -> str:
+    return f"no answer within {_seconds(sender.read_timeout)}"
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

@@ -18,7 +18,6 @@ from kazoo_tail.output.terminal import sanitize
 
 if TYPE_CHECKING:
     from kazoo_tail.features.forwarding import Delivery
-    from kazoo_tail.kazoo.webhooks import HookRequest
     from kazoo_tail.net.hook_http import Attempt
     from kazoo_tail.output.registry import ColourMode
 
@@ -34,7 +33,10 @@ class HookLabel(NamedTuple):
     event_id: str | None  # the event's msg_id: what a failure is reported and recorded with
     subject_key: str  # "call_id" or "id": what the subject is
     subject: str  # the call's or the document's id
-    request: HookRequest  # what is sent, for --print-body
+    # What is sent, for --print-body: the query string of a GET, else the body.
+    method: str
+    query: str
+    body: bytes
 
 
 class Report(NamedTuple):
@@ -76,11 +78,11 @@ def make_delivery_lines(
     return PrettyDeliveryLines(text_out, colour, print_body, attempts_allowed, pause, commit)
 
 
-def body_text(request: HookRequest) -> str:
+def body_text(label: HookLabel) -> str:
     """What was sent, as text: the query string of a GET, else the body."""
-    if request.method == "GET":
-        return request.query
-    return request.body.decode("utf-8", "replace")
+    if label.method == "GET":
+        return label.query
+    return label.body.decode("utf-8", "replace")
 
 
 class JsonDeliveryLines:
@@ -120,8 +122,7 @@ class JsonDeliveryLines:
         if report.outcome == RETRYING:
             entry["retry_in"] = self.pause
         elif self.print_body and report.number:
-            request = label.request
-            entry["sent"] = {"method": request.method, "body": body_text(request)}
+            entry["sent"] = {"method": label.method, "body": body_text(label)}
         self.out.write(fast_json.dumps(entry) + b"\n")
         if self.commit is not None:
             self.commit()
@@ -201,6 +202,8 @@ class PrettyDeliveryLines:
         if attempt is not None and attempt.status is not None:
             status = self.paint(str(attempt.status), _STYLES[outcome])
             pieces.append(f"{status}  {_milliseconds(attempt.seconds)}")
+            if attempt.error is not None:  # an answer not taken: a redirect not followed
+                pieces.append(self.paint(sanitize(attempt.error), _STYLES[outcome]))
         elif attempt is not None:
             pieces.append(self.paint(sanitize(attempt.error or "no answer"), _STYLES[outcome]))
         if outcome == RETRYING:
@@ -215,8 +218,7 @@ class PrettyDeliveryLines:
             pieces.append(self.paint("not sent: stopped first", "yellow") + _event_id(label))
         self._write(_GAP.join(pieces) + "\n")
         if self.print_body and outcome != RETRYING and number:
-            request = label.request
-            text = sanitize(body_text(request)) if request.method == "GET" else _indented(request)
+            text = sanitize(body_text(label)) if label.method == "GET" else _indented(label)
             self._write(self.paint(text, "dim") + "\n")
 
     def flush(self) -> None:
@@ -227,9 +229,9 @@ def _event_id(label: HookLabel) -> str:
     return f"  event {sanitize(label.event_id)}" if label.event_id else ""
 
 
-def _indented(request: HookRequest) -> str:
+def _indented(label: HookLabel) -> str:
     """The body, each line indented under its delivery line, control characters escaped."""
-    lines = request.body.decode("utf-8", "replace").splitlines() or [""]
+    lines = body_text(label).splitlines() or [""]
     return "\n".join("    " + sanitize(line) for line in lines)
 
 
