@@ -21,12 +21,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions
+from kazoo_tail.app.tail import check_bindings, warn_if_unverified
 from kazoo_tail.auth.provider import may_prompt
 from kazoo_tail.errors import ExitCode, KazooTailError, UsageError
 from kazoo_tail.features.calls import ENDED_IN_GAP, ENDED_UNHEARD, CallTracker
 from kazoo_tail.features.filters import EventFilter
 from kazoo_tail.features.record import Recorder
-from kazoo_tail.kazoo.catalog import check_binding
 from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
 from kazoo_tail.output.notices import describe
 from kazoo_tail.output.terminal import StatusWriter
@@ -80,12 +80,10 @@ def run_board(
     shown as unconfirmed, its clocks stopped; None: never."""
     if not env.stdout_isatty:
         raise UsageError(NEEDS_TERMINAL)
-    for binding in config.bindings:
-        check_binding(binding)
+    check_bindings(config)
     events = EventFilter.from_options(show.matches, show.excludes, show.grep, show.call_ids)
     target = resolve(config, provider)
-    if config.verify is False:
-        status.warning("TLS certificates are not verified (--insecure)")
+    warn_if_unverified(config, status)
     recorder = Recorder(record) if record is not None else None
     session = session_for(config, target, provider, on_frame=recorder.frame if recorder else None)
     tracker = CallTracker(stale_after=stale_after)

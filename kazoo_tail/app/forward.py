@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from kazoo_tail import __version__
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions, check_show, report_notice
-from kazoo_tail.app.tail import check_bindings, deliver_stdout, reader_gone
+from kazoo_tail.app.tail import check_bindings, deliver_stdout, reader_gone, warn_if_unverified
 from kazoo_tail.errors import ExitCode, KazooTailError, OutputError, UsageError, register_secret
 from kazoo_tail.features.filters import EventFilter, UnseenPathAdvice
 from kazoo_tail.features.forwarding import Delivery, Forwarder, Job
@@ -346,8 +346,7 @@ def run_forward(
             commit=spool.commit,
         )
         target = resolve(config, provider)
-        if config.verify is False:
-            status.warning("TLS certificates are not verified (--insecure)")
+        warn_if_unverified(config, status)
         recorder = Recorder(record) if record is not None else None
     except BaseException:
         spool.abandon()

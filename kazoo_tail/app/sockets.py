@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import IO, Any
 from urllib.parse import quote
 
+from kazoo_tail.app.tail import warn_if_unverified
 from kazoo_tail.auth.provider import TokenProvider
 from kazoo_tail.errors import AuthError, ConnectError, ExitCode, UsageError
 from kazoo_tail.kazoo.time import unix_from_gregorian
@@ -28,8 +29,7 @@ def list_sockets(
     *,
     form: ListForm,
 ) -> ExitCode:
-    if config.verify is False:
-        status.warning("TLS certificates are not verified (--insecure)")
+    warn_if_unverified(config, status)
     if not config.url:
         raise UsageError("listing sockets needs Crossbar: pass --url (or set KAZOO_URL)")
     accounts = account_ids(config, provider.current())

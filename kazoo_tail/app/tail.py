@@ -46,8 +46,7 @@ def run_tail(
         text = spool.text(encoding, errors)
         pipeline = Pipeline(show, status, cast(IO[bytes], spool), text, commit=spool.commit)
         target = resolve(config, provider)
-        if config.verify is False:
-            status.warning("TLS certificates are not verified (--insecure)")
+        warn_if_unverified(config, status)
         recorder = Recorder(record) if record is not None else None
     except BaseException:
         spool.abandon()
@@ -76,6 +75,11 @@ def run_tail(
         spool.finish()  # drops not yet reported
         pipeline.finish()
     return reader_gone(env) if left else ExitCode.OK
+
+
+def warn_if_unverified(config: ConnectionConfig, status: StatusWriter) -> None:
+    if config.verify is False:
+        status.warning("TLS certificates are not verified (--insecure)")
 
 
 def check_bindings(config: ConnectionConfig) -> None:

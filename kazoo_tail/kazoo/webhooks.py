@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 from kazoo_tail.kazoo.events import Event
 
@@ -375,21 +376,12 @@ def _merge_custom(custom: dict[str, str], payload: dict[str, Any]) -> dict[str, 
 
 # -- encodings -----------------------------------------------------------------------------------
 
-_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-~_")
-
 
 def _urlencode_text(text: str) -> str:
     """kz_http_util:urlencode/2 (4.3; master's 'legacy'): space as +, [A-Za-z0-9.-~_] kept,
-    every other byte of the UTF-8 text as %XX in upper-case hex."""
-    out: list[str] = []
-    for byte in text.encode("utf-8"):
-        if byte == 0x20:
-            out.append("+")
-        elif byte in _SAFE:
-            out.append(chr(byte))
-        else:
-            out.append(f"%{byte:02X}")
-    return "".join(out)
+    every other byte of the UTF-8 text as %XX in upper-case hex: quote_plus's own rule when
+    nothing else is declared safe."""
+    return quote_plus(text, safe="")
 
 
 def _erlang_float(value: float) -> str:
