@@ -416,6 +416,41 @@ def cpu_per_event(events: int, warmup: int, rounds: int) -> dict[tuple[str, str]
     return medians
 
 
+def forward_cpu(events: int, warmup: int, rounds: int) -> None:
+    """Issue 23: CPU per event of ``forward`` (each event one HTTP request to a local endpoint
+    answering 200, form-data as Kazoo's default), beside the JSON tail of the same stream, at
+    a paced 1,000 events/s (median of the rounds)."""
+    from kazoo_tail.simulator.hook_endpoint import HookEndpoint
+
+    print(
+        f"\nforward: CPU per event at 1,000 events/s ({events:,} events, the first {warmup:,} "
+        f"left out; user + sys of the client; median of {rounds})",
+        flush=True,
+    )
+    modes = (("tail --json", ("--json",)), ("forward", ("forward-to",)))
+    figures: dict[tuple[str, str], list[float]] = {}
+    with HookEndpoint() as endpoint:
+        for _ in range(rounds):
+            for workload, binding, _label in CPU_WORKLOADS:
+                for mode, extra in modes:
+                    server = FastServer(events, rate=1000, workload=workload).start()
+                    argv = kazoo_tail_cmd(server.url, events, "--json", binding=binding)
+                    if extra == ("forward-to",):
+                        argv = [KAZOO_TAIL, "forward", "--to", endpoint.url, *argv[1:]]
+                    figures.setdefault((workload, mode), []).append(
+                        cpu_run(argv, server, warmup, {})
+                    )
+                    server.stop()
+    print(f"  {'workload':<32} {'tail --json':>12} {'forward':>12} {'ratio':>7}")
+    for workload, binding, label in CPU_WORKLOADS:
+        tail = statistics.median(figures[(workload, "tail --json")])
+        ours = statistics.median(figures[(workload, "forward")])
+        print(
+            f"  {label:<32} {tail:>9.1f} µs {ours:>9.1f} µs {ours / tail:>6.2f}x   (-b {binding})",
+            flush=True,
+        )
+
+
 def latency(events: int, rounds: int) -> None:
     print(
         f"\nLatency at 100 events/s ({events} events; arrival in a reader process minus the "
@@ -591,6 +626,8 @@ def main() -> None:
         pretty_throughput(5_000 if quick else 50_000, 1 if quick else 3, "create-calls")
     if "cpu" in only:
         cpu_per_event(1_500 if quick else 10_000, 300 if quick else 1_000, 1 if quick else 2)
+    if "forward" in only:
+        forward_cpu(1_500 if quick else 5_000, 300 if quick else 1_000, 1 if quick else 2)
     if "latency" in only:
         latency(100 if quick else 500, 1 if quick else 3)
     if "startup" in only:
@@ -601,7 +638,18 @@ def main() -> None:
         cluster.main(quick)
 
 
-SECTIONS = ("server", "json", "links", "pretty", "cpu", "latency", "startup", "memory", "cluster")
+SECTIONS = (
+    "server",
+    "json",
+    "links",
+    "pretty",
+    "cpu",
+    "forward",
+    "latency",
+    "startup",
+    "memory",
+    "cluster",
+)
 
 
 if __name__ == "__main__":
