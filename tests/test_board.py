@@ -649,6 +649,7 @@ def test_a_slow_channel_list_never_holds_up_the_events(sim: Simulator) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.soak
 def test_a_quiet_call_is_confirmed_by_crossbar_and_ends_unheard_once_it_is_no_longer_listed(
     sim: Simulator,
 ) -> None:

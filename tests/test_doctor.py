@@ -360,6 +360,7 @@ def test_spans_and_elapsed_times_read_naturally() -> None:
     assert [_elapsed(s) for s in (None, 0.0042, 0.25, 12.5)] == ["-", "4.2 ms", "250 ms", "12.5 s"]
 
 
+@pytest.mark.soak
 def test_a_blackhole_that_only_rate_limits_ends_the_checks(scripted: ScriptedServer) -> None:
     """Three tries a second apart, then the subscribe counts as refused: doctor never hangs."""
 

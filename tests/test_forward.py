@@ -702,3 +702,36 @@ def test_a_reader_that_leaves_still_gets_what_was_queued_counted(
     assert sorted(undelivered) == ["a", "b", "c"]
     assert undelivered["a"]["error"] == "stopped before an answer came"
     assert "1 failed" in stderr and "2 not sent" in stderr
+
+
+@pytest.mark.parametrize("output", ["json", "pretty"])
+def test_ids_from_the_server_never_drive_the_terminal(
+    sim: Simulator, started: type[Running], receiver: HookReceiver, output: str
+) -> None:
+    evil = "evil\x1b[2J\u202e-id"
+    running = started(
+        "forward",
+        *login_args(sim),
+        "--to",
+        receiver.url,
+        "-b",
+        "call.CHANNEL_CREATE.*",
+        "--count",
+        "1",
+        "--output",
+        output,
+        "--print-body",
+        KAZOO_PASSWORD=DEMO.password,
+    )
+    running.wait_for_stderr("subscribed to")
+    sim.publish(
+        f"call.{DEMO.account_id}.CHANNEL_CREATE.x",
+        "CHANNEL_CREATE",
+        {"call_id": evil, "msg_id": evil, "custom_channel_vars": {"account_id": DEMO.account_id}},
+    )
+    result = running.finish()
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    assert result.stdout.isascii() if output == "json" else "evil\\x1b[2J" in result.stdout
+    if output == "json":
+        assert json.loads(result.stdout.splitlines()[0])["call_id"] == evil

@@ -211,6 +211,7 @@ def pipe_bytes(fd: int) -> int:
 
 
 @pytest.mark.e2e
+@pytest.mark.soak
 def test_a_slow_reader_loses_nothing(busy_sim: Simulator) -> None:
     with subprocess.Popen(
         [str(BIN), *login_args(busy_sim), "-b", "call.*.*", "--count", "300"],

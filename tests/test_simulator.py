@@ -1035,6 +1035,7 @@ def publish_big(sim: Simulator, count: int) -> None:
         )
 
 
+@pytest.mark.soak
 def test_a_reader_that_stops_reading_is_shed_then_killed_on_4_3(make_sim: MakeSim) -> None:
     sim = make_sim()  # 4.3's defaults: 50 queued frames, a 5 s send timeout
     ws = stalled_reader(sim)

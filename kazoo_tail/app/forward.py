@@ -379,7 +379,7 @@ def run_forward(
                 # The time asked for is up, or nobody reads the lines: what is queued is not
                 # sent, and counted (--summary) and noted (--record) as such.
                 forwarding.abandon()
-            elif not left:
+            else:
                 forwarding.finish(_asking(watch))  # --count, or the stream's end
                 left = watch.reader_gone()
             finished = True

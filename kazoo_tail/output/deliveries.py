@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from kazoo_tail.kazoo import fast_json
 from kazoo_tail.kazoo.time import utc_stamp
+from kazoo_tail.output.jsonl import escape_json_text
 from kazoo_tail.output.terminal import sanitize
 
 if TYPE_CHECKING:
@@ -123,7 +124,8 @@ class JsonDeliveryLines:
             entry["retry_in"] = self.pause
         elif self.print_body and report.number:
             entry["sent"] = {"method": label.method, "body": body_text(label)}
-        self.out.write(fast_json.dumps(entry) + b"\n")
+        # In printable ASCII, as the tail's JSON lines: ids and errors come from outside.
+        self.out.write(escape_json_text(fast_json.dumps(entry).decode()).encode() + b"\n")
         if self.commit is not None:
             self.commit()
 
