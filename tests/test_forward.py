@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kazoo_tail.kazoo import webhooks
+from kazoo_tail.kazoo import webhook_rules
 from kazoo_tail.simulator import DEMO
 
 from .conftest import login_args, wait_until
@@ -43,7 +43,7 @@ def receiver() -> Iterator[HookReceiver]:
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Kazoo pauses 2 s between attempts; the rule is the same at a twentieth of that."""
-    monkeypatch.setattr(webhooks, "RETRY_PAUSE", 0.1)
+    monkeypatch.setattr(webhook_rules, "RETRY_PAUSE", 0.1)
 
 
 def forward(started: type[Running], sim: Simulator, *args: str, **env: str) -> Running:
@@ -523,14 +523,17 @@ def test_the_demo_forwards_to_its_own_endpoint(started: type[Running]) -> None:
     ("args", "said"),
     [
         ([], "no endpoint given: pass --to URL"),
-        (["--to", "localhost:4242"], "is not an http:// or https:// URL"),
+        (["--to", "localhost:4242"], "has no scheme; did you mean 'http://localhost:4242'?"),
+        (["--to", "http://[::1"], "'http://[::1' is not a valid URL"),
+        (["--to", "http://h:99999/"], "is not a valid URL"),
         (["--to", "http://h/", "--custom-data", "novalue"], "is not KEY=VALUE"),
         (["--to", "http://h/", "--retries", "5"], "--retries"),
         (["--to", "http://h/", "--concurrency", "65"], "--concurrency must be 1 to 64"),
         (["--to", "http://h/", "--queue-size", "1K"], "--queue-size must be at least 64K"),
         (["--to", "http://h/", "--format", "event", "--custom-data", "a=b"], "--format event"),
         (["--to", "http://h/", "--hook-id", "a\r\nX-Evil: 1"], "--hook-id is a header's value"),
-        (["--to", "ftp://alice:s3cret@h/"], "'ftp://h/' is not an http:// or https:// URL"),
+        (["--to", "ftp://alice:s3cret@h/"], "'ftp://h/' is not a valid URL"),
+        (["--to", "h:1/in?token=s3cret"], "'h:1/in?token=…' has no scheme"),
     ],
 )
 def test_usage_errors_come_before_any_connection(args: list[str], said: str) -> None:

@@ -15,23 +15,25 @@ import pytest
 
 from kazoo_tail.kazoo import fast_json
 from kazoo_tail.kazoo.events import Event
-from kazoo_tail.kazoo.webhooks import (
+from kazoo_tail.kazoo.webhook_rules import (
     DEFAULT_FORMAT,
     DEFAULT_METHOD,
     DEFAULT_RETRIES,
     FORMATS,
-    HOOK_BINDINGS,
-    LOOPBACK,
     MAX_RETRIES,
     METHODS,
     MIN_RETRIES,
+    attempts,
+)
+from kazoo_tail.kazoo.webhooks import (
+    HOOK_BINDINGS,
+    LOOPBACK,
     NO_COUNTERPART,
     NO_MATCH,
     TOO_DEEP,
     HookOptions,
     HookRequest,
     Skip,
-    attempts,
     build_request,
     hook_event_for,
     json_to_querystring,

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions
-from kazoo_tail.app.tail import check_bindings, warn_if_unverified
+from kazoo_tail.app.tail import check_bindings, connect_parts
 from kazoo_tail.auth.provider import may_prompt
 from kazoo_tail.errors import ExitCode, KazooTailError, UsageError
 from kazoo_tail.features.calls import ENDED_IN_GAP, ENDED_UNHEARD, CallTracker
@@ -30,7 +30,7 @@ from kazoo_tail.features.record import Recorder
 from kazoo_tail.kazoo.events import Event, Notice, NoticeKind
 from kazoo_tail.output.notices import describe
 from kazoo_tail.output.terminal import StatusWriter
-from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_for
+from kazoo_tail.session.resolve import ConnectionConfig, session_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -82,9 +82,7 @@ def run_board(
         raise UsageError(NEEDS_TERMINAL)
     check_bindings(config)
     events = EventFilter.from_options(show.matches, show.excludes, show.grep, show.call_ids)
-    target = resolve(config, provider)
-    warn_if_unverified(config, status)
-    recorder = Recorder(record) if record is not None else None
+    target, recorder = connect_parts(config, provider, status, record)
     session = session_for(config, target, provider, on_frame=recorder.frame if recorder else None)
     tracker = CallTracker(stale_after=stale_after)
     admit = _admission(events)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import enum
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -20,15 +20,17 @@ from urllib.parse import urlsplit
 from kazoo_tail import __version__
 from kazoo_tail.app.environment import Environment
 from kazoo_tail.app.pipeline import OutputOptions, check_show, report_notice
-from kazoo_tail.app.tail import check_bindings, deliver_stdout, reader_gone, warn_if_unverified
+from kazoo_tail.app.tail import check_bindings, connect_parts, deliver_stdout, reader_gone
 from kazoo_tail.errors import ExitCode, KazooTailError, OutputError, UsageError, register_secret
 from kazoo_tail.features.filters import EventFilter, UnseenPathAdvice
 from kazoo_tail.features.forwarding import Delivery, Forwarder, Job
 from kazoo_tail.features.record import Recorder
 from kazoo_tail.features.summary import Summary
+from kazoo_tail.kazoo import webhook_rules as rules
 from kazoo_tail.kazoo import webhooks
 from kazoo_tail.kazoo.events import Event, Notice
-from kazoo_tail.net.hook_http import Attempt, HookSender, shown_url
+from kazoo_tail.net.hook_http import Attempt, HookSender
+from kazoo_tail.net.urls import check_url, shown_url
 from kazoo_tail.output.deliveries import (
     DELIVERED,
     DROPPED,
@@ -42,7 +44,7 @@ from kazoo_tail.output.deliveries import (
 )
 from kazoo_tail.output.spool import StdoutSpool
 from kazoo_tail.output.terminal import ReaderWatch, StatusWriter
-from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_for
+from kazoo_tail.session.resolve import ConnectionConfig, session_for
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.provider import TokenProvider
@@ -55,7 +57,7 @@ class ForwardSettings:
 
     to: str
     hook: webhooks.HookOptions = field(default_factory=webhooks.HookOptions)
-    retries: int = webhooks.DEFAULT_RETRIES
+    retries: int = rules.DEFAULT_RETRIES
     concurrency: int = 1
     # The queue waiting for the endpoint, in bytes of requests (--queue-size).
     queue_size: int = 8 << 20
@@ -63,7 +65,12 @@ class ForwardSettings:
 
     @property
     def attempts(self) -> int:
-        return webhooks.attempts(self.retries)
+        return rules.attempts(self.retries)
+
+    @property
+    def shown_to(self) -> str:
+        """--to as it may be shown: no user:password, no query values."""
+        return shown_url(self.to, hide_query_values=True)
 
 
 # --concurrency's bound: one thread each; more than a developer's endpoint wants.
@@ -74,17 +81,11 @@ MIN_QUEUE_SIZE = 64 << 10
 
 def check_forward(settings: ForwardSettings) -> None:
     """The usage errors of forward's own options, raised before anything is started."""
-    parts = urlsplit(settings.to)
-    register_secret(parts.password)  # a user:password in --to is never shown
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    check_url(settings.to, ("http", "https"), "--to", endpoint=True)
+    register_secret(urlsplit(settings.to).password)  # a user:password in --to is never shown
+    if not rules.MIN_RETRIES <= settings.retries <= rules.MAX_RETRIES:
         raise UsageError(
-            f"--to {shown_url(settings.to)!r} is not an http:// or https:// URL, "
-            "e.g. --to http://localhost:4242/hooks"
-        )
-    if not webhooks.MIN_RETRIES <= settings.retries <= webhooks.MAX_RETRIES:
-        raise UsageError(
-            f"--retries must be {webhooks.MIN_RETRIES} to {webhooks.MAX_RETRIES}, as a "
-            "webhook's may be"
+            f"--retries must be {rules.MIN_RETRIES} to {rules.MAX_RETRIES}, as a webhook's may be"
         )
     if not 1 <= settings.concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be 1 to {MAX_CONCURRENCY}")
@@ -132,7 +133,7 @@ class Forwarding:
         self.summary = summary
         self.sender = HookSender(
             verify=verify,
-            connect_timeout=webhooks.CONNECT_TIMEOUT,
+            connect_timeout=rules.CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
             user_agent=f"kazoo-tail/{__version__}",
         )
@@ -140,7 +141,7 @@ class Forwarding:
         self.forwarder = Forwarder(
             self._send,
             retries=settings.attempts,
-            pause=webhooks.RETRY_PAUSE,
+            pause=rules.RETRY_PAUSE,
             concurrency=settings.concurrency,
             max_bytes=settings.queue_size,
             success=lambda attempt: (
@@ -270,7 +271,7 @@ class Forwarding:
             details.update(status=last.status, error=last.error)
         self.recorder.note("undelivered", details, time.time())
 
-    def finish(self, give_up: Iterator[bool]) -> None:
+    def finish(self, give_up: Callable[[], bool]) -> None:
         """Wait until every queued request is delivered or failed, printing outcomes as they
         come; ``give_up`` is asked between waits (the reader of stdout went away)."""
         self.show_results()
@@ -283,7 +284,7 @@ class Forwarding:
         while not self.forwarder.finish(timeout=0.25):
             self.show_results()
             self.lines.flush()
-            if next(give_up):
+            if give_up():
                 self.abandon()
                 return
         self.show_results()
@@ -342,12 +343,10 @@ def run_forward(
             colour=show.colour,
             print_body=settings.print_body,
             attempts_allowed=settings.attempts,
-            pause=webhooks.RETRY_PAUSE,
+            pause=rules.RETRY_PAUSE,
             commit=spool.commit,
         )
-        target = resolve(config, provider)
-        warn_if_unverified(config, status)
-        recorder = Recorder(record) if record is not None else None
+        target, recorder = connect_parts(config, provider, status, record)
     except BaseException:
         spool.abandon()
         raise
@@ -363,7 +362,7 @@ def run_forward(
     )
     hook = settings.hook
     status.info(
-        f"forwarding to {shown_url(settings.to)}: {hook.method.upper()} {hook.format}, "
+        f"forwarding to {settings.shown_to}: {hook.method.upper()} {hook.format}, "
         f"up to {settings.attempts} attempt{'s' if settings.attempts != 1 else ''} each"
     )
     session = session_for(config, target, provider, on_frame=recorder.frame if recorder else None)
@@ -380,7 +379,7 @@ def run_forward(
                 # sent, and counted (--summary) and noted (--record) as such.
                 forwarding.abandon()
             else:
-                forwarding.finish(_asking(watch))  # --count, or the stream's end
+                forwarding.finish(watch.reader_gone)  # --count, or the stream's end
                 left = watch.reader_gone()
             finished = True
         finally:
@@ -422,17 +421,12 @@ def _show_briefly(lines: DeliveryLines, spool: StdoutSpool) -> None:
         pass  # the reason the run is ending is the one to report
 
 
-def _asking(watch: ReaderWatch) -> Iterator[bool]:
-    while True:
-        yield watch.reader_gone()
-
-
 # What a queued request holds beside its body and URL: headers, ids, the job's bookkeeping.
 JOB_OVERHEAD = 1024
 
 # How long an answer may take. Kazoo 4.3 waits for ever (docs/webhooks.md); a forward waits
 # as long as Kazoo waits to connect, so that one silent endpoint cannot hold the queue for ever.
-READ_TIMEOUT = webhooks.CONNECT_TIMEOUT
+READ_TIMEOUT = rules.CONNECT_TIMEOUT
 
 
 class Ending(enum.Enum):

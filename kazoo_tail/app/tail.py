@@ -20,7 +20,7 @@ from kazoo_tail.kazoo.catalog import check_binding
 from kazoo_tail.kazoo.events import Event, Notice
 from kazoo_tail.output.spool import StdoutSpool
 from kazoo_tail.output.terminal import ReaderWatch, StatusWriter
-from kazoo_tail.session.resolve import ConnectionConfig, resolve, session_for
+from kazoo_tail.session.resolve import ConnectionConfig, Target, resolve, session_for
 
 if TYPE_CHECKING:
     from kazoo_tail.auth.provider import TokenProvider
@@ -45,9 +45,7 @@ def run_tail(
         encoding, errors = env.stdout_encoding()
         text = spool.text(encoding, errors)
         pipeline = Pipeline(show, status, cast(IO[bytes], spool), text, commit=spool.commit)
-        target = resolve(config, provider)
-        warn_if_unverified(config, status)
-        recorder = Recorder(record) if record is not None else None
+        target, recorder = connect_parts(config, provider, status, record)
     except BaseException:
         spool.abandon()
         raise
@@ -75,6 +73,16 @@ def run_tail(
         spool.finish()  # drops not yet reported
         pipeline.finish()
     return reader_gone(env) if left else ExitCode.OK
+
+
+def connect_parts(
+    config: ConnectionConfig, provider: TokenProvider, status: StatusWriter, record: Path | None
+) -> tuple[Target, Recorder | None]:
+    """Where a live program connects and what it subscribes (said once when TLS is not
+    verified), and its --record file opened."""
+    target = resolve(config, provider)
+    warn_if_unverified(config, status)
+    return target, Recorder(record) if record is not None else None
 
 
 def warn_if_unverified(config: ConnectionConfig, status: StatusWriter) -> None:

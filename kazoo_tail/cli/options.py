@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
-from kazoo_tail.kazoo import webhooks
+from kazoo_tail.kazoo import webhook_rules
 from kazoo_tail.output.formats import FORMATS
 
 if TYPE_CHECKING:
@@ -298,8 +298,8 @@ OPTIONS: dict[str, Declared] = {
     ),
     "method": _declare(
         "--method",
-        type=click.Choice(list(webhooks.METHODS)),
-        default=webhooks.DEFAULT_METHOD,
+        type=click.Choice(list(webhook_rules.METHODS)),
+        default=webhook_rules.DEFAULT_METHOD,
         show_default=True,
         help="The webhook's HTTP verb; get sends the fields in the query string.",
         section=FORWARDING,
@@ -308,8 +308,8 @@ OPTIONS: dict[str, Declared] = {
     "hook_format": _declare(
         "--format",
         "hook_format",
-        type=click.Choice(list(webhooks.FORMATS)),
-        default=webhooks.DEFAULT_FORMAT,
+        type=click.Choice(list(webhook_rules.FORMATS)),
+        default=webhook_rules.DEFAULT_FORMAT,
         show_default=True,
         help="The webhook's body: json, form-data (url-encoded), or event (the blackhole "
         "event as received, for every event, with or without a webhook counterpart).",
@@ -335,13 +335,13 @@ OPTIONS: dict[str, Declared] = {
     ),
     "retries": _declare(
         "--retries",
-        type=click.IntRange(webhooks.MIN_RETRIES, webhooks.MAX_RETRIES),
-        default=webhooks.DEFAULT_RETRIES,
+        type=click.IntRange(webhook_rules.MIN_RETRIES, webhook_rules.MAX_RETRIES),
+        default=webhook_rules.DEFAULT_RETRIES,
         show_default=True,
         metavar="N",
         help="A webhook's retries, as Kazoo counts them: the attempts in all (0 makes one). "
         "Only a connection that fails or gets no answer is tried again, "
-        f"{webhooks.RETRY_PAUSE:g} s later; any answer but 200 is final.",
+        f"{webhook_rules.RETRY_PAUSE:g} s later; any answer but 200 is final.",
         section=FORWARDING,
         groups=[FORWARD],
     ),

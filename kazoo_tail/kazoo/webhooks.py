@@ -19,29 +19,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from kazoo_tail.kazoo.events import Event
-
-# -- what a webhook document may say (crossbar schema webhooks.json, kzd_webhook) ---------------
-
-# http_verb: schema enum get/post/put, default post (crossbar stores the default).
-METHODS = ("post", "put", "get")
-DEFAULT_METHOD = "post"
-# format: schema enum form-data/json, default form-data; "event" is ours (the raw event).
-FORMATS = ("form-data", "json", "event")
-DEFAULT_FORMAT = "form-data"
-# retries: schema default 2, minimum 0, maximum 4. webhooks_util treats the value as the
-# number of attempts in all, after kzd_webhook:constrain_retries clamps it to 1..5 (attempts()).
-DEFAULT_RETRIES = 2
-MIN_RETRIES = 0
-MAX_RETRIES = 4
-
-# -- delivery (webhooks_util) ----------------------------------------------------------------
-
-# retry_hook/3: timer:sleep(2000) before the next attempt.
-RETRY_PAUSE = 2.0
-# ?HTTP_OPTS = [{connect_timeout, connect_timeout_ms (default 10 000)}]; request_timeout_ms is
-# defined (default 10 000) but never passed to kz_http, so httpc's own default, infinity, holds.
-CONNECT_TIMEOUT = 10.0
-REQUEST_TIMEOUT: float | None = None
+from kazoo_tail.kazoo.webhook_rules import DEFAULT_FORMAT, DEFAULT_METHOD, FORMATS, METHODS
 
 # The call events each channel hook binds (modules/webhooks_channel_*.erl, restrict_to).
 CHANNEL_HOOKS = {
@@ -107,12 +85,6 @@ def retried(status: int | None) -> bool:
     return status is None
 
 
-def attempts(retries: int) -> int:
-    """How many attempts in all Kazoo makes for a stored ``retries`` value
-    (kzd_webhook:constrain_retries/1, then retry_hook/3 stops at 1)."""
-    return min(5, max(1, retries))
-
-
 @dataclass(frozen=True)
 class HookOptions:
     method: str = DEFAULT_METHOD
@@ -127,6 +99,12 @@ class HookOptions:
     reserved_ccv_keys: tuple[str, ...] | None = None
     # Sent as X-Hook-ID when not empty (Kazoo sends the webhook document's id).
     hook_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {self.format!r}")
 
 
 @dataclass(frozen=True)
@@ -461,13 +439,6 @@ def pretty_json(payload: Any) -> bytes:
 # -- the request -----------------------------------------------------------------------------------
 
 
-def _check(options: HookOptions) -> None:
-    if options.method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {options.method!r}")
-    if options.format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {options.format!r}")
-
-
 def _headers(
     options: HookOptions, content_type: str | None, account_id: str | None
 ) -> tuple[tuple[str, str], ...]:
@@ -522,7 +493,6 @@ def _request(
 def build_request(event: Event, options: HookOptions) -> HookRequest | Skip:
     """The request Kazoo's webhooks app would send for ``event`` to a hook set up as
     ``options`` says, or why it would send none."""
-    _check(options)
     try:
         return _build_request(event, options)
     except RecursionError:

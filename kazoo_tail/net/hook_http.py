@@ -31,7 +31,6 @@ Error sentences never show a URL's userinfo (``http://user:pw@host/`` is shown w
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -42,6 +41,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
+
+from kazoo_tail.net.urls import text_without_userinfo
 
 BODY_LIMIT = 64 * 1024
 MAX_REDIRECTS = 5
@@ -64,24 +65,6 @@ class Attempt:
     unanswered: bool = False
 
 
-def redact(text: str) -> str:
-    """``text`` with the userinfo of any URL in it removed (``//user:pw@host`` -> ``//host``)."""
-    return _USERINFO.sub("//", text)
-
-
-_USERINFO = re.compile(r"//[^/\s@]*@")
-
-
-def shown_url(url: str) -> str:
-    """The endpoint's URL as it may be shown: no userinfo, and each value of its query string
-    replaced by ``…`` (receivers often take their secret there: ``?token=...``)."""
-    parts = urlsplit(redact(url))
-    if not parts.query:
-        return parts.geturl()
-    names = [pair.partition("=")[0] for pair in parts.query.split("&")]
-    return parts._replace(query="&".join(f"{name}=…" for name in names)).geturl()
-
-
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -99,6 +82,7 @@ def _difference(origin: tuple[str, str, int | None], target: tuple[str, str, int
 
 
 def _host_of(url: str) -> str:
+    """The URL's scheme, host and port, without its userinfo."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, "", "", "")) + "/"
@@ -167,16 +151,16 @@ class HookSender:
                 return Attempt(None, time.monotonic() - started, error, unanswered=unanswered)
             except (ValueError, OSError, urllib3.exceptions.HTTPError) as exc:
                 # An odd URL, or socket trouble that requests let by.
-                error = redact(f"request failed: {type(exc).__name__}: {exc}")
+                error = text_without_userinfo(f"request failed: {type(exc).__name__}: {exc}")
                 return Attempt(None, time.monotonic() - started, error)
             if status not in REDIRECT_STATUSES or location is None:
                 return Attempt(status, time.monotonic() - started, None)
             target = urljoin(current, location)
-            shown = redact(target)
+            shown = text_without_userinfo(target)
             seconds = time.monotonic() - started
             if _origin(target) != origin:
                 other = _difference(origin, _origin(target))
-                error = f"redirected to another {other} ({redact(_host_of(target))}): not followed"
+                error = f"redirected to another {other} ({_host_of(target)}): not followed"
                 return Attempt(status, seconds, error, shown)
             if method not in FOLLOWING_METHODS:
                 error = f"redirected ({status}) to {shown}: not followed for {method}"
@@ -232,7 +216,7 @@ class HookSender:
 
 def _describe(exc: requests.RequestException, sender: HookSender) -> str:
     """One sentence for a failed attempt, without the URL's userinfo."""
-    text = redact(str(exc))
+    text = text_without_userinfo(str(exc))
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"no connection within {_seconds(sender.connect_timeout)}"
     if isinstance(exc, requests.exceptions.ReadTimeout):

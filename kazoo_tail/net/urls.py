@@ -11,29 +11,33 @@ from kazoo_tail.errors import UsageError
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?(//)?[^?#]*@")
 
 
-def check_url(url: str, schemes: tuple[str, ...], what: str) -> None:
+def check_url(url: str, schemes: tuple[str, ...], what: str, *, endpoint: bool = False) -> None:
     """A usage error, before any connection, for a URL that cannot work or that carries a user
-    name or password (which would be shown in messages and saved in the config files)."""
+    name or password (which would be shown in messages and saved in the config files).
+    ``endpoint``: a URL of the user's own receiver (forward's --to), which may carry a user
+    name and password, as a Kazoo webhook's may; messages then show no query values either."""
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError when out of range or not a number
     except ValueError:
         port, parts = -1, urlsplit("")
-    if "@" in parts.netloc or (port == -1 and "@" in url):
+    if not endpoint and ("@" in parts.netloc or (port == -1 and "@" in url)):
         raise UsageError(
             f"{what} {without_userinfo(url)!r} must not carry a user name or password: "
             "remove the 'USER:PASSWORD@' part and log in with --username and KAZOO_PASSWORD "
             "(or --api-key)"
         )
     if parts.scheme not in schemes or not parts.hostname or port == -1:
+        shown = shown_url(url, hide_query_values=endpoint)
         with_scheme = _with_scheme(url, schemes[0])
         if with_scheme is not None:
             raise UsageError(
-                f"{what} {url!r} has no scheme; did you mean {with_scheme!r}? "
+                f"{what} {shown!r} has no scheme; did you mean "
+                f"{shown_url(with_scheme, hide_query_values=endpoint)!r}? "
                 f"(or {schemes[-1]}:// if the server has TLS)"
             )
         raise UsageError(
-            f"{what} {without_userinfo(url)!r} is not a valid URL: it must look like "
+            f"{what} {shown!r} is not a valid URL: it must look like "
             f"{schemes[0]}://HOST:PORT (scheme {' or '.join(schemes)})"
         )
 
@@ -76,10 +80,26 @@ def without_userinfo(url: str) -> str:
     return _USERINFO.sub(lambda found: (found.group(1) or "") + (found.group(2) or ""), url)
 
 
-def shown_url(url: str, limit: int = 200) -> str:
+# In running text (an exception's message): a URL's "//user:password@".
+_USERINFO_IN_TEXT = re.compile(r"//[^/\s@]*@")
+
+
+def text_without_userinfo(text: str) -> str:
+    """``text`` with the userinfo of every URL in it removed (``//user:pw@host`` ->
+    ``//host``)."""
+    return _USERINFO_IN_TEXT.sub("//", text)
+
+
+def shown_url(url: str, limit: int = 200, *, hide_query_values: bool = False) -> str:
     """A URL a server gave us, as it may be shown: no userinfo, no control characters, and
-    not endless."""
+    not endless; with ``hide_query_values``, each value of its query string as ``…`` (a
+    webhook receiver often takes its secret there: ``?token=...``)."""
     text = re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", "", without_userinfo(url))
+    if hide_query_values:
+        base, question, query = text.partition("?")
+        query, hash_sign, fragment = query.partition("#")
+        names = [pair.partition("=")[0] for pair in query.split("&")] if query else []
+        text = base + question + "&".join(f"{name}=…" for name in names) + hash_sign + fragment
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
